@@ -1,0 +1,30 @@
+"""The command line. Imports only driftless's public API and typer/rich.
+
+Each command group lives in its own module with a ``register(app)``
+function, so groups grow independently.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from driftless.cli import agent_cmd, cloud_cmd, core, render_cmd, state_cmd
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="driftless",
+    help="Make reality match Git: plan, apply and continuously reconcile.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+for _group in (core, render_cmd, state_cmd, agent_cmd, cloud_cmd):
+    _group.register(app)
+
+
+def main() -> None:
+    """Entry point of the ``driftless`` script."""
+    app()

@@ -1,0 +1,54 @@
+"""Pure data, no I/O: ids, resources, changes, plans, results, health, state."""
+
+from driftless.model.change import Action, Change, FieldDiff
+from driftless.model.health import Health, HealthCode
+from driftless.model.history import Condition, HistoryEntry
+from driftless.model.ids import ResourceId
+from driftless.model.lock import LockInfo
+from driftless.model.plan import Plan, SavedPlan
+from driftless.model.resource import LiveResource, Resource, SourceLocation
+from driftless.model.result import ApplyResult, Outcome
+from driftless.model.stack import DesiredStack
+from driftless.model.state import ResourceState, StateSnapshot
+from driftless.model.values import (
+    UNKNOWN,
+    Deferred,
+    Sensitive,
+    Unknown,
+    contains_sensitive,
+    contains_unknown,
+    mask,
+    reveal,
+    sensitive_digest,
+)
+
+__all__ = [
+    "UNKNOWN",
+    "Action",
+    "ApplyResult",
+    "Change",
+    "Condition",
+    "Deferred",
+    "DesiredStack",
+    "FieldDiff",
+    "Health",
+    "HealthCode",
+    "HistoryEntry",
+    "LiveResource",
+    "LockInfo",
+    "Outcome",
+    "Plan",
+    "Resource",
+    "ResourceId",
+    "ResourceState",
+    "SavedPlan",
+    "Sensitive",
+    "SourceLocation",
+    "StateSnapshot",
+    "Unknown",
+    "contains_sensitive",
+    "contains_unknown",
+    "mask",
+    "reveal",
+    "sensitive_digest",
+]

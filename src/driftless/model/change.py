@@ -1,0 +1,109 @@
+"""Changes: what the planner decided for one resource, and why."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from driftless.model.ids import ResourceId
+from driftless.model.resource import LiveResource, Resource
+from driftless.model.values import mask
+
+__all__ = ["Action", "Change", "FieldDiff"]
+
+
+class Action(StrEnum):
+    """What apply will do to a resource."""
+
+    NOOP = "no-op"
+    CREATE = "create"
+    UPDATE = "update"
+    REPLACE = "replace"
+    DELETE = "delete"
+    READ = "read"
+
+    @property
+    def symbol(self) -> str:
+        """The plan symbol users know from Terraform."""
+        return _SYMBOLS[self]
+
+
+_SYMBOLS = {
+    Action.NOOP: " ",
+    Action.CREATE: "+",
+    Action.UPDATE: "~",
+    Action.REPLACE: "-/+",
+    Action.DELETE: "-",
+    Action.READ: "<=",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDiff:
+    """One changed field; secrets are compared but never shown."""
+
+    path: str
+    before: Any
+    after: Any
+    sensitive: bool = False
+    forces_replace: bool = False
+
+    def shown(self) -> tuple[Any, Any]:
+        """(before, after) safe to print."""
+        if self.sensitive:
+            return ("(sensitive)", "(sensitive)")
+        return (mask(self.before), mask(self.after))
+
+
+@dataclass(frozen=True)
+class Change:
+    """The planned action for one resource.
+
+    ``desired`` and ``prior`` travel with the change so ``Provider.apply``
+    needs nothing else. ``refused`` marks a delete of a protected resource:
+    it is shown in the plan and never applied. ``reason`` is one line.
+    """
+
+    id: ResourceId
+    action: Action
+    desired: Resource | None = None
+    prior: LiveResource | None = None
+    diffs: tuple[FieldDiff, ...] = ()
+    reason: str = ""
+    refused: bool = False
+    depends_on: tuple[ResourceId, ...] = field(default=())
+
+    @property
+    def is_change(self) -> bool:
+        """Whether apply has anything to do for it."""
+        return self.action not in (Action.NOOP, Action.READ) and not self.refused
+
+    def with_reason(self, reason: str) -> Change:
+        """A copy with another reason line."""
+        return Change(
+            self.id, self.action, self.desired, self.prior, self.diffs, reason,
+            self.refused, self.depends_on,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-safe, secret-free record (saved plans, ``--json``)."""
+        return {
+            "address": str(self.id),
+            "action": self.action.value,
+            "reason": self.reason,
+            "refused": self.refused,
+            "diffs": [_diff_json(d) for d in self.diffs],
+        }
+
+
+def _diff_json(d: FieldDiff) -> Mapping[str, Any]:
+    before, after = d.shown()
+    return {
+        "path": d.path,
+        "before": before,
+        "after": after,
+        "sensitive": d.sensitive,
+        "forces_replace": d.forces_replace,
+    }

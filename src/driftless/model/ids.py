@@ -1,0 +1,53 @@
+"""Resource addresses: the names users see in plans, state and errors."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["ResourceId"]
+
+_ADDRESS = re.compile(
+    r"^(?P<provider>[a-z][a-z0-9_-]*):(?P<kind>[A-Za-z][A-Za-z0-9_.]*)/"
+    r"(?P<name>[A-Za-z0-9_][A-Za-z0-9_.-]*)"
+    r"(?:\[(?:(?P<num>\d+)|\"(?P<key>[^\"]*)\")\])?$"
+)
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class ResourceId:
+    """``provider:kind/name`` plus an index for ``count`` or key for ``for_each``."""
+
+    provider: str
+    kind: str
+    name: str
+    index: int | str | None = None
+
+    @property
+    def type(self) -> str:
+        """``provider:kind``, the key of a provider's kind table."""
+        return f"{self.provider}:{self.kind}"
+
+    def __str__(self) -> str:
+        base = f"{self.provider}:{self.kind}/{self.name}"
+        if self.index is None:
+            return base
+        if isinstance(self.index, int):
+            return f"{base}[{self.index}]"
+        return f'{base}["{self.index}"]'
+
+    @classmethod
+    def parse(cls, address: str) -> ResourceId:
+        """Parse ``aws:s3.Bucket/models`` or ``local:file/conf[2]``."""
+        m = _ADDRESS.match(address.strip())
+        if m is None:
+            raise ValueError(
+                f"'{address}' is not a resource address (expected provider:kind/name, "
+                "e.g. local:file/motd or aws:ec2.Instance/worker[0])"
+            )
+        index: int | str | None = None
+        if m.group("num") is not None:
+            index = int(m.group("num"))
+        elif m.group("key") is not None:
+            index = m.group("key")
+        return cls(m.group("provider"), m.group("kind"), m.group("name"), index)

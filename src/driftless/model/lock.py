@@ -1,0 +1,76 @@
+"""Lock records: who holds a stack, doing what, until when."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass, replace
+from typing import Any
+
+__all__ = ["DEFAULT_LEASE", "LockInfo"]
+
+DEFAULT_LEASE = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class LockInfo:
+    """A leased lock; it expires unless renewed by its holder."""
+
+    id: str
+    who: str
+    operation: str
+    created: float
+    expires: float
+    pid: int = 0
+
+    @classmethod
+    def new(cls, operation: str, *, lease: float = DEFAULT_LEASE) -> LockInfo:
+        """A fresh lock for this process, ``user@host``."""
+        now = time.time()
+        who = f"{_user()}@{socket.gethostname()}"
+        return cls(uuid.uuid4().hex, who, operation, now, now + lease, os.getpid())
+
+    def renewed(self, *, lease: float = DEFAULT_LEASE) -> LockInfo:
+        """The same lock with its lease pushed forward."""
+        return replace(self, expires=time.time() + lease)
+
+    def expired(self, now: float | None = None) -> bool:
+        """Whether the lease ran out (the holder is presumed gone)."""
+        return (now if now is not None else time.time()) >= self.expires
+
+    def age_seconds(self) -> float:
+        """Seconds since the lock was taken."""
+        return time.time() - self.created
+
+    def remaining_seconds(self) -> float:
+        """Seconds until the lease ends (negative once expired)."""
+        return self.expires - time.time()
+
+    def describe(self) -> str:
+        """``ci@runner-7 (apply, pid 4242)``."""
+        return f"{self.who} ({self.operation}, pid {self.pid})"
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form stored by backends."""
+        return {
+            "id": self.id, "who": self.who, "operation": self.operation,
+            "created": self.created, "expires": self.expires, "pid": self.pid,
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> LockInfo:
+        """Inverse of ``to_json``."""
+        return cls(
+            str(doc["id"]), str(doc["who"]), str(doc["operation"]),
+            float(doc["created"]), float(doc["expires"]), int(doc.get("pid", 0)),
+        )
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid{os.getuid()}"

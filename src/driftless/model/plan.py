@@ -1,0 +1,111 @@
+"""Plans: the full list of changes for one stack, and what they were made from.
+
+A saved plan records the state lineage and serial and the render digest it
+was computed from; ``driftless apply plan.json`` refuses when any of them moved.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from driftless.model.change import Action, Change
+
+__all__ = ["PLAN_FORMAT", "Plan", "SavedPlan"]
+
+PLAN_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Changes for one stack, in dependency order."""
+
+    stack: str
+    revision: str | None
+    digest: str
+    lineage: str
+    serial: int
+    changes: tuple[Change, ...]
+    destroy: bool = False
+    notes: tuple[str, ...] = ()
+
+    def pending(self) -> list[Change]:
+        """The changes apply will carry out."""
+        return [c for c in self.changes if c.is_change]
+
+    def refused(self) -> list[Change]:
+        """Deletes refused because the resource is protected."""
+        return [c for c in self.changes if c.refused]
+
+    def has_changes(self) -> bool:
+        """Whether anything would be done (refusals count: they need attention)."""
+        return bool(self.pending()) or bool(self.refused())
+
+    def can_apply(self) -> bool:
+        """A plan with a refused delete must not be applied as a whole."""
+        return not self.refused()
+
+    def summary(self) -> dict[str, int]:
+        """Counts per action, plus ``refused``."""
+        counts = Counter(c.action.value for c in self.pending())
+        out = {a.value: counts.get(a.value, 0) for a in _COUNTED}
+        out["refused"] = len(self.refused())
+        return out
+
+    def summary_line(self) -> str:
+        """``Plan: 1 to create, 0 to update, ...`` as one line."""
+        s = self.summary()
+        return (
+            f"Plan: {s['create']} to create, {s['update']} to update, "
+            f"{s['replace']} to replace, {s['delete']} to delete"
+            + (f", {s['refused']} refused." if s["refused"] else ".")
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """Secret-free JSON form."""
+        return {
+            "stack": self.stack,
+            "revision": self.revision,
+            "digest": self.digest,
+            "lineage": self.lineage,
+            "serial": self.serial,
+            "destroy": self.destroy,
+            "summary": self.summary(),
+            "notes": list(self.notes),
+            "changes": [c.to_json() for c in self.changes if c.action is not Action.NOOP],
+        }
+
+
+_COUNTED = (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE)
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    """What ``plan -out FILE`` writes: the plans plus how to render them again."""
+
+    plans: tuple[Plan, ...]
+    env: str | None = None
+    variables: Mapping[str, str] = field(default_factory=dict)
+    var_files: tuple[str, ...] = ()
+
+    def dumps(self) -> str:
+        """Serialise; contains no secrets (changes are masked)."""
+        doc = {
+            "format": PLAN_FORMAT,
+            "env": self.env,
+            "variables": dict(self.variables),
+            "var_files": list(self.var_files),
+            "plans": [p.to_json() for p in self.plans],
+        }
+        return json.dumps(doc, indent=2, sort_keys=True, default=str)
+
+    @staticmethod
+    def loads(text: str) -> dict[str, Any]:
+        """Parse a saved plan file into its JSON document (validated by the caller)."""
+        doc = json.loads(text)
+        if not isinstance(doc, dict) or doc.get("format") != PLAN_FORMAT:
+            raise ValueError("not a driftless plan file (format 1)")
+        return doc

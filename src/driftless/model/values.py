@@ -1,0 +1,136 @@
+"""Values with a special meaning: secrets, values not known until apply.
+
+``Sensitive`` wraps a secret from the moment it is decrypted or read; its
+``repr`` and ``str`` are ``(sensitive)`` so it cannot leak by formatting.
+``Deferred`` is an expression over other resources' attributes that the
+renderer could not evaluate (``${db.endpoint}``); the engine evaluates it
+once those resources are known, and plans show ``(known after apply)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from driftless.model.ids import ResourceId
+
+__all__ = [
+    "UNKNOWN",
+    "Deferred",
+    "Sensitive",
+    "Unknown",
+    "contains_sensitive",
+    "contains_unknown",
+    "mask",
+    "reveal",
+    "sensitive_digest",
+]
+
+_DIGEST_KEY: Final = b"driftless/sensitive/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class Sensitive:
+    """A secret. Prints as ``(sensitive)``; ``reveal()`` gets the value."""
+
+    value: Any = field(repr=False)
+
+    def __repr__(self) -> str:
+        return "(sensitive)"
+
+    __str__ = __repr__
+
+    def digest(self) -> str:
+        """A keyed digest to keep in state instead of the value."""
+        return sensitive_digest(self.value)
+
+
+def sensitive_digest(value: Any) -> str:
+    """HMAC-SHA256 of a secret: comparable across runs, not reversible."""
+    data = value if isinstance(value, bytes) else str(value).encode()
+    return "hmac-sha256:" + hmac.new(_DIGEST_KEY, data, hashlib.sha256).hexdigest()
+
+
+class Unknown:
+    """A value that will only be known after apply (a singleton)."""
+
+    _instance: Unknown | None = None
+
+    def __new__(cls) -> Unknown:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "(known after apply)"
+
+    __str__ = __repr__
+
+
+UNKNOWN: Final = Unknown()
+
+AttrLookup = Callable[[ResourceId], "Mapping[str, Any] | None"]
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """An expression waiting on other resources' attributes.
+
+    ``evaluate`` receives a lookup from a resource id to its attributes (or
+    None when not known yet) and returns the value, or ``UNKNOWN``.
+    ``text`` is the source expression, used in digests and messages.
+    """
+
+    text: str
+    refs: frozenset[ResourceId]
+    evaluate: Callable[[AttrLookup], Any] = field(compare=False, repr=False)
+
+    def __repr__(self) -> str:
+        return f"Deferred({self.text!r})"
+
+
+def reveal(value: Any) -> Any:
+    """Unwrap ``Sensitive`` values, recursively; used only at the point of use."""
+    if isinstance(value, Sensitive):
+        return reveal(value.value)
+    if isinstance(value, Mapping):
+        return {k: reveal(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [reveal(v) for v in value]
+    return value
+
+
+def mask(value: Any) -> Any:
+    """A copy safe to print or store: secrets become ``(sensitive)``."""
+    if isinstance(value, Sensitive):
+        return "(sensitive)"
+    if isinstance(value, Unknown | Deferred):
+        return "(known after apply)"
+    if isinstance(value, Mapping):
+        return {k: mask(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask(v) for v in value]
+    return value
+
+
+def _walk_any(value: Any, pred: Callable[[Any], bool]) -> bool:
+    if pred(value):
+        return True
+    if isinstance(value, Mapping):
+        return any(_walk_any(v, pred) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_walk_any(v, pred) for v in value)
+    return False
+
+
+def contains_sensitive(value: Any) -> bool:
+    """Whether any part of ``value`` is a secret."""
+    return _walk_any(value, lambda v: isinstance(v, Sensitive))
+
+
+def contains_unknown(value: Any) -> bool:
+    """Whether any part of ``value`` is unknown or deferred."""
+    return _walk_any(value, lambda v: isinstance(v, Unknown | Deferred))

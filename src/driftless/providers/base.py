@@ -1,0 +1,289 @@
+"""The provider protocol, and a base class that dispatches to kind handlers.
+
+A provider owns one API (the local host, AWS, ...). It reads, diffs, applies
+and health-checks resources of its kinds; it never touches state or locks.
+Most providers subclass ``KindProvider`` and write one ``KindHandler`` per
+kind; the generic ``diff_properties`` covers UPDATE vs REPLACE for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ValidationError
+
+from driftless.errors import ProviderError
+from driftless.model import (
+    Action,
+    Change,
+    Deferred,
+    FieldDiff,
+    Health,
+    LiveResource,
+    Resource,
+    ResourceId,
+    Sensitive,
+    Unknown,
+    contains_unknown,
+    reveal,
+)
+
+__all__ = [
+    "KindHandler",
+    "KindProvider",
+    "KindSpec",
+    "Provider",
+    "comparable",
+    "diff_properties",
+    "schema_problems",
+]
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """What a kind accepts and how it changes.
+
+    ``schema`` is a pydantic model (``extra="forbid"``) of the properties;
+    ``replace_on`` names the properties whose change forces a replacement;
+    ``import_id`` says what ``driftless import ADDRESS ID`` expects as ID.
+    """
+
+    name: str
+    schema: type[BaseModel]
+    description: str
+    replace_on: frozenset[str] = frozenset()
+    import_id: str = ""
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """What the engine needs from a provider (see docs/providers.md)."""
+
+    name: ClassVar[str]
+
+    def kinds(self) -> Mapping[str, KindSpec]:
+        """The kinds this provider manages, by short name (``file``)."""
+
+    def configure(self, config: Mapping[str, Any]) -> None:
+        """Apply provider settings from driftless.yaml (region, endpoint...)."""
+
+    def read(self, resource: Resource, prior: LiveResource | None) -> LiveResource | None:
+        """The live resource, or None when it does not exist."""
+
+    def diff(self, desired: Resource, live: LiveResource | None) -> Change:
+        """What it takes to go from ``live`` to ``desired``."""
+
+    def apply(self, change: Change) -> LiveResource | None:
+        """Carry out one change; None after a delete."""
+
+    def health(self, live: LiveResource) -> Health:
+        """The resource's health now."""
+
+    def lookup(self, kind: str, query: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        """Data sources (peers by tag, an AMI by filter, ...)."""
+
+    def import_resource(self, resource: Resource, import_id: str) -> LiveResource | None:
+        """Read an existing object by its provider id, to adopt it."""
+
+    def close(self) -> None:
+        """Release connections and threads."""
+
+
+def comparable(value: Any) -> Any:
+    """The form in which a desired value is compared with a live attribute.
+
+    Secrets compare by keyed digest, because state and live attributes keep
+    only that digest.
+    """
+    if isinstance(value, Sensitive):
+        return value.digest()
+    if isinstance(value, Mapping):
+        return {k: comparable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [comparable(v) for v in value]
+    return value
+
+
+def diff_properties(
+    spec: KindSpec,
+    desired: Resource,
+    live: LiveResource | None,
+    *,
+    compare: Mapping[str, Any] | None = None,
+) -> Change:
+    """The generic diff: each desired property against the live attribute.
+
+    ``compare`` may give the desired values in the form the live attributes
+    use (defaults to ``desired.properties`` through ``comparable``).
+    """
+    if live is None:
+        return Change(desired.id, Action.CREATE, desired, None, reason="does not exist yet")
+    wanted = compare if compare is not None else desired.properties
+    diffs = [_field_diff(spec, key, value, live.attributes.get(key))
+             for key, value in sorted(wanted.items())]
+    real = tuple(d for d in diffs if d is not None)
+    if not real:
+        return Change(desired.id, Action.NOOP, desired, live)
+    action = Action.REPLACE if any(d.forces_replace for d in real) else Action.UPDATE
+    return Change(desired.id, action, desired, live, real, reason=_reason(real))
+
+
+def _field_diff(spec: KindSpec, key: str, value: Any, current: Any) -> FieldDiff | None:
+    sensitive = isinstance(value, Sensitive)
+    if isinstance(value, Unknown | Deferred) or contains_unknown(value):
+        return FieldDiff(key, current, value, sensitive, key in spec.replace_on)
+    if comparable(value) == current:
+        return None
+    return FieldDiff(key, current, value, sensitive, key in spec.replace_on)
+
+
+def _reason(diffs: tuple[FieldDiff, ...]) -> str:
+    forced = [d.path for d in diffs if d.forces_replace]
+    if forced:
+        return f"{', '.join(forced)} forces replacement"
+    names = [d.path for d in diffs]
+    return f"{', '.join(names[:3])}{' and more' if len(names) > 3 else ''} changed"
+
+
+def schema_problems(spec: KindSpec, properties: Mapping[str, Any]) -> list[str]:
+    """Validation problems, each ``field: message``; never echoes input values.
+
+    Fields that are still unknown (they reference resources not yet applied)
+    are not judged: their value does not exist yet.
+    """
+    try:
+        spec.schema.model_validate(reveal(properties))
+    except ValidationError as exc:
+        return [_problem(e, properties) for e in exc.errors() if not _unknown_at(e, properties)]
+    return []
+
+
+def _unknown_at(err: Any, properties: Mapping[str, Any]) -> bool:
+    loc = err.get("loc", ())
+    return bool(loc) and contains_unknown(properties.get(str(loc[0])))
+
+
+def _problem(err: Any, properties: Mapping[str, Any]) -> str:
+    loc = ".".join(str(p) for p in err.get("loc", ())) or "(properties)"
+    kind = err.get("type", "")
+    if kind == "missing":
+        return f"missing required property '{loc}'"
+    if kind == "extra_forbidden":
+        return f"unknown property '{loc}'"
+    return f"property '{loc}': {err.get('msg', 'invalid')}"
+
+
+class KindHandler:
+    """One kind's behaviour. Subclasses set ``spec`` and override what they do.
+
+    ``props`` is the validated pydantic model built from revealed values: use
+    it to act, never to print. Return attributes that keep secrets only as
+    digests (``Sensitive.digest``).
+    """
+
+    spec: ClassVar[KindSpec]
+
+    def parse(self, resource: Resource) -> Any:
+        """Validate the resource's properties into the kind's schema."""
+        return self.spec.schema.model_validate(reveal(resource.properties))
+
+    def read(self, resource: Resource, prior: LiveResource | None) -> LiveResource | None:
+        """The live object, or None."""
+        raise NotImplementedError
+
+    def diff(self, desired: Resource, live: LiveResource | None) -> Change:
+        """Default: the generic property diff."""
+        return diff_properties(self.spec, desired, live)
+
+    def create(self, change: Change) -> LiveResource:
+        """Create ``change.desired``."""
+        raise NotImplementedError
+
+    def update(self, change: Change) -> LiveResource:
+        """Update in place; the default replaces by delete + create."""
+        if change.prior is not None:
+            self.delete(change.prior)
+        return self.create(change)
+
+    def delete(self, prior: LiveResource) -> None:
+        """Delete the live object (idempotent: gone is fine)."""
+        raise NotImplementedError
+
+    def health(self, live: LiveResource) -> Health:
+        """Default: a resource that exists is healthy."""
+        return Health.healthy()
+
+    def import_resource(self, resource: Resource, import_id: str) -> LiveResource | None:
+        """Default: reading the desired resource is the import."""
+        return self.read(resource, None)
+
+
+class KindProvider:
+    """A provider made of ``KindHandler`` s, keyed by kind name."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, handlers: Mapping[str, KindHandler]) -> None:
+        self._handlers = dict(handlers)
+        self.config: dict[str, Any] = {}
+
+    def kinds(self) -> Mapping[str, KindSpec]:
+        """Each handler's spec."""
+        return {k: h.spec for k, h in self._handlers.items()}
+
+    def configure(self, config: Mapping[str, Any]) -> None:
+        """Keep the settings; subclasses validate them."""
+        self.config = dict(config)
+
+    def handler(self, rid: ResourceId) -> KindHandler:
+        """The handler for a resource's kind, or a clear error."""
+        try:
+            return self._handlers[rid.kind]
+        except KeyError:
+            known = ", ".join(sorted(self._handlers))
+            raise ProviderError(
+                f"provider '{self.name}' has no kind '{rid.kind}' (kinds: {known})",
+                resource=rid,
+            ) from None
+
+    def read(self, resource: Resource, prior: LiveResource | None) -> LiveResource | None:
+        """Dispatch to the kind."""
+        return self.handler(resource.id).read(resource, prior)
+
+    def diff(self, desired: Resource, live: LiveResource | None) -> Change:
+        """Dispatch to the kind."""
+        return self.handler(desired.id).diff(desired, live)
+
+    def apply(self, change: Change) -> LiveResource | None:
+        """Create, update, replace or delete through the kind's handler."""
+        h = self.handler(change.id)
+        if change.action is Action.DELETE:
+            if change.prior is not None:
+                h.delete(change.prior)
+            return None
+        if change.action is Action.CREATE or change.prior is None:
+            return h.create(change)
+        if change.action is Action.REPLACE:
+            h.delete(change.prior)
+            return h.create(change)
+        if change.action is Action.UPDATE:
+            return h.update(change)
+        return change.prior
+
+    def health(self, live: LiveResource) -> Health:
+        """Dispatch to the kind."""
+        return self.handler(live.id).health(live)
+
+    def lookup(self, kind: str, query: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        """No data sources unless a subclass adds them."""
+        raise ProviderError(f"provider '{self.name}' has no data source '{kind}'")
+
+    def import_resource(self, resource: Resource, import_id: str) -> LiveResource | None:
+        """Dispatch to the kind."""
+        return self.handler(resource.id).import_resource(resource, import_id)
+
+    def close(self) -> None:
+        """Nothing to release by default."""
