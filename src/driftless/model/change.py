@@ -64,6 +64,8 @@ class Change:
     ``desired`` and ``prior`` travel with the change so ``Provider.apply``
     needs nothing else. ``refused`` marks a delete of a protected resource:
     it is shown in the plan and never applied. ``reason`` is one line.
+    ``triggered_by`` names the changed resources that made an otherwise
+    unchanged resource UPDATE (restart a service, re-run a command).
     """
 
     id: ResourceId
@@ -74,6 +76,7 @@ class Change:
     reason: str = ""
     refused: bool = False
     depends_on: tuple[ResourceId, ...] = field(default=())
+    triggered_by: tuple[ResourceId, ...] = field(default=())
 
     @property
     def is_change(self) -> bool:
@@ -84,7 +87,7 @@ class Change:
         """A copy with another reason line."""
         return Change(
             self.id, self.action, self.desired, self.prior, self.diffs, reason,
-            self.refused, self.depends_on,
+            self.refused, self.depends_on, self.triggered_by,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -94,6 +97,7 @@ class Change:
             "action": self.action.value,
             "reason": self.reason,
             "refused": self.refused,
+            "triggered_by": [str(t) for t in self.triggered_by],
             "diffs": [_diff_json(d) for d in self.diffs],
         }
 

@@ -30,6 +30,9 @@ class Resource:
     ``properties`` may hold ``Sensitive`` and ``Deferred`` values. ``depends_on``
     lists explicit and reference-implied dependencies. ``protect`` refuses
     deletion; the flag is copied into state so it survives removal from config.
+    ``triggered_by`` lists resources whose change in an apply re-applies this
+    one (a service restarts, a command re-runs) exactly once; they are
+    implicitly dependencies too.
     """
 
     id: ResourceId
@@ -37,6 +40,7 @@ class Resource:
     depends_on: tuple[ResourceId, ...] = ()
     protect: bool = False
     source: SourceLocation | None = None
+    triggered_by: tuple[ResourceId, ...] = ()
 
     def where(self) -> str:
         """The address, plus the declaring file:line when known."""
