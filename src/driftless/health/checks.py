@@ -1,0 +1,118 @@
+"""Health checks: probes plus a grace period and success/failure thresholds.
+
+``assess`` answers "how healthy is it now" (``Provider.health``); ``wait_healthy``
+waits after a start until the check passes or clearly fails (``create``).
+Both take an ``alive`` callback so a process that died is reported as such
+instead of as a failing probe. The only I/O is what the probes do, plus
+sleeping between attempts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from driftless.health.probes import Probe, ProbeResult
+from driftless.model import Health, HealthCode
+
+__all__ = ["Alive", "HealthCheck", "assess", "wait_healthy"]
+
+Alive = Callable[[], "Health | None"]
+"""None while the watched thing runs; otherwise the Health saying why not."""
+
+_SETTLE = 0.5
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """Probes (all must pass) and how to judge them over time (seconds)."""
+
+    probes: tuple[Probe, ...] = ()
+    grace_period: float = 10.0
+    interval: float = 1.0
+    timeout: float = 2.0
+    success_threshold: int = 1
+    failure_threshold: int = 3
+
+    def probe(self) -> ProbeResult:
+        """Run every probe once; the first failure wins."""
+        results = [p.check(timeout=self.timeout) for p in self.probes]
+        failed = [r for r in results if not r.ok]
+        if failed:
+            return failed[0]
+        return ProbeResult(True, "; ".join(r.message for r in results))
+
+    def in_grace(self, started_at: float, *, now: float | None = None) -> bool:
+        """Whether a start at ``started_at`` (epoch seconds) is still in grace."""
+        return (now if now is not None else time.time()) < started_at + self.grace_period
+
+
+def assess(check: HealthCheck, *, started_at: float, alive: Alive) -> Health:
+    """Health now: a short run of probes, judged by the thresholds.
+
+    Failing within the grace period is PROGRESSING; after it, DEGRADED once
+    ``failure_threshold`` probes in a row failed. At most
+    ``success_threshold + failure_threshold`` probes run, so a flapping
+    service cannot keep this call busy.
+    """
+    down = alive()
+    if down is not None:
+        return down
+    if not check.probes:
+        return Health.healthy("running (no health check configured)")
+    successes = failures = 0
+    for attempt in range(check.success_threshold + check.failure_threshold):
+        if attempt:
+            time.sleep(check.interval)
+            if (down := alive()) is not None:
+                return down
+        result = check.probe()
+        successes, failures = (successes + 1, 0) if result.ok else (0, failures + 1)
+        verdict = _verdict(check, result, successes, failures, started_at)
+        if verdict is not None:
+            return verdict
+    return Health(HealthCode.DEGRADED, f"flapping: {result.message}")
+
+
+def _verdict(
+    check: HealthCheck, result: ProbeResult, successes: int, failures: int, started_at: float
+) -> Health | None:
+    if successes >= check.success_threshold:
+        return Health.healthy(result.message)
+    if result.ok:
+        return None
+    if check.in_grace(started_at):
+        return Health(HealthCode.PROGRESSING, f"starting: {result.message}")
+    if failures >= check.failure_threshold:
+        return Health(HealthCode.DEGRADED, result.message)
+    return None
+
+
+def wait_healthy(check: HealthCheck, *, started_at: float, alive: Alive) -> Health:
+    """Wait until healthy, dead, or failing ``failure_threshold`` times after grace.
+
+    Returns HEALTHY, or the Health that explains the failure (its message is
+    the last probe's message, for the apply result).
+    """
+    if not check.probes:
+        time.sleep(min(check.grace_period, _SETTLE))
+        down = alive()
+        return down if down is not None else Health.healthy("running (no health check)")
+    successes = late_failures = 0
+    while True:
+        if (down := alive()) is not None:
+            return down
+        result = check.probe()
+        successes = successes + 1 if result.ok else 0
+        if successes >= check.success_threshold:
+            return Health.healthy(result.message)
+        if not result.ok and not check.in_grace(started_at):
+            late_failures += 1
+            if late_failures >= check.failure_threshold:
+                return Health(
+                    HealthCode.DEGRADED,
+                    f"not healthy after the {check.grace_period:g}s grace period: "
+                    f"{result.message}",
+                )
+        time.sleep(check.interval)
