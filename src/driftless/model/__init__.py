@@ -1,6 +1,7 @@
 """Pure data, no I/O: ids, resources, changes, plans, results, health, state."""
 
 from driftless.model.change import Action, Change, FieldDiff
+from driftless.model.graph import Graph, find_cycle
 from driftless.model.health import Health, HealthCode
 from driftless.model.history import Condition, HistoryEntry
 from driftless.model.ids import ResourceId
@@ -17,7 +18,9 @@ from driftless.model.values import (
     Unknown,
     contains_sensitive,
     contains_unknown,
+    deferred_refs,
     mask,
+    resolve,
     reveal,
     sensitive_digest,
 )
@@ -31,6 +34,7 @@ __all__ = [
     "Deferred",
     "DesiredStack",
     "FieldDiff",
+    "Graph",
     "Health",
     "HealthCode",
     "HistoryEntry",
@@ -48,7 +52,10 @@ __all__ = [
     "Unknown",
     "contains_sensitive",
     "contains_unknown",
+    "deferred_refs",
+    "find_cycle",
     "mask",
+    "resolve",
     "reveal",
     "sensitive_digest",
 ]

@@ -24,7 +24,9 @@ __all__ = [
     "Unknown",
     "contains_sensitive",
     "contains_unknown",
+    "deferred_refs",
     "mask",
+    "resolve",
     "reveal",
     "sensitive_digest",
 ]
@@ -134,3 +136,30 @@ def contains_sensitive(value: Any) -> bool:
 def contains_unknown(value: Any) -> bool:
     """Whether any part of ``value`` is unknown or deferred."""
     return _walk_any(value, lambda v: isinstance(v, Unknown | Deferred))
+
+
+def resolve(value: Any, lookup: AttrLookup) -> Any:
+    """Evaluate every ``Deferred`` inside ``value``; unknown parts stay ``UNKNOWN``."""
+    if isinstance(value, Deferred):
+        return value.evaluate(lookup)
+    if isinstance(value, Sensitive):
+        inner = resolve(value.value, lookup)
+        return inner if isinstance(inner, Unknown) else Sensitive(inner)
+    if isinstance(value, Mapping):
+        return {k: resolve(v, lookup) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [resolve(v, lookup) for v in value]
+    return value
+
+
+def deferred_refs(value: Any) -> set[ResourceId]:
+    """Every resource id a value waits on."""
+    if isinstance(value, Deferred):
+        return set(value.refs)
+    if isinstance(value, Sensitive):
+        return deferred_refs(value.value)
+    if isinstance(value, Mapping):
+        return set().union(*(deferred_refs(v) for v in value.values())) if value else set()
+    if isinstance(value, list | tuple):
+        return set().union(*(deferred_refs(v) for v in value)) if value else set()
+    return set()

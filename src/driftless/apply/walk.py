@@ -1,0 +1,116 @@
+"""Walk a dependency graph of changes in parallel, bounded.
+
+A node runs once every dependency it has *in this walk* has succeeded. When a
+node fails, everything downstream of it is skipped with a message naming the
+failure; independent branches keep going. Ready nodes are batched per pool
+task so thousands of cheap changes do not pay thousands of hand-offs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+from driftless.model import ApplyResult, Change, Outcome, ResourceId
+
+__all__ = ["walk"]
+
+Runner = Callable[[Change], ApplyResult]
+Sink = Callable[[ApplyResult], None]
+
+
+class _Walk:
+    """The scheduler's bookkeeping for one walk."""
+
+    def __init__(self, changes: Sequence[Change], deps: Mapping[ResourceId, Sequence[ResourceId]]):
+        self.by_id = {c.id: c for c in changes}
+        self.waiting = {c.id: {d for d in deps.get(c.id, ()) if d in self.by_id} for c in changes}
+        self.dependents: dict[ResourceId, list[ResourceId]] = {c.id: [] for c in changes}
+        for node, ds in self.waiting.items():
+            for d in ds:
+                self.dependents[d].append(node)
+        self.results: list[ApplyResult] = []
+
+    def initially_ready(self) -> list[ResourceId]:
+        return sorted(n for n, ds in self.waiting.items() if not ds)
+
+    def finish(self, result: ApplyResult, sink: Sink | None) -> list[ResourceId]:
+        """Record a result; return the nodes it made ready."""
+        self._record(result, sink)
+        if result.outcome is not Outcome.APPLIED:
+            self._skip_downstream(result.id, sink)
+            return []
+        ready = []
+        for node in self.dependents[result.id]:
+            pending = self.waiting.get(node)
+            if pending is None:
+                continue
+            pending.discard(result.id)
+            if not pending:
+                ready.append(node)
+        return ready
+
+    def _record(self, result: ApplyResult, sink: Sink | None) -> None:
+        self.waiting.pop(result.id, None)
+        self.results.append(result)
+        if sink is not None:
+            sink(result)
+
+    def _skip_downstream(self, failed: ResourceId, sink: Sink | None) -> None:
+        stack = list(self.dependents[failed])
+        while stack:
+            node = stack.pop()
+            if node not in self.waiting:
+                continue
+            change = self.by_id[node]
+            self._record(ApplyResult(node, change.action, Outcome.SKIPPED,
+                                     f"skipped: dependency {failed} did not apply"), sink)
+            stack.extend(self.dependents[node])
+
+
+def _run_batch(run: Runner, batch: Sequence[Change]) -> list[ApplyResult]:
+    out = []
+    for change in batch:
+        start = time.monotonic()
+        result = run(change)
+        if not result.duration:
+            result = ApplyResult(result.id, result.action, result.outcome, result.message,
+                                 time.monotonic() - start)
+        out.append(result)
+    return out
+
+
+def _batches(ready: list[ResourceId], w: _Walk, workers: int) -> list[list[Change]]:
+    size = max(1, min(64, len(ready) // (workers * 4) or 1))
+    changes = [w.by_id[n] for n in ready]
+    return [changes[i:i + size] for i in range(0, len(changes), size)]
+
+
+def walk(
+    changes: Sequence[Change],
+    deps: Mapping[ResourceId, Sequence[ResourceId]],
+    run: Runner,
+    *,
+    workers: int = 10,
+    on_result: Sink | None = None,
+) -> list[ApplyResult]:
+    """Run every change after its dependencies; return all results."""
+    w = _Walk(changes, deps)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        running: set[Future[list[ApplyResult]]] = set()
+
+        def submit(ready: list[ResourceId]) -> None:
+            for batch in _batches(ready, w, workers):
+                running.add(pool.submit(_run_batch, run, batch))
+
+        submit(w.initially_ready())
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in done:
+                running.discard(fut)
+                newly: list[ResourceId] = []
+                for result in fut.result():
+                    newly.extend(w.finish(result, on_result))
+                submit(sorted(newly))
+    return w.results

@@ -1,0 +1,258 @@
+"""The engine: plan, apply, refresh, import — pure orchestration.
+
+It takes no locks (the CLI and the agent hold the stack lock around every
+call) and knows nothing of Git or the command line. State is written once
+per apply from the journal's results; the journal itself makes every single
+side effect durable as it happens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from driftless.apply import walk
+from driftless.apply.recover import fold_journal
+from driftless.apply.runner import ChangeRunner
+from driftless.errors import ConfigError, ProviderError, StalePlanError
+from driftless.model import (
+    Action,
+    ApplyResult,
+    Change,
+    DesiredStack,
+    FieldDiff,
+    Health,
+    HealthCode,
+    Outcome,
+    Plan,
+    Resource,
+    ResourceId,
+    ResourceState,
+    StateSnapshot,
+    mask,
+    resolve,
+)
+from driftless.plan import PlanOptions, plan_stack
+from driftless.providers import ProviderSet, comparable
+from driftless.state import StateBackend
+
+__all__ = ["ApplyReport", "Engine"]
+
+
+@dataclass(frozen=True)
+class ApplyReport:
+    """What an apply did: the plan, each resource's result, the new state."""
+
+    plan: Plan
+    results: tuple[ApplyResult, ...]
+    snapshot: StateSnapshot
+
+    @property
+    def ok(self) -> bool:
+        """True when no resource failed or was skipped."""
+        return all(r.outcome is Outcome.APPLIED for r in self.results)
+
+    def failed(self) -> list[ApplyResult]:
+        """Failed and skipped results."""
+        return [r for r in self.results if r.outcome is not Outcome.APPLIED]
+
+
+class Engine:
+    """Plans and applies stacks against one state backend and provider set."""
+
+    def __init__(self, *, providers: ProviderSet, backend: StateBackend, workers: int = 10):
+        self.providers = providers
+        self.backend = backend
+        self.workers = workers
+
+    # -- recovery ---------------------------------------------------------
+    def recover(self, stack: str) -> list[str]:
+        """Fold an interrupted apply's journal into state; notes say what was repaired."""
+        journal = self.backend.journal(stack)
+        entries = journal.entries()
+        if not entries:
+            return []
+        snap = self.backend.read(stack)
+        resources, notes = fold_journal(snap, entries, self.providers)
+        self.backend.write(stack, snap.next(resources))
+        journal.clear(entries[-1].seq)
+        return notes or ["state updated from the journal of an interrupted apply"]
+
+    # -- plan ---------------------------------------------------------------
+    def plan(self, desired: DesiredStack, *, destroy: bool = False, refresh: bool = True) -> Plan:
+        """The plan for ``desired``; the caller holds the stack lock."""
+        notes = tuple(self.recover(desired.name))
+        snapshot = self.backend.read(desired.name)
+        options = PlanOptions(destroy=destroy, refresh=refresh, workers=self.workers, notes=notes)
+        return plan_stack(desired, snapshot, self.providers, options)
+
+    # -- apply --------------------------------------------------------------
+    def apply(
+        self, plan: Plan, desired: DesiredStack, *,
+        on_result: Callable[[ApplyResult], None] | None = None,
+    ) -> ApplyReport:
+        """Carry out ``plan``; refuses when state or config moved since it was made."""
+        snapshot = self._check_fresh(plan, desired)
+        runner = ChangeRunner(providers=self.providers, journal=self.backend.journal(plan.stack),
+                              snapshot=snapshot)
+        results = self._walk(plan, runner, on_result)
+        new = self._commit(plan, desired, snapshot, runner)
+        return ApplyReport(plan, tuple(results), new)
+
+    def _check_fresh(self, plan: Plan, desired: DesiredStack) -> StateSnapshot:
+        snapshot = self.backend.read(plan.stack)
+        if (snapshot.lineage, snapshot.serial) != (plan.lineage, plan.serial):
+            raise StalePlanError(
+                f"stack '{plan.stack}': the state changed since this plan was made "
+                f"(serial {plan.serial} -> {snapshot.serial})",
+                hint="run plan again and review the new plan",
+            )
+        if desired.digest != plan.digest:
+            raise StalePlanError(
+                f"stack '{plan.stack}': the configuration changed since this plan was made",
+                hint="run plan again and review the new plan",
+            )
+        refused = [c for c in plan.refused() if not plan.destroy]
+        if refused:
+            names = ", ".join(str(c.id) for c in refused)
+            raise ConfigError(
+                f"refusing to apply: the plan deletes protected resource(s) {names}",
+                hint=f"restore them to the configuration, or run: driftless state unprotect "
+                     f"{refused[0].id}",
+            )
+        return snapshot
+
+    def _walk(
+        self, plan: Plan, runner: ChangeRunner,
+        on_result: Callable[[ApplyResult], None] | None,
+    ) -> list[ApplyResult]:
+        todo = plan.pending()
+        ups = [c for c in todo if c.action is not Action.DELETE]
+        downs = [c for c in todo if c.action is Action.DELETE]
+        results = walk(ups, {c.id: c.depends_on for c in ups}, runner,
+                       workers=self.workers, on_result=on_result)
+        # deletes run after creates, dependents first: reverse the edges
+        rev: dict[ResourceId, list[ResourceId]] = {c.id: [] for c in downs}
+        for c in downs:
+            for d in c.depends_on:
+                if d in rev:
+                    rev[d].append(c.id)
+        results += walk(downs, rev, runner, workers=self.workers, on_result=on_result)
+        return results
+
+    def _commit(
+        self, plan: Plan, desired: DesiredStack, snapshot: StateSnapshot, runner: ChangeRunner,
+    ) -> StateSnapshot:
+        resources = dict(snapshot.resources)
+        for rid, st in runner.outcomes.items():
+            if st is None:
+                resources.pop(rid, None)
+            else:
+                resources[rid] = st
+        _sync_protect(resources, desired, plan.destroy)
+        outputs = {} if plan.destroy else _outputs(desired, resources)
+        new = snapshot.next(resources, outputs)
+        self.backend.write(plan.stack, new)
+        journal = self.backend.journal(plan.stack)
+        entries = journal.entries()
+        if entries:
+            journal.clear(entries[-1].seq)
+        return new
+
+    # -- refresh, import, health, outputs ------------------------------------
+    def refresh(self, desired: DesiredStack) -> tuple[list[Change], StateSnapshot]:
+        """Read every managed resource; record what drifted; update state."""
+        self.recover(desired.name)
+        snap = self.backend.read(desired.name)
+        by_id = {r.id: r for r in desired.resources}
+        drift: list[Change] = []
+        resources = dict(snap.resources)
+        for rid, st in sorted(snap.resources.items()):
+            res = by_id.get(rid) or Resource(rid, st.inputs)
+            props = resolve(res.properties, lambda d: _attrs(resources, d))
+            live = self.providers.get(rid.provider).read(replace(res, properties=props), st.live())
+            change = _drift_of(st, live)
+            if change is not None:
+                drift.append(change)
+                if live is None:
+                    resources.pop(rid)
+                else:
+                    resources[rid] = replace(st, attributes=live.attributes, private=live.private)
+        new = snap.next(resources) if drift else snap
+        if drift:
+            self.backend.write(desired.name, new)
+        return drift, new
+
+    def import_resource(
+        self, desired: DesiredStack, rid: ResourceId, import_id: str,
+    ) -> ResourceState:
+        """Adopt an existing object as ``rid`` (which must be in the configuration)."""
+        res = next((r for r in desired.resources if r.id == rid), None)
+        if res is None:
+            raise ConfigError(f"{rid} is not declared in stack '{desired.name}'",
+                              hint="add the resource to the stack first, then import it")
+        snap = self.backend.read(desired.name)
+        if snap.get(rid) is not None:
+            raise ConfigError(f"{rid} is already managed", hint="use 'driftless refresh' instead")
+        props = resolve(res.properties, lambda d: _attrs(snap.resources, d))
+        live = self.providers.get(rid.provider).import_resource(replace(res, properties=props),
+                                                                import_id)
+        if live is None:
+            raise ProviderError(f"nothing found to import with id '{import_id}'", resource=rid)
+        st = ResourceState(rid, live.attributes, live.private, comparable(dict(props)),
+                           res.protect, res.depends_on)
+        self.backend.write(desired.name, snap.next({**snap.resources, rid: st}))
+        return st
+
+    def health(self, stack: str) -> dict[ResourceId, Health]:
+        """Each managed resource's health from its provider."""
+        snap = self.backend.read(stack)
+        out = {}
+        for rid, st in sorted(snap.resources.items()):
+            try:
+                out[rid] = self.providers.get(rid.provider).health(st.live())
+            except ProviderError as exc:
+                out[rid] = Health(HealthCode.UNKNOWN, str(exc))
+        return out
+
+    def outputs(self, stack: str) -> Mapping[str, Any]:
+        """The stack's recorded outputs."""
+        return self.backend.read(stack).outputs
+
+
+def _attrs(
+    resources: Mapping[ResourceId, ResourceState], rid: ResourceId,
+) -> Mapping[str, Any] | None:
+    st = resources.get(rid)
+    return st.attributes if st is not None else None
+
+
+def _sync_protect(resources: dict[ResourceId, ResourceState], desired: DesiredStack,
+                  destroy: bool) -> None:
+    """Keep state's protect flag in step with the config for unchanged resources."""
+    if destroy:
+        return
+    for res in desired.resources:
+        st = resources.get(res.id)
+        if st is not None and res.protect and not st.protect:
+            resources[res.id] = replace(st, protect=True)
+
+
+def _outputs(
+    desired: DesiredStack, resources: Mapping[ResourceId, ResourceState],
+) -> dict[str, Any]:
+    values = resolve(dict(desired.outputs), lambda d: _attrs(resources, d))
+    return dict(mask(values))
+
+
+def _drift_of(st: ResourceState, live: Any) -> Change | None:
+    if live is None:
+        return Change(st.id, Action.DELETE, None, st.live(), reason="deleted outside driftless")
+    keys = sorted(set(st.attributes) | set(live.attributes))
+    diffs = tuple(FieldDiff(k, st.attributes.get(k), live.attributes.get(k)) for k in keys
+                  if st.attributes.get(k) != live.attributes.get(k))
+    if not diffs:
+        return None
+    return Change(st.id, Action.UPDATE, None, st.live(), diffs,
+                  reason=f"drift: {', '.join(d.path for d in diffs[:3])} changed outside driftless")

@@ -1,0 +1,192 @@
+"""The planner: desired x state x live reads -> Plan.
+
+I/O: provider reads only (in a bounded thread pool, in chunks so ten
+thousand cheap reads do not pay ten thousand task hand-offs). It writes
+nothing and takes no locks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any
+
+from driftless.errors import DriftlessError, ProviderError
+from driftless.model import (
+    Action,
+    Change,
+    DesiredStack,
+    FieldDiff,
+    Graph,
+    LiveResource,
+    Plan,
+    Resource,
+    ResourceId,
+    StateSnapshot,
+    contains_unknown,
+    resolve,
+)
+from driftless.plan.validate import all_dependencies, check_stack
+from driftless.providers import ProviderSet, comparable
+
+__all__ = ["PlanOptions", "in_chunks", "plan_stack"]
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """How to plan: ``destroy`` plans deleting everything; ``refresh`` reads live."""
+
+    destroy: bool = False
+    refresh: bool = True
+    workers: int = 10
+    notes: tuple[str, ...] = ()
+
+
+def in_chunks(items: Sequence[Any], workers: int) -> list[Sequence[Any]]:
+    """Split work so each pool task carries enough to amortise its hand-off."""
+    size = max(1, min(256, len(items) // (workers * 4) or 1))
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def plan_stack(
+    desired: DesiredStack,
+    snapshot: StateSnapshot,
+    providers: ProviderSet,
+    options: PlanOptions,
+) -> Plan:
+    """Compute the plan for one stack."""
+    check_stack(desired, providers)
+    wanted = [] if options.destroy else _ordered(desired.resources)
+    lives = _read_all(wanted, snapshot, providers, options)
+    changes = _diff_all(wanted, lives, snapshot, providers)
+    changes.extend(_deletes(snapshot, {r.id for r in wanted}))
+    return Plan(
+        desired.name, desired.revision, desired.digest, snapshot.lineage, snapshot.serial,
+        tuple(changes), destroy=options.destroy, notes=options.notes,
+    )
+
+
+def _ordered(resources: Iterable[Resource]) -> list[Resource]:
+    by_id = {r.id: r for r in resources}
+    graph = Graph({rid: all_dependencies(r) for rid, r in by_id.items()})
+    return [by_id[rid] for rid in graph.order()]
+
+
+def _state_lookup(snapshot: StateSnapshot) -> Callable[[ResourceId], Mapping[str, Any] | None]:
+    def lookup(rid: ResourceId) -> Mapping[str, Any] | None:
+        st = snapshot.get(rid)
+        return st.attributes if st is not None else None
+    return lookup
+
+
+def _read_all(
+    wanted: list[Resource], snapshot: StateSnapshot, providers: ProviderSet, options: PlanOptions,
+) -> dict[ResourceId, LiveResource | None]:
+    lookup = _state_lookup(snapshot)
+
+    def read_chunk(chunk: Sequence[Resource]) -> list[tuple[ResourceId, LiveResource | None]]:
+        return [(r.id, _read_one(r, snapshot, providers, options, lookup)) for r in chunk]
+
+    out: dict[ResourceId, LiveResource | None] = {}
+    errors: list[str] = []
+    with ThreadPoolExecutor(max_workers=options.workers) as pool:
+        futures = [pool.submit(read_chunk, c) for c in in_chunks(wanted, options.workers)]
+        for fut in futures:
+            try:
+                out.update(fut.result())
+            except DriftlessError as exc:
+                errors.append(str(exc))
+    if errors:
+        raise ProviderError("could not read the live state:\n  " + "\n  ".join(errors))
+    return out
+
+
+def _read_one(
+    res: Resource, snapshot: StateSnapshot, providers: ProviderSet, options: PlanOptions,
+    lookup: Callable[[ResourceId], Mapping[str, Any] | None],
+) -> LiveResource | None:
+    st = snapshot.get(res.id)
+    prior = st.live() if st is not None else None
+    props = resolve(res.properties, lookup)
+    if not options.refresh or contains_unknown(props):
+        return prior
+    return providers.get(res.id.provider).read(replace(res, properties=props), prior)
+
+
+def _diff_all(
+    wanted: list[Resource], lives: Mapping[ResourceId, LiveResource | None],
+    snapshot: StateSnapshot, providers: ProviderSet,
+) -> list[Change]:
+    known: dict[ResourceId, Mapping[str, Any]] = {}
+    changes: dict[ResourceId, Change] = {}
+    for res in wanted:
+        change = _diff_one(res, lives.get(res.id), snapshot, providers, known)
+        change = _apply_triggers(res, change, changes)
+        changes[res.id] = change
+        live = lives.get(res.id)
+        if change.action is Action.NOOP and live is not None:
+            known[res.id] = live.attributes
+    return list(changes.values())
+
+
+def _diff_one(
+    res: Resource, live: LiveResource | None, snapshot: StateSnapshot,
+    providers: ProviderSet, known: Mapping[ResourceId, Mapping[str, Any]],
+) -> Change:
+    props = resolve(res.properties, known.get)
+    deps = all_dependencies(res)
+    if contains_unknown(props):
+        change = _unknown_change(res, props, live)
+    else:
+        change = providers.get(res.id.provider).diff(replace(res, properties=props), live)
+    st = snapshot.get(res.id)
+    reason = _drift_reason(change, props, st.inputs if st else None, st is not None)
+    return replace(change, desired=res, prior=live, depends_on=deps,
+                   reason=reason or change.reason)
+
+
+def _unknown_change(res: Resource, props: Mapping[str, Any], live: LiveResource | None) -> Change:
+    if live is None:
+        return Change(res.id, Action.CREATE, res, None, reason="does not exist yet")
+    diffs = tuple(FieldDiff(k, live.attributes.get(k), v) for k, v in sorted(props.items())
+                  if contains_unknown(v))
+    return Change(res.id, Action.UPDATE, res, live, diffs,
+                  reason="depends on values known after apply")
+
+
+def _drift_reason(
+    change: Change, props: Mapping[str, Any], inputs: Mapping[str, Any] | None, managed: bool,
+) -> str | None:
+    if not managed or change.action is Action.NOOP:
+        return None
+    if change.action is Action.CREATE:
+        return "drift: deleted outside driftless; will be re-created"
+    if inputs is not None and not contains_unknown(props) and comparable(dict(props)) == inputs:
+        fields = ", ".join(d.path for d in change.diffs[:3])
+        return f"drift: {fields} changed outside driftless"
+    return None
+
+
+def _apply_triggers(res: Resource, change: Change, earlier: Mapping[ResourceId, Change]) -> Change:
+    fired = tuple(t for t in res.triggered_by if t in earlier and earlier[t].is_change)
+    if not fired:
+        return change
+    names = ", ".join(str(t) for t in fired)
+    if change.action is Action.NOOP:
+        return replace(change, action=Action.UPDATE, triggered_by=fired,
+                       reason=f"triggered: {names} will change")
+    return replace(change, triggered_by=fired)
+
+
+def _deletes(snapshot: StateSnapshot, keep: set[ResourceId]) -> list[Change]:
+    gone = {rid: st for rid, st in snapshot.resources.items() if rid not in keep}
+    graph = Graph({rid: st.depends_on for rid, st in gone.items()})
+    out = []
+    for rid in reversed(graph.order()):
+        st = gone[rid]
+        reason = ("protected (unprotect with: driftless state unprotect "
+                  f"{rid})") if st.protect else "removed from the configuration"
+        out.append(Change(rid, Action.DELETE, None, st.live(), reason=reason,
+                          refused=st.protect, depends_on=st.depends_on))
+    return out

@@ -1,0 +1,85 @@
+"""Checks a rendered stack must pass before anything is read or planned.
+
+Collects every problem (unknown kinds, schema errors, dangling dependencies,
+cycles) so the user fixes them in one go; a provider that is not installed
+is a single clear ``ConfigError``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+from driftless.errors import Problem, RenderError
+from driftless.model import DesiredStack, Resource, ResourceId, deferred_refs, find_cycle
+from driftless.providers import ProviderSet, schema_problems
+
+__all__ = ["all_dependencies", "check_stack"]
+
+
+def all_dependencies(resource: Resource) -> tuple[ResourceId, ...]:
+    """Explicit, trigger and reference dependencies, deduplicated and sorted."""
+    deps = {*resource.depends_on, *resource.triggered_by, *deferred_refs(resource.properties)}
+    deps.discard(resource.id)
+    return tuple(sorted(deps))
+
+
+def check_stack(desired: DesiredStack, providers: ProviderSet) -> None:
+    """Raise ``RenderError`` with every problem, or ``ConfigError`` for a missing provider."""
+    providers.require(r.id.provider for r in desired.resources)
+    problems = [*_duplicates(desired.resources)]
+    for res in desired.resources:
+        problems.extend(_resource_problems(res, providers))
+    problems.extend(_dependency_problems(desired.resources))
+    if problems:
+        raise RenderError(problems)
+
+
+def _problem(res: Resource, message: str, hint: str | None = None) -> Problem:
+    src = res.source
+    return Problem(
+        f"{res.id}: {message}",
+        file=src.file if src else None,
+        line=src.line if src else None,
+        column=src.column if src else None,
+        hint=hint,
+    )
+
+
+def _duplicates(resources: Iterable[Resource]) -> list[Problem]:
+    seen: set[ResourceId] = set()
+    out = []
+    for res in resources:
+        if res.id in seen:
+            out.append(_problem(res, "declared twice", "give each resource a unique name"))
+        seen.add(res.id)
+    return out
+
+
+def _resource_problems(res: Resource, providers: ProviderSet) -> list[Problem]:
+    kinds = providers.get(res.id.provider).kinds()
+    spec = kinds.get(res.id.kind)
+    if spec is None:
+        close = difflib.get_close_matches(res.id.kind, list(kinds), n=1)
+        hint = f"did you mean '{res.id.provider}:{close[0]}'?" if close else (
+            f"kinds of '{res.id.provider}': {', '.join(sorted(kinds))}")
+        return [_problem(res, f"unknown kind '{res.id.type}'", hint)]
+    return [_problem(res, msg) for msg in schema_problems(spec, res.properties)]
+
+
+def _dependency_problems(resources: tuple[Resource, ...]) -> list[Problem]:
+    known = {r.id for r in resources}
+    out: list[Problem] = []
+    graph: dict[ResourceId, list[ResourceId]] = {}
+    for res in resources:
+        deps = all_dependencies(res)
+        out.extend(_problem(res, f"depends on '{d}', which is not declared") for d in deps
+                   if d not in known)
+        graph[res.id] = [d for d in deps if d in known]
+    cycle = find_cycle(graph)
+    if cycle:
+        first = next(r for r in resources if r.id == cycle[0])
+        path = " -> ".join(str(c) for c in cycle)
+        out.append(_problem(first, f"dependency cycle: {path}",
+                            "remove one depends_on or reference to break the cycle"))
+    return out
