@@ -1,0 +1,192 @@
+"""The S3 state backend: shared state for teams, in a versioned bucket.
+
+URL: ``s3://bucket/key?region=us-east-1&endpoint=http://127.0.0.1:9000
+&lock_table=NAME&profile=NAME``. Each stack's snapshot is the JSON object
+``<key>/<stack>.json``; the bucket should be versioned so every serial can be
+recovered (``driftless bootstrap`` creates it so). Writes are conditional:
+the stored serial and lineage are checked, and the put carries ``If-Match``
+on the ETag that was read (``If-None-Match: *`` for a stack's first write),
+so of two writers racing from the same serial exactly one wins.
+
+Locks are leases kept either in ``<key>/<stack>.lock`` (default) or in a
+DynamoDB table (``lock_table``), see ``s3_lock``; the journal is one object
+per side effect, see ``s3_journal``. Credentials come from the standard AWS
+chain and are never stored or printed. Network I/O only; boto3 is imported
+when the first ``s3://`` URL is opened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from driftless.errors import ConfigError, StateConflict, StateError
+from driftless.model import LockInfo, StateSnapshot
+from driftless.state.s3_journal import S3Journal
+from driftless.state.s3_lock import LockStore, ObjectLocks, TableLocks
+from driftless.state.s3_store import (
+    PreconditionFailed,
+    S3Location,
+    S3Store,
+    client_kwargs,
+    make_session,
+)
+
+__all__ = ["S3Backend", "from_url", "parse_url"]
+
+_OPTIONS = frozenset({"region", "endpoint", "lock_table", "profile"})
+
+
+def parse_url(url: str) -> S3Location:
+    """``s3://bucket/key?...`` → ``S3Location``; ``ConfigError`` naming what is wrong."""
+    parts = urlsplit(url)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    unknown = sorted(set(query) - _OPTIONS)
+    if parts.scheme != "s3" or not parts.netloc:
+        raise ConfigError(f"bad S3 state URL '{url}'", hint="use s3://bucket/key?region=...")
+    if unknown:
+        raise ConfigError(
+            f"unknown option '{unknown[0]}' in state URL '{url}'",
+            hint=f"known options: {', '.join(sorted(_OPTIONS))}",
+        )
+    endpoint = query.get("endpoint") or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get(
+        "AWS_ENDPOINT_URL"
+    )
+    return S3Location(
+        bucket=parts.netloc, prefix=parts.path.strip("/"),
+        region=query.get("region") or os.environ.get("AWS_DEFAULT_REGION") or None,
+        endpoint=endpoint or None, profile=query.get("profile"),
+        lock_table=query.get("lock_table"),
+    )
+
+
+def from_url(url: str, root: Path) -> S3Backend:
+    """The backend for an ``s3://`` URL (``root`` is unused: nothing is local)."""
+    del root
+    return S3Backend(parse_url(url))
+
+
+def _stale(stack: str, where: str, stored: int, snap: StateSnapshot) -> StateConflict:
+    return StateConflict(
+        f"state of stack '{stack}' at {where} changed since it was read "
+        f"(stored serial {stored}, this write is serial {snap.serial}); nothing was written",
+        hint="re-run plan (another process applied meanwhile)",
+    )
+
+
+class S3Backend:
+    """``StateBackend`` over one S3 bucket prefix (and optionally a DynamoDB lock table)."""
+
+    def __init__(self, loc: S3Location, *, session: Any | None = None) -> None:
+        self.loc = loc
+        session = session if session is not None else make_session(loc)
+        kwargs = client_kwargs(loc)
+        # Clients are thread-safe, sessions are not: make every client now.
+        self._store = S3Store(loc, session.client("s3", **kwargs))
+        self._locks: LockStore
+        if loc.lock_table:
+            ddb_kwargs = {k: v for k, v in kwargs.items() if k != "endpoint_url"}
+            endpoint = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or loc.endpoint
+            if endpoint:
+                ddb_kwargs["endpoint_url"] = endpoint
+            self._locks = TableLocks(loc, session.client("dynamodb", **ddb_kwargs))
+        else:
+            self._locks = ObjectLocks(self._store)
+
+    def __repr__(self) -> str:
+        return f"S3Backend({self.loc.url()})"
+
+    @staticmethod
+    def _name(stack: str) -> str:
+        return f"{stack}.json"
+
+    def _stored(self, stack: str) -> tuple[StateSnapshot, str] | None:
+        got = self._store.get(self._name(stack))
+        if got is None:
+            return None
+        try:
+            return StateSnapshot.from_json(json.loads(got[0])), got[1]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StateError(
+                f"state of stack '{stack}' at {self.loc.url(self._name(stack))} is not "
+                f"valid state JSON ({exc})",
+                hint="restore an earlier object version: aws s3api list-object-versions",
+            ) from None
+
+    def read(self, stack: str) -> StateSnapshot:
+        """The stored snapshot, or an empty one (serial 0) for a new stack."""
+        stored = self._stored(stack)
+        return stored[0] if stored else StateSnapshot.empty()
+
+    def write(self, stack: str, snap: StateSnapshot) -> None:
+        """Store ``snap`` if it is stored serial + 1 on the same lineage; else ``StateConflict``."""
+        stored = self._stored(stack)
+        where = self.loc.url(self._name(stack))
+        base = stored[0] if stored else None
+        if base is not None and base.lineage != snap.lineage:
+            raise StateConflict(
+                f"state of stack '{stack}' at {where} belongs to another lineage "
+                f"({base.lineage[:8]}, this write is {snap.lineage[:8]}); nothing was written",
+                hint="this state is not the one the plan was made from; check the state URL",
+            )
+        if snap.serial != (base.serial if base else 0) + 1:
+            raise _stale(stack, where, base.serial if base else 0, snap)
+        self._put(stack, snap, etag=stored[1] if stored else None)
+
+    def _put(self, stack: str, snap: StateSnapshot, *, etag: str | None) -> None:
+        body = json.dumps(snap.to_json(), sort_keys=True, default=str).encode()
+        try:
+            if etag is None:
+                self._store.put(self._name(stack), body, if_absent=True)
+            else:
+                self._store.put(self._name(stack), body, if_match=etag)
+        except PreconditionFailed:
+            now = self.read(stack)
+            raise _stale(stack, self.loc.url(self._name(stack)), now.serial, snap) from None
+
+    def import_snapshot(self, stack: str, snap: StateSnapshot) -> None:
+        """Store ``snap`` with its own serial (migration): only over nothing or an
+        older serial of the same lineage; ``StateConflict`` otherwise."""
+        stored = self._stored(stack)
+        base = stored[0] if stored else None
+        where = self.loc.url(self._name(stack))
+        if base is not None and base.lineage != snap.lineage:
+            raise StateConflict(
+                f"{where} already holds another lineage of stack '{stack}' "
+                f"({base.lineage[:8]}, importing {snap.lineage[:8]}); nothing was written",
+                hint="pick an empty destination, or remove that state first",
+            )
+        if base is not None and base.serial >= snap.serial:
+            raise _stale(stack, where, base.serial, snap)
+        self._put(stack, snap, etag=stored[1] if stored else None)
+
+    def stacks(self) -> list[str]:
+        """Stacks with a stored snapshot."""
+        names = self._store.names(delimiter="/")
+        return sorted(n.removesuffix(".json") for n in names if n.endswith(".json"))
+
+    def lock(self, stack: str, info: LockInfo) -> str:
+        """Take the stack's lease, or ``LockHeld`` naming the holder."""
+        return self._locks.lock(stack, info)
+
+    def renew(self, stack: str, lock_id: str) -> None:
+        """Push the lease forward; ``StateError`` if it is no longer ours."""
+        self._locks.renew(stack, lock_id)
+
+    def unlock(self, stack: str, lock_id: str, *, force: bool = False) -> None:
+        """Release (``force``: whoever holds it)."""
+        self._locks.unlock(stack, lock_id, force=force)
+
+    def lock_info(self, stack: str) -> LockInfo | None:
+        """The current holder, expired or not."""
+        return self._locks.lock_info(stack)
+
+    def journal(self, stack: str) -> S3Journal:
+        """The stack's journal (objects under ``<key>/<stack>.journal/``)."""
+        return S3Journal(self._store, stack)
+
+    def close(self) -> None:
+        """Nothing to release: boto3 clients close their pools when collected."""
