@@ -1,0 +1,181 @@
+"""Atomic file writes and cheap file fingerprints for the local kinds.
+
+Every local kind that writes a file goes through ``write_atomic``: a temp
+file in the same directory, fsync, chmod, then ``os.replace`` — so a reader
+(or a crash) sees the old file or the new one, never half of either. I/O:
+the local filesystem only.
+
+``Fingerprint`` is git-index-style bookkeeping: (size, mtime_ns, inode)
+recorded after a write, trusted on the next read so a no-op check costs one
+``lstat`` instead of a hash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import stat
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from driftless.errors import ProviderError
+from driftless.model import ResourceId, sensitive_digest
+
+__all__ = [
+    "content_digest",
+    "durable_writes",
+    "ensure_parent",
+    "file_digest",
+    "fingerprint",
+    "format_mode",
+    "os_error",
+    "parse_mode",
+    "remove_quietly",
+    "trusted_digest",
+    "write_atomic",
+    "write_stream_atomic",
+]
+
+_CHUNK = 1 << 20
+
+
+def parse_mode(mode: str | int | None, *, default: int) -> int:
+    """``"0644"`` → 0o644; None → ``default``."""
+    if mode is None:
+        return default
+    if isinstance(mode, int):
+        return mode
+    return int(mode, 8)
+
+
+def format_mode(st_mode: int) -> str:
+    """The permission bits as a four-digit octal string, ``"0644"``."""
+    return f"{stat.S_IMODE(st_mode):04o}"
+
+
+def content_digest(data: bytes, *, keyed: bool) -> str:
+    """sha256 hex of ``data``, or its keyed digest when the content is secret."""
+    if keyed:
+        return sensitive_digest(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_digest(path: str, *, keyed: bool) -> str:
+    """Digest of a file's bytes, in the same form as ``content_digest``."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    return content_digest(data, keyed=keyed)
+
+
+def fingerprint(st: os.stat_result, digest: str, *, keyed: bool) -> dict[str, Any]:
+    """What ``private`` keeps so the next read can skip hashing."""
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ino": st.st_ino,
+            "digest": digest, "keyed": keyed}
+
+
+def trusted_digest(prior: Mapping[str, Any] | None, st: os.stat_result, *,
+                   keyed: bool) -> str | None:
+    """The recorded digest when the file's (size, mtime_ns, inode) did not move.
+
+    Like git's index: a file rewritten with the same size inside the same
+    mtime tick would be missed; that is the documented price of a stat-only
+    no-op check.
+    """
+    if (prior is not None and prior.get("mtime_ns") == st.st_mtime_ns
+            and prior.get("size") == st.st_size and prior.get("ino") == st.st_ino
+            and prior.get("keyed") == keyed):
+        digest = prior.get("digest")
+        return digest if isinstance(digest, str) else None
+    return None
+
+
+def ensure_parent(path: str, *, make_parents: bool, rid: ResourceId) -> None:
+    """Create the parent directory when asked; otherwise fail clearly if missing."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(parent):
+        return
+    if not make_parents:
+        raise ProviderError(
+            f"parent directory {parent} of {path} does not exist",
+            resource=rid, hint="create it first (a local:directory), or set make_parents: true",
+        )
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as exc:
+        raise os_error(exc, path=parent, rid=rid, doing="create directory") from None
+
+
+def write_atomic(path: str, data: bytes, *, mode: int, rid: ResourceId,
+                 owner: tuple[int, int] | None = None) -> os.stat_result:
+    """Write ``data`` to ``path`` atomically; return the new file's stat."""
+    return write_stream_atomic(path, [data], mode=mode, rid=rid, owner=owner)
+
+
+def write_stream_atomic(path: str, chunks: Iterable[bytes], *, mode: int, rid: ResourceId,
+                        owner: tuple[int, int] | None = None) -> os.stat_result:
+    """Write chunks to a temp file beside ``path``, fsync, chmod, rename over it.
+
+    The temp file is removed on any failure, so nothing half-written remains.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
+                                   dir=directory)
+    except OSError as exc:
+        raise os_error(exc, path=path, rid=rid, doing="write") from None
+    try:
+        _fill(fd, chunks, mode=mode, owner=owner)
+        os.replace(tmp, path)
+        return os.lstat(path)
+    except OSError as exc:
+        remove_quietly(tmp)
+        raise os_error(exc, path=path, rid=rid, doing="write") from None
+    except BaseException:
+        remove_quietly(tmp)
+        raise
+
+
+def _fill(fd: int, chunks: Iterable[bytes], *, mode: int,
+          owner: tuple[int, int] | None) -> None:
+    with os.fdopen(fd, "wb") as fh:
+        for chunk in chunks:
+            fh.write(chunk)
+        fh.flush()
+        if durable_writes():
+            os.fsync(fh.fileno())
+        # fchmod on the open file: the umask must not decide the final mode
+        os.fchmod(fh.fileno(), mode)
+        if owner is not None:
+            os.fchown(fh.fileno(), owner[0], owner[1])
+
+
+def durable_writes() -> bool:
+    """Whether writes are fsynced before the rename (default yes).
+
+    ``DRIFTLESS_LOCAL_FSYNC=0`` trades durability across a power cut for
+    speed (an fsync costs ~0.3-0.8 ms here; 10,000 files ~5 s). Atomicity
+    (old or new, never half) holds either way; the rename still happens last.
+    """
+    return os.environ.get("DRIFTLESS_LOCAL_FSYNC", "1") not in ("0", "false", "no")
+
+
+def remove_quietly(path: str) -> None:
+    """Remove a file if it is there; used for temp files and idempotent deletes."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def os_error(exc: OSError, *, path: str | Path, rid: ResourceId, doing: str) -> ProviderError:
+    """An OSError as a ProviderError that names the path and suggests a fix."""
+    reason = exc.strerror or type(exc).__name__
+    hints = {
+        PermissionError: "run driftless as a user that may write there, or change the path",
+        NotADirectoryError: "a component of the path is a file, not a directory",
+        FileNotFoundError: "create the parent directory, or set make_parents: true",
+        IsADirectoryError: "the path is a directory; remove it or choose another path",
+    }
+    hint = next((h for t, h in hints.items() if isinstance(exc, t)), None)
+    return ProviderError(f"cannot {doing} {path}: {reason.lower()}", resource=rid, hint=hint)
