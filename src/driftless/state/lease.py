@@ -1,0 +1,163 @@
+"""Holding a stack's lock for the length of an operation.
+
+I/O: calls the given backend's lock/renew/unlock, sleeps between retries and
+runs one daemon thread per held lock that renews its lease. Only the CLI and
+the agent take locks; they wrap a plan or apply in ``hold_lock`` so the lease
+stays alive while the work runs and is always released at the end, also on
+an exception or Ctrl-C. A process killed outright stops renewing, and its
+lease runs out so the next run can take over.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+
+from driftless.errors import LockHeld, StateError
+from driftless.model import LockInfo
+from driftless.state.base import StateBackend
+
+__all__ = ["hold_lock", "hold_locks", "take_lock"]
+
+log = logging.getLogger(__name__)
+
+FIRST_RETRY = 0.05
+LONGEST_RETRY = 2.0
+
+
+def take_lock(
+    backend: StateBackend, stack: str, *, operation: str, lease: float = 60.0, wait: float = 0.0
+) -> LockInfo:
+    """Take the lock, retrying with backoff for up to ``wait`` seconds.
+
+    Re-raises the last ``LockHeld`` once ``wait`` has passed.
+    """
+    deadline = time.monotonic() + wait
+    delay = FIRST_RETRY
+    while True:
+        # A fresh record per attempt: the lease must start when it is taken.
+        info = LockInfo.new(operation, lease=lease)
+        try:
+            backend.lock(stack, info)
+            return info
+        except LockHeld:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise
+            # Jitter keeps several waiters from retrying in lockstep.
+            time.sleep(min(remaining, delay * random.uniform(0.5, 1.0)))
+            delay = min(delay * 2, LONGEST_RETRY)
+
+
+class _Renewer:
+    """A daemon thread that renews one lease until stopped."""
+
+    def __init__(self, backend: StateBackend, stack: str, lock_id: str, every: float) -> None:
+        self._backend = backend
+        self._stack = stack
+        self._lock_id = lock_id
+        self._every = every
+        self._stopped = threading.Event()
+        self.error: StateError | None = None
+        self._thread = threading.Thread(
+            target=self._run, name=f"driftless-lease-{stack}", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._every):
+            self._renew_once()
+
+    def _renew_once(self) -> None:
+        try:
+            self._backend.renew(self._stack, self._lock_id)
+            self.error = None
+        except StateError as exc:
+            self.error = exc
+            log.warning("could not renew the lock on stack '%s': %s", self._stack, exc)
+        except Exception as exc:  # the backend's own I/O errors; keep trying
+            self.error = StateError(f"renewing the lock on stack '{self._stack}' failed: {exc}")
+            log.warning("%s", self.error)
+
+    def stop(self, *, timeout: float) -> None:
+        self._stopped.set()
+        self._thread.join(timeout)
+
+
+@contextmanager
+def hold_lock(
+    backend: StateBackend,
+    stack: str,
+    *,
+    operation: str,
+    lease: float = 60.0,
+    renew_every: float | None = None,
+    wait: float = 0.0,
+) -> Iterator[LockInfo]:
+    """Hold ``stack``'s lock while the body runs, renewing it every ``lease/3``.
+
+    Raises ``LockHeld`` when the lock stays taken for ``wait`` seconds. If the
+    body succeeds but the lease was lost meanwhile (taken over or force
+    unlocked), raises ``StateError`` at exit, since another process may have
+    changed the stack.
+    """
+    info = take_lock(backend, stack, operation=operation, lease=lease, wait=wait)
+    renewer = _Renewer(backend, stack, info.id, renew_every or lease / 3)
+    renewer.start()
+    body_ok = False
+    try:
+        yield info
+        body_ok = True
+    finally:
+        renewer.stop(timeout=lease)
+        problem = _release(backend, stack, info) or renewer.error
+        if problem is not None:
+            _report_lost(stack, operation, problem, raise_it=body_ok)
+
+
+def _release(backend: StateBackend, stack: str, info: LockInfo) -> StateError | None:
+    try:
+        backend.unlock(stack, info.id)
+    except StateError as exc:
+        return exc
+    return None
+
+
+def _report_lost(stack: str, operation: str, problem: StateError, *, raise_it: bool) -> None:
+    message = f"the lock on stack '{stack}' was lost while {operation} ran: {problem}"
+    if not raise_it:
+        # The body's own exception is the one the user must see.
+        log.warning("%s", message)
+        return
+    raise StateError(
+        message,
+        hint=f"another process may have changed stack '{stack}'; run plan again "
+        "to see its state",
+    )
+
+
+@contextmanager
+def hold_locks(
+    backend: StateBackend,
+    stacks: Iterable[str],
+    *,
+    operation: str,
+    lease: float = 60.0,
+    renew_every: float | None = None,
+    wait: float = 0.0,
+) -> Iterator[dict[str, LockInfo]]:
+    """Hold several stacks' locks, taken in sorted order so two runs never deadlock."""
+    with ExitStack() as held:
+        infos = {}
+        for stack in sorted(set(stacks)):
+            infos[stack] = held.enter_context(hold_lock(
+                backend, stack, operation=operation, lease=lease,
+                renew_every=renew_every, wait=wait,
+            ))
+        yield infos
