@@ -1,0 +1,69 @@
+"""The provider conformance suite over one case per local kind (real files, git, HTTP)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from driftless.model import Resource, ResourceId, Sensitive
+from driftless.providers.local import LocalProvider
+from driftless.providers.testing import ConformanceCase, ConformanceFailure, check_provider
+
+
+def _res(kind: str, **props: Any) -> Resource:
+    return Resource(ResourceId("local", kind, "conf"), props)
+
+
+def _file(tmp: Path) -> ConformanceCase:
+    path = str(tmp / "motd")
+    return ConformanceCase(_res("file", path=path, content="hello\n", mode="0644"),
+                           _res("file", path=path, content="bye\n", mode="0600"), path)
+
+
+def _secret_file(tmp: Path) -> ConformanceCase:
+    path = str(tmp / "token")
+    return ConformanceCase(_res("file", path=path, content=Sensitive("s3cret")),
+                           _res("file", path=path, content=Sensitive("other")), path)
+
+
+def _directory(tmp: Path) -> ConformanceCase:
+    path = str(tmp / "d")
+    return ConformanceCase(_res("directory", path=path, mode="0755"),
+                           _res("directory", path=path, mode="0700"), path)
+
+
+def _symlink(tmp: Path) -> ConformanceCase:
+    path = str(tmp / "current")
+    return ConformanceCase(_res("symlink", path=path, target="/etc/hostname"),
+                           _res("symlink", path=path, target="/etc/hosts"), path)
+
+
+CASES: dict[str, Callable[[Path], ConformanceCase]] = {
+    "file": _file,
+    "file-sensitive": _secret_file,
+    "directory": _directory,
+    "symlink": _symlink,
+}
+
+
+@pytest.mark.parametrize("make", CASES.values(), ids=list(CASES))
+def test_local_kind_passes_conformance(tmp_path: Path, make: Callable[[Path], ConformanceCase]) -> None:
+    check_provider(LocalProvider(), [make(tmp_path)])
+
+
+def test_conformance_names_case_and_step_on_failure(tmp_path: Path) -> None:
+    path = str(tmp_path / "same")
+    same = _res("file", path=path, content="x")
+    with pytest.raises(ConformanceFailure, match=r"local:file/conf: diff to updated: expected"):
+        check_provider(LocalProvider(), [ConformanceCase(same, same, path)])
+
+
+def test_conformance_runs_cleanup_even_on_failure(tmp_path: Path) -> None:
+    ran: list[bool] = []
+    bad = _res("file", path=str(tmp_path / "f"), nonsense=1)
+    with pytest.raises(ConformanceFailure, match="schema rejects"):
+        check_provider(LocalProvider(), [ConformanceCase(bad, bad, None, lambda: ran.append(True))])
+    assert ran == [True]
