@@ -26,6 +26,7 @@ the given directories only.
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import threading
@@ -122,8 +123,13 @@ def _read_body(environ: dict[str, Any]) -> bytes:
     return bytes(stream.read(length)) if length else b""
 
 
-def _make_app(root: Path) -> WsgiApp:
+def _make_app(root: Path, auth: tuple[str, str] | None) -> WsgiApp:
+    expected = "Basic " + base64.b64encode(":".join(auth).encode()).decode() if auth else None
+
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if expected is not None and environ.get("HTTP_AUTHORIZATION") != expected:
+            start_response("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="git"')])
+            return [b"authentication required\n"]
         env = {k: v for k, v in environ.items() if isinstance(v, str) and k.isupper()}
         env.update(
             GIT_PROJECT_ROOT=str(root),
@@ -158,10 +164,17 @@ class _ThreadingServer(ThreadingMixIn, WSGIServer):
 
 
 class GitHttpServer:
-    """Serves every bare repo under ``repos_root`` at ``url``; can stop and restart."""
+    """Serves every bare repo under ``repos_root`` at ``url``; can stop and restart.
 
-    def __init__(self, repos_root: Path, *, port: int = 0) -> None:
+    With ``auth=(user, password)`` every request needs that HTTP Basic login
+    (401 otherwise), to test credentials handling.
+    """
+
+    def __init__(
+        self, repos_root: Path, *, port: int = 0, auth: tuple[str, str] | None = None
+    ) -> None:
         self.repos_root = Path(repos_root)
+        self.auth = auth  # (user, password) every request must send as HTTP Basic
         self.port = port
         self._server: _ThreadingServer | None = None
         self._thread: threading.Thread | None = None
@@ -181,7 +194,7 @@ class GitHttpServer:
         server = make_server(
             "127.0.0.1",
             self.port,
-            _make_app(self.repos_root),
+            _make_app(self.repos_root, self.auth),
             server_class=_ThreadingServer,
             handler_class=_QuietHandler,
         )
