@@ -102,6 +102,9 @@ class Engine:
 
     def _check_fresh(self, plan: Plan, desired: DesiredStack) -> StateSnapshot:
         snapshot = self.backend.read(plan.stack)
+        if snapshot.serial == 0 == plan.serial:
+            # a stack never written has no lineage yet: adopt the plan's
+            snapshot = replace(snapshot, lineage=plan.lineage)
         if (snapshot.lineage, snapshot.serial) != (plan.lineage, plan.serial):
             raise StalePlanError(
                 f"stack '{plan.stack}': the state changed since this plan was made "

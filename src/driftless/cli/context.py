@@ -1,0 +1,94 @@
+"""What every project command needs: the project, its state, providers, engine.
+
+Built once per command from the common options (-C, --env, --var,
+--var-file) and closed at the end, so providers and the state backend are
+released even when a command fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from driftless.engine import Engine
+from driftless.errors import ConfigError
+from driftless.model import DesiredStack
+from driftless.providers import ProviderSet
+from driftless.render import Project, RenderOptions, load_project, render_stack, stack_order
+from driftless.state import StateBackend, open_backend
+
+__all__ = ["Context", "parse_vars", "project_context"]
+
+
+def parse_vars(items: Sequence[str] | None) -> dict[str, str]:
+    """``--var k=v`` pairs into a dict, with a clear error for a bad one."""
+    out: dict[str, str] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--var '{item}' is not of the form name=value",
+                              hint="example: --var worker_count=3")
+        out[key.strip()] = value
+    return out
+
+
+@dataclass
+class Context:
+    """One command's view of a project."""
+
+    project: Project
+    options: RenderOptions
+    backend: StateBackend
+    providers: ProviderSet
+    engine: Engine
+    rendered: dict[str, DesiredStack] = field(default_factory=dict)
+
+    def order(self, selected: Sequence[str] | None = None) -> list[str]:
+        """Stacks in dependency order (all, or the selected ones and their deps)."""
+        return stack_order(self.project, list(selected) if selected else None)
+
+    def render(self, name: str) -> DesiredStack:
+        """Render one stack with its dependencies' recorded outputs."""
+        ref = self.project.stacks[name]
+        outputs: dict[str, Mapping[str, Any]] = {
+            dep: self.backend.read(dep).outputs for dep in ref.depends_on
+        }
+        desired = render_stack(self.project, name, self.options, stack_outputs=outputs,
+                               kinds=self._kind_lookup)
+        self.rendered[name] = desired
+        return desired
+
+    def _kind_lookup(self, provider: str, kind: str) -> Any:
+        try:
+            return self.providers.spec(provider, kind)
+        except ConfigError:
+            return None
+
+
+@contextmanager
+def project_context(
+    *,
+    directory: Path | None,
+    env: str | None,
+    variables: Sequence[str] | None = None,
+    var_files: Sequence[Path] | None = None,
+    workers: int = 10,
+) -> Iterator[Context]:
+    """Open the project at ``directory`` (or found from the cwd) for one command."""
+    project = load_project(directory)
+    if env is not None and project.environments and env not in project.environments:
+        raise ConfigError(f"unknown environment '{env}'",
+                          hint=f"environments: {', '.join(project.environments)}")
+    options = RenderOptions(env=env, variables=parse_vars(variables),
+                            var_files=tuple(var_files or ()))
+    backend = open_backend(project.state_url, root=project.root)
+    providers = ProviderSet(project.provider_config(env))
+    try:
+        engine = Engine(providers=providers, backend=backend, workers=workers)
+        yield Context(project, options, backend, providers, engine)
+    finally:
+        providers.close()
+        backend.close()

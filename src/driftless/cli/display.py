@@ -1,0 +1,97 @@
+"""How plans, results and drift look in a terminal (see UX.md)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from driftless.cli.output import console
+from driftless.model import Action, ApplyResult, Change, Outcome, Plan
+
+__all__ = ["apply_progress", "print_change", "print_plan", "print_results", "show_value"]
+
+_STYLE = {
+    Action.CREATE: "green", Action.UPDATE: "yellow", Action.REPLACE: "magenta",
+    Action.DELETE: "red", Action.READ: "cyan", Action.NOOP: "dim",
+}
+_WORD = {
+    Action.CREATE: "create", Action.UPDATE: "update in place", Action.REPLACE: "replace",
+    Action.DELETE: "delete", Action.READ: "read", Action.NOOP: "no change",
+}
+
+
+def show_value(value: Any) -> str:
+    """A value as one short line (JSON-ish, secrets already masked)."""
+    if isinstance(value, str):
+        text = json.dumps(value)
+    else:
+        text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def print_change(change: Change) -> None:
+    """One change: symbol, address, action, why; then its field diffs."""
+    if change.refused:
+        console.print(f"  [bold red]![/] {escape(str(change.id)):<40} [red]delete refused[/]"
+                      f"   {escape(change.reason)}")
+        return
+    style = _STYLE[change.action]
+    why = f"   why: {escape(change.reason)}" if change.reason else ""
+    console.print(f"  [{style}]{change.action.symbol:>3}[/] {escape(str(change.id)):<40} "
+                  f"[{style}]{_WORD[change.action]}[/]{why}")
+    for diff in change.diffs:
+        before, after = diff.shown()
+        arrow = f"{show_value(before)} → {show_value(after)}"
+        if change.action is Action.CREATE:
+            arrow = show_value(after)
+        forced = "  [magenta](forces replacement)[/]" if diff.forces_replace else ""
+        console.print(f"        {escape(diff.path)}: {escape(arrow)}{forced}")
+
+
+def print_plan(plan: Plan, *, header: bool = True) -> None:
+    """The whole plan of one stack, as in UX.md."""
+    if header:
+        rev = plan.revision[:7] if plan.revision else "working tree"
+        console.print(f"[bold]stack {escape(plan.stack)}[/]  (rev {rev}, "
+                      f"state serial {plan.serial})")
+    for note in plan.notes:
+        console.print(f"  [cyan]note[/]: {escape(note)}")
+    shown = [c for c in plan.changes if c.is_change or c.refused]
+    if not shown:
+        console.print("  No changes. Reality matches the configuration.")
+        return
+    console.print()
+    for change in shown:
+        print_change(change)
+    console.print()
+    console.print(plan.summary_line())
+
+
+def print_results(results: list[ApplyResult] | tuple[ApplyResult, ...]) -> None:
+    """Failures and skips, each with its message (successes are counted)."""
+    bad = [r for r in results if r.outcome is not Outcome.APPLIED]
+    for r in bad:
+        colour = "red" if r.outcome is Outcome.FAILED else "yellow"
+        console.print(f"  [{colour}]{r.outcome.value}[/] {escape(str(r.id))}: "
+                      f"{escape(r.message)}")
+    done = [r for r in results if r.outcome is Outcome.APPLIED and r.action is not Action.NOOP]
+    console.print(f"Apply: {len(done)} applied, "
+                  f"{sum(r.outcome is Outcome.FAILED for r in results)} failed, "
+                  f"{sum(r.outcome is Outcome.SKIPPED for r in results)} skipped.")
+
+
+@contextmanager
+def apply_progress(total: int, *, enabled: bool) -> Iterator[Any]:
+    """A progress bar on a TTY for applies; a no-op advance function otherwise."""
+    if not enabled or not console.is_terminal or total < 2:
+        yield lambda _result: None
+        return
+    columns = (TextColumn("applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("apply", total=total)
+        yield lambda _result: progress.advance(task)
