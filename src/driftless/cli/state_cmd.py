@@ -1,11 +1,170 @@
-"""CLI commands: state_cmd (placeholder until the group lands)."""
+"""``driftless state ...``: inspect and repair state by hand, under the lock."""
 
 from __future__ import annotations
 
-import typer
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
 
-__all__ = ["register"]
+import typer
+from rich.markup import escape
+
+from driftless.cli.context import Context, project_context
+from driftless.cli.options import DirOpt, JsonOpt, StackOpt
+from driftless.cli.output import console, guard, print_json
+from driftless.errors import ConfigError, StateError
+from driftless.model import ResourceId, ResourceState, StateSnapshot
+from driftless.state.lease import hold_lock
+
+__all__ = ["register", "state_app"]
+
+state_app = typer.Typer(help="Inspect and edit state: list, show, rm, mv, unprotect, unlock.",
+                        no_args_is_help=True)
+
+AddressArg = Annotated[str, typer.Argument(help="Resource address, e.g. aws:s3.Bucket/models")]
+
+
+def _address(text: str) -> ResourceId:
+    try:
+        return ResourceId.parse(text)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _find(ctx: Context, rid: ResourceId) -> tuple[str, StateSnapshot]:
+    for name in ctx.backend.stacks():
+        snap = ctx.backend.read(name)
+        if rid in snap.resources:
+            return name, snap
+    raise ConfigError(f"{rid} is not in state", hint="list managed resources: driftless state list")
+
+
+def _edit(ctx: Context, rid: ResourceId, op: str,
+          change: Callable[[dict[ResourceId, ResourceState]], None]) -> str:
+    name, _ = _find(ctx, rid)
+    with hold_lock(ctx.backend, name, operation=f"state {op}"):
+        snap = ctx.backend.read(name)
+        resources = dict(snap.resources)
+        change(resources)
+        ctx.backend.write(name, snap.next(resources))
+    return name
+
+
+@state_app.command("list")
+def list_(directory: DirOpt = None, stack: StackOpt = None, as_json: JsonOpt = False) -> None:
+    """List managed resources. Example: driftless state list --json"""
+    with guard(), project_context(directory=directory, env=None) as ctx:
+        names = stack or ctx.backend.stacks()
+        rows = [(n, rid, st.protect) for n in names
+                for rid, st in sorted(ctx.backend.read(n).resources.items())]
+    if as_json:
+        print_json([{"stack": n, "address": str(r), "protect": p} for n, r, p in rows])
+        return
+    for n, rid, protect in rows:
+        console.print(f"{escape(n)}\t{escape(str(rid))}" + ("\t(protected)" if protect else ""))
+
+
+@state_app.command()
+def show(address: AddressArg, directory: DirOpt = None, as_json: JsonOpt = False) -> None:
+    """Show one resource's recorded attributes. Example: driftless state show local:file/motd"""
+    with guard(), project_context(directory=directory, env=None) as ctx:
+        rid = _address(address)
+        name, snap = _find(ctx, rid)
+        st = snap.resources[rid]
+    doc = {"stack": name, "address": str(rid), "protect": st.protect,
+           "attributes": dict(st.attributes), "depends_on": [str(d) for d in st.depends_on]}
+    if as_json:
+        print_json(doc)
+        return
+    console.print(f"[bold]{escape(str(rid))}[/]  (stack {escape(name)}"
+                  + (", protected)" if st.protect else ")"))
+    for key, value in sorted(st.attributes.items()):
+        console.print(f"  {escape(key)} = {escape(repr(value))}")
+
+
+@state_app.command()
+def rm(address: AddressArg, directory: DirOpt = None) -> None:
+    """Forget a resource without deleting it. Example: driftless state rm local:file/old"""
+    with guard(), project_context(directory=directory, env=None) as ctx:
+        rid = _address(address)
+        name = _edit(ctx, rid, "rm", lambda res: res.pop(rid))
+    console.print(f"removed {rid} from stack '{name}' state (the object itself was not touched)")
+
+
+@state_app.command()
+def mv(source: AddressArg, destination: AddressArg, directory: DirOpt = None) -> None:
+    """Rename a resource in state. Example: driftless state mv local:file/a local:file/b"""
+    with guard(), project_context(directory=directory, env=None) as ctx:
+        src, dst = _address(source), _address(destination)
+        if src.type != dst.type:
+            raise ConfigError(f"cannot move {src} to {dst}: the kinds differ")
+
+        def move(res: dict[ResourceId, ResourceState]) -> None:
+            if dst in res:
+                raise ConfigError(f"{dst} is already in state")
+            st = res.pop(src)
+            res[dst] = ResourceState(dst, st.attributes, st.private, st.inputs, st.protect,
+                                     st.depends_on)
+        name = _edit(ctx, src, "mv", move)
+    console.print(f"moved {src} -> {dst} in stack '{name}'")
+
+
+def _set_protect(address: str, directory: Path | None, value: bool) -> None:
+    with guard(), project_context(directory=directory, env=None) as ctx:
+        rid = _address(address)
+
+        def flip(res: dict[ResourceId, ResourceState]) -> None:
+            st = res[rid]
+            res[rid] = ResourceState(rid, st.attributes, st.private, st.inputs, value,
+                                     st.depends_on)
+        _edit(ctx, rid, "protect" if value else "unprotect", flip)
+    console.print(f"{rid} is {'now' if value else 'no longer'} protected")
+
+
+@state_app.command()
+def unprotect(address: AddressArg, directory: DirOpt = None) -> None:
+    """Allow deleting a protected resource.
+
+    Example: driftless state unprotect aws:s3.Bucket/models
+    """
+    _set_protect(address, directory, False)
+
+
+@state_app.command()
+def protect(address: AddressArg, directory: DirOpt = None) -> None:
+    """Refuse deleting a resource, even once removed from config."""
+    _set_protect(address, directory, True)
+
+
+@state_app.command()
+def unlock(
+    stack: Annotated[str, typer.Argument(help="The locked stack.")],
+    directory: DirOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Release whoever holds it.")] = False,
+) -> None:
+    """Release a stack's lock. Example: driftless state unlock infra --force"""
+    with guard(), project_context(directory=directory, env=None) as ctx:
+        info = ctx.backend.lock_info(stack)
+        if info is None:
+            console.print(f"stack '{stack}' is not locked")
+            return
+        if not force and not info.expired():
+            raise StateError(f"stack '{stack}' is locked by {info.describe()} "
+                             f"for {info.age_seconds():.0f}s and its lease has not expired",
+                             hint=f"take it over: driftless state unlock {stack} --force")
+        ctx.backend.unlock(stack, info.id, force=True)
+    console.print(f"unlocked stack '{stack}' (was held by {info.describe()})")
+
+
+@state_app.command()
+def pull(
+    stack: Annotated[str, typer.Argument(help="Stack name.")], directory: DirOpt = None,
+) -> None:
+    """Print a stack's whole state as JSON (secrets are kept only as digests)."""
+    with guard(), project_context(directory=directory, env=None) as ctx:
+        print_json(ctx.backend.read(stack).to_json())
 
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to ``app``."""
+    """Add the ``state`` group."""
+    app.add_typer(state_app, name="state")
