@@ -1,0 +1,207 @@
+"""SQLite-specific behaviour: URLs, damaged files, row-level writes, real processes."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from driftless.errors import ConfigError, StateError
+from driftless.model import ResourceId, ResourceState, Sensitive, StateSnapshot
+from driftless.state import SQLiteBackend, open_backend
+from driftless.state.sqlite import from_url
+
+
+def _snapshot(count: int) -> StateSnapshot:
+    resources = {}
+    for i in range(count):
+        rid = ResourceId("local", "file", f"f{i}")
+        resources[rid] = ResourceState(rid, {"path": f"/srv/f{i}"})
+    return StateSnapshot.empty().next(resources)
+
+
+def _run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script), *args],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+
+
+def test_relative_url_is_under_root_and_parents_are_created(tmp_path: Path) -> None:
+    backend = open_backend("sqlite:///.driftless/state.db", root=tmp_path)
+    assert isinstance(backend, SQLiteBackend)
+    assert backend.path == tmp_path / ".driftless" / "state.db"
+    backend.write("infra", _snapshot(1))
+    assert (tmp_path / ".driftless" / "state.db").is_file()
+
+
+def test_absolute_url_ignores_root(tmp_path: Path) -> None:
+    target = tmp_path / "abs" / "deep" / "s.db"
+    backend = from_url(f"sqlite:///{target}", Path("/nonexistent-root"))
+    assert backend.path == target and target.parent.is_dir()
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite://host/x.db"])
+def test_url_without_a_file_path_is_a_config_error(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ConfigError, match="no usable file path") as caught:
+        from_url(url, tmp_path)
+    assert "sqlite:///.driftless/state.db" in (caught.value.hint or "")
+
+
+def test_garbage_file_is_a_state_error_naming_the_file(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    db.write_bytes(b"this is not sqlite at all\x00\xff" * 200)
+    with pytest.raises(StateError) as caught:
+        SQLiteBackend(db).read("infra")
+    assert str(db) in str(caught.value) and "unusable" in str(caught.value)
+    assert "backup" in (caught.value.hint or "")
+
+
+def test_directory_that_cannot_exist_is_a_state_error(tmp_path: Path) -> None:
+    # Tests run as root, so chmod cannot make a directory unwritable; a
+    # parent that is a regular file fails for root too.
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a directory")
+    with pytest.raises(StateError, match="cannot create the state directory") as caught:
+        SQLiteBackend(blocker / "sub" / "state.db")
+    assert str(blocker) in str(caught.value)
+    assert "writable directory" in (caught.value.hint or "")
+
+
+def test_a_directory_in_place_of_the_file_is_a_state_error(tmp_path: Path) -> None:
+    (tmp_path / "state.db").mkdir()
+    with pytest.raises(StateError, match="unusable"):
+        SQLiteBackend(tmp_path / "state.db")
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    SQLiteBackend(db).close()
+    with sqlite3.connect(db) as raw:
+        raw.execute("PRAGMA user_version = 99")
+    with pytest.raises(StateError, match="schema 99") as caught:
+        SQLiteBackend(db)
+    assert "upgrade driftless" in (caught.value.hint or "")
+
+
+def _rows_by_serial(db: Path) -> dict[int, int]:
+    with sqlite3.connect(db) as raw:
+        return dict(raw.execute(
+            "SELECT serial, count(*) FROM resources WHERE stack = 'infra' GROUP BY serial"
+        ).fetchall())
+
+
+def _moved(snap: StateSnapshot, names: range, *, drop: str = "") -> StateSnapshot:
+    resources = {rid: rs for rid, rs in snap.resources.items() if rid.name != drop}
+    for i in names:
+        rid = ResourceId("local", "file", f"f{i}")
+        resources[rid] = ResourceState(rid, {"path": "/moved"})
+    return snap.next(resources)
+
+
+def test_write_touches_only_changed_rows(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    backend = SQLiteBackend(db)
+    backend.write("infra", _snapshot(200))
+    backend.write("infra", _moved(backend.read("infra"), range(10), drop="f199"))
+    assert _rows_by_serial(db) == {1: 189, 2: 10}
+
+
+def test_a_client_without_cached_rows_diffs_against_the_file(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    first = _snapshot(50)
+    SQLiteBackend(db).write("infra", first)
+    SQLiteBackend(db).write("infra", _moved(first, range(3)))
+    assert _rows_by_serial(db) == {1: 47, 2: 3}
+    assert SQLiteBackend(db).read("infra") == _moved(first, range(3))
+
+
+def test_secret_values_are_refused_without_leaking(tmp_path: Path) -> None:
+    backend = SQLiteBackend(tmp_path / "state.db")
+    rid = ResourceId("local", "env_file", "app")
+    snap = StateSnapshot.empty().next({rid: ResourceState(rid, {"token": Sensitive("hunter2")})})
+    with pytest.raises(StateError) as caught:
+        backend.write("infra", snap)
+    assert "local:env_file/app" in str(caught.value) and "hunter2" not in str(caught.value)
+    assert "digest" in (caught.value.hint or "")
+    assert backend.stacks() == [], "a refused write stores nothing"
+
+
+def test_journal_from_a_thread_pool_keeps_every_entry(tmp_path: Path) -> None:
+    backend = SQLiteBackend(tmp_path / "state.db")
+    journal = backend.journal("infra")
+
+    def apply_one(i: int) -> int:
+        seq = journal.begin(f"local:file/f{i}", "create", {"i": i})
+        journal.finish(seq, ok=True, live={"i": i})
+        return seq
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        seqs = list(pool.map(apply_one, range(64)))
+    entries = backend.journal("infra").entries()
+    assert sorted(seqs) == [e.seq for e in entries] and len(set(seqs)) == 64
+    assert all(e.finished and e.ok and e.live == e.intent for e in entries)
+    backend.close()
+
+
+def test_journal_begin_survives_kill_9(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    result = _run(
+        """
+        import os, signal, sys
+        from pathlib import Path
+        from driftless.state import SQLiteBackend
+        journal = SQLiteBackend(Path(sys.argv[1])).journal("infra")
+        journal.finish(journal.begin("local:file/done", "create", {}), ok=True, live=None)
+        journal.begin("local:file/motd", "update", {"content": "hi"})
+        os.kill(os.getpid(), signal.SIGKILL)
+        """,
+        str(db),
+    )
+    assert result.returncode == -9, result.stderr
+    entries = SQLiteBackend(db).journal("infra").entries()
+    assert [(e.address, e.finished) for e in entries] == [
+        ("local:file/done", True), ("local:file/motd", False),
+    ]
+    assert dict(entries[1].intent) == {"content": "hi"}
+
+
+def test_two_processes_racing_for_the_lock_have_one_winner(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    SQLiteBackend(db).close()  # create the file first; the race is for the lock
+    script = """
+        import sys, time
+        from pathlib import Path
+        from driftless.errors import LockHeld
+        from driftless.model import LockInfo
+        from driftless.state import SQLiteBackend
+        backend = SQLiteBackend(Path(sys.argv[1]))
+        start = float(sys.argv[2])
+        time.sleep(max(0.0, start - time.time()))
+        try:
+            backend.lock("infra", LockInfo.new("apply"))
+            print("won")
+        except LockHeld as exc:
+            print("held", exc.info.pid)
+        """
+    start = str(time.time() + 1.0)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(script), str(db), start],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=60) for p in procs]
+    lines = sorted(out.strip() for out, _ in outputs)
+    assert lines[1] == "won" and lines[0].startswith("held "), outputs
+    holder = SQLiteBackend(db).lock_info("infra")
+    winner = procs[[o.strip() for o, _ in outputs].index("won")]
+    assert holder is not None and holder.pid == winner.pid
+    assert lines[0] == f"held {winner.pid}", "the loser must see the winner"
