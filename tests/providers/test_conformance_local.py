@@ -41,16 +41,43 @@ def _symlink(tmp: Path) -> ConformanceCase:
                            _res("symlink", path=path, target="/etc/hosts"), path)
 
 
+def _command(tmp: Path) -> ConformanceCase:
+    out = tmp / "ran"
+    cmd = f"echo run >> {out}"
+    return ConformanceCase(_res("command", command=cmd, triggers={"v": 1}),
+                           _res("command", command=cmd, triggers={"v": 2}), None)
+
+
+def _template(tmp: Path) -> ConformanceCase:
+    path = str(tmp / "app.conf")
+    text = "port={{ port }}\npassword={{ pw }}\n"
+    return ConformanceCase(
+        _res("template", path=path, template=text, vars={"port": 80, "pw": Sensitive("a")}),
+        _res("template", path=path, template=text, vars={"port": 81, "pw": Sensitive("a")}), path)
+
+
+def _env_file(tmp: Path) -> ConformanceCase:
+    path = str(tmp / "app.env")
+    return ConformanceCase(
+        _res("env_file", path=path, values={"A": "1", "SECRET": Sensitive("x y$z")}),
+        _res("env_file", path=path, values={"A": "1", "SECRET": Sensitive("new")}), path)
+
+
 CASES: dict[str, Callable[[Path], ConformanceCase]] = {
     "file": _file,
     "file-sensitive": _secret_file,
     "directory": _directory,
     "symlink": _symlink,
+    "command": _command,
+    "template": _template,
+    "env_file": _env_file,
 }
 
 
 @pytest.mark.parametrize("make", CASES.values(), ids=list(CASES))
-def test_local_kind_passes_conformance(tmp_path: Path, make: Callable[[Path], ConformanceCase]) -> None:
+def test_local_kind_passes_conformance(
+    tmp_path: Path, make: Callable[[Path], ConformanceCase]
+) -> None:
     check_provider(LocalProvider(), [make(tmp_path)])
 
 
