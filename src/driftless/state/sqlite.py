@@ -136,8 +136,12 @@ class SQLiteBackend:
                 self.path, timeout=self._timeout, isolation_level=None,
                 check_same_thread=False,
             )
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.Error:
+                db.close()
+                raise
             return db
 
     @contextmanager
@@ -170,10 +174,12 @@ class SQLiteBackend:
             db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
             try:
                 yield db
+                db.commit()
             except BaseException:
-                db.rollback()
+                # Also after a failed COMMIT, so the next BEGIN is not nested.
+                if db.in_transaction:
+                    db.rollback()
                 raise
-            db.commit()
 
     def _migrate(self, db: sqlite3.Connection) -> None:
         version = int(db.execute("PRAGMA user_version").fetchone()[0])
