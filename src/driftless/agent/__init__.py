@@ -1,0 +1,57 @@
+"""The agent: continuous, pull-based reconciliation of stacks from Git.
+
+The loop (``Agent``) wakes on a poll interval, a webhook, a drift interval or
+a human request, and runs each due stack through ``steps.STEPS``. Status and
+history go to its own SQLite store; an HTTP API on 127.0.0.1 serves them.
+Importing this package does no I/O and stays light: ``Agent`` (which pulls in
+the engine, renderer and git layers) loads on first use, starlette/uvicorn
+only when serving.
+"""
+
+from typing import Any
+
+from driftless.agent.config import (
+    AgentConfig,
+    SourceConfig,
+    StackSettings,
+    WebhookSecrets,
+    load_agent_config,
+    parse_listen,
+)
+from driftless.agent.control import pin, request_reconcile, rollback_target, set_suspended, unpin
+from driftless.agent.policy import check_manual_apply, in_agent_or_ci, record_break_glass
+from driftless.agent.schedule import next_run
+from driftless.agent.store import AgentStore, Controls, StackStatus, default_store_path
+
+__all__ = [
+    "Agent",
+    "AgentConfig",
+    "AgentStore",
+    "Controls",
+    "SourceConfig",
+    "StackSettings",
+    "StackStatus",
+    "WebhookSecrets",
+    "admin_token_path",
+    "check_manual_apply",
+    "default_store_path",
+    "in_agent_or_ci",
+    "load_agent_config",
+    "next_run",
+    "parse_listen",
+    "pin",
+    "record_break_glass",
+    "request_reconcile",
+    "rollback_target",
+    "set_suspended",
+    "unpin",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: the CLI's policy check should not import the whole reconcile stack.
+    if name in ("Agent", "admin_token_path"):
+        from driftless.agent import loop
+
+        return getattr(loop, name)
+    raise AttributeError(name)

@@ -1,0 +1,179 @@
+"""The agent's HTTP API: status, controls, webhooks and metrics.
+
+I/O: serves HTTP on a loopback address from a uvicorn server in its own
+thread. Reads go to the agent store; mutations write controls to the store
+and wake the loop; webhooks are verified and turned into a wake-up of the
+matching source. Responses never contain secrets: status and history are
+built from masked data, and tokens are compared in constant time.
+
+Auth: ``Authorization: Bearer <token>``. Reads need the read token when one
+is configured (the admin token also reads); mutations need the admin token.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from driftless.agent import control
+from driftless.agent.hooks import HookReceiver
+from driftless.errors import DriftlessError
+from driftless.model import Sensitive, reveal
+
+if TYPE_CHECKING:
+    from driftless.agent.loop import Agent
+
+__all__ = ["RunningServer", "build_app", "start_server"]
+
+log = logging.getLogger("driftless.agent.api")
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _token_ok(request: Request, *tokens: Sensitive | None) -> bool:
+    header = request.headers.get("authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        return False
+    return any(t is not None and hmac.compare_digest(given.encode(), str(reveal(t)).encode())
+               for t in tokens)
+
+
+def _unauthorized(what: str) -> JSONResponse:
+    return JSONResponse({"error": f"{what} needs 'Authorization: Bearer <token>'"},
+                        status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+
+def build_app(agent: Agent) -> Starlette:
+    """The Starlette application serving ``agent``."""
+    cfg, store = agent.config, agent.store
+    hooks = HookReceiver(agent)
+
+    def reader(fn: Handler) -> Handler:
+        async def wrapped(request: Request) -> Response:
+            if cfg.read_token is not None and not _token_ok(
+                    request, cfg.read_token, agent.admin_token):
+                return _unauthorized("reading")
+            return await fn(request)
+        return wrapped
+
+    def admin(fn: Handler) -> Handler:
+        async def wrapped(request: Request) -> Response:
+            if not _token_ok(request, agent.admin_token):
+                return _unauthorized("this action")
+            try:
+                return await fn(request)
+            except DriftlessError as exc:
+                return JSONResponse({"error": exc.message, "hint": exc.hint}, status_code=404)
+        return wrapped
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    async def readyz(_: Request) -> Response:
+        stacks = store.statuses()
+        waiting = [s.stack for s in stacks if not s.ready]
+        ok = agent.started.is_set() and bool(stacks) and not waiting
+        return JSONResponse({"ready": ok, "not_ready": waiting}, status_code=200 if ok else 503)
+
+    async def stacks(_: Request) -> Response:
+        return JSONResponse({"stacks": [s.to_json() for s in store.statuses()]})
+
+    async def one(request: Request) -> Response:
+        name = request.path_params["name"]
+        found = [s for s in store.statuses() if s.stack == name]
+        if not found:
+            return JSONResponse({"error": f"unknown stack '{name}'"}, status_code=404)
+        return JSONResponse(found[0].to_json())
+
+    async def history(request: Request) -> Response:
+        limit = int(request.query_params.get("limit", "20"))
+        entries = store.history(request.path_params["name"], limit=limit)
+        return JSONResponse({"history": [e.to_json() for e in entries]})
+
+    async def act(request: Request) -> Response:
+        name, action = request.path_params["name"], request.path_params["action"]
+        body = await _json_body(request)
+        controls = _apply_action(agent, name, action, body)
+        agent.request(stack=name, trigger="rollback" if action == "rollback" else "manual")
+        return JSONResponse({"stack": name, "action": action, "pinned": controls.pinned,
+                             "suspended": controls.suspended}, status_code=202)
+
+    async def metrics(_: Request) -> Response:
+        return Response(agent.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    async def hook(request: Request) -> Response:
+        status, doc = hooks.receive(request.path_params["kind"], dict(request.headers),
+                                    await request.body())
+        return JSONResponse(doc, status_code=status)
+
+    routes = [
+        Route("/healthz", healthz), Route("/readyz", readyz),
+        Route("/api/v1/stacks", reader(stacks)),
+        Route("/api/v1/stacks/{name}", reader(one)),
+        Route("/api/v1/stacks/{name}/history", reader(history)),
+        Route("/api/v1/stacks/{name}/{action:str}", admin(act), methods=["POST"]),
+        Route("/hooks/{kind}", hook, methods=["POST"]),
+        Route("/metrics", reader(metrics)),
+    ]
+    return Starlette(routes=routes)
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    try:
+        doc = await request.json()
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _apply_action(agent: Agent, name: str, action: str, body: dict[str, Any]) -> Any:
+    store = agent.store
+    if action == "reconcile":
+        return control.request_reconcile(store, name)
+    if action in ("suspend", "resume"):
+        return control.set_suspended(store, name, action == "suspend")
+    if action == "rollback":
+        return control.pin(store, name, to=body.get("to"))
+    if action == "unpin":
+        return control.unpin(store, name)
+    raise DriftlessError(f"unknown action '{action}'",
+                         hint="use reconcile, suspend, resume, rollback or unpin")
+
+
+class RunningServer:
+    """A uvicorn server in a daemon thread."""
+
+    def __init__(self, server: uvicorn.Server, thread: threading.Thread, url: str) -> None:
+        self.server, self.thread, self.url = server, thread, url
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread (a few seconds at most)."""
+        self.server.should_exit = True
+        self.thread.join(timeout=5.0)
+
+
+def start_server(agent: Agent, *, host: str, port: int) -> RunningServer:
+    """Serve ``agent`` on host:port from a background thread; wait until bound."""
+    config = uvicorn.Config(build_app(agent), host=host, port=port, log_level="warning",
+                            access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="driftless-http", daemon=True)
+    thread.start()
+    deadline = time.time() + 10.0
+    while not server.started and thread.is_alive() and time.time() < deadline:
+        time.sleep(0.02)
+    if not server.started:
+        raise DriftlessError(f"cannot listen on {host}:{port}",
+                             hint="is another agent running? pick another --listen port")
+    bound = port or server.servers[0].sockets[0].getsockname()[1]
+    return RunningServer(server, thread, f"http://{host}:{bound}")

@@ -1,0 +1,197 @@
+"""Agent configuration: sources, stacks, listen address, tokens, intervals.
+
+Read from the ``agent:`` section of a driftless.yaml (``driftless agent
+--config FILE``) or built from command-line flags for the simple case of one
+source holding one project. I/O: reads that YAML file, and token/secret
+files or environment variables named by it. Secrets are wrapped in
+``Sensitive`` as soon as they are read.
+
+::
+
+    agent:
+      listen: 127.0.0.1:8765
+      state_dir: .driftless-agent
+      drift_interval: 300
+      read_token: {env: DRIFTLESS_READ_TOKEN}
+      admin_token: {file: /etc/driftless/admin-token}
+      sources:
+        - {name: app, url: https://git.example.com/app.git, ref: main, path: deploy,
+           interval: 60, env: prod, stacks: [web],
+           webhook: {github_secret: {env: GH_HOOK_SECRET}}}
+      stacks:
+        web: {prune: true, self_heal: true, auto_rollback: false}
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from driftless.errors import ConfigError
+from driftless.model import Sensitive
+
+__all__ = [
+    "AgentConfig",
+    "SourceConfig",
+    "StackSettings",
+    "WebhookSecrets",
+    "load_agent_config",
+    "parse_listen",
+    "read_secret",
+]
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """Per-stack reconcile options; the stack's own ``settings`` override these."""
+
+    prune: bool = True
+    self_heal: bool = True
+    auto_rollback: bool = False
+
+    def merged(self, overrides: Mapping[str, Any]) -> StackSettings:
+        """These settings with the stack file's own values on top."""
+        return StackSettings(
+            bool(overrides.get("prune", self.prune)),
+            bool(overrides.get("self_heal", self.self_heal)),
+            bool(overrides.get("auto_rollback", self.auto_rollback)),
+        )
+
+
+@dataclass(frozen=True)
+class WebhookSecrets:
+    """Secrets a source's webhooks are verified with (any may be absent)."""
+
+    github: Sensitive | None = None
+    gitlab: Sensitive | None = None
+    hmac: Sensitive | None = None
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One Git source holding a driftless project."""
+
+    name: str
+    url: str
+    ref: str = "main"
+    path: str = "."
+    interval: float = 60.0
+    env: str | None = None
+    stacks: tuple[str, ...] | None = None
+    webhook: WebhookSecrets = field(default_factory=WebhookSecrets)
+    credentials_file: str | None = None
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """Everything the agent needs to start."""
+
+    sources: tuple[SourceConfig, ...]
+    state_dir: Path = Path(".driftless-agent")
+    host: str = "127.0.0.1"
+    port: int = 8765
+    drift_interval: float = 300.0
+    read_token: Sensitive | None = None
+    admin_token: Sensitive | None = None
+    stacks: Mapping[str, StackSettings] = field(default_factory=dict)
+    workers: int = 10
+
+    def settings_for(self, stack: str) -> StackSettings:
+        """The agent-level settings of one stack (defaults when not named)."""
+        return self.stacks.get(stack, StackSettings())
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``127.0.0.1:8765`` → (host, port); only loopback hosts are accepted."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(f"listen address '{value}' is not HOST:PORT",
+                          hint="use e.g. --listen 127.0.0.1:8765")
+    if host not in ("127.0.0.1", "localhost", "::1", "[::1]"):
+        raise ConfigError(
+            f"listen address '{value}' is not a loopback address",
+            hint="the agent binds 127.0.0.1 only; put a reverse proxy in front to expose it",
+        )
+    return ("127.0.0.1" if host == "localhost" else host.strip("[]")), int(port)
+
+
+def read_secret(spec: Any, *, where: str) -> Sensitive | None:
+    """A secret named by ``{env: NAME}`` or ``{file: PATH}``; None when not set."""
+    if spec is None:
+        return None
+    if not isinstance(spec, Mapping) or len(spec) != 1 or next(iter(spec)) not in ("env", "file"):
+        raise ConfigError(f"{where}: a secret must be {{env: NAME}} or {{file: PATH}}",
+                          hint="never put a token itself into driftless.yaml")
+    kind, name = next(iter(spec.items()))
+    if kind == "env":
+        value = os.environ.get(str(name))
+        if not value:
+            raise ConfigError(f"{where}: environment variable {name} is not set")
+        return Sensitive(value)
+    try:
+        return Sensitive(Path(str(name)).expanduser().read_text().strip())
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read secret file {name}: {exc.strerror}") from exc
+
+
+def load_agent_config(path: Path, *, state_dir: Path | None = None) -> AgentConfig:
+    """Parse the ``agent:`` section of ``path`` (a driftless.yaml)."""
+    try:
+        doc = yaml.load(path.read_text(), Loader=yaml.CSafeLoader) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read agent configuration: {exc}") from exc
+    section = doc.get("agent") if isinstance(doc, Mapping) else None
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"{path}: no 'agent:' section",
+                          hint="add agent: {sources: [{name, url, ref}]} or use --source URL")
+    return _agent_from(section, where=str(path), base=path.parent, state_dir=state_dir)
+
+
+def _agent_from(section: Mapping[str, Any], *, where: str, base: Path,
+                state_dir: Path | None) -> AgentConfig:
+    sources = tuple(_source_from(s, where=f"{where}: agent.sources[{i}]", base=base)
+                    for i, s in enumerate(section.get("sources") or ()))
+    if not sources:
+        raise ConfigError(f"{where}: agent.sources is empty", hint="name at least one git source")
+    names = [s.name for s in sources]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{where}: agent.sources have duplicate names {names}")
+    host, port = parse_listen(str(section.get("listen", "127.0.0.1:8765")))
+    stacks = {str(k): StackSettings().merged(v or {})
+              for k, v in (section.get("stacks") or {}).items()}
+    return AgentConfig(
+        sources=sources,
+        state_dir=state_dir or base / str(section.get("state_dir", ".driftless-agent")),
+        host=host, port=port,
+        drift_interval=float(section.get("drift_interval", 300.0)),
+        read_token=read_secret(section.get("read_token"), where=f"{where}: agent.read_token"),
+        admin_token=read_secret(section.get("admin_token"), where=f"{where}: agent.admin_token"),
+        stacks=stacks,
+    )
+
+
+def _source_from(doc: Any, *, where: str, base: Path) -> SourceConfig:
+    if not isinstance(doc, Mapping) or "url" not in doc:
+        raise ConfigError(f"{where}: a source needs at least url:",
+                          hint="e.g. {name: app, url: https://git.example.com/app.git, ref: main}")
+    hook = doc.get("webhook") or {}
+    url = str(doc["url"])
+    if "://" not in url and not Path(url).is_absolute():
+        url = str((base / url).resolve())
+    stacks = doc.get("stacks")
+    return SourceConfig(
+        name=str(doc.get("name", "default")), url=url, ref=str(doc.get("ref", "main")),
+        path=str(doc.get("path", ".")), interval=float(doc.get("interval", 60.0)),
+        env=doc.get("env"), stacks=None if stacks is None else tuple(str(s) for s in stacks),
+        webhook=WebhookSecrets(
+            read_secret(hook.get("github_secret"), where=f"{where}.webhook.github_secret"),
+            read_secret(hook.get("gitlab_token"), where=f"{where}.webhook.gitlab_token"),
+            read_secret(hook.get("hmac_secret"), where=f"{where}.webhook.hmac_secret"),
+        ),
+        credentials_file=doc.get("credentials_file"),
+    )

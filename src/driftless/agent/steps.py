@@ -1,0 +1,219 @@
+"""The reconcile of one stack as a list of steps.
+
+``STEPS = (fetch, render, plan, apply, prune, check_health, record)``. Each
+step is a short function over a ``ReconcileContext``; its docstring names
+the condition it can set. ``run_once`` walks them and nothing else does.
+A revision that fails to render or plan raises before ``apply``, so it is
+never partly applied: the last good revision stays in place.
+
+I/O: through the collaborators only — git (fetch), the user's files
+(render), the state backend and its lock (plan, apply, prune), providers
+(plan, apply, health), the agent store (record).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from driftless.agent.context import ReconcileContext
+from driftless.agent.reasons import drift_lines, redeploy_reason
+from driftless.agent.record import record
+from driftless.agent.schedule import next_run
+from driftless.engine import Engine
+from driftless.errors import ConfigError, ProviderError, WaitError
+from driftless.model import Action, Health, HealthCode
+from driftless.providers import ProviderSet
+from driftless.render import RenderOptions, load_project, render_stack
+from driftless.state import open_backend
+from driftless.state.lease import hold_lock
+
+__all__ = ["STEPS", "Step", "run_once"]
+
+Step = Callable[[ReconcileContext], None]
+
+
+def fetch(ctx: ReconcileContext) -> None:
+    """Pick the revision to run: the pin, else the newest commit unless marked bad.
+
+    Sets Ready=False/SourceUnavailable (via SourceError) when git is
+    unreachable; ends the run early when nothing is to be done.
+    """
+    ctl, st, sources = ctx.status.controls, ctx.status, ctx.rt.sources
+    if ctl.suspended and ctx.trigger != "manual":
+        return ctx.finish("suspended")
+    latest = sources.latest(ctx.source_name, cycle=ctx.cycle, fresh=ctx.trigger != "drift")
+    if ctl.pinned:
+        ctx.source = sources.checkout(ctx.source_name, ctl.pinned)
+        ctx.notes.append(f"pinned to {ctl.pinned[:7]} (driftless unpin {ctx.stack} to follow git)")
+    elif latest.revision in st.bad_revisions and st.last_healthy:
+        ctx.source = sources.checkout(ctx.source_name, st.last_healthy)
+        ctx.notes.append(f"{latest.revision[:7]} failed health; staying on {st.last_healthy[:7]}"
+                         " until a newer commit")
+    else:
+        ctx.source = latest
+    _skip_when_unchanged(ctx)
+
+
+def _skip_when_unchanged(ctx: ReconcileContext) -> None:
+    st, rev = ctx.status, ctx.revision
+    if ctx.trigger in ("manual", "rollback"):
+        return
+    if st.stalled and rev == st.stalled_revision:
+        return ctx.finish("stalled")
+    if ctx.trigger in ("poll", "webhook") and st.ready and rev == st.revision:
+        return ctx.finish("unchanged")
+
+
+def render(ctx: ReconcileContext) -> None:
+    """Load the project at the revision and render the stack.
+
+    Sets Stalled (ConfigError/RenderError, with file:line) when the files are
+    wrong, and Ready=False/DependencyNotReady while a dependency is not Ready.
+    """
+    assert ctx.source is not None
+    project = load_project(ctx.source.path)
+    ref = project.stacks.get(ctx.stack)
+    if ref is None:
+        raise ConfigError(f"stack '{ctx.stack}' is not in {ctx.source.path}/driftless.yaml "
+                          f"at {ctx.source.revision[:7]}",
+                          hint="add it back, or remove it from the agent's stacks")
+    for dep in ref.depends_on:
+        if not ctx.rt.store.status(dep).ready:
+            raise WaitError(f"waiting for stack '{dep}' to be Ready", retry_after=2.0)
+    env = ctx.rt.sources.configs[ctx.source_name].env
+    ctx.providers = ProviderSet(project.provider_config(env))
+    ctx.exits.callback(ctx.providers.close)
+    ctx.backend = open_backend(project.state_url, root=ctx.rt.config.state_dir)
+    ctx.exits.callback(ctx.backend.close)
+    outputs = {dep: ctx.backend.read(dep).outputs for dep in ref.depends_on}
+    ctx.desired = render_stack(
+        project, ctx.stack, RenderOptions(env=env, revision=ctx.source.revision),
+        stack_outputs=outputs, kinds=_kind_lookup(ctx.providers))
+    ctx.project = project
+    ctx.settings = ctx.rt.config.settings_for(ctx.stack).merged(ctx.desired.settings)
+
+
+def _kind_lookup(providers: ProviderSet) -> Callable[[str, str], object]:
+    def lookup(provider: str, kind: str) -> object:
+        try:
+            return providers.spec(provider, kind)
+        except ConfigError:
+            return None  # not installed: the plan step names it
+    return lookup
+
+
+def plan(ctx: ReconcileContext) -> None:
+    """Take the stack's lock and plan against state and live reads.
+
+    Sets Ready=False/LockHeld when another process holds the lock, and
+    Stalled when the plan deletes a protected resource.
+    """
+    ctx.exits.enter_context(
+        hold_lock(ctx.backend, ctx.stack, operation="agent reconcile", lease=60.0, wait=0.0))
+    ctx.engine = Engine(providers=ctx.providers, backend=ctx.backend,
+                        workers=ctx.rt.config.workers)
+    ctx.plan = planned = ctx.engine.plan(ctx.desired, refresh=True)
+    if not planned.can_apply():
+        refused = ", ".join(str(c.id) for c in planned.refused())
+        raise ConfigError(f"the plan deletes protected resources: {refused}",
+                          hint="protect them in git again, or unprotect with "
+                               "driftless state unprotect ADDRESS")
+    wanted = {r.id for r in ctx.desired.resources}
+    ctx.orphans = frozenset(c.id for c in planned.pending()
+                            if c.action is Action.DELETE and c.id not in wanted)
+    if ctx.revision == ctx.status.revision:
+        ctx.drift = drift_lines(planned)
+    ctx.reason = redeploy_reason(ctx)
+
+
+def apply(ctx: ReconcileContext) -> None:
+    """Apply the revision's changes except pruning.
+
+    With self_heal off, drift is only recorded (sync OutOfSync). Failed
+    resources are data; ``run_once`` turns them into Ready=False/ApplyFailed.
+    """
+    assert ctx.plan is not None
+    if ctx.drift and ctx.status.revision == ctx.revision and not ctx.settings.self_heal:
+        ctx.skip_apply = True
+        ctx.notes.append(f"drift found in {len(ctx.drift)} resources; self_heal is off")
+        return
+    changes = tuple(c for c in ctx.plan.changes if c.id not in ctx.orphans)
+    if not any(c.is_change for c in changes) or ctx.rt.stopping():
+        return
+    report = ctx.engine.apply(replace(ctx.plan, changes=changes), ctx.desired)
+    ctx.results.extend(report.results)
+    ctx.snapshot = report.snapshot
+    ctx.applied = True
+
+
+def prune(ctx: ReconcileContext) -> None:
+    """Delete what state holds but the revision no longer declares.
+
+    With ``prune: false`` the orphans are kept and listed in the message.
+    """
+    if not ctx.orphans or ctx.skip_apply or ctx.rt.stopping() or ctx.failed():
+        return
+    if not ctx.settings.prune:
+        ctx.notes.append(f"{len(ctx.orphans)} resources no longer in git kept (prune: false)")
+        return
+    assert ctx.plan is not None
+    snap = ctx.snapshot if ctx.snapshot is not None else ctx.backend.read(ctx.stack)
+    deletes = tuple(c for c in ctx.plan.changes if c.id in ctx.orphans)
+    sub = replace(ctx.plan, lineage=snap.lineage, serial=snap.serial, changes=deletes)
+    report = ctx.engine.apply(sub, ctx.desired)
+    ctx.results.extend(report.results)
+    ctx.snapshot = report.snapshot
+    ctx.applied = True
+
+
+def check_health(ctx: ReconcileContext) -> None:
+    """Read every resource's health; sets the stack health.
+
+    With ``auto_rollback`` a newly applied revision that ends Degraded or
+    Missing is marked bad, and the next run returns to the last healthy one.
+    """
+    healths = ctx.engine.health(ctx.stack)
+    ctx.health = Health.worst(list(healths.values()))
+    counts: dict[str, int] = {}
+    for h in healths.values():
+        counts[h.code.label] = counts.get(h.code.label, 0) + 1
+    ctx.by_health = counts
+    new_revision = ctx.revision != ctx.status.revision
+    bad = ctx.health.code in (HealthCode.DEGRADED, HealthCode.MISSING) or bool(ctx.failed())
+    last = ctx.status.last_healthy
+    if (bad and new_revision and ctx.settings.auto_rollback and last
+            and last != ctx.revision and not ctx.status.controls.pinned):
+        ctx.mark_bad = ctx.revision
+        ctx.notes.append(f"auto-rollback: {str(ctx.revision)[:7]} is unhealthy; "
+                         f"returning to {last[:7]}")
+
+
+STEPS: tuple[Step, ...] = (fetch, render, plan, apply, prune, check_health, record)
+
+
+def run_once(ctx: ReconcileContext, *, attempt: int = 0) -> ReconcileContext:
+    """Walk the steps for one stack; always ends with ``record``.
+
+    The first exception stops the walk; ``next_run`` turns it (or success)
+    into the condition and the delay that ``record`` stores.
+    """
+    with ctx.exits:
+        for step in STEPS[:-1]:
+            if ctx.done:
+                break
+            try:
+                step(ctx)
+            except Exception as exc:  # every error becomes a condition, never a crash
+                ctx.error = exc
+                break
+        if ctx.error is None and ctx.failed():
+            first = ctx.failed()[0]
+            ctx.error = ProviderError(f"{len(ctx.failed())} resources failed; first: "
+                                      f"{first.id}: {first.message}", retryable=True)
+    interval = ctx.rt.sources.configs[ctx.source_name].interval
+    ctx.condition, ctx.delay = next_run(ctx.error, attempt, interval=interval)
+    if ctx.mark_bad:
+        ctx.delay = 0.0
+    record(ctx)
+    return ctx
