@@ -335,5 +335,9 @@ def _checked_subpath(spec: SourceSpec) -> str:
 
 
 def _last_line(stderr: str) -> str:
+    """The line of git's stderr that says what went wrong (not the advice after it)."""
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    return lines[-1] if lines else "git failed without a message"
+    if any("could not read username" in ln.lower() for ln in lines):
+        return "the server wants credentials and none (or wrong ones) were given"
+    telling = [ln for ln in lines if ln.lower().startswith(("fatal:", "error:", "ssh:"))]
+    return (telling or lines or ["git failed without a message"])[0]

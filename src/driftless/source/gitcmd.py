@@ -35,12 +35,18 @@ __all__ = [
 TOKEN_ENV = "DRIFTLESS_GIT_TOKEN"
 USER_ENV = "DRIFTLESS_GIT_USERNAME"
 DEFAULT_USER = "x-access-token"  # what GitHub expects; GitLab accepts any name with a token
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+_USERINFO = re.compile(r"(?P<scheme>\w[\w+.-]*)://(?P<info>[^/@\s]+)@")
+
+
+def _redact_match(m: re.Match[str]) -> str:
+    # An ssh user name ("git@") is not a secret; anything else may be a token.
+    keep = m["scheme"].startswith("ssh") and ":" not in m["info"]
+    return m.group(0) if keep else f"{m['scheme']}://***@"
 
 
 def redact_url(url: str) -> str:
-    """``https://u:p@host/x`` → ``https://***@host/x``; other text unchanged."""
-    return _USERINFO.sub("***@", url)
+    """``https://u:p@host/x`` → ``https://***@host/x`` (also inside longer text)."""
+    return _USERINFO.sub(_redact_match, url)
 
 
 def strip_userinfo(url: str) -> tuple[str, str | None]:
