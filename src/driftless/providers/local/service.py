@@ -258,8 +258,9 @@ def _diffs(raw: Any, wanted: dict[str, Any], running: dict[str, Any]) -> list[Fi
     for key in sorted(set(wanted) | set(running)):
         value, before = wanted.get(key), running.get(key)
         raw_value = raw.get(key)
-        if isinstance(value, dict) and isinstance(before, dict):
-            out.extend(_map_diffs(f"{key}.", raw_value, value, before))
+        maps = [v for v in (value, before) if v is not None]
+        if maps and all(isinstance(v, dict) for v in maps):
+            out.extend(_map_diffs(f"{key}.", raw_value, value or {}, before or {}))
         elif contains_unknown(raw_value) or value != before:
             out.append(FieldDiff(key, before, raw_value, contains_sensitive(raw_value)))
     return out
