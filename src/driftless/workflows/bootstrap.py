@@ -1,0 +1,205 @@
+"""``driftless bootstrap``: create the remote state backend, then move state into it.
+
+The chicken-and-egg of remote state, in three idempotent steps:
+
+1. apply a built-in ``bootstrap`` stack (a versioned, AES256-encrypted,
+   public-access-blocked bucket, and optionally a DynamoDB lock table, both
+   protected) through the engine, using the project's *current* state;
+2. migrate every stack's state — the ``bootstrap`` stack's own included —
+   into the new backend (same lineage, see ``migrate``);
+3. point ``state:`` in driftless.yaml at the new backend, editing the file
+   round-trip so comments and layout stay.
+
+Running it again finds the bucket in place, the state identical and the
+file already pointing there, and changes nothing. I/O: AWS through the
+provider and the state backends, and the project's driftless.yaml.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+from driftless.engine import Engine
+from driftless.errors import ConfigError, StateError
+from driftless.model import ApplyResult, DesiredStack, Plan, Resource, ResourceId
+from driftless.providers import ProviderSet
+from driftless.state import StateBackend, hold_lock, open_backend
+from driftless.state.s3 import parse_url
+from driftless.state.s3_store import S3Location
+from driftless.workflows.migrate import MigrationStep, plan_migration
+
+__all__ = ["BOOTSTRAP_STACK", "BootstrapReport", "ProjectLike", "bootstrap", "bootstrap_stack"]
+
+BOOTSTRAP_STACK = "bootstrap"
+_PROJECT_FILES = ("driftless.yaml", "driftless.yml")
+
+
+class ProjectLike(Protocol):
+    """What bootstrap needs of ``driftless.render.Project``."""
+
+    @property
+    def root(self) -> Path: ...
+    @property
+    def state_url(self) -> str: ...
+    @property
+    def stacks(self) -> Mapping[str, Any]: ...
+    def provider_config(self, env: str | None) -> Mapping[str, Mapping[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class BootstrapReport:
+    """What bootstrap did: the backend's plan and results, the migration, the file edit."""
+
+    url: str
+    previous_url: str
+    plan: Plan
+    results: tuple[ApplyResult, ...]
+    migration: tuple[MigrationStep, ...]
+    config_file: Path | None
+
+    @property
+    def copied(self) -> list[str]:
+        """Stacks whose state was copied into the new backend."""
+        return [s.stack for s in self.migration if s.action == "copy"]
+
+    @property
+    def changed(self) -> bool:
+        """False when the run found everything in place."""
+        return bool(self.results or self.copied or self.config_file)
+
+
+def with_lock_table(url: str, lock_table: str | None) -> str:
+    """``url`` with ``lock_table`` in its query (a conflicting one is an error)."""
+    if lock_table is None:
+        return url
+    parts = urlsplit(url)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    if query.get("lock_table", lock_table) != lock_table:
+        raise ConfigError(
+            f"--lock-table {lock_table} disagrees with lock_table={query['lock_table']} in {url}",
+            hint="give the lock table once, either in the URL or with --lock-table",
+        )
+    query["lock_table"] = lock_table
+    return urlunsplit(parts._replace(query=urlencode(query, safe=":/")))
+
+
+def bootstrap_stack(loc: S3Location) -> DesiredStack:
+    """The built-in stack: the state bucket and (optionally) the lock table, protected."""
+    resources = [Resource(
+        ResourceId("aws", "s3.Bucket", "state"),
+        {"name": loc.bucket, "versioning": True, "encryption": "AES256",
+         "public_access_block": True, "tags": {"managed-by": "driftless"}},
+        protect=True,
+    )]
+    if loc.lock_table:
+        resources.append(Resource(
+            ResourceId("aws", "dynamodb.Table", "locks"),
+            {"name": loc.lock_table, "hash_key": "LockID", "attributes": {"LockID": "S"},
+             "billing_mode": "PAY_PER_REQUEST", "tags": {"managed-by": "driftless"}},
+            protect=True,
+        ))
+    canon = json.dumps([[str(r.id), dict(r.properties)] for r in resources], sort_keys=True)
+    return DesiredStack(BOOTSTRAP_STACK, tuple(resources),
+                        hashlib.sha256(canon.encode()).hexdigest())
+
+
+def _provider_config(project: ProjectLike, env: str | None, loc: S3Location
+                     ) -> dict[str, Mapping[str, Any]]:
+    # The bucket must live where the URL says, whatever the project's default region.
+    config = {k: dict(v) for k, v in project.provider_config(env).items()}
+    aws = config.setdefault("aws", {})
+    if loc.region:
+        aws["region"] = loc.region
+    if loc.endpoint:
+        aws["endpoint_url"] = loc.endpoint
+    if loc.profile:
+        aws["profile"] = loc.profile
+    return dict(config)
+
+
+def _apply_backend(engine: Engine, desired: DesiredStack) -> tuple[Plan, tuple[ApplyResult, ...]]:
+    with hold_lock(engine.backend, desired.name, operation="bootstrap"):
+        plan = engine.plan(desired)
+        if not plan.pending():
+            return plan, ()
+        report = engine.apply(plan, desired)
+    if not report.ok:
+        failed = report.failed()[0]
+        raise StateError(
+            f"bootstrap could not create {failed.id}: {failed.message}; "
+            "no state was migrated",
+            hint="fix the cause above and run `driftless bootstrap` again",
+        )
+    return plan, report.results
+
+
+def project_file(root: Path) -> Path:
+    """The project's driftless.yaml (or .yml)."""
+    for name in _PROJECT_FILES:
+        if (root / name).is_file():
+            return root / name
+    raise ConfigError(f"no driftless.yaml in {root}", hint="run `driftless init` first")
+
+
+def set_state_url(path: Path, url: str) -> bool:
+    """Point ``state:`` in ``path`` at ``url``, keeping comments; False if it already was."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    doc = yaml.load(path)
+    if doc is None or not hasattr(doc, "insert"):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    if doc.get("state") == url:
+        return False
+    if "state" in doc:
+        doc["state"] = url
+    else:
+        keys = list(doc)
+        doc.insert(keys.index("project") + 1 if "project" in keys else 0, "state", url)
+    yaml.dump(doc, path)
+    return True
+
+
+def bootstrap(
+    project: ProjectLike, backend_url: str, *, lock_table: str | None = None,
+    env: str | None = None,
+) -> BootstrapReport:
+    """Create the S3 backend (and lock table) as protected resources, move state into it,
+    and point driftless.yaml at it. Safe to run again: it then changes nothing."""
+    url = with_lock_table(backend_url, lock_table)
+    loc = parse_url(url)
+    if BOOTSTRAP_STACK in project.stacks:
+        raise ConfigError(
+            f"the project has a stack named '{BOOTSTRAP_STACK}', which bootstrap reserves",
+            hint="rename that stack's folder in driftless.yaml",
+        )
+    path = project_file(project.root)
+    providers = ProviderSet(_provider_config(project, env, loc))
+    current = open_backend(project.state_url, root=project.root)
+    try:
+        plan, results = _apply_backend(
+            Engine(providers=providers, backend=current), bootstrap_stack(loc))
+        steps = _migrate(current, project, url)
+    finally:
+        current.close()
+        providers.close()
+    changed_file = set_state_url(path, url)
+    return BootstrapReport(url, project.state_url, plan, results, tuple(steps),
+                           path if changed_file else None)
+
+
+def _migrate(current: StateBackend, project: ProjectLike, url: str) -> list[MigrationStep]:
+    if project.state_url == url:
+        return []
+    remote = open_backend(url, root=project.root)
+    try:
+        return plan_migration(current, remote)
+    finally:
+        remote.close()
