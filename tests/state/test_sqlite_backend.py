@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from driftless.errors import ConfigError, StateError
+from driftless.errors import ConfigError, StateConflict, StateError
 from driftless.model import ResourceId, ResourceState, Sensitive, StateSnapshot
 from driftless.state import SQLiteBackend, open_backend
 from driftless.state.sqlite import from_url
@@ -205,3 +205,13 @@ def test_two_processes_racing_for_the_lock_have_one_winner(tmp_path: Path) -> No
     winner = procs[[o.strip() for o, _ in outputs].index("won")]
     assert holder is not None and holder.pid == winner.pid
     assert lines[0] == f"held {winner.pid}", "the loser must see the winner"
+
+
+def test_two_runs_creating_one_stack_get_a_re_run_message(tmp_path: Path) -> None:
+    one, two = SQLiteBackend(tmp_path / "state.db"), SQLiteBackend(tmp_path / "state.db")
+    mine, theirs = one.read("infra").next(), two.read("infra").next()
+    one.write("infra", mine)
+    with pytest.raises(StateConflict, match=r"since it was read \(serial 0 → 1\)") as caught:
+        two.write("infra", theirs)
+    assert "re-run plan" in (caught.value.hint or "")
+    assert two.read("infra").lineage == mine.lineage

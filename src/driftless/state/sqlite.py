@@ -349,20 +349,24 @@ class SQLiteBackend:
 
 
 def _check_base(stack: str, meta: Any, snap: StateSnapshot) -> None:
-    """Refuse a write that is not based on the stored serial and lineage."""
+    """Refuse a write that is not based on the stored serial and lineage.
+
+    The serial is checked first: two runs that both created a new stack
+    differ in lineage too, but "changed since it was read" is the truth.
+    """
     lineage, serial = (snap.lineage, 0) if meta is None else (meta[0], int(meta[1]))
+    if snap.serial != serial + 1:
+        raise StateConflict(
+            f"stack '{stack}': state changed since it was read "
+            f"(serial {snap.serial - 1} → {serial}); refusing to write serial {snap.serial}",
+            hint="another run wrote this stack; re-run plan and apply again",
+        )
     if lineage != snap.lineage:
         raise StateConflict(
             f"stack '{stack}': refusing to write state of lineage {snap.lineage[:12]} "
             f"over state of lineage {lineage[:12]}; they are different states",
             hint="check the state URL points at this project's state; to replace it "
             "on purpose use driftless state push --force",
-        )
-    if snap.serial != serial + 1:
-        raise StateConflict(
-            f"stack '{stack}': state changed since it was read "
-            f"(serial {snap.serial - 1} → {serial}); refusing to write serial {snap.serial}",
-            hint="another run wrote this stack; re-run plan and apply again",
         )
 
 

@@ -211,6 +211,8 @@ def check_expired_lease_taken(make_backend: MakeBackend) -> None:
         old = _lock_for("apply", lease=0.2)
         one.lock(stack, old)
         time.sleep(0.3)
+        stale = two.lock_info(stack)
+        assert stale is not None and stale.id == old.id and stale.expired()
         new = _lock_for("apply")
         assert two.lock(stack, new) == new.id
         held = one.lock_info(stack)
