@@ -15,14 +15,7 @@ from driftless.agent.config import SourceConfig
 from driftless.errors import DriftlessError
 from driftless.model import reveal
 from driftless.source import SourceSpec
-from driftless.source.webhook import (
-    ReplayGuard,
-    event_matches,
-    parse_push,
-    verify_github,
-    verify_gitlab,
-    verify_hmac,
-)
+from driftless.source.webhook import ReplayGuard, event_matches, parse_push, verify
 
 if TYPE_CHECKING:
     from driftless.agent.loop import Agent
@@ -33,17 +26,15 @@ log = logging.getLogger("driftless.agent.hooks")
 KINDS = ("github", "gitlab", "generic")
 
 
-def _verified(kind: str, cfg: SourceConfig, headers: Mapping[str, str], body: bytes) -> bool:
+def _secret(kind: str, cfg: SourceConfig) -> bytes | None:
     hook = cfg.webhook
-    if kind == "github" and hook.github is not None:
-        return bool(verify_github(str(reveal(hook.github)).encode(), body,
-                             headers.get("x-hub-signature-256", "")))
-    if kind == "gitlab" and hook.gitlab is not None:
-        return bool(verify_gitlab(str(reveal(hook.gitlab)), headers.get("x-gitlab-token", "")))
-    if kind == "generic" and hook.hmac is not None:
-        return bool(verify_hmac(str(reveal(hook.hmac)).encode(), body,
-                           headers.get("x-driftless-signature", headers.get("x-signature", ""))))
-    return False
+    secret = {"github": hook.github, "gitlab": hook.gitlab, "generic": hook.hmac}[kind]
+    return None if secret is None else str(reveal(secret)).encode()
+
+
+def _verified(kind: str, cfg: SourceConfig, headers: Mapping[str, str], body: bytes) -> bool:
+    secret = _secret(kind, cfg)
+    return secret is not None and verify(kind, secret, headers, body)
 
 
 class HookReceiver:
@@ -69,6 +60,8 @@ class HookReceiver:
         except (DriftlessError, ValueError) as exc:
             log.warning("webhook %s ignored: %s", kind, exc)
             return 400, {"error": f"not a push event: {exc}"}
+        if event is None:
+            return 200, {"ignored": "not a push event"}
         if not self.replays.accept(event.delivery_id):
             log.warning("webhook %s ignored: replay of delivery %s", kind, event.delivery_id)
             return 200, {"ignored": "replay", "delivery": event.delivery_id}

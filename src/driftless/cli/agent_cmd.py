@@ -1,11 +1,249 @@
-"""CLI commands: agent_cmd (placeholder until the group lands)."""
+"""CLI commands of the agent: agent, status, history, rollback, unpin, suspend,
+resume, reconcile.
+
+Everything but ``agent`` works whether the agent runs or not: controls are
+written to the agent store (``--state-dir``), then a running agent is woken
+through its API so it acts at once.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.markup import escape
+from rich.table import Table
+
+from driftless.agent import (
+    AgentConfig,
+    AgentStore,
+    SourceConfig,
+    StackStatus,
+    default_store_path,
+    load_agent_config,
+    parse_listen,
+    pin,
+    request_reconcile,
+    set_suspended,
+    unpin,
+)
+from driftless.cli.output import console, guard, print_json
 
 __all__ = ["register"]
 
+StateDir = Annotated[Path, typer.Option(
+    "--state-dir", envvar="DRIFTLESS_AGENT_STATE_DIR",
+    help="The agent's work directory (its store, state, git cache).")]
+DEFAULT_STATE_DIR = Path(".driftless-agent")
+
+
+def _store(state_dir: Path) -> AgentStore:
+    return AgentStore(default_store_path(state_dir))
+
+
+def _ago(ts: float) -> str:
+    if not ts:
+        return "never"
+    secs = max(0, int(time.time() - ts))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= size:
+            return f"{secs // size}{unit} ago"
+    return f"{secs}s ago"
+
+
+def _sync_label(s: StackStatus) -> str:
+    if s.controls.suspended:
+        return "Suspended"
+    return "Stalled" if s.stalled else s.sync
+
+
+def status_table(statuses: list[StackStatus]) -> Table:
+    """STACK SYNC HEALTH REVISION LAST APPLY MESSAGE, as in UX.md."""
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for col in ("STACK", "SYNC", "HEALTH", "REVISION", "LAST APPLY", "MESSAGE"):
+        table.add_column(col, overflow="fold" if col == "MESSAGE" else "ellipsis")
+    for s in statuses:
+        rev = (s.revision or "-")[:7] + (" (pinned)" if s.controls.pinned else "")
+        table.add_row(s.stack, _sync_label(s), s.health, rev, _ago(s.last_apply),
+                      escape(s.message))
+    return table
+
+
+def _wake(state_dir: Path, stack: str, what: str) -> None:
+    from driftless.agent.client import wake_agent
+
+    url = wake_agent(_store(state_dir), state_dir, stack)
+    if url:
+        console.print(f"{what}; the agent at {url} is acting on it now.")
+    else:
+        console.print(f"{what}; no running agent answered — it applies at the agent's next run.")
+
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to ``app``."""
+    """Add the agent commands to ``app``."""
+    app.command("agent")(agent)
+    app.command("status")(status)
+    app.command("history")(history)
+    app.command("rollback")(rollback)
+    app.command("unpin")(unpin_cmd)
+    app.command("suspend")(suspend)
+    app.command("resume")(resume)
+    app.command("reconcile")(reconcile)
+
+
+def agent(
+    source: Annotated[str | None, typer.Option(help="Git URL of a driftless project.")] = None,
+    ref: Annotated[str, typer.Option(help="Branch, tag, commit or semver range.")] = "main",
+    path: Annotated[str, typer.Option(help="Project directory inside the repository.")] = ".",
+    env: Annotated[str | None, typer.Option(help="Environment to render.")] = None,
+    listen: Annotated[str, typer.Option(help="HOST:PORT on loopback.")] = "127.0.0.1:8765",
+    interval: Annotated[float, typer.Option(help="Seconds between git polls.")] = 60.0,
+    drift_interval: Annotated[float, typer.Option(help="Seconds between drift checks.")] = 300.0,
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="A driftless.yaml with an agent: section.")] = None,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
+) -> None:
+    """Reconcile continuously from git: poll, webhooks, drift, self-heal, history.
+
+    Example: driftless agent --source https://git.example.com/ops.git --ref main
+    """
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with guard("the agent did not start"):
+        cfg = _agent_config(source, ref, path, env, listen, interval, drift_interval,
+                            config, state_dir)
+        from driftless.agent import Agent
+
+        runner = Agent(cfg)
+        console.print(f"driftless agent: {len(cfg.sources)} source(s), state in "
+                      f"{cfg.state_dir}, API on http://{cfg.host}:{cfg.port}")
+        runner.run()
+    console.print("driftless agent stopped.")
+
+
+def _agent_config(source: str | None, ref: str, path: str, env: str | None, listen: str,
+                  interval: float, drift_interval: float, config: Path | None,
+                  state_dir: Path) -> AgentConfig:
+    from driftless.errors import ConfigError
+
+    if config is not None:
+        return load_agent_config(config, state_dir=state_dir.resolve())
+    if source is None:
+        raise ConfigError("no source given", hint="use --source URL or --config driftless.yaml")
+    host, port = parse_listen(listen)
+    url = source if "://" in source else str(Path(source).resolve())
+    src = SourceConfig(name="default", url=url, ref=ref, path=path, interval=interval, env=env)
+    return AgentConfig(sources=(src,), state_dir=state_dir.resolve(), host=host, port=port,
+                       drift_interval=drift_interval)
+
+
+def status(
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Sync and health of every stack (works while the agent is stopped).
+
+    Example: driftless status --json
+    """
+    with guard():
+        statuses = _store(state_dir).statuses()
+    if as_json:
+        print_json({"stacks": [s.to_json() for s in statuses]})
+    elif not statuses:
+        console.print(f"no stacks recorded in {default_store_path(state_dir)} yet")
+    else:
+        console.print(status_table(statuses))
+
+
+def history(
+    stack: Annotated[str, typer.Argument(help="Stack name.")],
+    limit: Annotated[int, typer.Option(help="How many entries.")] = 20,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """What the agent did to a stack, newest first, and why.
+
+    Example: driftless history web --limit 5
+    """
+    with guard():
+        entries = _store(state_dir).history(stack, limit=limit)
+    if as_json:
+        print_json({"history": [e.to_json() for e in entries]})
+        return
+    for e in entries:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.started))
+        counts = ", ".join(f"{v} {k}" for k, v in e.summary.items() if v) or "no changes"
+        console.print(f"{when}  {(e.revision or '-')[:7]}  {e.trigger:<11} {e.outcome:<10} "
+                      f"{counts}  {escape(e.reason)}  ({e.duration:.2f}s, {e.actor})")
+
+
+def rollback(
+    stack: Annotated[str, typer.Argument(help="Stack name.")],
+    to: Annotated[str | None, typer.Option(help="Revision (default: previous healthy).")] = None,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Pin a stack to an earlier revision; auto-sync keeps it until `unpin`.
+
+    Example: driftless rollback web --to a1b2c3d
+    """
+    with guard():
+        ctl = pin(_store(state_dir), stack, to=to)
+    _wake(state_dir, stack, f"stack '{stack}' pinned to {str(ctl.pinned)[:7]}")
+
+
+def unpin_cmd(
+    stack: Annotated[str, typer.Argument(help="Stack name.")],
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Let a pinned stack follow its git ref again.
+
+    Example: driftless unpin web
+    """
+    with guard():
+        unpin(_store(state_dir), stack)
+    _wake(state_dir, stack, f"stack '{stack}' follows git again")
+
+
+def suspend(
+    stack: Annotated[str, typer.Argument(help="Stack name.")],
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Stop reconciling a stack until `resume` (nothing is changed meanwhile).
+
+    Example: driftless suspend web
+    """
+    with guard():
+        set_suspended(_store(state_dir), stack, True)
+    _wake(state_dir, stack, f"stack '{stack}' suspended")
+
+
+def resume(
+    stack: Annotated[str, typer.Argument(help="Stack name.")],
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Resume reconciling a suspended stack.
+
+    Example: driftless resume web
+    """
+    with guard():
+        set_suspended(_store(state_dir), stack, False)
+    _wake(state_dir, stack, f"stack '{stack}' resumed")
+
+
+def reconcile(
+    stack: Annotated[str, typer.Argument(help="Stack name.")],
+    now: Annotated[bool, typer.Option("--now", help="Wake the running agent at once.")] = True,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Ask the agent to reconcile a stack now.
+
+    Example: driftless reconcile web --now
+    """
+    with guard():
+        request_reconcile(_store(state_dir), stack)
+    if now:
+        _wake(state_dir, stack, f"reconcile of '{stack}' requested")
