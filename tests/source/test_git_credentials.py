@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from gitserver import GitHttpServer, Workdir, git, init_bare
 
 from driftless.errors import SourceError
 from driftless.source import GitSource, SourceSpec, redact_url
+from gitserver import GitHttpServer, Workdir, git, init_bare
 
 TOKEN = "s3cr3t-t0ken-value"
 

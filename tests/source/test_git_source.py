@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from gitserver import GitHttpServer, Workdir, git, git_server, init_bare
 
 from driftless.errors import ConfigError, SourceError
 from driftless.source import GitSource, SourceSpec
+from gitserver import GitHttpServer, Workdir, git, git_server, init_bare
 
 __all__ = ["git_server"]
 
@@ -102,7 +102,7 @@ def test_unknown_ref_is_config_error_naming_it(repo: tuple[str, Workdir], tmp_pa
         source(url, tmp_path, ref="nope").fetch()
     assert url in str(info.value)
     assert "main" in (info.value.hint or "")
-    with pytest.raises(ConfigError, match="no tag .* matches version range '>=9'"):
+    with pytest.raises(ConfigError, match=r"no tag .* matches version range '>=9'"):
         source(url, tmp_path, ref=">=9").fetch()
     with pytest.raises(ConfigError, match="commit 'deadbeef' not found"):
         source(url, tmp_path, ref="deadbeef").fetch()
