@@ -215,3 +215,13 @@ def test_two_runs_creating_one_stack_get_a_re_run_message(tmp_path: Path) -> Non
         two.write("infra", theirs)
     assert "re-run plan" in (caught.value.hint or "")
     assert two.read("infra").lineage == mine.lineage
+
+
+def test_a_damaged_row_is_a_state_error_naming_stack_and_file(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    SQLiteBackend(db).write("infra", _snapshot(3))
+    with sqlite3.connect(db) as raw:
+        raw.execute("UPDATE resources SET doc = '{\"address\": ' WHERE address = 'local:file/f1'")
+    with pytest.raises(StateError, match="stack 'infra' holds a damaged row") as caught:
+        SQLiteBackend(db).read("infra")
+    assert str(db) in str(caught.value) and "backup" in (caught.value.hint or "")
