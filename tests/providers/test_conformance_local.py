@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -63,6 +66,48 @@ def _env_file(tmp: Path) -> ConformanceCase:
         _res("env_file", path=path, values={"A": "1", "SECRET": Sensitive("new")}), path)
 
 
+def _git(*args: str, cwd: Path) -> str:
+    out = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def _git_checkout(tmp: Path) -> ConformanceCase:
+    repo = tmp / "repo"
+    repo.mkdir()
+    _git("init", "-q", "-b", "main", cwd=repo)
+    for tag in ("v1", "v2"):
+        (repo / "VERSION").write_text(tag)
+        _git("add", "VERSION", cwd=repo)
+        _git("commit", "-q", "-m", tag, cwd=repo)
+        _git("tag", tag, cwd=repo)
+    path = str(tmp / "checkout")
+    return ConformanceCase(_res("git_checkout", repo=str(repo), ref="v1", path=path),
+                           _res("git_checkout", repo=str(repo), ref="v2", path=path), path)
+
+
+def _download(tmp: Path) -> ConformanceCase:
+    a, b = tmp / "a.bin", tmp / "b.bin"
+    a.write_bytes(b"first")
+    b.write_bytes(b"second")
+    path = str(tmp / "out" / "tool")
+    return ConformanceCase(
+        _res("download", url=a.as_uri(), path=path, make_parents=True,
+             sha256=hashlib.sha256(b"first").hexdigest()),
+        _res("download", url=b.as_uri(), path=path, mode="0755",
+             sha256=hashlib.sha256(b"second").hexdigest()), path)
+
+
+def _marker(tmp: Path) -> ConformanceCase:
+    first, second = tmp / "setup.done", tmp / "other.done"
+    second.touch()
+    timer = threading.Timer(0.3, first.touch)
+    timer.start()
+    return ConformanceCase(
+        _res("marker_wait", path=str(first), timeout=10, interval=0.05),
+        _res("marker_wait", path=str(second), timeout=10, interval=0.05), str(second),
+        cleanup=timer.cancel, owns_object=False)
+
+
 CASES: dict[str, Callable[[Path], ConformanceCase]] = {
     "file": _file,
     "file-sensitive": _secret_file,
@@ -71,6 +116,9 @@ CASES: dict[str, Callable[[Path], ConformanceCase]] = {
     "command": _command,
     "template": _template,
     "env_file": _env_file,
+    "git_checkout": _git_checkout,
+    "download": _download,
+    "marker_wait": _marker,
 }
 
 
