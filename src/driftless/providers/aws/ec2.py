@@ -298,7 +298,10 @@ class InstanceHandler(AwsHandler):
                     "InstanceMarketOptions": {"MarketType": "spot"} if p.spot else None}
         kwargs.update({k: v for k, v in optional.items() if v is not None})
         i = self.call(change.id, "run instance", self.api.run_instances, **kwargs)["Instances"][0]
-        return LiveResource(change.id, _instance_attrs(i, _digest(p.user_data), self.aws.region))
+        prior = LiveResource(change.id, {"user_data": _digest(p.user_data)})
+        live = self._read(change.id, [{"Name": "instance-id", "Values": [i["InstanceId"]]}], prior)
+        return live or LiveResource(change.id, _instance_attrs(i, _digest(p.user_data),
+                                                                self.aws.region))
 
     def update(self, change: Change) -> LiveResource:
         p: InstanceProps = self.parse(desired_of(change))
