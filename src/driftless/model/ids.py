@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["ResourceId"]
 
@@ -14,14 +14,17 @@ _ADDRESS = re.compile(
 )
 
 
-@dataclass(frozen=True, order=True, slots=True)
-class ResourceId:
-    """``provider:kind/name`` plus an index for ``count`` or key for ``for_each``."""
+class ResourceId(NamedTuple):
+    """``provider:kind/name`` plus an index for ``count`` or key for ``for_each``.
+
+    A named tuple rather than a dataclass: ids are hashed and compared
+    millions of times in a large plan, and tuple hashing runs in C.
+    """
 
     provider: str
     kind: str
     name: str
-    index: int | str | None = None
+    index: int | str | None = None  # type: ignore[assignment]
 
     @property
     def type(self) -> str:

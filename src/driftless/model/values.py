@@ -153,13 +153,22 @@ def resolve(value: Any, lookup: AttrLookup) -> Any:
 
 
 def deferred_refs(value: Any) -> set[ResourceId]:
-    """Every resource id a value waits on."""
-    if isinstance(value, Deferred):
-        return set(value.refs)
-    if isinstance(value, Sensitive):
-        return deferred_refs(value.value)
-    if isinstance(value, Mapping):
-        return set().union(*(deferred_refs(v) for v in value.values())) if value else set()
-    if isinstance(value, list | tuple):
-        return set().union(*(deferred_refs(v) for v in value)) if value else set()
-    return set()
+    """Every resource id a value waits on (iterative: this runs per resource per plan)."""
+    out: set[ResourceId] = set()
+    todo = [value]
+    while todo:
+        v = todo.pop()
+        if v.__class__ in _SCALARS:
+            continue
+        if isinstance(v, Deferred):
+            out.update(v.refs)
+        elif isinstance(v, Sensitive):
+            todo.append(v.value)
+        elif isinstance(v, Mapping):
+            todo.extend(v.values())
+        elif isinstance(v, list | tuple):
+            todo.extend(v)
+    return out
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None), bytes})

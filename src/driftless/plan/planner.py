@@ -7,7 +7,7 @@ nothing and takes no locks.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -25,9 +25,10 @@ from driftless.model import (
     ResourceId,
     StateSnapshot,
     contains_unknown,
+    deferred_refs,
     resolve,
 )
-from driftless.plan.validate import all_dependencies, check_stack
+from driftless.plan.validate import check_stack
 from driftless.providers import ProviderSet, comparable
 
 __all__ = ["PlanOptions", "in_chunks", "plan_stack"]
@@ -56,21 +57,16 @@ def plan_stack(
     options: PlanOptions,
 ) -> Plan:
     """Compute the plan for one stack."""
-    check_stack(desired, providers)
-    wanted = [] if options.destroy else _ordered(desired.resources)
+    deps, order = check_stack(desired, providers)
+    by_id = {r.id: r for r in desired.resources}
+    wanted = [] if options.destroy else [by_id[rid] for rid in order]
     lives = _read_all(wanted, snapshot, providers, options)
-    changes = _diff_all(wanted, lives, snapshot, providers)
+    changes = _diff_all(wanted, deps, lives, snapshot, providers)
     changes.extend(_deletes(snapshot, {r.id for r in wanted}))
     return Plan(
         desired.name, desired.revision, desired.digest, snapshot.lineage, snapshot.serial,
         tuple(changes), destroy=options.destroy, notes=options.notes,
     )
-
-
-def _ordered(resources: Iterable[Resource]) -> list[Resource]:
-    by_id = {r.id: r for r in resources}
-    graph = Graph({rid: all_dependencies(r) for rid, r in by_id.items()})
-    return [by_id[rid] for rid in graph.order()]
 
 
 def _state_lookup(snapshot: StateSnapshot) -> Callable[[ResourceId], Mapping[str, Any] | None]:
@@ -108,20 +104,29 @@ def _read_one(
 ) -> LiveResource | None:
     st = snapshot.get(res.id)
     prior = st.live() if st is not None else None
-    props = resolve(res.properties, lookup)
-    if not options.refresh or contains_unknown(props):
+    if not options.refresh:
         return prior
-    return providers.get(res.id.provider).read(replace(res, properties=props), prior)
+    if _has_deferred(res):
+        props = resolve(res.properties, lookup)
+        if contains_unknown(props):
+            return prior
+        res = replace(res, properties=props)
+    return providers.get(res.id.provider).read(res, prior)
+
+
+def _has_deferred(res: Resource) -> bool:
+    return bool(deferred_refs(res.properties))
 
 
 def _diff_all(
-    wanted: list[Resource], lives: Mapping[ResourceId, LiveResource | None],
+    wanted: list[Resource], deps: Mapping[ResourceId, tuple[ResourceId, ...]],
+    lives: Mapping[ResourceId, LiveResource | None],
     snapshot: StateSnapshot, providers: ProviderSet,
 ) -> list[Change]:
     known: dict[ResourceId, Mapping[str, Any]] = {}
     changes: dict[ResourceId, Change] = {}
     for res in wanted:
-        change = _diff_one(res, lives.get(res.id), snapshot, providers, known)
+        change = _diff_one(res, deps[res.id], lives.get(res.id), snapshot, providers, known)
         change = _apply_triggers(res, change, changes)
         changes[res.id] = change
         live = lives.get(res.id)
@@ -131,15 +136,19 @@ def _diff_all(
 
 
 def _diff_one(
-    res: Resource, live: LiveResource | None, snapshot: StateSnapshot,
-    providers: ProviderSet, known: Mapping[ResourceId, Mapping[str, Any]],
+    res: Resource, deps: tuple[ResourceId, ...], live: LiveResource | None,
+    snapshot: StateSnapshot, providers: ProviderSet,
+    known: Mapping[ResourceId, Mapping[str, Any]],
 ) -> Change:
-    props = resolve(res.properties, known.get)
-    deps = all_dependencies(res)
-    if contains_unknown(props):
+    deferred = bool(deps) and _has_deferred(res)
+    props = resolve(res.properties, known.get) if deferred else res.properties
+    if deferred and contains_unknown(props):
         change = _unknown_change(res, props, live)
     else:
-        change = providers.get(res.id.provider).diff(replace(res, properties=props), live)
+        concrete = replace(res, properties=props) if deferred else res
+        change = providers.get(res.id.provider).diff(concrete, live)
+    if change.action is Action.NOOP and not res.triggered_by:
+        return change
     st = snapshot.get(res.id)
     reason = _drift_reason(change, props, st.inputs if st else None, st is not None)
     return replace(change, desired=res, prior=live, depends_on=deps,

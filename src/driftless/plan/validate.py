@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from graphlib import CycleError
 
 from driftless.errors import Problem, RenderError
-from driftless.model import DesiredStack, Resource, ResourceId, deferred_refs, find_cycle
+from driftless.model import DesiredStack, Graph, Resource, ResourceId, deferred_refs
 from driftless.providers import ProviderSet, schema_problems
 
-__all__ = ["all_dependencies", "check_stack"]
+__all__ = ["Checked", "all_dependencies", "check_stack"]
+
+Checked = tuple[dict[ResourceId, tuple[ResourceId, ...]], list[ResourceId]]
 
 
 def all_dependencies(resource: Resource) -> tuple[ResourceId, ...]:
@@ -24,15 +27,22 @@ def all_dependencies(resource: Resource) -> tuple[ResourceId, ...]:
     return tuple(sorted(deps))
 
 
-def check_stack(desired: DesiredStack, providers: ProviderSet) -> None:
-    """Raise ``RenderError`` with every problem, or ``ConfigError`` for a missing provider."""
+def check_stack(desired: DesiredStack, providers: ProviderSet) -> Checked:
+    """Every resource's dependencies and the dependency order, once all checks pass.
+
+    Raises ``RenderError`` with every problem, or ``ConfigError`` for a
+    provider that is not installed.
+    """
     providers.require(r.id.provider for r in desired.resources)
     problems = [*_duplicates(desired.resources)]
     for res in desired.resources:
         problems.extend(_resource_problems(res, providers))
-    problems.extend(_dependency_problems(desired.resources))
+    deps = {r.id: all_dependencies(r) for r in desired.resources}
+    dep_problems, order = _dependency_problems(desired.resources, deps)
+    problems.extend(dep_problems)
     if problems:
         raise RenderError(problems)
+    return deps, order
 
 
 def _problem(res: Resource, message: str, hint: str | None = None) -> Problem:
@@ -67,19 +77,19 @@ def _resource_problems(res: Resource, providers: ProviderSet) -> list[Problem]:
     return [_problem(res, msg) for msg in schema_problems(spec, res.properties)]
 
 
-def _dependency_problems(resources: tuple[Resource, ...]) -> list[Problem]:
-    known = {r.id for r in resources}
+def _dependency_problems(
+    resources: tuple[Resource, ...], deps: dict[ResourceId, tuple[ResourceId, ...]],
+) -> tuple[list[Problem], list[ResourceId]]:
     out: list[Problem] = []
-    graph: dict[ResourceId, list[ResourceId]] = {}
     for res in resources:
-        deps = all_dependencies(res)
-        out.extend(_problem(res, f"depends on '{d}', which is not declared") for d in deps
-                   if d not in known)
-        graph[res.id] = [d for d in deps if d in known]
-    cycle = find_cycle(graph)
-    if cycle:
+        out.extend(_problem(res, f"depends on '{d}', which is not declared")
+                   for d in deps[res.id] if d not in deps)
+    try:
+        return out, Graph(deps).order()
+    except CycleError as exc:
+        cycle = list(exc.args[1])
         first = next(r for r in resources if r.id == cycle[0])
         path = " -> ".join(str(c) for c in cycle)
         out.append(_problem(first, f"dependency cycle: {path}",
                             "remove one depends_on or reference to break the cycle"))
-    return out
+        return out, []

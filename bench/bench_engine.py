@@ -1,0 +1,138 @@
+"""Engine benchmark: N local:file resources against a plain-Python floor.
+
+Times (a) the first apply, (b) a no-op plan, (c) plan + apply after 10
+files changed by hand, each as a ratio to the floor measured in the same
+run (write the files / hash-compare them with no framework), plus peak RSS.
+With `terraform` on PATH it also compares a no-op plan of N state-only
+resources (terraform_data vs random:Id). Run: python -m bench.bench_engine
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from driftless.engine import Engine
+from driftless.model import DesiredStack, Resource, ResourceId
+from driftless.providers import ProviderSet
+from driftless.state.sqlite import from_url
+
+SIZES = (1_000, 10_000)
+
+
+def _stack(root: Path, n: int) -> DesiredStack:
+    res = tuple(
+        Resource(ResourceId("local", "file", f"f{i}"),
+                 {"path": str(root / f"f{i}.txt"), "content": f"line {i}\n" * 4})
+        for i in range(n)
+    )
+    return DesiredStack("bench", res, f"digest-{n}")
+
+
+def _timed(fn: object) -> float:
+    start = time.perf_counter()
+    fn()  # type: ignore[operator]
+    return time.perf_counter() - start
+
+
+def _floor_write(root: Path, n: int) -> None:
+    for i in range(n):
+        (root / f"f{i}.txt").write_text(f"line {i}\n" * 4)
+
+
+def _floor_check(root: Path, n: int) -> int:
+    want = {i: hashlib.sha256((f"line {i}\n" * 4).encode()).hexdigest() for i in range(n)}
+    return sum(hashlib.sha256((root / f"f{i}.txt").read_bytes()).hexdigest() != want[i]
+               for i in range(n))
+
+
+def run_size(n: int) -> dict[str, float]:
+    """All three measurements for one size, in this process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        (base / "floor").mkdir()
+        (base / "files").mkdir()
+        floor_write = _timed(lambda: _floor_write(base / "floor", n))
+        floor_check = _timed(lambda: _floor_check(base / "floor", n))
+        eng = Engine(providers=ProviderSet(), backend=from_url("sqlite:///state.db", base))
+        desired = _stack(base / "files", n)
+        first = _timed(lambda: eng.apply(eng.plan(desired), desired))
+        noop = _timed(lambda: eng.plan(desired))
+        for i in range(10):
+            (base / "files" / f"f{i}.txt").write_text("edited by hand\n")
+        floor_fix = floor_check + _timed(lambda: _floor_write(base / "floor", 10))
+        changed = _timed(lambda: eng.apply(eng.plan(desired), desired))
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"n": n, "first_apply": first, "floor_write": floor_write, "noop_plan": noop,
+            "floor_check": floor_check, "changed_apply": changed, "floor_fix": floor_fix,
+            "peak_rss_mb": rss_mb}
+
+
+def _terraform(n: int) -> float | None:
+    """Seconds for a no-op `terraform plan` of N terraform_data (None without terraform)."""
+    tf = shutil.which("terraform")
+    if tf is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "main.tf").write_text(
+            f'resource "terraform_data" "r" {{\n  for_each = toset([for i in range({n}) : '
+            f'tostring(i)])\n  input = each.key\n}}\n')
+        env = {**os.environ, "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
+        run = {"cwd": tmp, "env": env, "capture_output": True, "check": True}
+        subprocess.run([tf, "init", "-input=false"], **run)  # type: ignore[call-overload]
+        subprocess.run([tf, "apply", "-auto-approve", "-input=false"], **run)  # type: ignore[call-overload]
+        return _timed(lambda: subprocess.run(  # type: ignore[call-overload]
+            [tf, "plan", "-input=false"], **run))
+
+
+def _state_only(n: int) -> float:
+    """Seconds for a no-op driftless plan of N state-only resources (random:Id)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        eng = Engine(providers=ProviderSet(), backend=from_url("sqlite:///s.db", Path(tmp)))
+        res = tuple(Resource(ResourceId("random", "Id", f"r{i}"), {"byte_length": 4})
+                    for i in range(n))
+        desired = DesiredStack("tf", res, "d")
+        eng.apply(eng.plan(desired), desired)
+        return _timed(lambda: eng.plan(desired))
+
+
+def _report(r: dict[str, float]) -> None:
+    n = int(r["n"])
+    print(f"N={n:>6}  first apply {r['first_apply']:.3f}s = {r['first_apply'] / r['floor_write']:.2f}x floor"
+          f" ({r['floor_write']:.3f}s)   [target <= 4x]")
+    print(f"          no-op plan  {r['noop_plan']:.3f}s = {r['noop_plan'] / r['floor_check']:.2f}x floor"
+          f" ({r['floor_check']:.3f}s)   [target <= 3x]")
+    print(f"          10 changed  {r['changed_apply']:.3f}s = "
+          f"{r['changed_apply'] / r['floor_fix']:.2f}x floor ({r['floor_fix']:.3f}s)")
+    print(f"          peak RSS    {r['peak_rss_mb']:.0f} MB   [target < 250 MB]")
+
+
+def main() -> None:
+    """Each size in a fresh process (so peak RSS is per size), then terraform."""
+    if len(sys.argv) > 1 and sys.argv[1] == "--one":
+        print(json.dumps(run_size(int(sys.argv[2]))))
+        return
+    for n in SIZES:
+        out = subprocess.run([sys.executable, "-m", "bench.bench_engine", "--one", str(n)],
+                             capture_output=True, text=True, check=True)
+        _report(json.loads(out.stdout.strip().splitlines()[-1]))
+    for n in (100, 1_000):
+        tf = _terraform(n)
+        ours = _state_only(n)
+        if tf is None:
+            print(f"N={n:>6}  terraform not on PATH; driftless state-only no-op plan {ours:.3f}s")
+        else:
+            print(f"N={n:>6}  state-only no-op plan: terraform {tf:.2f}s, driftless {ours:.3f}s"
+                  f" = {tf / ours:.1f}x faster   [target >= 5x]")
+
+
+if __name__ == "__main__":
+    main()
