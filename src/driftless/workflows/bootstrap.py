@@ -150,10 +150,15 @@ def project_file(root: Path) -> Path:
 def set_state_url(path: Path, url: str) -> bool:
     """Point ``state:`` in ``path`` at ``url``, keeping comments; False if it already was."""
     from ruamel.yaml import YAML
+    from ruamel.yaml.util import load_yaml_guess_indent
 
+    text = path.read_text()
+    _, indent, block_seq_indent = load_yaml_guess_indent(text)
     yaml = YAML()
     yaml.preserve_quotes = True
-    doc = yaml.load(path)
+    yaml.width = 4096  # a long URL stays on one line
+    yaml.indent(mapping=indent, sequence=indent, offset=block_seq_indent or 0)
+    doc = yaml.load(text)
     if doc is None or not hasattr(doc, "insert"):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     if doc.get("state") == url:
