@@ -56,7 +56,7 @@ def test_foreign_lineage_refused_and_nothing_written(local: StateBackend, s3_url
     _grow(local, "web", 2)
     remote = open_backend(s3_url, root=Path("."))
     theirs = _grow(remote, "web", 1)
-    with pytest.raises(StateConflict, match="different state of stack 'web'.*lineage"):
+    with pytest.raises(StateConflict, match=r"different state of stack 'web'.*lineage"):
         migrate_state(local, remote)
     assert remote.read("web") == theirs
 
