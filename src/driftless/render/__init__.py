@@ -1,0 +1,34 @@
+"""The stack language: project and stack files → ``DesiredStack`` for the planner.
+
+Reads driftless.yaml, stacks/*/stack.yaml, environments/<env>.yaml and
+overlays; resolves typed variables, overlays and ``${...}`` references;
+validates properties against provider kind schemas. Never writes anything.
+The language is documented for users in docs/language.md.
+"""
+
+from driftless.render.job import KindLookup, RenderOptions
+from driftless.render.project import (
+    DEFAULT_STATE,
+    PROJECT_FILE,
+    Project,
+    StackRef,
+    find_project,
+    load_project,
+    stack_order,
+)
+from driftless.render.stack import render_stack
+from driftless.render.validate import validate_project
+
+__all__ = [
+    "DEFAULT_STATE",
+    "PROJECT_FILE",
+    "KindLookup",
+    "Project",
+    "RenderOptions",
+    "StackRef",
+    "find_project",
+    "load_project",
+    "render_stack",
+    "stack_order",
+    "validate_project",
+]

@@ -1,0 +1,105 @@
+"""The state of one stack render, shared by its steps, and value resolution.
+
+A ``Job`` collects problems instead of raising, so one run reports every
+mistake. ``resolve_value`` walks a YAML value and evaluates each string's
+``${...}``, pointing problems at file:line:col. Pure apart from what the
+evaluator's ``file``/``templatefile`` read.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from driftless.errors import Problem, RenderError
+from driftless.model import Deferred, Resource
+from driftless.providers.base import KindSpec
+from driftless.render.evaluate import EvalError, ResInfo, Scope, binding_digest, resolve_string
+from driftless.render.overlay import Layered
+from driftless.render.project import Project
+from driftless.render.yamlio import Loc, where
+
+__all__ = ["Job", "KindLookup", "RenderOptions", "parse_type", "resolve_value"]
+
+KindLookup = Callable[[str, str], KindSpec | None]
+_TYPE = re.compile(r"^([a-z][a-z0-9_-]*):([A-Za-z][A-Za-z0-9_.]*)$")
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """How to render: environment, variable values, the revision being rendered.
+
+    ``environ`` replaces ``os.environ`` as the source of DRIFTLESS_VAR_* values.
+    """
+
+    env: str | None = None
+    variables: Mapping[str, str] = field(default_factory=dict)
+    var_files: tuple[Path, ...] = ()
+    revision: str | None = None
+    environ: Mapping[str, str] | None = None
+
+    def environment(self) -> Mapping[str, str]:
+        """Where DRIFTLESS_VAR_* values are read from."""
+        return self.environ if self.environ is not None else os.environ
+
+
+@dataclass
+class Job:
+    """One stack render in progress."""
+
+    project: Project
+    name: str
+    options: RenderOptions
+    stack_outputs: Mapping[str, Mapping[str, Any]]
+    kinds: KindLookup | None
+    problems: list[Problem] = field(default_factory=list)
+    layered: Layered = field(default_factory=lambda: Layered({}, {}, {}, {}))
+    scope: Scope = field(default_factory=lambda: Scope(variables={}))
+    resources: list[Resource] = field(default_factory=list)
+    bindings: dict[int, str] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    table: dict[str, ResInfo] = field(default_factory=dict)
+
+    def fail_if_problems(self) -> None:
+        """Raise every problem found so far."""
+        if self.problems:
+            raise RenderError(self.problems)
+
+    def evaluate(self, text: str, scope: Scope, loc: Loc | None) -> Any:
+        """One string's value; a problem is recorded (and None returned) on error."""
+        try:
+            value = resolve_string(text, scope)
+        except EvalError as exc:
+            self.problems.append(at_offset(str(exc), loc, exc.offset, exc.hint))
+            return None
+        if isinstance(value, Deferred):
+            self.bindings[id(value)] = binding_digest(text, scope)
+        return value
+
+
+def at_offset(message: str, loc: Loc | None, offset: int, hint: str | None = None) -> Problem:
+    """A problem ``offset`` characters into the value written at ``loc``."""
+    if loc is None:
+        return Problem(message, hint=hint)
+    return Problem(message, loc[0], loc[1], loc[2] + offset, hint=hint)
+
+
+def resolve_value(job: Job, value: Any, scope: Scope, loc: Loc | None) -> Any:
+    """A YAML value with every string's ``${...}`` evaluated (plain dicts and lists out)."""
+    if isinstance(value, str):
+        return job.evaluate(value, scope, loc) if "${" in value else value
+    if isinstance(value, Mapping):
+        return {k: resolve_value(job, v, scope, where(value, k) or loc) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_value(job, v, scope, where(value, i) or loc) for i, v in enumerate(value)]
+    return value
+
+
+def parse_type(text: Any) -> tuple[str, str] | None:
+    """``provider:kind`` split in two, or None when malformed."""
+    m = _TYPE.match(text) if isinstance(text, str) else None
+    return (m.group(1), m.group(2)) if m else None

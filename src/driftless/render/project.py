@@ -1,0 +1,245 @@
+"""The project file (driftless.yaml) and the stacks it lists.
+
+``find_project`` walks up from a directory to the one holding driftless.yaml;
+``load_project`` reads it and each stack's own dependencies; ``stack_order``
+sorts stacks so dependencies come first. I/O: reads the project's files.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from driftless.errors import ConfigError, Problem, RenderError
+from driftless.render.suggest import did_you_mean
+from driftless.render.yamlio import YamlCache, display_path, problem_at, where
+
+__all__ = [
+    "DEFAULT_STATE",
+    "PROJECT_FILE",
+    "Project",
+    "StackRef",
+    "find_project",
+    "load_project",
+    "stack_order",
+]
+
+PROJECT_FILE = "driftless.yaml"
+DEFAULT_STATE = "sqlite:///.driftless/state.db"
+_KEYS = ("project", "state", "environments", "providers", "stacks", "settings")
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_STACK_REF = re.compile(r"\$\{\s*stack\.([A-Za-z0-9_][A-Za-z0-9_-]*)\.")
+
+
+@dataclass(frozen=True)
+class StackRef:
+    """A stack listed in the project: its name, directory and the stacks it needs."""
+
+    name: str
+    path: Path
+    depends_on: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Project:
+    """The parsed driftless.yaml. ``cache`` keeps parsed files for this process."""
+
+    root: Path
+    name: str
+    state_url: str
+    environments: tuple[str, ...]
+    stacks: Mapping[str, StackRef]
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    providers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    cache: YamlCache = field(default_factory=YamlCache, compare=False, repr=False)
+
+    def provider_config(self, env: str | None) -> Mapping[str, Mapping[str, Any]]:
+        """``providers:`` with environments/<env>.yaml ``providers:`` merged over it."""
+        merged = {k: dict(v) for k, v in self.providers.items()}
+        if env is None:
+            return merged
+        doc = self.env_file(env)
+        extra = doc.get("providers") if isinstance(doc, Mapping) else None
+        for name, conf in (extra or {}).items():
+            merged.setdefault(name, {}).update(conf if isinstance(conf, Mapping) else {})
+        return merged
+
+    def env_file(self, env: str) -> Any:
+        """Parsed environments/<env>.yaml ({} when the file does not exist)."""
+        path = self.root / "environments" / f"{env}.yaml"
+        if not path.is_file():
+            return {}
+        return self.cache.load(path, name=self.rel(path)) or {}
+
+    def rel(self, path: Path) -> str:
+        """``path`` as shown in messages: relative to the project root."""
+        return display_path(path, self.root)
+
+    def stack_file(self, name: str) -> Path:
+        """The stack.yaml of stack ``name``."""
+        return self.stacks[name].path / "stack.yaml"
+
+    def load_stack_doc(self, name: str) -> Any:
+        """The parsed stack.yaml of ``name`` (cached)."""
+        path = self.stack_file(name)
+        return self.cache.load(path, name=self.rel(path)) or {}
+
+
+def find_project(start: Path | None = None) -> Path:
+    """The nearest directory at or above ``start`` holding driftless.yaml."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / PROJECT_FILE).is_file():
+            return candidate
+    raise ConfigError(
+        f"no {PROJECT_FILE} in {here} or any parent directory",
+        hint="run inside a driftless project, point to one with -C DIR, or create one "
+        "with `driftless init`",
+    )
+
+
+def load_project(directory: Path | None = None) -> Project:
+    """Read driftless.yaml (found from ``directory``) and its stacks' dependencies."""
+    root = find_project(directory)
+    cache = YamlCache()
+    doc = cache.load(root / PROJECT_FILE, name=PROJECT_FILE)
+    problems: list[Problem] = []
+    if not isinstance(doc, Mapping):
+        raise RenderError([Problem(f"{PROJECT_FILE} must be a map with 'project:' and 'stacks:'",
+                                   PROJECT_FILE, 1, 1)])
+    _check_keys(doc, problems)
+    refs = _stack_refs(root, doc.get("stacks"), where(doc, "stacks"), cache, problems)
+    project = Project(
+        root=root, name=str(doc.get("project", root.name)),
+        state_url=str(doc.get("state", DEFAULT_STATE)),
+        environments=tuple(str(e) for e in _list(doc, "environments", problems)),
+        stacks=refs, settings=dict(_map(doc, "settings", problems)),
+        providers={str(k): dict(v or {}) for k, v in _map(doc, "providers", problems).items()},
+        cache=cache,
+    )
+    _check_dependencies(project, doc, problems)
+    if problems:
+        raise RenderError(problems)
+    return project
+
+
+def _check_keys(doc: Mapping[str, Any], problems: list[Problem]) -> None:
+    for key in doc:
+        if key not in _KEYS:
+            problems.append(problem_at(f"unknown key '{key}' in {PROJECT_FILE}", where(doc, key),
+                                       hint=did_you_mean(key, _KEYS) or f"keys: {', '.join(_KEYS)}"))
+    if "project" not in doc:
+        problems.append(Problem(f"{PROJECT_FILE} has no 'project:' name", PROJECT_FILE, 1, 1,
+                                hint="add a line such as  project: myapp"))
+
+
+def _list(doc: Mapping[str, Any], key: str, problems: list[Problem]) -> list[Any]:
+    value = doc.get(key) or []
+    if not isinstance(value, list):
+        problems.append(problem_at(f"'{key}' must be a list", where(doc, key)))
+        return []
+    return value
+
+
+def _map(doc: Mapping[str, Any], key: str, problems: list[Problem]) -> Mapping[str, Any]:
+    value = doc.get(key) or {}
+    if not isinstance(value, Mapping):
+        problems.append(problem_at(f"'{key}' must be a map", where(doc, key)))
+        return {}
+    return value
+
+
+def _stack_refs(root: Path, raw: Any, loc: Any, cache: YamlCache,
+                problems: list[Problem]) -> dict[str, StackRef]:
+    entries: list[tuple[str, str, Any]] = []
+    if isinstance(raw, list):
+        entries = [(Path(str(p)).name, str(p), where(raw, i)) for i, p in enumerate(raw)]
+    elif isinstance(raw, Mapping):
+        entries = [(str(k), str(v.get("path", k) if isinstance(v, Mapping) else v), where(raw, k))
+                   for k, v in raw.items()]
+    else:
+        problems.append(problem_at("'stacks' must list the stack directories, e.g. "
+                                   "[stacks/infra, stacks/app]", loc))
+    out: dict[str, StackRef] = {}
+    for name, rel, at in entries:
+        ref = _stack_ref(root, name, rel, at, cache, problems)
+        if ref is not None and name in out:
+            problems.append(problem_at(f"two stacks are named '{name}'", at))
+        elif ref is not None:
+            out[name] = ref
+    return out
+
+
+def _stack_ref(root: Path, name: str, rel: str, at: Any, cache: YamlCache,
+               problems: list[Problem]) -> StackRef | None:
+    path = (root / rel).resolve()
+    if not _NAME.match(name):
+        problems.append(problem_at(f"'{name}' is not a valid stack name", at))
+        return None
+    if not (path / "stack.yaml").is_file():
+        problems.append(problem_at(f"stack '{name}': no stack.yaml in {rel}", at,
+                                   hint=f"create {rel}/stack.yaml or fix the path"))
+        return None
+    try:
+        doc = cache.load(path / "stack.yaml", name=display_path(path / "stack.yaml", root))
+    except RenderError as exc:
+        problems.extend(exc.problems)
+        return None
+    return StackRef(name, path, _stack_deps(path / "stack.yaml", doc))
+
+
+def _stack_deps(path: Path, doc: Any) -> tuple[str, ...]:
+    explicit = doc.get("depends_on") if isinstance(doc, Mapping) else None
+    names = {str(d) for d in explicit} if isinstance(explicit, list) else set()
+    names.update(_STACK_REF.findall(path.read_text(errors="replace")))
+    return tuple(sorted(names))
+
+
+def _check_dependencies(project: Project, doc: Mapping[str, Any], problems: list[Problem]) -> None:
+    for ref in project.stacks.values():
+        for dep in ref.depends_on:
+            if dep not in project.stacks:
+                problems.append(Problem(
+                    f"stack '{ref.name}' depends on unknown stack '{dep}'",
+                    project.rel(ref.path / "stack.yaml"), 1, 1,
+                    hint=did_you_mean(dep, project.stacks) or "list it under stacks: in "
+                    f"{PROJECT_FILE}"))
+    if not problems:
+        try:
+            stack_order(project)
+        except RenderError as exc:
+            problems.extend(exc.problems)
+
+
+def stack_order(project: Project, selected: Sequence[str] | None = None) -> list[str]:
+    """Stacks in dependency order; the dependencies of ``selected`` are included."""
+    wanted = list(project.stacks) if selected is None else list(selected)
+    for name in wanted:
+        if name not in project.stacks:
+            raise ConfigError(f"unknown stack '{name}'",
+                              hint=did_you_mean(name, project.stacks)
+                              or f"stacks: {', '.join(project.stacks)}")
+    order: list[str] = []
+    visiting: list[str] = []
+    for name in sorted(wanted):
+        _visit(project, name, visiting, order)
+    return order
+
+
+def _visit(project: Project, name: str, visiting: list[str], order: list[str]) -> None:
+    if name in order:
+        return
+    if name in visiting:
+        cycle = " -> ".join([*visiting[visiting.index(name):], name])
+        path = project.rel(project.stack_file(name))
+        raise RenderError([Problem(f"stack dependency cycle: {cycle}", path, 1, 1,
+                                   hint="remove one of these depends_on or stack references")])
+    visiting.append(name)
+    for dep in project.stacks[name].depends_on:
+        if dep in project.stacks:
+            _visit(project, dep, visiting, order)
+    visiting.pop()
+    order.append(name)

@@ -1,0 +1,255 @@
+"""Resources of one stack: repetition, addresses, references, dependencies.
+
+``expand_resources`` turns each YAML resource into its instances (``count``
+gives ``name[0]``..., ``for_each`` gives ``name["key"]``...), evaluates their
+properties, derives ``depends_on`` from explicit names and from references,
+and validates properties against the kind's schema. Pure apart from the
+evaluator's file functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from driftless.errors import Problem
+from driftless.model import Deferred, Resource, ResourceId, Sensitive, SourceLocation
+from driftless.providers.base import schema_problems
+from driftless.render.evaluate import ResInfo, Scope
+from driftless.render.job import Job, parse_type, resolve_value
+from driftless.render.suggest import did_you_mean
+from driftless.render.yamlio import Loc, problem_at, where
+
+__all__ = ["expand_resources", "find_cycles", "reference_table"]
+
+_KEYS = ("type", "properties", "depends_on", "protect", "count", "for_each", "triggered_by",
+         "description")
+
+
+@dataclass(frozen=True)
+class _Decl:
+    name: str
+    body: Mapping[str, Any]
+    loc: Loc | None
+    provider: str
+    kind: str
+    mode: str
+    instances: tuple[tuple[int | str | None, Any], ...]
+
+
+def expand_resources(job: Job) -> None:
+    """Fill ``job.resources`` (sorted by address) and ``job.table``."""
+    decls = [d for d in (_declare(job, n, b) for n, b in job.layered.resources.items()) if d]
+    job.table = reference_table(job, decls)
+    _duplicates(job, decls)
+    for decl in decls:
+        for index, each in decl.instances:
+            job.resources.append(_instance(job, decl, index, each))
+    job.resources.sort(key=lambda r: r.id)
+
+
+def reference_table(job: Job, decls: list[_Decl] | None = None) -> dict[str, ResInfo]:
+    """Logical name → ids by index, as references see resources."""
+    if decls is None:
+        return job.table
+    table = {}
+    for d in decls:
+        final = job.layered.names.get(d.name, d.name)
+        ids = {i: ResourceId(d.provider, d.kind, final, i) for i, _ in d.instances}
+        table[d.name] = ResInfo(ids, d.mode)
+    return table
+
+
+def _declare(job: Job, name: str, body: Any) -> _Decl | None:
+    loc = job.layered.added_by.get(name)
+    if not isinstance(body, Mapping):
+        job.problems.append(problem_at(f"resource '{name}' must be a map with type: and "
+                                       "properties:", loc))
+        return None
+    for key in body:
+        if key not in _KEYS:
+            job.problems.append(problem_at(f"resource '{name}': unknown key '{key}'",
+                                           where(body, key), hint=did_you_mean(key, _KEYS)))
+    parsed = parse_type(body.get("type"))
+    if parsed is None:
+        job.problems.append(problem_at(
+            f"resource '{name}': type must be provider:kind, e.g. local:file or aws:s3.Bucket",
+            where(body, "type") if "type" in body else loc))
+        return None
+    mode, instances = _repeat(job, name, body)
+    return _Decl(name, body, loc, parsed[0], parsed[1], mode, instances)
+
+
+def _repeat(job: Job, name: str, body: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
+    if "count" in body and "for_each" in body:
+        job.problems.append(problem_at(f"resource '{name}': use count or for_each, not both",
+                                       where(body, "for_each")))
+        return "", ()
+    for key in ("count", "for_each"):
+        if key in body:
+            value = resolve_value(job, body[key], job.scope, where(body, key))
+            return key, _expand(job, name, key, value, where(body, key))
+    return "", ((None, None),)
+
+
+def _expand(job: Job, name: str, key: str, value: Any, loc: Loc | None) -> tuple[Any, ...]:
+    if isinstance(value, Deferred | Sensitive):
+        why = "is only known after apply" if isinstance(value, Deferred) else "is sensitive"
+        job.problems.append(problem_at(f"resource '{name}': {key} {why}; it must be known "
+                                       "when rendering (use variables)", loc))
+        return ()
+    if key == "count":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            if value is not None:
+                job.problems.append(problem_at(f"resource '{name}': count must be a whole "
+                                               f"number >= 0, got {value!r}", loc))
+            return ()
+        return tuple((i, None) for i in range(value))
+    if isinstance(value, Mapping):
+        return tuple((str(k), v) for k, v in sorted(value.items()))
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple((v, v) for v in sorted(set(value)))
+    if value is not None:
+        job.problems.append(problem_at(f"resource '{name}': for_each must be a map or a list "
+                                       "of strings", loc))
+    return ()
+
+
+def _duplicates(job: Job, decls: list[_Decl]) -> None:
+    seen: dict[tuple[str, str, str], _Decl] = {}
+    for d in decls:
+        final = job.layered.names.get(d.name, d.name)
+        key = (d.provider, d.kind, final)
+        if key in seen:
+            other = seen[key]
+            job.problems.append(problem_at(
+                f"duplicate resource {d.provider}:{d.kind}/{final}: '{d.name}' and "
+                f"'{other.name}' have the same name after prefixing", d.loc,
+                hint="rename one of them or change name_prefix/name_suffix"))
+        seen[key] = d
+
+
+def _instance(job: Job, decl: _Decl, index: int | str | None, each: Any) -> Resource:
+    scope: Scope = replace(job.scope, resources=job.table)
+    if decl.mode == "count":
+        scope = replace(scope, count_index=index)
+    elif decl.mode == "for_each":
+        scope = replace(scope, each=(index, each))
+    body = decl.body
+    props_loc = where(body, "properties") if "properties" in body else decl.loc
+    props = resolve_value(job, body.get("properties") or {}, scope, props_loc)
+    rid = job.table[decl.name].ids[index]
+    if not isinstance(props, Mapping):
+        job.problems.append(problem_at(f"{rid}: properties must be a map", props_loc))
+        props = {}
+    triggered = _names(job, decl, "triggered_by")
+    deps = {*_names(job, decl, "depends_on"), *triggered, *_refs(props)}
+    deps.discard(rid)
+    _validate(job, rid, props, props_loc)
+    source = SourceLocation(*decl.loc) if decl.loc else None
+    return Resource(rid, props, tuple(sorted(deps)), _protect(job, decl, scope), source,
+                    tuple(sorted(triggered)))
+
+
+def _names(job: Job, decl: _Decl, key: str) -> list[ResourceId]:
+    raw = decl.body.get(key) or []
+    if not isinstance(raw, list):
+        raw = [raw]
+    out: list[ResourceId] = []
+    for i, name in enumerate(raw):
+        info = job.table.get(str(name))
+        if info is None:
+            job.problems.append(problem_at(
+                f"resource '{decl.name}': {key} names unknown resource '{name}'",
+                where(decl.body.get(key), i) or where(decl.body, key),
+                hint=did_you_mean(str(name), job.table)))
+            continue
+        out.extend(info.ids.values())
+    return out
+
+
+def _refs(value: Any) -> set[ResourceId]:
+    if isinstance(value, Deferred):
+        return set(value.refs)
+    if isinstance(value, Mapping):
+        return set().union(*(_refs(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_refs(v) for v in value)) if value else set()
+    return set()
+
+
+def _protect(job: Job, decl: _Decl, scope: Scope) -> bool:
+    raw = decl.body.get("protect", False)
+    value = resolve_value(job, raw, scope, where(decl.body, "protect"))
+    if not isinstance(value, bool):
+        job.problems.append(problem_at(f"resource '{decl.name}': protect must be true or false",
+                                       where(decl.body, "protect")))
+        return False
+    return value
+
+
+def _validate(job: Job, rid: ResourceId, props: Mapping[str, Any], loc: Loc | None) -> None:
+    if job.kinds is None:
+        return
+    spec = job.kinds(rid.provider, rid.kind)
+    if spec is None:
+        return
+    for message in schema_problems(spec, props):
+        field = message.split("'")[1] if "'" in message else ""
+        top = field.split(".")[0]
+        props_raw = _raw_props(job, rid)
+        at = where(props_raw, top) if top in (props_raw or {}) else loc
+        hint = None
+        if message.startswith("unknown property") and props_raw is not None:
+            names = spec.schema.model_fields
+            hint = did_you_mean(top, names)
+        job.problems.append(problem_at(f"{rid}: {message}", at, hint=hint))
+
+
+def _raw_props(job: Job, rid: ResourceId) -> Any:
+    for name, info in job.table.items():
+        if rid in info.ids.values():
+            body = job.layered.resources.get(name)
+            return body.get("properties") if isinstance(body, Mapping) else None
+    return None
+
+
+def find_cycles(resources: list[Resource]) -> list[Problem]:
+    """A problem for each dependency cycle among ``resources``."""
+    by_id = {r.id: r for r in resources}
+    state: dict[ResourceId, int] = {}
+    problems: list[Problem] = []
+    for start in by_id:
+        if start not in state:
+            _dfs(start, by_id, state, [], problems)
+    return problems
+
+
+def _dfs(node: ResourceId, by_id: Mapping[ResourceId, Resource], state: dict[ResourceId, int],
+         path: list[ResourceId], problems: list[Problem]) -> None:
+    stack: list[tuple[ResourceId, int]] = [(node, 0)]
+    state[node] = 1
+    path.append(node)
+    while stack:
+        current, i = stack[-1]
+        deps = by_id[current].depends_on if current in by_id else ()
+        if i >= len(deps):
+            stack.pop()
+            path.pop()
+            state[current] = 2
+            continue
+        stack[-1] = (current, i + 1)
+        dep = deps[i]
+        if state.get(dep) == 1:
+            cycle = [*path[path.index(dep):], dep]
+            src = by_id[dep].source
+            problems.append(Problem(
+                "dependency cycle: " + " -> ".join(str(c) for c in cycle),
+                src.file if src else None, src.line if src else None,
+                src.column if src else None,
+                hint="remove a reference or depends_on so one of them can be applied first"))
+        elif dep in by_id and dep not in state:
+            state[dep] = 1
+            path.append(dep)
+            stack.append((dep, 0))

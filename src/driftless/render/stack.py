@@ -1,0 +1,105 @@
+"""Rendering one stack: the steps from stack.yaml to a ``DesiredStack``.
+
+``render_stack`` walks a list of steps over a ``Job``; each step records
+every problem it finds, and the render stops after the first step that
+found any (later steps would only repeat them). I/O: reads the stack's
+files through the project's cache, and DRIFTLESS_VAR_* from the environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from driftless.errors import Problem, RenderError
+from driftless.model import DesiredStack, Sensitive
+from driftless.render.digest import stack_digest
+from driftless.render.evaluate import Scope
+from driftless.render.job import Job, KindLookup, RenderOptions, resolve_value
+from driftless.render.overlay import apply_overlays
+from driftless.render.project import Project
+from driftless.render.resources import expand_resources, find_cycles
+from driftless.render.suggest import did_you_mean
+from driftless.render.values import gather_sources
+from driftless.render.variables import parse_declarations, resolve_variables
+from driftless.render.yamlio import LocDict, problem_at, where
+
+__all__ = ["render_stack"]
+
+_STACK_KEYS = ("description", "variables", "resources", "outputs", "depends_on", "settings")
+
+
+def render_stack(project: Project, name: str, options: RenderOptions, *,
+                 stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+                 kinds: KindLookup | None = None) -> DesiredStack:
+    """The desired state of stack ``name``; ``RenderError`` lists every problem."""
+    if name not in project.stacks:
+        raise RenderError([Problem(f"unknown stack '{name}'",
+                                   hint=did_you_mean(name, project.stacks))])
+    job = Job(project, name, options, stack_outputs or {}, kinds)
+    for step in (_layers, _variables, expand_resources, _outputs, _cycles):
+        step(job)
+        job.fail_if_problems()
+    ref = project.stacks[name]
+    settings = dict(job.layered.settings)
+    digest = stack_digest(name, job.resources, job.outputs, ref.depends_on, settings,
+                          job.bindings)
+    return DesiredStack(name, tuple(job.resources), digest, job.outputs, options.revision,
+                        ref.depends_on, settings)
+
+
+def _layers(job: Job) -> None:
+    """Check stack.yaml's shape and apply the environment's overlays."""
+    doc = job.project.load_stack_doc(job.name)
+    if not isinstance(doc, Mapping):
+        job.problems.append(Problem("stack.yaml must be a map with variables: and resources:",
+                                    job.project.rel(job.project.stack_file(job.name)), 1, 1))
+        return
+    for key in doc:
+        if key not in _STACK_KEYS:
+            job.problems.append(problem_at(f"unknown key '{key}' in stack.yaml", where(doc, key),
+                                           hint=did_you_mean(key, _STACK_KEYS)))
+    env = job.options.env
+    if env is not None and env not in job.project.environments:
+        job.problems.append(Problem(
+            f"unknown environment '{env}'", "driftless.yaml",
+            hint=did_you_mean(env, job.project.environments)
+            or f"environments: {', '.join(job.project.environments) or 'none declared'}"))
+        return
+    job.layered = apply_overlays(job.project, job.name, doc, env, job.problems)
+
+
+def _variables(job: Job) -> None:
+    """Every variable's final value, by precedence; all missing ones reported together."""
+    doc = job.project.load_stack_doc(job.name)
+    decls = parse_declarations(doc.get("variables"), job.problems)
+    sources = gather_sources(job.project, job.name, job.options, job.layered, job.problems)
+    env = job.options.env
+    hint = f"in environments/{env}.yaml" if env else "in a --var-file"
+    values = resolve_variables(decls, sources, where_hint=hint, problems=job.problems)
+    job.scope = Scope(variables=values, stack_outputs=job.stack_outputs,
+                      base_dir=job.project.stacks[job.name].path, root=job.project.root)
+
+
+def _outputs(job: Job) -> None:
+    """Outputs: plain values or ``{value, sensitive, description}``."""
+    outputs = job.layered.outputs
+    scope = _output_scope(job)
+    for name, raw in outputs.items():
+        structured = isinstance(raw, Mapping) and "value" in raw
+        body: Mapping[str, Any] = raw if structured else {"value": raw}
+        loc = where(body, "value") if isinstance(body, LocDict) else where(outputs, name)
+        value = resolve_value(job, body["value"], scope, loc)
+        if body.get("sensitive") and not isinstance(value, Sensitive):
+            value = Sensitive(value)
+        job.outputs[name] = value
+
+
+def _output_scope(job: Job) -> Scope:
+    return replace(job.scope, resources=job.table)
+
+
+def _cycles(job: Job) -> None:
+    """Resources that depend on each other in a circle."""
+    job.problems.extend(find_cycles(job.resources))

@@ -1,0 +1,44 @@
+"""``validate_project``: every problem of every stack, in one run.
+
+Stacks render in dependency order; outputs of other stacks are not known
+while validating, so references to them evaluate to ``UNKNOWN`` when the
+output is declared and are still errors when it is not. I/O: reads files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from driftless.errors import Problem, RenderError
+from driftless.model import UNKNOWN
+from driftless.render.job import KindLookup, RenderOptions
+from driftless.render.project import Project, stack_order
+from driftless.render.stack import render_stack
+
+__all__ = ["validate_project"]
+
+
+def validate_project(project: Project, options: RenderOptions, *,
+                     kinds: KindLookup | None = None) -> list[Problem]:
+    """Every problem in every stack (empty when the project is valid)."""
+    problems: list[Problem] = []
+    outputs: dict[str, Mapping[str, Any]] = {}
+    try:
+        order = stack_order(project)
+    except RenderError as exc:
+        return list(exc.problems)
+    for name in order:
+        try:
+            desired = render_stack(project, name, options, stack_outputs=outputs, kinds=kinds)
+            outputs[name] = dict.fromkeys(desired.outputs, UNKNOWN)
+        except RenderError as exc:
+            problems.extend(exc.problems)
+            outputs[name] = dict.fromkeys(_declared_outputs(project, name), UNKNOWN)
+    return problems
+
+
+def _declared_outputs(project: Project, name: str) -> list[str]:
+    doc = project.load_stack_doc(name)
+    raw = doc.get("outputs") if isinstance(doc, Mapping) else None
+    return list(raw) if isinstance(raw, Mapping) else []

@@ -1,0 +1,113 @@
+"""Where variable values come from, in precedence order (lowest first).
+
+1. the declaration's ``default``;
+2. overlays' ``variables:`` (base first, the environment's own overlay last);
+3. environments/<env>.yaml ``variables:``, then its ``stacks: {NAME: {variables:}}``;
+4. ``DRIFTLESS_VAR_<name>`` environment variables;
+5. ``--var-file`` files, in the order given (flat ``name: value`` maps);
+6. ``--var name=value``, last one wins.
+
+A value for a variable that no stack of the project declares is an error
+(a typo would otherwise be silently ignored). I/O: reads values files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from driftless.errors import Problem, RenderError
+from driftless.render.job import RenderOptions
+from driftless.render.overlay import Layered
+from driftless.render.project import Project
+from driftless.render.suggest import did_you_mean
+from driftless.render.variables import ValueSource, unknown_names
+from driftless.render.yamlio import Loc, LocDict, problem_at, where
+
+__all__ = ["ENV_PREFIX", "declared_names", "gather_sources"]
+
+ENV_PREFIX = "DRIFTLESS_VAR_"
+_ENV_KEYS = ("variables", "providers", "stacks")
+
+
+def declared_names(project: Project) -> set[str]:
+    """Every variable name declared by any stack of the project."""
+    names: set[str] = set()
+    for stack in project.stacks:
+        doc = project.load_stack_doc(stack)
+        decls = doc.get("variables") if isinstance(doc, Mapping) else None
+        if isinstance(decls, Mapping):
+            names.update(decls)
+    return names
+
+
+def gather_sources(project: Project, stack: str, options: RenderOptions, layered: Layered,
+                   problems: list[Problem]) -> list[ValueSource]:
+    """Every source of values for ``stack``, lowest precedence first."""
+    known = declared_names(project)
+    sources = [_from_map(label, values) for label, values in layered.values]
+    if options.env is not None:
+        sources += _env_file(project, stack, options.env, known, problems)
+    sources.append(_from_environ(options.environment()))
+    for path in options.var_files:
+        sources += _var_file(project, path, known, problems)
+    cli = ValueSource("--var", dict(options.variables), {}, from_text=True)
+    problems.extend(unknown_names(dict.fromkeys(cli.values), known, "--var"))
+    return [*sources, cli]
+
+
+def _from_map(label: str, values: Mapping[str, Any]) -> ValueSource:
+    locs = values.locs if isinstance(values, LocDict) else {}
+    return ValueSource(label, dict(values), locs)
+
+
+def _env_file(project: Project, stack: str, env: str, known: set[str],
+              problems: list[Problem]) -> list[ValueSource]:
+    label = f"environments/{env}.yaml"
+    try:
+        doc = project.env_file(env)
+    except RenderError as exc:
+        problems.extend(exc.problems)
+        return []
+    if not isinstance(doc, Mapping):
+        problems.append(Problem(f"{label} must be a map with variables:", label, 1, 1))
+        return []
+    for key in doc:
+        if key not in _ENV_KEYS:
+            problems.append(problem_at(f"unknown key '{key}' in {label}", where(doc, key),
+                                       hint=did_you_mean(key, _ENV_KEYS)
+                                       or "keys: variables, providers, stacks"))
+    out = []
+    shared = doc.get("variables") or {}
+    if isinstance(shared, Mapping):
+        problems.extend(unknown_names(_locs(shared), known, label))
+        out.append(_from_map(label, shared))
+    per_stack = (doc.get("stacks") or {}).get(stack) or {}
+    if isinstance(per_stack, Mapping) and isinstance(per_stack.get("variables"), Mapping):
+        out.append(_from_map(f"{label} (stacks.{stack})", per_stack["variables"]))
+    return out
+
+
+def _locs(values: Mapping[str, Any]) -> dict[str, Loc | None]:
+    return {k: where(values, k) for k in values}
+
+
+def _from_environ(environ: Mapping[str, str]) -> ValueSource:
+    values = {k[len(ENV_PREFIX):]: v for k, v in environ.items() if k.startswith(ENV_PREFIX)}
+    return ValueSource("the environment (DRIFTLESS_VAR_*)", values, {}, from_text=True)
+
+
+def _var_file(project: Project, path: Path, known: set[str],
+              problems: list[Problem]) -> list[ValueSource]:
+    label = str(path)
+    try:
+        doc = project.cache.load(path, name=label) or {}
+    except RenderError as exc:
+        problems.extend(exc.problems)
+        return []
+    if not isinstance(doc, Mapping):
+        problems.append(Problem(f"{label} must be a map of name: value", label, 1, 1))
+        return []
+    problems.extend(unknown_names(_locs(doc), known, label))
+    return [_from_map(label, doc)]
