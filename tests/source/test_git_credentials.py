@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,13 +18,13 @@ TOKEN = "s3cr3t-t0ken-value"
 
 
 @pytest.fixture
-def private(tmp_path: Path) -> tuple[GitHttpServer, str, str]:
+def private(tmp_path: Path) -> Iterator[tuple[GitHttpServer, str, str]]:
     """A server that wants bot:TOKEN; returns (server, clean url, head)."""
     bare = init_bare(tmp_path / "git", "private.git")
     wd = Workdir.init(tmp_path / "wd").write({"a.yaml": "a: 1\n"}).commit("one")
     git("push", "-q", str(bare), "HEAD:refs/heads/main", cwd=wd.path)
     server = GitHttpServer(tmp_path / "git", auth=("bot", TOKEN)).start()
-    yield server, f"{server.url}/private.git", wd.head()  # type: ignore[misc]
+    yield server, f"{server.url}/private.git", wd.head()
     server.stop()
 
 
@@ -80,3 +84,23 @@ def test_secret_never_in_error_text(
         assert TOKEN not in text
         assert "cannot fetch" in text
         server.stop()
+
+
+def test_secret_never_on_git_command_line(
+    private: tuple[GitHttpServer, str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Wrap the real git to log its argv: the token must travel in the environment."""
+    real_git = shutil.which("git")
+    bindir, log = tmp_path / "bin", tmp_path / "argv.log"
+    bindir.mkdir()
+    wrapper = bindir / "git"
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> {log}\nexec {real_git} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    _, url, head = private
+    assert fetch(url.replace("http://", f"http://bot:{TOKEN}@"), tmp_path, {}) == head
+    argv = log.read_text()
+    assert "ls-remote" in argv
+    assert "fetch" in argv
+    assert TOKEN not in argv
+    assert base64.b64encode(f"bot:{TOKEN}".encode()).decode() not in argv
