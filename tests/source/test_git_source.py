@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,27 @@ def test_file_url_and_plain_path(tmp_path: Path) -> None:
         got = GitSource(SourceSpec(url=url), cache_dir=tmp_path / f"cache{n}").fetch()
         assert got.revision == wd.head()
         assert (got.path / "a.txt").read_text() == "1\n"
+
+
+def test_force_pushed_branch_is_followed(repo: tuple[str, Workdir], tmp_path: Path) -> None:
+    url, wd = repo
+    src = source(url, tmp_path)
+    base = src.fetch().revision
+    wd.write({"README": "doomed\n"}).commit("doomed").push()
+    doomed = src.fetch().revision
+    git("reset", "-q", "--hard", base, cwd=wd.path)
+    wd.write({"README": "rewritten\n"}).commit("rewritten").push()
+    got = src.fetch()
+    assert got.revision == wd.head() not in (base, doomed)
+    assert (got.path / "README").read_text() == "rewritten\n"
+
+
+def test_two_sources_sharing_a_cache_fetch_concurrently(
+    repo: tuple[str, Workdir], tmp_path: Path
+) -> None:
+    url, wd = repo
+    sources = [source(url, tmp_path) for _ in range(4)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda s: s.fetch(), sources))
+    assert {r.revision for r in results} == {wd.head()}
+    assert all((r.path / "README").read_text() == "hi\n" for r in results)
