@@ -24,6 +24,7 @@ from driftless.engine import Engine
 from driftless.errors import ConfigError, ProviderError, WaitError
 from driftless.model import Action, Health, HealthCode
 from driftless.providers import ProviderSet
+from driftless.providers.base import KindSpec
 from driftless.render import RenderOptions, load_project, render_stack
 from driftless.state import open_backend
 from driftless.state.lease import hold_lock
@@ -94,8 +95,8 @@ def render(ctx: ReconcileContext) -> None:
     ctx.settings = ctx.rt.config.settings_for(ctx.stack).merged(ctx.desired.settings)
 
 
-def _kind_lookup(providers: ProviderSet) -> Callable[[str, str], object]:
-    def lookup(provider: str, kind: str) -> object:
+def _kind_lookup(providers: ProviderSet) -> Callable[[str, str], KindSpec | None]:
+    def lookup(provider: str, kind: str) -> KindSpec | None:
         try:
             return providers.spec(provider, kind)
         except ConfigError:

@@ -9,6 +9,7 @@ through its API so it acts at once.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Annotated
@@ -22,6 +23,7 @@ from driftless.agent import (
     AgentStore,
     SourceConfig,
     StackStatus,
+    WebhookSecrets,
     default_store_path,
     load_agent_config,
     parse_listen,
@@ -31,6 +33,7 @@ from driftless.agent import (
     unpin,
 )
 from driftless.cli.output import console, guard, print_json
+from driftless.model import Sensitive
 
 __all__ = ["register"]
 
@@ -110,6 +113,10 @@ def agent(
     """Reconcile continuously from git: poll, webhooks, drift, self-heal, history.
 
     Example: driftless agent --source https://git.example.com/ops.git --ref main
+
+    Secrets come from the environment: DRIFTLESS_WEBHOOK_SECRET (GitHub and
+    generic HMAC webhooks), DRIFTLESS_GITLAB_TOKEN, DRIFTLESS_ADMIN_TOKEN (else one is
+    generated into STATE_DIR/.driftless/admin-token), DRIFTLESS_READ_TOKEN.
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -136,9 +143,24 @@ def _agent_config(source: str | None, ref: str, path: str, env: str | None, list
         raise ConfigError("no source given", hint="use --source URL or --config driftless.yaml")
     host, port = parse_listen(listen)
     url = source if "://" in source else str(Path(source).resolve())
-    src = SourceConfig(name="default", url=url, ref=ref, path=path, interval=interval, env=env)
+    src = SourceConfig(name="default", url=url, ref=ref, path=path, interval=interval, env=env,
+                       webhook=_env_webhook())
     return AgentConfig(sources=(src,), state_dir=state_dir.resolve(), host=host, port=port,
-                       drift_interval=drift_interval)
+                       drift_interval=drift_interval,
+                       read_token=_env_secret("DRIFTLESS_READ_TOKEN"),
+                       admin_token=_env_secret("DRIFTLESS_ADMIN_TOKEN"))
+
+
+def _env_secret(name: str) -> Sensitive | None:
+    value = os.environ.get(name)
+    return Sensitive(value) if value else None
+
+
+def _env_webhook() -> WebhookSecrets:
+    # The simple case takes webhook secrets from the environment, never from argv.
+    shared = _env_secret("DRIFTLESS_WEBHOOK_SECRET")
+    return WebhookSecrets(github=shared, gitlab=_env_secret("DRIFTLESS_GITLAB_TOKEN") or shared,
+                          hmac=shared)
 
 
 def status(
