@@ -8,9 +8,10 @@ is recorded right after, so a crash between the two is found by the next run
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from driftless.errors import DriftlessError
 from driftless.model import (
@@ -30,7 +31,9 @@ from driftless.model import (
 from driftless.providers import ProviderSet, comparable
 from driftless.state import Journal
 
-__all__ = ["ChangeRunner"]
+__all__ = ["ChangeRunner", "begin_all", "finish_all"]
+
+T = TypeVar("T")
 
 
 class ChangeRunner:
@@ -52,18 +55,67 @@ class ChangeRunner:
         prior = self.snapshot.get(rid)
         return prior.attributes if prior is not None else None
 
-    def __call__(self, change: Change) -> ApplyResult:
+    def __call__(self, batch: Sequence[Change]) -> list[ApplyResult]:
+        """Apply a batch of independent changes: one journal write before, one after."""
+        results: dict[ResourceId, ApplyResult] = {}
+        ready: list[Change] = []
+        for change in batch:
+            final = self._guarded(change, self._resolved)
+            if isinstance(final, ApplyResult):
+                results[change.id] = final
+            elif final.action is Action.NOOP:
+                results[change.id] = ApplyResult(change.id, Action.NOOP, Outcome.APPLIED,
+                                                 "no change needed")
+            else:
+                ready.append(final)
+        for change, result in zip(ready, self._run_all(ready), strict=True):
+            results[change.id] = result
+        return [results[c.id] for c in batch]
+
+    def _guarded(self, change: Change, fn: Callable[[Change], T]) -> T | ApplyResult:
+        """Per-resource failures become results; a provider bug must not stop the walk."""
+        start = time.monotonic()
         try:
-            final = self._resolved(change)
-            if final.action is Action.NOOP:
-                return ApplyResult(change.id, Action.NOOP, Outcome.APPLIED, "no change needed")
-            self._run(final)
+            return fn(change)
         except DriftlessError as exc:
-            return ApplyResult(change.id, change.action, Outcome.FAILED, str(exc))
-        except Exception as exc:  # a provider bug must not kill the whole apply
+            msg = str(exc)
+        except Exception as exc:
             msg = f"unexpected {type(exc).__name__}: {exc}"
-            return ApplyResult(change.id, change.action, Outcome.FAILED, msg)
-        return ApplyResult(change.id, final.action, Outcome.APPLIED, final.reason)
+        return ApplyResult(change.id, change.action, Outcome.FAILED, msg,
+                           time.monotonic() - start)
+
+    def _run_all(self, changes: list[Change]) -> list[ApplyResult]:
+        if not changes:
+            return []
+        inputs = [comparable(dict(c.desired.properties)) if c.desired else {} for c in changes]
+        seqs = begin_all(self.journal, [
+            (str(c.id), c.action.value, {"inputs": i, "prior": _prior_json(c.prior)})
+            for c, i in zip(changes, inputs, strict=True)])
+        outcomes: Outcomes = []
+        results = []
+        try:
+            for change, inp, seq in zip(changes, inputs, seqs, strict=True):
+                result, state = self._apply_one(change, inp)
+                results.append(result)
+                outcomes.append((seq, result.outcome is Outcome.APPLIED,
+                                 state.to_json() if state else None))
+        finally:
+            finish_all(self.journal, outcomes)
+        return results
+
+    def _apply_one(
+        self, change: Change, inputs: Mapping[str, Any],
+    ) -> tuple[ApplyResult, ResourceState | None]:
+        start = time.monotonic()
+        live = self._guarded(change, self.providers.get(change.id.provider).apply)
+        if isinstance(live, ApplyResult):
+            return live, None
+        state = _state_of(change.desired, live, inputs, change.depends_on)
+        with self._lock:
+            self.outcomes[change.id] = state
+        result = ApplyResult(change.id, change.action, Outcome.APPLIED, change.reason,
+                             time.monotonic() - start)
+        return result, state
 
     def _resolved(self, change: Change) -> Change:
         """Evaluate deferred properties now that dependencies are applied."""
@@ -82,20 +134,26 @@ class ChangeRunner:
             return replace(change, desired=concrete, diffs=())
         return replace(fresh, triggered_by=change.triggered_by, depends_on=change.depends_on)
 
-    def _run(self, change: Change) -> None:
-        provider = self.providers.get(change.id.provider)
-        inputs = comparable(dict(change.desired.properties)) if change.desired else {}
-        seq = self.journal.begin(str(change.id), change.action.value,
-                                 {"inputs": inputs, "prior": _prior_json(change.prior)})
-        try:
-            live = provider.apply(change)
-        except BaseException:
-            self.journal.finish(seq, ok=False, live=None)
-            raise
-        state = _state_of(change.desired, live, inputs, change.depends_on)
-        self.journal.finish(seq, ok=True, live=state.to_json() if state else None)
-        with self._lock:
-            self.outcomes[change.id] = state
+
+def begin_all(journal: Journal, items: list[tuple[str, str, Mapping[str, Any]]]) -> list[int]:
+    """Journal intents in one durable write when the backend can batch."""
+    many = getattr(journal, "begin_many", None)
+    if many is not None:
+        return list(many(items))
+    return [journal.begin(a, act, i) for a, act, i in items]
+
+
+Outcomes = list[tuple[int, bool, Mapping[str, Any] | None]]
+
+
+def finish_all(journal: Journal, outcomes: Outcomes) -> None:
+    """Journal outcomes in one durable write when the backend can batch."""
+    many = getattr(journal, "finish_many", None)
+    if many is not None:
+        many(outcomes)
+        return
+    for seq, ok, live in outcomes:
+        journal.finish(seq, ok=ok, live=live)
 
 
 def _prior_json(prior: LiveResource | None) -> dict[str, Any] | None:

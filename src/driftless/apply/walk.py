@@ -8,7 +8,6 @@ task so thousands of cheap changes do not pay thousands of hand-offs.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
@@ -16,7 +15,7 @@ from driftless.model import ApplyResult, Change, Outcome, ResourceId
 
 __all__ = ["walk"]
 
-Runner = Callable[[Change], ApplyResult]
+Runner = Callable[[Sequence[Change]], list[ApplyResult]]
 Sink = Callable[[ApplyResult], None]
 
 
@@ -69,18 +68,6 @@ class _Walk:
             stack.extend(self.dependents[node])
 
 
-def _run_batch(run: Runner, batch: Sequence[Change]) -> list[ApplyResult]:
-    out = []
-    for change in batch:
-        start = time.monotonic()
-        result = run(change)
-        if not result.duration:
-            result = ApplyResult(result.id, result.action, result.outcome, result.message,
-                                 time.monotonic() - start)
-        out.append(result)
-    return out
-
-
 def _batches(ready: list[ResourceId], w: _Walk, workers: int) -> list[list[Change]]:
     size = max(1, min(64, len(ready) // (workers * 4) or 1))
     changes = [w.by_id[n] for n in ready]
@@ -95,14 +82,18 @@ def walk(
     workers: int = 10,
     on_result: Sink | None = None,
 ) -> list[ApplyResult]:
-    """Run every change after its dependencies; return all results."""
+    """Run every change after its dependencies; return all results.
+
+    ``run`` takes a batch of ready, mutually independent changes and returns
+    one result per change, so it can journal a batch in one durable write.
+    """
     w = _Walk(changes, deps)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         running: set[Future[list[ApplyResult]]] = set()
 
         def submit(ready: list[ResourceId]) -> None:
             for batch in _batches(ready, w, workers):
-                running.add(pool.submit(_run_batch, run, batch))
+                running.add(pool.submit(run, batch))
 
         submit(w.initially_ready())
         while running:

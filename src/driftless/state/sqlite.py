@@ -15,7 +15,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -434,6 +434,27 @@ class SQLiteJournal:
             )
             for seq, address, action, intent, finished, ok, live in rows
         ]
+
+    def begin_many(self, items: Sequence[tuple[str, str, Mapping[str, Any]]]) -> list[int]:
+        """Record several intents in one committed transaction (the applier's batches)."""
+        texts = [(a, act, _encode(f"journal intent for {a}", dict(i))) for a, act, i in items]
+        now = time.time()
+        with self._backend._txn(immediate=True) as db:
+            return [
+                int(db.execute(
+                    "INSERT INTO journal (stack, address, action, intent, at) "
+                    "VALUES (?, ?, ?, ?, ?)", (self.stack, a, act, text, now)).lastrowid or 0)
+                for a, act, text in texts
+            ]
+
+    def finish_many(self, outcomes: Sequence[tuple[int, bool, Mapping[str, Any] | None]]) -> None:
+        """Record several outcomes in one committed transaction."""
+        rows = [(int(ok), None if live is None else _encode(f"journal entry {seq}", dict(live)),
+                 seq, self.stack) for seq, ok, live in outcomes]
+        with self._backend._txn(immediate=True) as db:
+            db.executemany(
+                "UPDATE journal SET finished = 1, ok = ?, live = ? WHERE seq = ? AND stack = ?",
+                rows)
 
     def clear(self, upto: int) -> None:
         """Drop entries up to and including ``upto``."""
