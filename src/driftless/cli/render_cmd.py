@@ -1,11 +1,202 @@
-"""CLI commands: render_cmd (placeholder until the group lands)."""
+"""CLI commands of the stack language: validate, render, schema, env init.
+
+They read the project's files and print; ``schema -o`` and ``env init``
+write one file each. Nothing here plans or applies.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
 import typer
+import yaml
+
+from driftless.errors import ConfigError, Problem, RenderError
+from driftless.model import DesiredStack
+from driftless.providers import KindSpec, ProviderSet, available_providers, load_provider
+from driftless.render import (
+    KindLookup,
+    Project,
+    RenderOptions,
+    env_template,
+    language_schema,
+    load_project,
+    render_stack,
+    stack_json,
+    stack_order,
+    validate_project,
+)
+
+from .output import console, err_console, guard, print_json
 
 __all__ = ["register"]
+
+DirOpt = Annotated[Path | None, typer.Option("-C", "--directory",
+                                             help="Project directory (default: search upward).")]
+EnvOpt = Annotated[str | None, typer.Option("--env", help="Environment to render, e.g. prod.")]
+VarOpt = Annotated[list[str] | None, typer.Option(
+    "--var", help="Set a variable: --var name=value (repeatable; wins over every file).")]
+VarFileOpt = Annotated[list[Path] | None, typer.Option(
+    "--var-file", help="YAML file of name: value pairs (repeatable, later files win).")]
+
+
+def _options(env: str | None, var: list[str] | None, var_file: list[Path] | None) -> RenderOptions:
+    values: dict[str, str] = {}
+    for item in var or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"--var '{item}' is not name=value",
+                              hint="write it as --var replicas=3")
+        values[name.strip()] = value
+    files = tuple(p.resolve() for p in var_file or [])
+    return RenderOptions(env=env, variables=values, var_files=files)
+
+
+def kind_lookup(providers: ProviderSet) -> KindLookup:
+    """Specs from installed providers; None for a provider that is not installed."""
+
+    def lookup(provider: str, kind: str) -> KindSpec | None:
+        try:
+            return providers.spec(provider, kind)
+        except ConfigError:
+            return None
+
+    return lookup
+
+
+def _relative(problems: tuple[Problem, ...], project: Project) -> list[Problem]:
+    """Problems with paths relative to the current directory, so snippets can be shown."""
+    out = []
+    for p in problems:
+        if p.file and (project.root / p.file).is_file():
+            p = replace(p, file=os.path.relpath(project.root / p.file))
+        out.append(p)
+    return out
+
+
+def _load(directory: Path | None) -> Project:
+    return load_project(directory.resolve() if directory else None)
+
+
+def validate(directory: DirOpt = None, env: EnvOpt = None, var: VarOpt = None,
+             var_file: VarFileOpt = None) -> None:
+    """Check every stack (variables, references, schemas) and list every problem.
+
+    Example: driftless validate --env prod --var worker_count=3
+    """
+    with guard("nothing was planned"):
+        project = _load(directory)
+        options = _options(env, var, var_file)
+        providers = ProviderSet(project.provider_config(env))
+        try:
+            problems = validate_project(project, options, kinds=kind_lookup(providers))
+        finally:
+            providers.close()
+        if problems:
+            raise RenderError(_relative(tuple(problems), project))
+        total = sum(len(render_stack(project, s, options).resources)
+                    for s in stack_order(project))
+        n = len(project.stacks)
+        console.print(f"valid: {n} stack{'s' if n != 1 else ''}, {total} resources")
+
+
+def render(stack: Annotated[str | None, typer.Argument(help="Stack to render (default: all).")]
+           = None, directory: DirOpt = None, env: EnvOpt = None, var: VarOpt = None,
+           var_file: VarFileOpt = None,
+           as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Print the fully rendered desired state (secrets masked) and its digest.
+
+    Example: driftless render app --env stage --json
+    """
+    with guard("nothing was rendered"):
+        project = _load(directory)
+        options = _options(env, var, var_file)
+        providers = ProviderSet(project.provider_config(env))
+        docs = []
+        try:
+            for name in stack_order(project, [stack] if stack else None):
+                docs.append(stack_json(_render_one(project, name, options, providers)))
+        except RenderError as exc:
+            raise RenderError(_relative(exc.problems, project)) from None
+        finally:
+            providers.close()
+        _print_stacks(docs, as_json=as_json)
+
+
+def _render_one(project: Project, name: str, options: RenderOptions,
+                providers: ProviderSet) -> DesiredStack:
+    return render_stack(project, name, options, kinds=kind_lookup(providers))
+
+
+def _print_stacks(docs: list[dict[str, object]], *, as_json: bool) -> None:
+    if as_json:
+        print_json(docs[0] if len(docs) == 1 else docs)
+        return
+    for doc in docs:
+        console.print(f"# stack {doc['stack']}  digest {doc['digest']}", markup=False)
+        body = {k: v for k, v in doc.items() if k not in ("stack", "digest")}
+        console.print(yaml.safe_dump(body, sort_keys=False, width=100), markup=False)
+
+
+def _all_kinds() -> dict[str, KindSpec]:
+    kinds: dict[str, KindSpec] = {}
+    for name in available_providers():
+        try:
+            provider = load_provider(name)
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not stop the export
+            err_console.print(f"warning: provider '{name}' could not be loaded: {exc}")
+            continue
+        kinds.update({f"{name}:{k}": spec for k, spec in provider.kinds().items()})
+        provider.close()
+    return kinds
+
+
+def schema(output: Annotated[Path | None, typer.Option(
+        "-o", "--output", help="Write to this file instead of stdout.")] = None) -> None:
+    """Export JSON Schema of driftless.yaml, stack.yaml and every installed kind.
+
+    Example: driftless schema -o .driftless/schema.json   then in a YAML file:
+    # yaml-language-server: $schema=.driftless/schema.json
+    """
+    text = json.dumps(language_schema(_all_kinds()), indent=2, sort_keys=True) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    console.print(f"wrote {output}")
+
+
+env_app = typer.Typer(help="Environments: values templates.", no_args_is_help=True)
+
+
+@env_app.command("init")
+def env_init(name: Annotated[str, typer.Argument(help="Environment name, e.g. prod.")],
+             directory: DirOpt = None) -> None:
+    """Write environments/NAME.yaml: a commented template of every variable.
+
+    Example: driftless env init prod   (refuses to overwrite an existing file)
+    """
+    with guard():
+        project = _load(directory)
+        path = project.root / "environments" / f"{name}.yaml"
+        if path.exists():
+            raise ConfigError(f"{project.rel(path)} already exists; not overwriting it",
+                              hint="delete or rename it first to generate a fresh template")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(env_template(project, name))
+        console.print(f"wrote {project.rel(path)}")
+        if name not in project.environments:
+            console.print(f"note: add '{name}' to environments: in driftless.yaml to use it")
 
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to ``app``."""
+    app.command("validate")(validate)
+    app.command("render")(render)
+    app.command("schema")(schema)
+    app.add_typer(env_app, name="env")

@@ -6,6 +6,7 @@ validates properties against provider kind schemas. Never writes anything.
 The language is documented for users in docs/language.md.
 """
 
+from driftless.render.envinit import env_template
 from driftless.render.job import KindLookup, RenderOptions
 from driftless.render.project import (
     DEFAULT_STATE,
@@ -16,6 +17,8 @@ from driftless.render.project import (
     load_project,
     stack_order,
 )
+from driftless.render.schema import language_schema
+from driftless.render.show import stack_json
 from driftless.render.stack import render_stack
 from driftless.render.validate import validate_project
 
@@ -26,9 +29,12 @@ __all__ = [
     "Project",
     "RenderOptions",
     "StackRef",
+    "env_template",
     "find_project",
+    "language_schema",
     "load_project",
     "render_stack",
+    "stack_json",
     "stack_order",
     "validate_project",
 ]

@@ -90,8 +90,8 @@ def _apply_layer(project: Project, stack: str, name: str, layered: Layered,
         return
     for key in doc:
         if key not in _KEYS:
-            problems.append(problem_at(f"unknown overlay key '{key}'", where(doc, key),
-                                       hint=did_you_mean(key, _KEYS) or f"keys: {', '.join(_KEYS)}"))
+            hint = did_you_mean(key, _KEYS) or f"keys: {', '.join(_KEYS)}"
+            problems.append(problem_at(f"unknown overlay key '{key}'", where(doc, key), hint=hint))
     if isinstance(doc.get("variables"), LocDict):
         layered.values.append((project.rel(project.stacks[stack].path / "overlays" /
                                            f"{name}.yaml"), doc["variables"]))

@@ -129,8 +129,9 @@ def load_project(directory: Path | None = None) -> Project:
 def _check_keys(doc: Mapping[str, Any], problems: list[Problem]) -> None:
     for key in doc:
         if key not in _KEYS:
+            hint = did_you_mean(key, _KEYS) or f"keys: {', '.join(_KEYS)}"
             problems.append(problem_at(f"unknown key '{key}' in {PROJECT_FILE}", where(doc, key),
-                                       hint=did_you_mean(key, _KEYS) or f"keys: {', '.join(_KEYS)}"))
+                                       hint=hint))
     if "project" not in doc:
         problems.append(Problem(f"{PROJECT_FILE} has no 'project:' name", PROJECT_FILE, 1, 1,
                                 hint="add a line such as  project: myapp"))

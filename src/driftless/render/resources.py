@@ -132,7 +132,7 @@ def _duplicates(job: Job, decls: list[_Decl]) -> None:
 
 def _instance(job: Job, decl: _Decl, index: int | str | None, each: Any) -> Resource:
     scope: Scope = replace(job.scope, resources=job.table)
-    if decl.mode == "count":
+    if decl.mode == "count" and isinstance(index, int):
         scope = replace(scope, count_index=index)
     elif decl.mode == "for_each":
         scope = replace(scope, each=(index, each))

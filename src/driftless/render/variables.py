@@ -89,8 +89,9 @@ def _declaration(name: str, body: Any, loc: Loc | None, problems: list[Problem])
                                    hint=did_you_mean(key, _DECL_KEYS)))
     vtype = body.get("type", "string")
     if vtype not in TYPES:
-        problems.append(problem_at(f"variable '{name}': unknown type '{vtype}'", where(body, "type"),
-                                   hint=did_you_mean(str(vtype), TYPES) or f"types: {', '.join(TYPES)}"))
+        hint = did_you_mean(str(vtype), TYPES) or f"types: {', '.join(TYPES)}"
+        problems.append(problem_at(f"variable '{name}': unknown type '{vtype}'",
+                                   where(body, "type"), hint=hint))
         return None
     checks = {k: body[k] for k in ("minimum", "maximum", "pattern", "enum", "items", "values",
                                    "fields") if k in body}

@@ -78,6 +78,7 @@ class _Builder:
             return fn(self._scalar, node) if fn is not None else node.value
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node)
+        assert isinstance(node, yaml.SequenceNode)
         return self._sequence(node)
 
     def _mapping(self, node: yaml.MappingNode) -> LocDict:
