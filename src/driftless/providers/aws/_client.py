@@ -56,6 +56,7 @@ _HINTS = {
     "NoCredentials": "set AWS credentials (environment, profile, or instance role)",
 }
 
+_BARE_STATUS = {"403": "AccessDenied", "400": "BadRequest", "301": "PermanentRedirect"}
 _NOT_FOUND = ("NotFound", "NoSuch", "404", "Malformed")
 
 
@@ -167,7 +168,9 @@ class AwsClients:
 def error_code(exc: ClientError) -> str:
     """The AWS error code of a ClientError (``AccessDenied``, ``NoSuchBucket``...)."""
     err: Mapping[str, Any] = exc.response.get("Error", {})
-    return str(err.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
+    code = str(err.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
+    # HEAD requests carry no body, so S3 answers them with a bare status.
+    return _BARE_STATUS.get(code, code)
 
 
 def is_not_found(exc: ClientError) -> bool:

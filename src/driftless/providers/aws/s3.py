@@ -135,8 +135,24 @@ class BucketHandler(AwsHandler):
         kwargs: dict[str, Any] = {"Bucket": props.name}
         if self.aws.region != "us-east-1":
             kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.aws.region}
+        self._check_free(change.id, props.name)
         self.call(change.id, f"create bucket '{props.name}'", self.api.create_bucket, **kwargs)
         return self._configure(change.id, props, set(desired_of(change).properties))
+
+    def _check_free(self, rid: ResourceId, name: str) -> None:
+        """Refuse a name that exists: us-east-1 would silently hand back our own bucket."""
+        try:
+            found = self.maybe(rid, "check bucket name", self.api.head_bucket, Bucket=name)
+        except ProviderError as exc:
+            if exc.code != "AccessDenied":
+                raise
+            return  # another account's bucket, or bad keys: create_bucket names which
+        if found is not None:
+            raise ProviderError(
+                f"create bucket '{name}' failed: it already exists in this account and is not "
+                "in state (BucketAlreadyOwnedByYou)", resource=rid,
+                code="BucketAlreadyOwnedByYou",
+                hint=f"adopt it with: driftless import {rid} {name}, or choose another name")
 
     def update(self, change: Change) -> LiveResource:
         desired = desired_of(change)
