@@ -57,7 +57,7 @@ def plan_stack(
     options: PlanOptions,
 ) -> Plan:
     """Compute the plan for one stack."""
-    deps, order = check_stack(desired, providers)
+    deps, order = check_stack(desired, providers, snapshot.resources)
     by_id = {r.id: r for r in desired.resources}
     wanted = [] if options.destroy else [by_id[rid] for rid in order]
     lives = _read_all(wanted, snapshot, providers, options)

@@ -8,12 +8,19 @@ is a single clear ``ConfigError``.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from graphlib import CycleError
 
 from driftless.errors import Problem, RenderError
-from driftless.model import DesiredStack, Graph, Resource, ResourceId, deferred_refs
-from driftless.providers import ProviderSet, schema_problems
+from driftless.model import (
+    DesiredStack,
+    Graph,
+    Resource,
+    ResourceId,
+    ResourceState,
+    deferred_refs,
+)
+from driftless.providers import ProviderSet, comparable, schema_problems
 
 __all__ = ["Checked", "all_dependencies", "check_stack"]
 
@@ -27,16 +34,23 @@ def all_dependencies(resource: Resource) -> tuple[ResourceId, ...]:
     return tuple(sorted(deps))
 
 
-def check_stack(desired: DesiredStack, providers: ProviderSet) -> Checked:
+def check_stack(
+    desired: DesiredStack, providers: ProviderSet,
+    applied: Mapping[ResourceId, ResourceState] | None = None,
+) -> Checked:
     """Every resource's dependencies and the dependency order, once all checks pass.
 
     Raises ``RenderError`` with every problem, or ``ConfigError`` for a
-    provider that is not installed.
+    provider that is not installed. A resource whose properties equal the
+    inputs it was last applied with passed validation then; it is not
+    validated again (schema validation dominates a large no-op plan).
     """
     providers.require(r.id.provider for r in desired.resources)
     problems = [*_duplicates(desired.resources)]
+    applied = applied or {}
     for res in desired.resources:
-        problems.extend(_resource_problems(res, providers))
+        if not _unchanged(res, applied.get(res.id)):
+            problems.extend(_resource_problems(res, providers))
     deps = {r.id: all_dependencies(r) for r in desired.resources}
     dep_problems, order = _dependency_problems(desired.resources, deps)
     problems.extend(dep_problems)
@@ -54,6 +68,10 @@ def _problem(res: Resource, message: str, hint: str | None = None) -> Problem:
         column=src.column if src else None,
         hint=hint,
     )
+
+
+def _unchanged(res: Resource, st: ResourceState | None) -> bool:
+    return st is not None and bool(st.inputs) and comparable(dict(res.properties)) == st.inputs
 
 
 def _duplicates(resources: Iterable[Resource]) -> list[Problem]:
