@@ -258,3 +258,11 @@ def test_rotating_log_caps_size(tmp_path: Path) -> None:
     assert all(p.stat().st_size <= 100 for p in logs.iterdir())
     assert "line 19" in (logs / "svc.log").read_text()
     assert "line 00" not in "".join(p.read_text() for p in logs.iterdir())
+
+
+def test_invalid_properties_are_a_provider_error(state_dir: Path) -> None:
+    h = ServiceHandler()
+    bad = Resource(RID, {"command": "sleep 1", "restart": "sometimes", "state_dir": str(state_dir)})
+    with pytest.raises(ProviderError, match=r"^local:service/web: invalid properties: property "
+                                            r"'restart'"):
+        h.read(bad, None)

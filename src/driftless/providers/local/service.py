@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from driftless.errors import ProviderError
 from driftless.health import CommandProbe, HealthCheck, HttpProbe, Probe, TcpProbe, wait_healthy
@@ -42,7 +42,7 @@ from driftless.model import (
     contains_unknown,
     reveal,
 )
-from driftless.providers.base import KindHandler, KindSpec, comparable
+from driftless.providers.base import KindHandler, KindSpec, comparable, schema_problems
 from driftless.providers.local import supervise
 
 __all__ = ["HANDLERS", "ServiceHandler", "ServiceProps", "default_state_dir"]
@@ -178,7 +178,11 @@ class ServiceHandler(KindHandler):
 
     def parse(self, resource: Resource) -> ServiceProps:
         """Validated properties (revealed: use, never print)."""
-        return ServiceProps.model_validate(_revealed(resource))
+        try:
+            return ServiceProps.model_validate(_revealed(resource))
+        except ValidationError:
+            problems = "; ".join(schema_problems(self.spec, resource.properties))
+            raise ProviderError(f"invalid properties: {problems}", resource=resource.id) from None
 
     def read(self, resource: Resource, prior: LiveResource | None) -> LiveResource | None:
         """The running service, or None when its supervisor is gone."""
@@ -221,7 +225,10 @@ class ServiceHandler(KindHandler):
         status = supervise.load_status(paths.status) if paths else None
         if paths is None or status is None or not _supervisor_alive(status):
             return Health(HealthCode.MISSING, f"{live.id} is not running")
-        check, _ = _health_check(paths)
+        try:
+            check, _ = _health_check(paths)
+        except (OSError, ValueError) as exc:
+            return Health(HealthCode.UNKNOWN, f"cannot read {paths.config}: {exc}")
         started = float(status.get("child_started_at") or status.get("started_at") or 0.0)
         return assess_health(check, started_at=started, alive=lambda: _down(paths, None))
 
