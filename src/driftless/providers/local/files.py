@@ -92,8 +92,14 @@ class SymlinkProps(BaseModel):
     make_parents: bool = Field(False, description="create missing parent directories")
 
 
-def lstat_or_none(path: str, rid: ResourceId) -> os.stat_result | None:
-    """``lstat``, or None when nothing is there (also under a non-directory)."""
+def lstat_or_none(path: Any, rid: ResourceId) -> os.stat_result | None:
+    """``lstat``, or None when nothing is there (also under a non-directory).
+
+    A path not known yet (it references a resource not yet applied) names
+    nothing that exists.
+    """
+    if not isinstance(path, str):
+        return None
     try:
         return os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):

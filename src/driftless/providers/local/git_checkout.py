@@ -112,7 +112,7 @@ class GitCheckoutHandler(PathHandler):
     def read(self, resource: Resource, prior: LiveResource | None) -> LiveResource | None:
         """HEAD and origin of the checkout, or None when there is none."""
         path = resource.properties["path"]
-        if not os.path.isdir(os.path.join(path, ".git")):
+        if not isinstance(path, str) or not os.path.isdir(os.path.join(path, ".git")):
             return None
         rid = resource.id
         head = _git(["rev-parse", "HEAD"], rid=rid, cwd=path, check=False)

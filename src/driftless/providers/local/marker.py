@@ -43,7 +43,7 @@ class MarkerWaitHandler(PathHandler):
     def read(self, resource: Resource, prior: LiveResource | None) -> LiveResource | None:
         """Present → the marker; absent → None (so a plan shows the wait)."""
         path = resource.properties["path"]
-        if not os.path.lexists(path):
+        if not isinstance(path, str) or not os.path.lexists(path):
             return None
         return LiveResource(resource.id, {"path": path, "present": True})
 
