@@ -9,7 +9,7 @@ from pathlib import Path
 
 from agent_helpers import ADMIN, AgentProc, project_files, push_body, running_agent, wait_until
 
-from gitserver import Workdir, git_http_server, init_bare
+from gitserver import GitHttpServer, Workdir, git, git_http_server, init_bare
 
 
 def _sync(agent: AgentProc, rev: str) -> dict[str, object]:
@@ -129,3 +129,25 @@ def _cli(*args: str, state: Path) -> str:
         env={**__import__("os").environ, "DRIFTLESS_ADMIN_TOKEN": ADMIN})
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
+
+
+def test_git_outage_is_reported_with_backoff_and_recovers(tmp_path: Path) -> None:
+    bare = init_bare(tmp_path / "srv", "app.git")
+    out = tmp_path / "page.txt"
+    with GitHttpServer(tmp_path / "srv") as srv:
+        wd = Workdir.clone(f"{srv.url}/app.git", tmp_path / "wd")
+        wd.write(project_files(out, "v1")).commit("v1").push()
+        with running_agent(tmp_path / "agent", "--source", f"{srv.url}/app.git",
+                           "--interval", "0.3", "--drift-interval", "3600") as agent:
+            _sync(agent, wd.head())
+            srv.stop()
+            st = agent.wait(lambda s: any(c["reason"] == "SourceUnavailable"
+                                          for c in s["conditions"]))
+            assert "127.0.0.1" in st["message"] and out.read_text() == "v1"
+            wd.write(project_files(out, "v2")).commit("v2")
+            git("push", str(bare), "HEAD:refs/heads/main", cwd=wd.path)
+            time.sleep(0.5)
+            assert agent.proc.poll() is None
+            srv.start()
+            _sync(agent, wd.head())
+            assert out.read_text() == "v2"

@@ -146,7 +146,8 @@ class Agent:
             self._source_due[name] = now + self.sources.configs[name].interval
             self._discover(name)
             for slot in self._slots_of(name):
-                self._make_due(slot, "poll", now, keep_earlier=True)
+                if slot.attempt == 0:  # a failing stack keeps its backoff
+                    self._make_due(slot, "poll", now, keep_earlier=True)
 
     def _discover(self, source: str) -> None:
         """Learn the source's stacks (from config, else from its project)."""

@@ -43,10 +43,10 @@ class SourceCache:
         """The source's newest revision, fetched once per ``cycle`` when ``fresh``."""
         entry = self._entries[name]
         with self._lock:
+            if entry.error is not None and entry.cycle == cycle and fresh:
+                raise entry.error
             if entry.latest is not None and (not fresh or entry.cycle == cycle):
                 return entry.latest
-            if entry.error is not None and entry.cycle == cycle:
-                raise entry.error
             entry.cycle = cycle
             try:
                 entry.latest = entry.git.fetch()
