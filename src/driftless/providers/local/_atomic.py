@@ -1,4 +1,4 @@
-"""Atomic file writes and cheap file fingerprints for the local kinds.
+"""Atomic file writes, cheap file fingerprints and shared helpers for local kinds.
 
 Every local kind that writes a file goes through ``write_atomic``: a temp
 file in the same directory, fsync, chmod, then ``os.replace`` — so a reader
@@ -13,8 +13,10 @@ recorded after a write, trusted on the next read so a no-op check costs one
 from __future__ import annotations
 
 import contextlib
+import grp
 import hashlib
 import os
+import pwd
 import stat
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -22,10 +24,24 @@ from pathlib import Path
 from typing import Any
 
 from driftless.errors import ProviderError
-from driftless.model import ResourceId, sensitive_digest
+from driftless.model import (
+    Action,
+    Change,
+    FieldDiff,
+    LiveResource,
+    Resource,
+    ResourceId,
+    sensitive_digest,
+)
 
 __all__ = [
     "content_digest",
+    "kind_of",
+    "lstat_or_none",
+    "owner_attrs",
+    "owner_ids",
+    "quick_diff",
+    "wanted_owner",
     "durable_writes",
     "ensure_parent",
     "file_digest",
@@ -179,3 +195,80 @@ def os_error(exc: OSError, *, path: str | Path, rid: ResourceId, doing: str) -> 
     }
     hint = next((h for t, h in hints.items() if isinstance(exc, t)), None)
     return ProviderError(f"cannot {doing} {path}: {reason.lower()}", resource=rid, hint=hint)
+
+
+def lstat_or_none(path: Any, rid: ResourceId) -> os.stat_result | None:
+    """``lstat``, or None when nothing is there (also under a non-directory).
+
+    A path not known yet (it references a resource not yet applied) names
+    nothing that exists.
+    """
+    if not isinstance(path, str):
+        return None
+    try:
+        return os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise os_error(exc, path=path, rid=rid, doing="inspect") from None
+
+def kind_of(st: os.stat_result) -> str:
+    if stat.S_ISREG(st.st_mode):
+        return "file"
+    if stat.S_ISDIR(st.st_mode):
+        return "directory"
+    return "symlink" if stat.S_ISLNK(st.st_mode) else "other"
+
+def quick_diff(desired: Resource, live: LiveResource, wanted: Mapping[str, Any],
+               *, replace_on: frozenset[str], sensitive: frozenset[str] = frozenset()) -> Change:
+    """A diff without pydantic: ``wanted`` in the live attributes' form."""
+    attrs = live.attributes
+    diffs = [FieldDiff(k, attrs.get(k), v, k in sensitive, k in replace_on)
+             for k, v in wanted.items() if v != attrs.get(k)]
+    if not diffs:
+        return Change(desired.id, Action.NOOP, desired, live)
+    forced = [d.path for d in diffs if d.forces_replace]
+    action = Action.REPLACE if forced else Action.UPDATE
+    names = forced or [d.path for d in diffs]
+    reason = f"{', '.join(names)} {'forces replacement' if forced else 'changed'}"
+    return Change(desired.id, action, desired, live, tuple(diffs), reason=reason)
+
+def owner_ids(owner: str | int | None, group: str | int | None,
+               rid: ResourceId) -> tuple[int, int] | None:
+    if owner is None and group is None:
+        return None
+    try:
+        uid = -1 if owner is None else (owner if isinstance(owner, int)
+                                        else pwd.getpwnam(owner).pw_uid)
+        gid = -1 if group is None else (group if isinstance(group, int)
+                                        else grp.getgrnam(group).gr_gid)
+    except KeyError as exc:
+        raise ProviderError(f"unknown user or group {exc}", resource=rid,
+                            hint="create the user/group first or fix the name") from None
+    return uid, gid
+
+def owner_attrs(props: Mapping[str, Any], st: os.stat_result) -> dict[str, Any]:
+    """``owner``/``group`` in the form the user wrote them (name or id), if asked."""
+    out: dict[str, Any] = {}
+    if props.get("owner") is not None:
+        owner = props["owner"]
+        out["owner"] = st.st_uid if isinstance(owner, int) else _user_name(st.st_uid)
+    if props.get("group") is not None:
+        group = props["group"]
+        out["group"] = st.st_gid if isinstance(group, int) else _group_name(st.st_gid)
+    return out
+
+def _user_name(uid: int) -> str | int:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return uid
+
+def _group_name(gid: int) -> str | int:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return gid
+
+def wanted_owner(props: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: props[k] for k in ("owner", "group") if props.get(k) is not None}

@@ -10,11 +10,8 @@ shared with ``template``, ``env_file`` and ``download``.
 
 from __future__ import annotations
 
-import grp
 import os
-import pwd
 import shutil
-import stat
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, ClassVar
@@ -25,7 +22,6 @@ from driftless.errors import ProviderError
 from driftless.model import (
     Action,
     Change,
-    FieldDiff,
     LiveResource,
     Resource,
     ResourceId,
@@ -40,14 +36,21 @@ from driftless.providers.local._atomic import (
     file_digest,
     fingerprint,
     format_mode,
+    kind_of,
+    lstat_or_none,
     os_error,
+    owner_attrs,
+    owner_ids,
     parse_mode,
+    quick_diff,
     remove_quietly,
     trusted_digest,
+    wanted_owner,
     write_atomic,
 )
 
 __all__ = ["HANDLERS", "ContentFileHandler", "PathHandler", "lstat_or_none", "quick_diff"]
+
 
 MODE_PATTERN = r"^0?[0-7]{3,4}$"
 
@@ -92,88 +95,20 @@ class SymlinkProps(BaseModel):
     make_parents: bool = Field(False, description="create missing parent directories")
 
 
-def lstat_or_none(path: Any, rid: ResourceId) -> os.stat_result | None:
-    """``lstat``, or None when nothing is there (also under a non-directory).
-
-    A path not known yet (it references a resource not yet applied) names
-    nothing that exists.
-    """
-    if not isinstance(path, str):
-        return None
-    try:
-        return os.lstat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except OSError as exc:
-        raise os_error(exc, path=path, rid=rid, doing="inspect") from None
 
 
-def _kind_of(st: os.stat_result) -> str:
-    if stat.S_ISREG(st.st_mode):
-        return "file"
-    if stat.S_ISDIR(st.st_mode):
-        return "directory"
-    return "symlink" if stat.S_ISLNK(st.st_mode) else "other"
 
 
-def quick_diff(desired: Resource, live: LiveResource, wanted: Mapping[str, Any],
-               *, replace_on: frozenset[str], sensitive: frozenset[str] = frozenset()) -> Change:
-    """A diff without pydantic: ``wanted`` in the live attributes' form."""
-    attrs = live.attributes
-    diffs = [FieldDiff(k, attrs.get(k), v, k in sensitive, k in replace_on)
-             for k, v in wanted.items() if v != attrs.get(k)]
-    if not diffs:
-        return Change(desired.id, Action.NOOP, desired, live)
-    forced = [d.path for d in diffs if d.forces_replace]
-    action = Action.REPLACE if forced else Action.UPDATE
-    names = forced or [d.path for d in diffs]
-    reason = f"{', '.join(names)} {'forces replacement' if forced else 'changed'}"
-    return Change(desired.id, action, desired, live, tuple(diffs), reason=reason)
 
 
-def _owner_ids(owner: str | int | None, group: str | int | None,
-               rid: ResourceId) -> tuple[int, int] | None:
-    if owner is None and group is None:
-        return None
-    try:
-        uid = -1 if owner is None else (owner if isinstance(owner, int)
-                                        else pwd.getpwnam(owner).pw_uid)
-        gid = -1 if group is None else (group if isinstance(group, int)
-                                        else grp.getgrnam(group).gr_gid)
-    except KeyError as exc:
-        raise ProviderError(f"unknown user or group {exc}", resource=rid,
-                            hint="create the user/group first or fix the name") from None
-    return uid, gid
 
 
-def _owner_attrs(props: Mapping[str, Any], st: os.stat_result) -> dict[str, Any]:
-    """``owner``/``group`` in the form the user wrote them (name or id), if asked."""
-    out: dict[str, Any] = {}
-    if props.get("owner") is not None:
-        owner = props["owner"]
-        out["owner"] = st.st_uid if isinstance(owner, int) else _user_name(st.st_uid)
-    if props.get("group") is not None:
-        group = props["group"]
-        out["group"] = st.st_gid if isinstance(group, int) else _group_name(st.st_gid)
-    return out
 
 
-def _user_name(uid: int) -> str | int:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return uid
 
 
-def _group_name(gid: int) -> str | int:
-    try:
-        return grp.getgrgid(gid).gr_name
-    except KeyError:
-        return gid
 
 
-def _wanted_owner(props: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: props[k] for k in ("owner", "group") if props.get(k) is not None}
 
 
 class PathHandler(KindHandler):
@@ -222,7 +157,7 @@ class ContentFileHandler(PathHandler):
     def observe(self, rid: ResourceId, path: str, st: os.stat_result, *, keyed: bool,
                 props: Mapping[str, Any], prior: LiveResource | None) -> LiveResource:
         """The live view of ``path`` after a stat (hashing only if needed)."""
-        kind = _kind_of(st)
+        kind = kind_of(st)
         digest = None
         if kind == "file":
             digest = trusted_digest(prior.private if prior else None, st, keyed=keyed)
@@ -230,7 +165,7 @@ class ContentFileHandler(PathHandler):
                 digest = self._hash(path, rid, keyed)
         attrs = {"path": path, "type": kind, "sha256": digest,
                  "mode": format_mode(st.st_mode), "size": st.st_size,
-                 **_owner_attrs(props, st)}
+                 **owner_attrs(props, st)}
         private = fingerprint(st, digest or "", keyed=keyed) if digest else {}
         private.update(st_mode=st.st_mode, uid=st.st_uid, gid=st.st_gid)
         return LiveResource(rid, attrs, private)
@@ -252,7 +187,7 @@ class ContentFileHandler(PathHandler):
             wanted["sha256"] = digest
         if props.get("mode") is not None:
             wanted["mode"] = _norm_mode(props["mode"])
-        wanted.update(_wanted_owner(props))
+        wanted.update(wanted_owner(props))
         secret = frozenset({"sha256"}) if self.keyed(props) else frozenset()
         return quick_diff(desired, live, wanted, replace_on=self.spec.replace_on,
                           sensitive=secret)
@@ -265,7 +200,7 @@ class ContentFileHandler(PathHandler):
         data = self.render(props, rid)
         ensure_parent(props.path, make_parents=props.make_parents, rid=rid)
         mode = parse_mode(props.mode, default=self.default_mode)
-        owner = _owner_ids(getattr(props, "owner", None), getattr(props, "group", None), rid)
+        owner = owner_ids(getattr(props, "owner", None), getattr(props, "group", None), rid)
         st = write_atomic(props.path, data, mode=mode, rid=rid, owner=owner)
         keyed = self.keyed(change.desired.properties)
         live = LiveResource(rid, {}, fingerprint(st, content_digest(data, keyed=keyed),
@@ -286,7 +221,7 @@ class ContentFileHandler(PathHandler):
         rid = desired.id
         try:
             os.chmod(props.path, parse_mode(props.mode, default=self.default_mode))
-            owner = _owner_ids(getattr(props, "owner", None), getattr(props, "group", None), rid)
+            owner = owner_ids(getattr(props, "owner", None), getattr(props, "group", None), rid)
             if owner is not None:
                 os.chown(props.path, owner[0], owner[1])
         except OSError as exc:
@@ -386,8 +321,8 @@ class DirectoryHandler(PathHandler):
         st = lstat_or_none(props["path"], resource.id)
         if st is None:
             return None
-        attrs = {"path": props["path"], "type": _kind_of(st), "mode": format_mode(st.st_mode),
-                 "purge": bool(props.get("purge", False)), **_owner_attrs(props, st)}
+        attrs = {"path": props["path"], "type": kind_of(st), "mode": format_mode(st.st_mode),
+                 "purge": bool(props.get("purge", False)), **owner_attrs(props, st)}
         return LiveResource(resource.id, attrs)
 
     def diff(self, desired: Resource, live: LiveResource | None) -> Change:
@@ -399,7 +334,7 @@ class DirectoryHandler(PathHandler):
                                   "purge": bool(props.get("purge", False))}
         if props.get("mode") is not None:
             wanted["mode"] = _norm_mode(props["mode"])
-        wanted.update(_wanted_owner(props))
+        wanted.update(wanted_owner(props))
         return quick_diff(desired, live, wanted, replace_on=self.spec.replace_on)
 
     def create(self, change: Change) -> LiveResource:
@@ -412,7 +347,7 @@ class DirectoryHandler(PathHandler):
             if not os.path.isdir(props.path):
                 os.mkdir(props.path)
             os.chmod(props.path, parse_mode(props.mode, default=0o755))
-            owner = _owner_ids(props.owner, props.group, rid)
+            owner = owner_ids(props.owner, props.group, rid)
             if owner is not None:
                 os.chown(props.path, owner[0], owner[1])
         except OSError as exc:
@@ -460,7 +395,7 @@ class SymlinkHandler(PathHandler):
         st = lstat_or_none(path, resource.id)
         if st is None:
             return None
-        kind = _kind_of(st)
+        kind = kind_of(st)
         target = os.readlink(path) if kind == "symlink" else None
         return LiveResource(resource.id, {"path": path, "type": kind, "target": target})
 
