@@ -7,7 +7,15 @@ import sys
 import time
 from pathlib import Path
 
-from agent_helpers import ADMIN, AgentProc, project_files, push_body, running_agent, wait_until
+from agent_helpers import (
+    ADMIN,
+    AgentProc,
+    free_port,
+    project_files,
+    push_body,
+    running_agent,
+    wait_until,
+)
 
 from gitserver import GitHttpServer, Workdir, git, git_http_server, init_bare
 
@@ -151,3 +159,38 @@ def test_git_outage_is_reported_with_backoff_and_recovers(tmp_path: Path) -> Non
             srv.start()
             _sync(agent, wd.head())
             assert out.read_text() == "v2"
+
+
+def _bad_service(tmp_path: Path) -> str:
+    port = free_port()
+    return (
+        "  web:\n    type: local:service\n    properties:\n"
+        "      command: [python3, -c, 'import time; time.sleep(120)']\n"
+        f"      state_dir: {tmp_path / 'services'}\n"
+        f"      health: {{http: {{url: 'http://127.0.0.1:{port}/'}}, grace_period: 1,"
+        " interval: 0.2}\n")
+
+
+def test_auto_rollback_skips_the_unhealthy_revision(tmp_path: Path) -> None:
+    init_bare(tmp_path / "srv", "app.git")
+    out = tmp_path / "page.txt"
+    opts = "settings: {auto_rollback: true}\n"
+    with git_http_server(tmp_path / "srv") as base:
+        wd = Workdir.clone(f"{base}/app.git", tmp_path / "wd")
+        wd.write(project_files(out, "v1", stack_extra=opts)).commit("v1").push()
+        v1 = wd.head()
+        with running_agent(tmp_path / "agent", "--source", f"{base}/app.git",
+                           "--interval", "0.3", "--drift-interval", "3600") as agent:
+            _sync(agent, v1)
+            wd.write(project_files(out, "v2", stack_extra=opts,
+                                   extra_resources=_bad_service(tmp_path))).commit("v2").push()
+            v2 = wd.head()
+            st = agent.wait(lambda s: v2 in s["bad_revisions"], timeout=30)
+            st = _sync(agent, v1)
+            assert out.read_text() == "v1"
+            time.sleep(1.5)  # polls keep seeing v2 on main: no flapping back to it
+            st = agent.stack()
+            assert st["revision"] == v1 and "failed health" in st["message"]
+            wd.write(project_files(out, "v3", stack_extra=opts)).commit("v3").push()
+            _sync(agent, wd.head())
+            assert out.read_text() == "v3"
