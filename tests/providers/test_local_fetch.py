@@ -188,3 +188,17 @@ def test_marker_wait_times_out_naming_path_and_time(tmp_path: Path) -> None:
     marker.touch()
     live = _apply(p, r)
     assert live.attributes == {"path": str(marker), "present": True}
+
+
+def test_failed_download_keeps_the_previous_file(tmp_path: Path,
+                                                 server: tuple[str, type[_Handler]]) -> None:
+    base, _ = server
+    dest = tmp_path / "tool"
+    dest.write_bytes(b"previous")
+    p = LocalProvider()
+    r = _res("download", url=f"{base}/tool", path=str(dest), sha256="1" * 64)
+    change = p.diff(r, p.read(r, None))
+    assert change.action is Action.UPDATE
+    with pytest.raises(ProviderError, match="checksum mismatch"):
+        p.apply(change)
+    assert dest.read_bytes() == b"previous" and sorted(os.listdir(tmp_path)) == ["_home", "tool"]

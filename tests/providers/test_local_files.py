@@ -149,3 +149,13 @@ def test_changing_path_replaces(tmp_path: Path) -> None:
     assert change.action is Action.REPLACE and "path forces replacement" in change.reason
     p.apply(change)
     assert not (tmp_path / "a").exists() and (tmp_path / "b").read_text() == "x"
+
+
+def test_unknown_content_plans_an_update_shown_as_known_after_apply(tmp_path: Path) -> None:
+    from driftless.model import UNKNOWN
+    p, path = LocalProvider(), tmp_path / "f"
+    live = _apply(p, _res("file", path=str(path), content="x"))
+    r = _res("file", path=str(path), content=UNKNOWN)
+    change = p.diff(r, p.read(r, live))
+    assert change.action is Action.UPDATE
+    assert change.diffs[0].shown()[1] == "(known after apply)"
