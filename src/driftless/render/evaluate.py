@@ -258,9 +258,11 @@ def _stack_output(node: PathNode, scope: Scope) -> Any:
     other, name = str(steps[0]), str(steps[2])
     outputs = scope.stack_outputs.get(other)
     if outputs is None or name not in outputs:
+        hint = did_you_mean(name, outputs) if outputs else None
         raise EvalError(
             f"stack '{other}' has no output '{name}' yet", node.offset,
-            hint=f"apply stack '{other}' first, or check the output name in its stack.yaml",
+            hint=hint or f"apply stack '{other}' first, or check the output name in its "
+            "stack.yaml",
         )
     return _walk(outputs[name], steps[3:], node, scope, _no_lookup)
 

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from driftless.errors import Problem, RenderError
-from driftless.model import Deferred, Resource
+from driftless.model import Deferred, Resource, Sensitive
 from driftless.providers.base import KindSpec
 from driftless.render.evaluate import EvalError, ResInfo, Scope, binding_digest, resolve_string
 from driftless.render.overlay import Layered
 from driftless.render.project import Project
-from driftless.render.yamlio import Loc, where
+from driftless.render.yamlio import Loc, Quoted, where
 
 __all__ = ["Job", "KindLookup", "RenderOptions", "parse_type", "resolve_value"]
 
@@ -57,6 +57,7 @@ class Job:
     stack_outputs: Mapping[str, Mapping[str, Any]]
     kinds: KindLookup | None
     problems: list[Problem] = field(default_factory=list)
+    notes: list[Problem] = field(default_factory=list)  # reported, but rendering goes on
     layered: Layered = field(default_factory=lambda: Layered({}, {}, {}, {}))
     scope: Scope = field(default_factory=lambda: Scope(variables={}))
     resources: list[Resource] = field(default_factory=list)
@@ -67,7 +68,7 @@ class Job:
     def fail_if_problems(self) -> None:
         """Raise every problem found so far."""
         if self.problems:
-            raise RenderError(self.problems)
+            raise RenderError([*self.notes, *self.problems])
 
     def evaluate(self, text: str, scope: Scope, loc: Loc | None) -> Any:
         """One string's value; a problem is recorded (and None returned) on error."""
@@ -76,9 +77,25 @@ class Job:
         except EvalError as exc:
             self.problems.append(at_offset(str(exc), loc, exc.offset, exc.hint))
             return None
+        if isinstance(text, Quoted):
+            value = as_text(value)
         if isinstance(value, Deferred):
             self.bindings[id(value)] = binding_digest(text, scope)
         return value
+
+
+def as_text(value: Any) -> Any:
+    """A quoted single expression's value as a string (lists and maps stay as they are)."""
+    if isinstance(value, Deferred):
+        inner = value
+        return Deferred(inner.text, inner.refs, lambda lookup: as_text(inner.evaluate(lookup)))
+    if isinstance(value, Sensitive):
+        return Sensitive(as_text(value.value))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
 
 
 def at_offset(message: str, loc: Loc | None, offset: int, hint: str | None = None) -> Problem:

@@ -41,6 +41,8 @@ def render_stack(project: Project, name: str, options: RenderOptions, *,
     for step in (_layers, _variables, expand_resources, _outputs, _cycles):
         step(job)
         job.fail_if_problems()
+    if job.notes:
+        raise RenderError(job.notes)
     ref = project.stacks[name]
     settings = dict(job.layered.settings)
     digest = stack_digest(name, job.resources, job.outputs, ref.depends_on, settings,
@@ -74,7 +76,7 @@ def _variables(job: Job) -> None:
     """Every variable's final value, by precedence; all missing ones reported together."""
     doc = job.project.load_stack_doc(job.name)
     decls = parse_declarations(doc.get("variables"), job.problems)
-    sources = gather_sources(job.project, job.name, job.options, job.layered, job.problems)
+    sources = gather_sources(job.project, job.name, job.options, job.layered, job.notes)
     env = job.options.env
     hint = f"in environments/{env}.yaml" if env else "in a --var-file"
     values = resolve_variables(decls, sources, where_hint=hint, problems=job.problems)

@@ -33,7 +33,7 @@ def validate_project(project: Project, options: RenderOptions, *,
             desired = render_stack(project, name, options, stack_outputs=outputs, kinds=kinds)
             outputs[name] = dict.fromkeys(desired.outputs, UNKNOWN)
         except RenderError as exc:
-            problems.extend(exc.problems)
+            problems.extend(p for p in exc.problems if p not in problems)
             outputs[name] = dict.fromkeys(_declared_outputs(project, name), UNKNOWN)
     return problems
 

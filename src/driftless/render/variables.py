@@ -229,16 +229,23 @@ def _final(decl: VarDecl, value: Any, src: ValueSource | None, problems: list[Pr
     if src is not None and not (value is None and decl.has_default and decl.default is None):
         for msg in check_value(decl, value):
             loc = src.locs.get(decl.name)
-            prob = problem_at(f"variable '{decl.name}' from {src.label}: {msg}", loc)
-            problems.append(prob)
+            if loc is None:
+                problems.append(Problem(f"variable '{decl.name}': {msg}", src.label))
+            else:
+                problems.append(problem_at(f"variable '{decl.name}' from {src.label}: {msg}", loc))
     return Sensitive(value) if decl.sensitive else value
 
 
 def unknown_names(given: Mapping[str, Loc | None], known: set[str], label: str) -> list[Problem]:
     """Problems for values given for variables no stack declares."""
-    return [problem_at(f"unknown variable '{name}' in {label}", loc,
-                       hint=did_you_mean(name, known) or "declare it in a stack's variables:")
-            for name, loc in sorted(given.items()) if name not in known]
+    out = []
+    for name, loc in sorted(given.items()):
+        if name not in known:
+            hint = did_you_mean(name, known) or "declare it in a stack's variables:"
+            message = f"unknown variable '{name}' in {label}"
+            out.append(problem_at(message, loc, hint=hint) if loc else
+                       Problem(message, label, hint=hint))
+    return out
 
 
 def declared_map(raw: Any) -> LocDict | None:

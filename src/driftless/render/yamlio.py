@@ -18,7 +18,7 @@ import yaml
 
 from driftless.errors import Problem, RenderError
 
-__all__ = ["Loc", "LocDict", "LocList", "YamlCache", "display_path", "load_yaml_text"]
+__all__ = ["Loc", "LocDict", "LocList", "Quoted", "YamlCache", "display_path", "load_yaml_text"]
 
 Loc = tuple[str, int, int]
 
@@ -32,6 +32,13 @@ class LocDict(dict[str, Any]):
         super().__init__(*args, **kwargs)
         self.loc: Loc | None = None
         self.locs: dict[str, Loc] = {}
+
+
+class Quoted(str):
+    """A quoted YAML string holding ``${``: its value stays a string even when it
+    is a single expression (``"${var.port}"`` is ``"8080"``, ``${var.port}`` is 8080)."""
+
+    __slots__ = ()
 
 
 class LocList(list[Any]):
@@ -73,6 +80,8 @@ class _Builder:
     def build(self, node: yaml.Node) -> Any:
         if isinstance(node, yaml.ScalarNode):
             if node.tag == _STR:
+                if node.style and "${" in node.value:
+                    return Quoted(node.value)
                 return node.value
             fn = _SCALARS.get(node.tag)
             return fn(self._scalar, node) if fn is not None else node.value
