@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
+import time
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -209,8 +210,16 @@ class SecurityGroupHandler(AwsHandler):
             self.call(rid, f"authorize {way} rules", fn[way][1], GroupId=gid, IpPermissions=grant)
 
     def delete(self, prior: LiveResource) -> None:
-        self.maybe(prior.id, "delete security group", self.api.delete_security_group,
-                   GroupId=prior.attributes["id"])
+        """Delete; instances still shutting down hold the group, so wait them out."""
+        for attempt in range(30):
+            try:
+                self.maybe(prior.id, "delete security group", self.api.delete_security_group,
+                           GroupId=prior.attributes["id"])
+                return
+            except ProviderError as exc:
+                if exc.code != "DependencyViolation" or attempt == 29:
+                    raise
+            time.sleep(min(10.0, 1.0 + attempt))
 
 
 def _tags(rid: ResourceId, tags: dict[str, str]) -> list[dict[str, str]]:
@@ -333,8 +342,14 @@ class InstanceHandler(AwsHandler):
         self.call(rid, "start instance", api.start_instances, InstanceIds=[iid])
 
     def delete(self, prior: LiveResource) -> None:
-        self.maybe(prior.id, "terminate instance", self.api.terminate_instances,
-                   InstanceIds=[prior.attributes["id"]])
+        """Terminate and wait, so groups and profiles it used can go next."""
+        iid = prior.attributes["id"]
+        if self.maybe(prior.id, "terminate instance", self.api.terminate_instances,
+                      InstanceIds=[iid]) is None:
+            return
+        self.call(prior.id, "wait for termination", self.api.get_waiter(
+            "instance_terminated").wait, InstanceIds=[iid],
+            WaiterConfig={"Delay": 3, "MaxAttempts": 200})
 
     def health(self, live: LiveResource) -> Health:
         state = live.attributes.get("state")
