@@ -256,6 +256,12 @@ def _closing(text: str, start: int) -> int:
 
 
 @lru_cache(maxsize=65536)
+def _parse_body(body: str, base: int) -> Node:
+    """One expression (memoised: big stacks repeat the same few)."""
+    return _Parser(body, base).parse()
+
+
+@lru_cache(maxsize=65536)
 def parse_template(text: str) -> Template:
     """Split a YAML string into text and parsed expressions (memoised)."""
     if "${" not in text:
@@ -278,7 +284,7 @@ def parse_template(text: str) -> Template:
             parts.append("".join(buf))
             offsets.append(pos)
         buf = []
-        parts.append(_Parser(text[at + 2 : close], at + 2).parse())
+        parts.append(_parse_body(text[at + 2 : close], at + 2))
         offsets.append(at + 2)
         pos = close + 1
     if "".join(buf):

@@ -43,9 +43,10 @@ def expand_resources(job: Job) -> None:
     decls = [d for d in (_declare(job, n, b) for n, b in job.layered.resources.items()) if d]
     job.table = reference_table(job, decls)
     _duplicates(job, decls)
+    scope = replace(job.scope, resources=job.table)
     for decl in decls:
         for index, each in decl.instances:
-            job.resources.append(_instance(job, decl, index, each))
+            job.resources.append(_instance(job, decl, index, each, scope))
     job.resources.sort(key=lambda r: r.id)
 
 
@@ -130,8 +131,8 @@ def _duplicates(job: Job, decls: list[_Decl]) -> None:
         seen[key] = d
 
 
-def _instance(job: Job, decl: _Decl, index: int | str | None, each: Any) -> Resource:
-    scope: Scope = replace(job.scope, resources=job.table)
+def _instance(job: Job, decl: _Decl, index: int | str | None, each: Any,
+              scope: Scope) -> Resource:
     if decl.mode == "count" and isinstance(index, int):
         scope = replace(scope, count_index=index)
     elif decl.mode == "for_each":
