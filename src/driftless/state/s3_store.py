@@ -15,7 +15,15 @@ from typing import Any
 
 from driftless.errors import StateError
 
-__all__ = ["PreconditionFailed", "S3Location", "S3Store", "aws_error_code", "client_kwargs"]
+__all__ = [
+    "PreconditionFailed",
+    "S3Location",
+    "S3Store",
+    "aws_error_code",
+    "client_kwargs",
+    "make_session",
+    "state_error",
+]
 
 # Codes S3 answers with when a conditional request loses: 412 on a mismatch,
 # 409 when two conditional writes to the same key race inside S3.
