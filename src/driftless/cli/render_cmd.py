@@ -147,7 +147,7 @@ def _all_kinds() -> dict[str, KindSpec]:
     for name in available_providers():
         try:
             provider = load_provider(name)
-        except Exception as exc:  # noqa: BLE001 - a broken plugin must not stop the export
+        except Exception as exc:  # a broken plugin must not stop the export of the others
             err_console.print(f"warning: provider '{name}' could not be loaded: {exc}")
             continue
         kinds.update({f"{name}:{k}": spec for k, spec in provider.kinds().items()})

@@ -91,10 +91,12 @@ def resolve_string(text: str, scope: Scope) -> Any:
         raise EvalError(f"invalid expression: {exc}", exc.offset) from None
     if tpl.literal is not None:
         return tpl.literal
+    for part in tpl.parts:
+        if not isinstance(part, str):
+            _check(part, scope)  # every unknown name now, even next to a deferred one
     refs = _resource_refs(tpl, scope)
     if not refs:
         return _render(tpl, scope, _no_lookup)
-    _render(tpl, scope, _no_lookup)  # finds unknown variables and functions now
     return Deferred(text, frozenset(refs), lambda lookup: _render(tpl, scope, lookup))
 
 
@@ -109,6 +111,26 @@ def _digestable(value: Any) -> Any:
     if isinstance(value, Sensitive):
         return sensitive_digest(reveal(value))
     return str(value)
+
+
+def _check(node: Node, scope: Scope) -> None:
+    """Raise ``EvalError`` for unknown names anywhere in ``node``."""
+    if isinstance(node, ListLit | Call):
+        if isinstance(node, Call) and node.name not in FUNCTIONS:
+            _call(node, scope, _no_lookup)  # raises the unknown-function error
+        for child in node.items if isinstance(node, ListLit) else node.args:
+            _check(child, scope)
+    elif isinstance(node, MapLit):
+        for _, child in node.pairs:
+            _check(child, scope)
+    elif isinstance(node, PathNode):
+        for step in node.steps:
+            if step is not None and not isinstance(step, str):
+                _check(step, scope)
+        try:
+            _path(node, scope, _no_lookup)
+        except _NotYet:
+            pass
 
 
 def _no_lookup(_rid: ResourceId) -> Mapping[str, Any] | None:
