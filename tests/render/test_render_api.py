@@ -52,7 +52,7 @@ def _project(root: Path, stack: str = STACK) -> Path:
 def test_find_project_walks_up_and_fails_cleanly(tmp_path: Path) -> None:
     root = _project(tmp_path / "p")
     assert find_project(root / "stacks" / "app") == root.resolve()
-    with pytest.raises(ConfigError, match="no driftless.yaml"):
+    with pytest.raises(ConfigError, match=r"no driftless\.yaml"):
         find_project(tmp_path)
 
 

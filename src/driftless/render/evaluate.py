@@ -10,6 +10,7 @@ computed from a ``Sensitive`` value is ``Sensitive``. I/O: ``file`` and
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -127,10 +128,8 @@ def _check(node: Node, scope: Scope) -> None:
         for step in node.steps:
             if step is not None and not isinstance(step, str):
                 _check(step, scope)
-        try:
+        with contextlib.suppress(_NotYet):
             _path(node, scope, _no_lookup)
-        except _NotYet:
-            pass
 
 
 def _no_lookup(_rid: ResourceId) -> Mapping[str, Any] | None:
