@@ -17,6 +17,7 @@ from agent_helpers import (
     wait_until,
 )
 
+from driftless.state import open_backend
 from gitserver import GitHttpServer, Workdir, git, git_http_server, init_bare
 
 
@@ -81,6 +82,10 @@ def test_bad_signature_replay_and_other_branch_are_ignored(tmp_path: Path) -> No
             for action in ("reconcile", "suspend", "rollback"):
                 resp = httpx_post(agent.url + f"/api/v1/stacks/web/{action}", token="nope")
                 assert resp == 401
+        assert agent.proc.returncode == 0  # SIGTERM: clean exit, lock released
+        backend = open_backend("sqlite:///.driftless/state.db", root=agent.state_dir)
+        assert backend.lock_info("web") is None and backend.read("web").serial >= 2
+        backend.close()
 
 
 def httpx_post(url: str, *, token: str) -> int:

@@ -147,3 +147,29 @@ def test_agent_config_refuses_literal_tokens_and_public_listen(tmp_path: Path) -
     assert "hunter2" not in str(info.value)
     with pytest.raises(ConfigError, match="loopback"):
         parse_listen("0.0.0.0:8765")
+
+
+def test_status_and_rollback_cli_work_without_a_running_agent(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from driftless.cli import app
+
+    store = AgentStore(default_store_path(tmp_path))
+    store.put_status(StackStatus(
+        "web", sync="Synced", health="Healthy", revision="3f2a9c1aa", last_apply=1.0,
+        message="stacks/web/stack.yaml:12:5: unknown variable 'domian'",
+        conditions=(Condition("Stalled", True, "RenderError"),),
+        healthy_revisions=("0123456ab", "3f2a9c1aa")))
+    runner = CliRunner()
+    out = runner.invoke(app, ["status", "--state-dir", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    assert "STACK" in out.output and "Stalled" in out.output and "3f2a9c1" in out.output
+    doc = json.loads(runner.invoke(app, ["status", "--json", "--state-dir", str(tmp_path)]).output)
+    assert doc["stacks"][0]["message"].startswith("stacks/web/stack.yaml:12:5")
+    rb = runner.invoke(app, ["rollback", "web", "--state-dir", str(tmp_path)])
+    assert rb.exit_code == 0 and "pinned to 0123456" in rb.output
+    assert store.controls("web").pinned == "0123456ab"
+    bad = runner.invoke(app, ["suspend", "nope", "--state-dir", str(tmp_path)])
+    assert bad.exit_code == 1 and "unknown stack 'nope'" in bad.output
