@@ -117,6 +117,15 @@ def test_drift_is_healed_and_rollback_does_not_flap(tmp_path: Path) -> None:
             _sync(agent, wd.head())
             assert out.read_text() == "v2"
 
+            _cli("suspend", "web", state=agent.state_dir)
+            agent.wait(lambda s: s["message"].startswith("suspended"))
+            wd.write(project_files(out, "v3")).commit("v3").push()
+            time.sleep(1.0)
+            assert out.read_text() == "v2"
+            _cli("resume", "web", state=agent.state_dir)
+            _sync(agent, wd.head())
+            assert out.read_text() == "v3"
+
 
 def test_drift_only_reported_with_self_heal_off(tmp_path: Path) -> None:
     init_bare(tmp_path / "srv", "app.git")

@@ -156,7 +156,11 @@ class Agent:
         if names is None:
             names = self._stacks_in_project(source)
         for name in names or ():
-            if name not in self.slots:
+            taken = self.slots.get(name)
+            if taken is not None and taken.source != source:
+                log.error("stack %s is in sources %s and %s; keeping %s (rename one)",
+                          name, taken.source, source, taken.source)
+            elif taken is None:
                 self.slots[name] = _Slot(name, source, due=time.time(),
                                          drift_due=time.time() + self.config.drift_interval)
 

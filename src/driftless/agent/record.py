@@ -8,6 +8,7 @@ addresses and messages only.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from driftless.agent.context import ReconcileContext
 from driftless.agent.store import StackStatus
@@ -43,8 +44,8 @@ def _touch(ctx: ReconcileContext) -> None:
     # Nothing ran: keep the recorded condition; a suspended stack says so.
     st = ctx.status
     if ctx.outcome == "suspended":
-        st = StackStatus(**{**st.__dict__, "message": "suspended (driftless resume "
-                            f"{ctx.stack})", "source": ctx.source_name})
+        st = replace(st, message=f"suspended (driftless resume {ctx.stack})",
+                     source=ctx.source_name)
     ctx.rt.store.put_status(st)
 
 

@@ -41,7 +41,7 @@ def fetch(ctx: ReconcileContext) -> None:
     unreachable; ends the run early when nothing is to be done.
     """
     ctl, st, sources = ctx.status.controls, ctx.status, ctx.rt.sources
-    if ctl.suspended and ctx.trigger != "manual":
+    if ctl.suspended:  # suspension wins over every trigger, a manual one included
         return ctx.finish("suspended")
     latest = sources.latest(ctx.source_name, cycle=ctx.cycle, fresh=ctx.trigger != "drift")
     if ctl.pinned:
