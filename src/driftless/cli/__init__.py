@@ -6,6 +6,10 @@ function, so groups grow independently.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 from driftless.cli import agent_cmd, cloud_cmd, core, render_cmd, state_cmd
@@ -20,6 +24,22 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
+
+@app.callback()
+def _root(
+    directory: Annotated[Path | None, typer.Option(
+        "-C", "--chdir", help="Run as if started in DIR (like git -C).")] = None,
+) -> None:
+    """Make reality match Git: plan, apply and continuously reconcile.
+
+    Example: driftless -C examples/quickstart plan
+    """
+    if directory is not None:
+        try:
+            os.chdir(directory)
+        except OSError as exc:
+            raise typer.BadParameter(f"cannot change to {directory}: {exc.strerror}") from None
+
 
 for _group in (core, render_cmd, state_cmd, agent_cmd, cloud_cmd):
     _group.register(app)

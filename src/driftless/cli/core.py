@@ -194,7 +194,8 @@ def _apply_saved_stack(ctx: Context, saved: dict[str, Any], *, as_json: bool) ->
     desired = ctx.render(name)
     with hold_lock(ctx.backend, name, operation="apply"):
         snap = ctx.backend.read(name)
-        if (snap.lineage, snap.serial) != (saved["lineage"], saved["serial"]):
+        fresh_stack = snap.serial == 0 == saved["serial"]  # no lineage until first write
+        if not fresh_stack and (snap.lineage, snap.serial) != (saved["lineage"], saved["serial"]):
             raise StalePlanError(
                 f"stack '{name}': the state changed since this plan was made "
                 f"(serial {saved['serial']} -> {snap.serial}); the saved plan was not applied",

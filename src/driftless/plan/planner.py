@@ -23,6 +23,7 @@ from driftless.model import (
     Plan,
     Resource,
     ResourceId,
+    Sensitive,
     StateSnapshot,
     contains_unknown,
     deferred_refs,
@@ -151,8 +152,18 @@ def _diff_one(
         return change
     st = snapshot.get(res.id)
     reason = _drift_reason(change, props, st.inputs if st else None, st is not None)
+    change = _with_create_diffs(change, props)
     return replace(change, desired=res, prior=live, depends_on=deps,
                    reason=reason or change.reason)
+
+
+def _with_create_diffs(change: Change, props: Mapping[str, Any]) -> Change:
+    """A create shows every property it sets (secrets masked by FieldDiff)."""
+    if change.action is not Action.CREATE or change.diffs:
+        return change
+    diffs = tuple(FieldDiff(k, None, v, sensitive=isinstance(v, Sensitive))
+                  for k, v in sorted(props.items()) if v is not None)
+    return replace(change, diffs=diffs)
 
 
 def _unknown_change(res: Resource, props: Mapping[str, Any], live: LiveResource | None) -> Change:

@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import logging
 import random
+import socket
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 
+import psutil
+
 from driftless.errors import LockHeld, StateError
 from driftless.model import LockInfo
 from driftless.state.base import StateBackend
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["hold_lock", "hold_locks", "take_lock"]
 
@@ -44,13 +49,37 @@ def take_lock(
         try:
             backend.lock(stack, info)
             return info
-        except LockHeld:
+        except LockHeld as held:
+            if holder_gone(held.info):
+                # Same host, process gone: its lease can only protect a corpse.
+                backend.unlock(stack, held.info.id, force=True)
+                _log.warning("took over the lock on stack '%s' from %s, which is no longer "
+                             "running", stack, held.info.describe())
+                continue
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise
             # Jitter keeps several waiters from retrying in lockstep.
             time.sleep(min(remaining, delay * random.uniform(0.5, 1.0)))
             delay = min(delay * 2, LONGEST_RETRY)
+
+
+def holder_gone(info: LockInfo) -> bool:
+    """Whether a lock's holder is a process on this host that no longer runs.
+
+    A pid that now belongs to a younger process (pid reuse) counts as gone.
+    Holders on other hosts are never judged: only their lease expiry counts.
+    """
+    if info.pid <= 0 or not info.who.endswith("@" + socket.gethostname()):
+        return False
+    try:
+        proc = psutil.Process(info.pid)
+        reused = float(proc.create_time()) > info.created + 1.0
+        return reused or bool(proc.status() == psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.Error:
+        return False
 
 
 class _Renewer:
