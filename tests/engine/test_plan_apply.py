@@ -8,7 +8,6 @@ import pytest
 
 from driftless.errors import ConfigError, RenderError, StalePlanError
 from driftless.model import Action, Outcome, Resource, ResourceId
-
 from engine_helpers import engine, file_res, stack
 
 

@@ -40,7 +40,7 @@ def _find(ctx: Context, rid: ResourceId) -> tuple[str, StateSnapshot]:
 
 
 def _edit(ctx: Context, rid: ResourceId, op: str,
-          change: Callable[[dict[ResourceId, ResourceState]], None]) -> str:
+          change: Callable[[dict[ResourceId, ResourceState]], object]) -> str:
     name, _ = _find(ctx, rid)
     with hold_lock(ctx.backend, name, operation=f"state {op}"):
         snap = ctx.backend.read(name)
