@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import yaml
 
-from driftless.errors import ConfigError, Problem, RenderError
-from driftless.model import DesiredStack
+from driftless.errors import ConfigError, DriftlessError, Problem, RenderError
+from driftless.model import UNKNOWN, DesiredStack
 from driftless.providers import KindSpec, ProviderSet, available_providers, load_provider
 from driftless.render import (
     KindLookup,
@@ -28,8 +29,9 @@ from driftless.render import (
     render_stack,
     stack_json,
     stack_order,
-    validate_project,
+    validate_stacks,
 )
+from driftless.state import open_backend
 
 from .output import console, err_console, guard, print_json
 
@@ -93,13 +95,12 @@ def validate(directory: DirOpt = None, env: EnvOpt = None, var: VarOpt = None,
         options = _options(env, var, var_file)
         providers = ProviderSet(project.provider_config(env))
         try:
-            problems = validate_project(project, options, kinds=kind_lookup(providers))
+            problems, rendered = validate_stacks(project, options, kinds=kind_lookup(providers))
         finally:
             providers.close()
         if problems:
             raise RenderError(_relative(tuple(problems), project))
-        total = sum(len(render_stack(project, s, options).resources)
-                    for s in stack_order(project))
+        total = sum(len(d.resources) for d in rendered.values())
         n = len(project.stacks)
         console.print(f"valid: {n} stack{'s' if n != 1 else ''}, {total} resources")
 
@@ -117,9 +118,14 @@ def render(stack: Annotated[str | None, typer.Argument(help="Stack to render (de
         options = _options(env, var, var_file)
         providers = ProviderSet(project.provider_config(env))
         docs = []
+        outputs: dict[str, Mapping[str, Any]] = {}
         try:
             for name in stack_order(project, [stack] if stack else None):
-                docs.append(stack_json(_render_one(project, name, options, providers)))
+                desired = _render_one(project, name, options, providers, outputs)
+                outputs[name] = _known_outputs(project, name) or dict.fromkeys(
+                    desired.outputs, UNKNOWN)
+                if stack is None or name == stack:
+                    docs.append(stack_json(desired))
         except RenderError as exc:
             raise RenderError(_relative(exc.problems, project)) from None
         finally:
@@ -127,9 +133,26 @@ def render(stack: Annotated[str | None, typer.Argument(help="Stack to render (de
         _print_stacks(docs, as_json=as_json)
 
 
-def _render_one(project: Project, name: str, options: RenderOptions,
-                providers: ProviderSet) -> DesiredStack:
-    return render_stack(project, name, options, kinds=kind_lookup(providers))
+def _render_one(project: Project, name: str, options: RenderOptions, providers: ProviderSet,
+                outputs: Mapping[str, Mapping[str, Any]]) -> DesiredStack:
+    known = {k: _known_outputs(project, k) or v for k, v in outputs.items()}
+    return render_stack(project, name, options, stack_outputs=known,
+                        kinds=kind_lookup(providers))
+
+
+def _known_outputs(project: Project, name: str) -> Mapping[str, Any]:
+    """Outputs recorded in state, when the backend is reachable (render works without)."""
+    url = project.state_url
+    if url.startswith("sqlite:///") and not (project.root / url[len("sqlite:///"):]).exists():
+        return {}  # opening it would create it, and render never writes
+    try:
+        backend = open_backend(url, root=project.root)
+        try:
+            return dict(backend.read(name).outputs)
+        finally:
+            backend.close()
+    except (DriftlessError, OSError):
+        return {}
 
 
 def _print_stacks(docs: list[dict[str, object]], *, as_json: bool) -> None:

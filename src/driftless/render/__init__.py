@@ -20,7 +20,7 @@ from driftless.render.project import (
 from driftless.render.schema import language_schema
 from driftless.render.show import stack_json
 from driftless.render.stack import render_stack
-from driftless.render.validate import validate_project
+from driftless.render.validate import validate_project, validate_stacks
 
 __all__ = [
     "DEFAULT_STATE",
@@ -37,4 +37,5 @@ __all__ = [
     "stack_json",
     "stack_order",
     "validate_project",
+    "validate_stacks",
 ]

@@ -11,31 +11,40 @@ from collections.abc import Mapping
 from typing import Any
 
 from driftless.errors import Problem, RenderError
-from driftless.model import UNKNOWN
+from driftless.model import UNKNOWN, DesiredStack
 from driftless.render.job import KindLookup, RenderOptions
 from driftless.render.project import Project, stack_order
 from driftless.render.stack import render_stack
 
-__all__ = ["validate_project"]
+__all__ = ["validate_project", "validate_stacks"]
 
 
 def validate_project(project: Project, options: RenderOptions, *,
                      kinds: KindLookup | None = None) -> list[Problem]:
     """Every problem in every stack (empty when the project is valid)."""
+    return validate_stacks(project, options, kinds=kinds)[0]
+
+
+def validate_stacks(project: Project, options: RenderOptions, *,
+                    kinds: KindLookup | None = None,
+                    ) -> tuple[list[Problem], dict[str, DesiredStack]]:
+    """Every problem, and the stacks that rendered (other stacks' outputs unknown)."""
     problems: list[Problem] = []
     outputs: dict[str, Mapping[str, Any]] = {}
+    rendered: dict[str, DesiredStack] = {}
     try:
         order = stack_order(project)
     except RenderError as exc:
-        return list(exc.problems)
+        return list(exc.problems), rendered
     for name in order:
         try:
-            desired = render_stack(project, name, options, stack_outputs=outputs, kinds=kinds)
-            outputs[name] = dict.fromkeys(desired.outputs, UNKNOWN)
+            rendered[name] = render_stack(project, name, options, stack_outputs=outputs,
+                                          kinds=kinds)
+            outputs[name] = dict.fromkeys(rendered[name].outputs, UNKNOWN)
         except RenderError as exc:
             problems.extend(p for p in exc.problems if p not in problems)
             outputs[name] = dict.fromkeys(_declared_outputs(project, name), UNKNOWN)
-    return problems
+    return problems, rendered
 
 
 def _declared_outputs(project: Project, name: str) -> list[str]:
