@@ -195,7 +195,9 @@ def _stack_ref(root: Path, name: str, rel: str, at: Any, cache: YamlCache,
 def _stack_deps(path: Path, doc: Any) -> tuple[str, ...]:
     explicit = doc.get("depends_on") if isinstance(doc, Mapping) else None
     names = {str(d) for d in explicit} if isinstance(explicit, list) else set()
-    names.update(_STACK_REF.findall(path.read_text(errors="replace")))
+    texts = [path, *sorted((path.parent / "overlays").glob("*.yaml"))]
+    for text in texts:  # overlays may reference other stacks' outputs too
+        names.update(_STACK_REF.findall(text.read_text(errors="replace")))
     return tuple(sorted(names))
 
 
