@@ -76,3 +76,17 @@ def test_schema_exports_the_file_shapes(tmp_path: Path) -> None:
     doc = json.loads(out.read_text())
     assert {"project", "stack", "overlay", "environment"} <= set(doc["$defs"])
     assert "resources" in doc["$defs"]["stack"]["properties"]
+
+
+def test_unknown_kind_and_property_of_an_installed_provider(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    (root / "stacks/app/stack.yaml").write_text(
+        "resources:\n  f: {type: local:fiel, properties: {path: /x}}\n"
+        "  h: {type: local:file, properties: {pth: /x}}\n"
+        "  c: {type: notinstalled:thing, properties: {anything: 1}}\n")
+    result = CliRunner().invoke(app, ["validate", "-C", str(root)])
+    assert result.exit_code == 1
+    assert "provider 'local' has no kind 'fiel'" in result.output
+    assert "did you mean 'file'?" in result.output
+    assert "unknown property 'pth'" in result.output and "did you mean 'path'?" in result.output
+    assert "notinstalled" not in result.output  # checked at plan time, not here

@@ -58,16 +58,31 @@ def _options(env: str | None, var: list[str] | None, var_file: list[Path] | None
     return RenderOptions(env=env, variables=values, var_files=files)
 
 
-def kind_lookup(providers: ProviderSet) -> KindLookup:
-    """Specs from installed providers; None for a provider that is not installed."""
+class _ProviderKinds:
+    """A ``KindLookup`` over installed providers; None for one that is not installed.
 
-    def lookup(provider: str, kind: str) -> KindSpec | None:
+    ``kind_names`` lets the renderer name an unknown kind of an installed provider.
+    """
+
+    def __init__(self, providers: ProviderSet) -> None:
+        self._providers = providers
+
+    def __call__(self, provider: str, kind: str) -> KindSpec | None:
         try:
-            return providers.spec(provider, kind)
+            return self._providers.spec(provider, kind)
         except ConfigError:
             return None
 
-    return lookup
+    def kind_names(self, provider: str) -> list[str] | None:
+        try:
+            return sorted(self._providers.get(provider).kinds())
+        except ConfigError:
+            return None
+
+
+def kind_lookup(providers: ProviderSet) -> KindLookup:
+    """Specs from installed providers; None for a provider that is not installed."""
+    return _ProviderKinds(providers)
 
 
 def _relative(problems: tuple[Problem, ...], project: Project) -> list[Problem]:

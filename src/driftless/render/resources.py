@@ -78,8 +78,19 @@ def _declare(job: Job, name: str, body: Any) -> _Decl | None:
             f"resource '{name}': type must be provider:kind, e.g. local:file or aws:s3.Bucket",
             where(body, "type") if "type" in body else loc))
         return None
+    _check_kind(job, name, parsed, where(body, "type"))
     mode, instances = _repeat(job, name, body)
     return _Decl(name, body, loc, parsed[0], parsed[1], mode, instances)
+
+
+def _check_kind(job: Job, name: str, parsed: tuple[str, str], loc: Loc | None) -> None:
+    """An unknown kind of an installed provider (the lookup may offer ``kind_names``)."""
+    names_of = getattr(job.kinds, "kind_names", None)
+    names = names_of(parsed[0]) if callable(names_of) else None
+    if names is not None and parsed[1] not in names:
+        job.problems.append(problem_at(
+            f"resource '{name}': provider '{parsed[0]}' has no kind '{parsed[1]}'", loc,
+            hint=did_you_mean(parsed[1], names) or f"kinds: {', '.join(sorted(names))}"))
 
 
 def _repeat(job: Job, name: str, body: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
