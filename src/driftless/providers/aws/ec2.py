@@ -267,17 +267,19 @@ class InstanceHandler(AwsHandler):
 
     def read(self, resource: Resource, prior: LiveResource | None) -> LiveResource | None:
         if prior is not None and prior.attributes.get("id"):
-            filters = [{"Name": "instance-id", "Values": [prior.attributes["id"]]}]
-        else:
-            filters = [{"Name": f"tag:{ADDRESS_TAG}", "Values": [str(resource.id)]}]
-        return self._read(resource.id, filters, prior)
+            return self._read(resource.id, {"InstanceIds": [prior.attributes["id"]]}, prior)
+        by_tag = [{"Name": f"tag:{ADDRESS_TAG}", "Values": [str(resource.id)]}]
+        return self._read(resource.id, {"Filters": by_tag}, prior)
 
     def import_resource(self, resource: Resource, import_id: str) -> LiveResource | None:
-        return self._read(resource.id, [{"Name": "instance-id", "Values": [import_id]}], None)
+        return self._read(resource.id, {"InstanceIds": [import_id]}, None)
 
-    def _read(self, rid: ResourceId, filters: list[dict[str, Any]],
+    def _read(self, rid: ResourceId, query: dict[str, Any],
               prior: LiveResource | None) -> LiveResource | None:
-        out = self.call(rid, "describe instances", self.api.describe_instances, Filters=filters)
+        # By id when known: a direct lookup (a filter makes the service scan).
+        out = self.maybe(rid, "describe instances", self.api.describe_instances, **query)
+        if out is None:
+            return None
         alive = [i for r in out["Reservations"] for i in r["Instances"]
                  if i["State"]["Name"] not in _GONE]
         if not alive:
@@ -308,7 +310,7 @@ class InstanceHandler(AwsHandler):
         kwargs.update({k: v for k, v in optional.items() if v is not None})
         i = self.call(change.id, "run instance", self.api.run_instances, **kwargs)["Instances"][0]
         prior = LiveResource(change.id, {"user_data": _digest(p.user_data)})
-        live = self._read(change.id, [{"Name": "instance-id", "Values": [i["InstanceId"]]}], prior)
+        live = self._read(change.id, {"InstanceIds": [i["InstanceId"]]}, prior)
         return live or LiveResource(change.id, _instance_attrs(i, _digest(p.user_data),
                                                                 self.aws.region))
 
@@ -326,7 +328,7 @@ class InstanceHandler(AwsHandler):
                       InstanceId=iid, Groups=p.security_group_ids)
         if p.instance_type != before.get("instance_type"):
             self._resize(rid, iid, p.instance_type)
-        live = self._read(rid, [{"Name": "instance-id", "Values": [iid]}], change.prior)
+        live = self._read(rid, {"InstanceIds": [iid]}, change.prior)
         if live is None:
             raise ProviderError(f"instance {iid} vanished during update", resource=rid)
         return live
