@@ -15,7 +15,7 @@ from typing import Any
 
 from driftless.errors import ConfigError, Problem, RenderError
 from driftless.render.suggest import did_you_mean
-from driftless.render.yamlio import YamlCache, display_path, problem_at, where
+from driftless.render.yamlio import SHARED, YamlCache, display_path, problem_at, where
 
 __all__ = [
     "DEFAULT_STATE",
@@ -54,7 +54,7 @@ class Project:
     stacks: Mapping[str, StackRef]
     settings: Mapping[str, Any] = field(default_factory=dict)
     providers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    cache: YamlCache = field(default_factory=YamlCache, compare=False, repr=False)
+    cache: YamlCache = field(default=SHARED, compare=False, repr=False)
 
     def provider_config(self, env: str | None) -> Mapping[str, Mapping[str, Any]]:
         """``providers:`` with environments/<env>.yaml ``providers:`` merged over it."""
@@ -104,7 +104,7 @@ def find_project(start: Path | None = None) -> Path:
 def load_project(directory: Path | None = None) -> Project:
     """Read driftless.yaml (found from ``directory``) and its stacks' dependencies."""
     root = find_project(directory)
-    cache = YamlCache()
+    cache = SHARED
     doc = cache.load(root / PROJECT_FILE, name=PROJECT_FILE)
     problems: list[Problem] = []
     if not isinstance(doc, Mapping):

@@ -63,11 +63,11 @@ def _layers(job: Job) -> None:
             job.problems.append(problem_at(f"unknown key '{key}' in stack.yaml", where(doc, key),
                                            hint=did_you_mean(key, _STACK_KEYS)))
     env = job.options.env
-    if env is not None and env not in job.project.environments:
+    if env is not None and job.project.environments and env not in job.project.environments:
         job.problems.append(Problem(
             f"unknown environment '{env}'", "driftless.yaml",
             hint=did_you_mean(env, job.project.environments)
-            or f"environments: {', '.join(job.project.environments) or 'none declared'}"))
+            or f"environments: {', '.join(job.project.environments)}"))
         return
     job.layered = apply_overlays(job.project, job.name, doc, env, job.problems)
 

@@ -13,6 +13,8 @@ import gc
 import hashlib
 import math
 import re
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,16 @@ import yaml
 
 from driftless.errors import Problem, RenderError
 
-__all__ = ["Loc", "LocDict", "LocList", "Quoted", "YamlCache", "display_path", "load_yaml_text"]
+__all__ = [
+    "SHARED",
+    "Loc",
+    "LocDict",
+    "LocList",
+    "Quoted",
+    "YamlCache",
+    "display_path",
+    "load_yaml_text",
+]
 
 Loc = tuple[str, int, int]
 
@@ -164,10 +175,18 @@ def display_path(path: Path, root: Path) -> str:
 
 
 class YamlCache:
-    """Parsed YAML documents keyed by content digest (one per process or agent)."""
+    """Parsed YAML documents keyed by content digest, least recently used dropped.
 
-    def __init__(self) -> None:
-        self._parsed: dict[tuple[str, str], Any] = {}
+    One instance is shared by every project loaded in a process (``SHARED``),
+    so the agent re-rendering an unchanged revision parses nothing: only the
+    read and sha256 of each file remain. Parsed documents are shared, so the
+    renderer never mutates them (overlays copy what they patch).
+    """
+
+    def __init__(self, *, max_files: int = 4096) -> None:
+        self._parsed: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._max = max_files
+        self._lock = threading.Lock()
 
     def load(self, path: Path, *, name: str) -> Any:
         """The parsed file; a missing or unreadable file is a ``RenderError``."""
@@ -177,9 +196,19 @@ class YamlCache:
             reason = exc.strerror or str(exc)
             raise RenderError([Problem(f"cannot read file: {reason}", name)]) from None
         key = (name, hashlib.sha256(data).hexdigest())
-        if key not in self._parsed:
-            self._parsed[key] = load_yaml_text(data.decode("utf-8", "replace"), name)
-        return self._parsed[key]
+        with self._lock:
+            if key in self._parsed:
+                self._parsed.move_to_end(key)
+                return self._parsed[key]
+        doc = load_yaml_text(data.decode("utf-8", "replace"), name)
+        with self._lock:
+            self._parsed[key] = doc
+            while len(self._parsed) > self._max:
+                self._parsed.popitem(last=False)
+        return doc
+
+
+SHARED = YamlCache()
 
 
 def where(container: Any, key: str | int | None = None) -> Loc | None:
