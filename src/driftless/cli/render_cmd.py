@@ -24,6 +24,7 @@ from driftless.render import (
     Project,
     RenderOptions,
     env_template,
+    find_project,
     language_schema,
     load_project,
     render_stack,
@@ -87,16 +88,22 @@ def kind_lookup(providers: ProviderSet) -> KindLookup:
 
 def _relative(problems: tuple[Problem, ...], project: Project) -> list[Problem]:
     """Problems with paths relative to the current directory, so snippets can be shown."""
-    out = []
-    for p in problems:
-        if p.file and (project.root / p.file).is_file():
-            p = replace(p, file=os.path.relpath(project.root / p.file))
-        out.append(p)
-    return out
+    return [_cwd_relative(p, project.root) for p in problems]
 
 
 def _load(directory: Path | None) -> Project:
-    return load_project(directory.resolve() if directory else None)
+    start = directory.resolve() if directory else None
+    try:
+        return load_project(start)
+    except RenderError as exc:
+        root = find_project(start)
+        raise RenderError([_cwd_relative(p, root) for p in exc.problems]) from None
+
+
+def _cwd_relative(problem: Problem, root: Path) -> Problem:
+    if problem.file and (root / problem.file).is_file():
+        return replace(problem, file=os.path.relpath(root / problem.file))
+    return problem
 
 
 def validate(directory: DirOpt = None, env: EnvOpt = None, var: VarOpt = None,

@@ -108,6 +108,7 @@ class _Builder:
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.problems: list[Problem] = []
         self._scalar = _C.__new__(_C)  # only its stateless scalar methods are used
 
     def mark(self, node: yaml.Node) -> Loc:
@@ -133,6 +134,12 @@ class _Builder:
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(
                 self.build(key_node))
+            if key in out:
+                first = out.locs[key]
+                line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+                self.problems.append(Problem(
+                    f"duplicate key '{key}' (first written at line {first[1]})",
+                    self.name, line, col, hint="YAML would silently keep only the last one"))
             out[key] = self.build(value_node)
             out.locs[key] = self.mark(value_node)
         return out
@@ -151,7 +158,13 @@ def load_yaml_text(text: str, name: str) -> Any:
     gc.disable()  # a large tree of new objects makes the cyclic GC rescan it quadratically
     try:
         node = loader.get_single_node()
-        return None if node is None else _Builder(name).build(node)
+        if node is None:
+            return None
+        builder = _Builder(name)
+        doc = builder.build(node)
+        if builder.problems:
+            raise RenderError(builder.problems)
+        return doc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
