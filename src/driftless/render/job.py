@@ -75,7 +75,8 @@ class Job:
         try:
             value = resolve_string(text, scope)
         except EvalError as exc:
-            self.problems.append(at_offset(str(exc), loc, exc.offset, exc.hint))
+            quote = 1 if isinstance(text, Quoted) else 0  # the mark is at the opening quote
+            self.problems.append(at_offset(str(exc), loc, exc.offset + quote, exc.hint))
             return None
         if isinstance(text, Quoted):
             value = as_text(value)
