@@ -90,3 +90,21 @@ def test_unknown_kind_and_property_of_an_installed_provider(tmp_path: Path) -> N
     assert "did you mean 'file'?" in result.output
     assert "unknown property 'pth'" in result.output and "did you mean 'path'?" in result.output
     assert "notinstalled" not in result.output  # checked at plan time, not here
+
+
+def test_exported_schema_checks_stack_files(tmp_path: Path) -> None:
+    import jsonschema
+    import yaml
+
+    out = tmp_path / "schema.json"
+    assert CliRunner().invoke(app, ["schema", "-o", str(out)]).exit_code == 0
+    schema = json.loads(out.read_text())
+    stack = {"$ref": "#/$defs/stack", "$defs": schema["$defs"]}
+    good = yaml.safe_load("resources:\n  f: {type: local:file, properties: {path: /x}}\n")
+    jsonschema.validate(good, stack)
+    bad = yaml.safe_load("resources:\n  f: {type: local:file, properties: {pth: /x}}\n")
+    try:
+        jsonschema.validate(bad, stack)
+    except jsonschema.ValidationError:
+        return
+    raise AssertionError("a misspelt property of local:file should fail the schema")
