@@ -135,3 +135,12 @@ def test_cidr_aws_rejects_names_the_code(aws_env: str) -> None:
         converge(p, vpc)
     assert err.value.code is not None and err.value.code in str(err.value)
     assert str(err.value).startswith("aws:ec2.Vpc/net: create vpc failed")
+
+
+def test_unknown_provider_setting_is_a_config_error() -> None:
+    from driftless.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        AwsProvider().configure({"region": "us-east-1", "endpont_url": "http://x"})
+    assert "providers.aws" in str(err.value) and "endpont_url" in str(err.value)
+    assert err.value.hint is not None and "endpoint_url" in err.value.hint
