@@ -64,6 +64,7 @@ class Job:
     bindings: dict[int, str] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
     table: dict[str, ResInfo] = field(default_factory=dict)
+    doc: Mapping[str, Any] = field(default_factory=dict)  # stack.yaml, shape-checked
 
     def fail_if_problems(self) -> None:
         """Raise every problem found so far."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from driftless.errors import Problem, RenderError
 from driftless.render.project import Project
+from driftless.render.shape import OVERLAY_SHAPE, sanitize
 from driftless.render.suggest import did_you_mean
 from driftless.render.yamlio import Loc, LocDict, LocList, problem_at, where
 
@@ -69,7 +70,7 @@ def _chain(project: Project, stack: str, name: str, seen: list[str],
     doc = _overlay_doc(project, stack, name)
     if doc is None:
         return []
-    parents = doc.get("extends") or [] if isinstance(doc, Mapping) else []
+    parents = (doc.get("extends") or []) if isinstance(doc, Mapping) else []
     out: list[str] = []
     for parent in [parents] if isinstance(parents, str) else list(parents):
         if _overlay_doc(project, stack, str(parent)) is None:
@@ -84,7 +85,7 @@ def _chain(project: Project, stack: str, name: str, seen: list[str],
 
 def _apply_layer(project: Project, stack: str, name: str, layered: Layered,
                  problems: list[Problem]) -> None:
-    doc = _overlay_doc(project, stack, name)
+    doc = sanitize(_overlay_doc(project, stack, name), OVERLAY_SHAPE, problems)
     if not isinstance(doc, Mapping):
         problems.append(Problem(f"overlay '{name}' must be a map"))
         return

@@ -63,7 +63,7 @@ class Project:
             return merged
         doc = self.env_file(env)
         extra = doc.get("providers") if isinstance(doc, Mapping) else None
-        for name, conf in (extra or {}).items():
+        for name, conf in (extra.items() if isinstance(extra, Mapping) else ()):
             merged.setdefault(name, {}).update(conf if isinstance(conf, Mapping) else {})
         return merged
 

@@ -20,6 +20,7 @@ from driftless.render.job import Job, KindLookup, RenderOptions, resolve_value
 from driftless.render.overlay import apply_overlays
 from driftless.render.project import Project
 from driftless.render.resources import expand_resources, find_cycles
+from driftless.render.shape import STACK_SHAPE, sanitize
 from driftless.render.suggest import did_you_mean
 from driftless.render.values import gather_sources
 from driftless.render.variables import parse_declarations, resolve_variables
@@ -53,11 +54,12 @@ def render_stack(project: Project, name: str, options: RenderOptions, *,
 
 def _layers(job: Job) -> None:
     """Check stack.yaml's shape and apply the environment's overlays."""
-    doc = job.project.load_stack_doc(job.name)
+    doc = sanitize(job.project.load_stack_doc(job.name), STACK_SHAPE, job.problems)
     if not isinstance(doc, Mapping):
         job.problems.append(Problem("stack.yaml must be a map with variables: and resources:",
                                     job.project.rel(job.project.stack_file(job.name)), 1, 1))
         return
+    job.doc = doc
     for key in doc:
         if key not in _STACK_KEYS:
             job.problems.append(problem_at(f"unknown key '{key}' in stack.yaml", where(doc, key),
@@ -74,8 +76,7 @@ def _layers(job: Job) -> None:
 
 def _variables(job: Job) -> None:
     """Every variable's final value, by precedence; all missing ones reported together."""
-    doc = job.project.load_stack_doc(job.name)
-    decls = parse_declarations(doc.get("variables"), job.problems)
+    decls = parse_declarations(job.doc.get("variables"), job.problems)
     sources = gather_sources(job.project, job.name, job.options, job.layered, job.notes)
     env = job.options.env
     hint = f"in environments/{env}.yaml" if env else "in a --var-file"

@@ -21,6 +21,7 @@ from driftless.errors import Problem, RenderError
 from driftless.render.job import RenderOptions
 from driftless.render.overlay import Layered
 from driftless.render.project import Project
+from driftless.render.shape import ENV_SHAPE, sanitize
 from driftless.render.suggest import did_you_mean
 from driftless.render.variables import ValueSource, unknown_names
 from driftless.render.yamlio import Loc, LocDict, problem_at, where
@@ -73,6 +74,7 @@ def _env_file(project: Project, stack: str, env: str, known: set[str],
     if not isinstance(doc, Mapping):
         problems.append(Problem(f"{label} must be a map with variables:", label, 1, 1))
         return []
+    doc = sanitize(doc, ENV_SHAPE, problems)
     for key in doc:
         if key not in _ENV_KEYS:
             problems.append(problem_at(f"unknown key '{key}' in {label}", where(doc, key),
