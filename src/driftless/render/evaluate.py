@@ -291,6 +291,9 @@ def _stack_output(node: PathNode, scope: Scope) -> Any:
 def _instances(node: PathNode, scope: Scope, info: ResInfo) -> tuple[list[ResourceId], int]:
     """The ids a reference names and how many steps that took (1 when indexed)."""
     if not info.mode:
+        if node.steps and not isinstance(node.steps[0], str):
+            raise EvalError(f"'{node.root}' has neither count nor for_each; write "
+                            f"{node.root}.ATTRIBUTE", node.offset)
         return [info.ids[None]], 0
     if not node.steps or isinstance(node.steps[0], str):
         raise EvalError(
