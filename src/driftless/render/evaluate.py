@@ -104,7 +104,8 @@ def resolve_string(text: str, scope: Scope) -> Any:
 def binding_digest(text: str, scope: Scope) -> str:
     """What a ``Deferred`` depends on besides resources, for the render digest."""
     used = {k: v for k, v in scope.variables.items() if f"var.{k}" in text}
-    doc = {"vars": used, "count": scope.count_index, "each": scope.each}
+    stacks = {k: v for k, v in scope.stack_outputs.items() if f"stack.{k}." in text}
+    doc = {"vars": used, "stacks": stacks, "count": scope.count_index, "each": scope.each}
     return json.dumps(doc, sort_keys=True, default=_digestable)
 
 
