@@ -40,6 +40,17 @@ class ResourceId(NamedTuple):
         return f'{base}["{self.index}"]'
 
     @classmethod
+    def trusted(cls, address: str) -> ResourceId:
+        """Parse an address driftless itself wrote (state rows): a fast path
+        for the plain ``provider:kind/name`` form, the full parser otherwise."""
+        head, sep, name = address.partition("/")
+        if sep and "[" not in name:
+            provider, colon, kind = head.partition(":")
+            if colon:
+                return cls(provider, kind, name)
+        return cls.parse(address)
+
+    @classmethod
     def parse(cls, address: str) -> ResourceId:
         """Parse ``aws:s3.Bucket/models`` or ``local:file/conf[2]``."""
         m = _ADDRESS.match(address.strip())

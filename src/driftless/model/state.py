@@ -53,7 +53,7 @@ class ResourceState:
     def from_json(cls, doc: Mapping[str, Any]) -> ResourceState:
         """Inverse of ``to_json``."""
         return cls(
-            ResourceId.parse(doc["address"]),
+            ResourceId.trusted(doc["address"]),
             doc.get("attributes", {}),
             doc.get("private", {}),
             doc.get("inputs", {}),

@@ -71,7 +71,10 @@ def _problem(res: Resource, message: str, hint: str | None = None) -> Problem:
 
 
 def _unchanged(res: Resource, st: ResourceState | None) -> bool:
-    return st is not None and bool(st.inputs) and comparable(dict(res.properties)) == st.inputs
+    if st is None or not st.inputs:
+        return False
+    # plain values compare directly (in C); secrets only through their digests
+    return res.properties == st.inputs or comparable(dict(res.properties)) == st.inputs
 
 
 def _duplicates(resources: Iterable[Resource]) -> list[Problem]:
