@@ -68,10 +68,16 @@ class _Walk:
             stack.extend(self.dependents[node])
 
 
-def _batches(ready: list[ResourceId], w: _Walk, workers: int) -> list[list[Change]]:
-    size = max(1, min(64, len(ready) // (workers * 4) or 1))
+def _batches(
+    ready: list[ResourceId], w: _Walk, workers: int, cheap: Callable[[Change], bool],
+) -> list[list[Change]]:
+    """Cheap changes go together in one batch (one thread); the rest are spread."""
     changes = [w.by_id[n] for n in ready]
-    return [changes[i:i + size] for i in range(0, len(changes), size)]
+    light = [c for c in changes if cheap(c)]
+    heavy = [c for c in changes if not cheap(c)]
+    size = max(1, min(64, len(heavy) // (workers * 4) or 1))
+    spread = [heavy[i:i + size] for i in range(0, len(heavy), size)]
+    return ([light] if light else []) + spread
 
 
 def walk(
@@ -81,6 +87,7 @@ def walk(
     *,
     workers: int = 10,
     on_result: Sink | None = None,
+    cheap: Callable[[Change], bool] = lambda _c: False,
 ) -> list[ApplyResult]:
     """Run every change after its dependencies; return all results.
 
@@ -92,7 +99,7 @@ def walk(
         running: set[Future[list[ApplyResult]]] = set()
 
         def submit(ready: list[ResourceId]) -> None:
-            for batch in _batches(ready, w, workers):
+            for batch in _batches(ready, w, workers, cheap):
                 running.add(pool.submit(run, batch))
 
         submit(w.initially_ready())

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from driftless.errors import DriftlessError, ProviderError
 from driftless.model import (
@@ -32,7 +32,7 @@ from driftless.model import (
 from driftless.plan.validate import check_stack
 from driftless.providers import ProviderSet, comparable
 
-__all__ = ["PlanOptions", "in_chunks", "plan_stack"]
+__all__ = ["PlanOptions", "in_chunks", "is_cheap", "plan_stack"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,7 @@ def _state_lookup(snapshot: StateSnapshot) -> Callable[[ResourceId], Mapping[str
 def _read_all(
     wanted: list[Resource], snapshot: StateSnapshot, providers: ProviderSet, options: PlanOptions,
 ) -> dict[ResourceId, LiveResource | None]:
+    """Read every resource, each provider with the concurrency its reads deserve."""
     lookup = _state_lookup(snapshot)
 
     def read_chunk(chunk: Sequence[Resource]) -> list[tuple[ResourceId, LiveResource | None]]:
@@ -87,16 +88,45 @@ def _read_all(
 
     out: dict[ResourceId, LiveResource | None] = {}
     errors: list[str] = []
-    with ThreadPoolExecutor(max_workers=options.workers) as pool:
-        futures = [pool.submit(read_chunk, c) for c in in_chunks(wanted, options.workers)]
-        for fut in futures:
-            try:
-                out.update(fut.result())
-            except DriftlessError as exc:
-                errors.append(str(exc))
+    cheap = [r for r in wanted if is_cheap(providers, r.id)]
+    costly = [r for r in wanted if not is_cheap(providers, r.id)]
+    for group, workers in ((cheap, 1), (costly, options.workers)):
+        for chunk in _run_chunks(read_chunk, group, workers, errors):
+            out.update(chunk)
     if errors:
         raise ProviderError("could not read the live state:\n  " + "\n  ".join(errors))
     return out
+
+
+def is_cheap(providers: ProviderSet, rid: ResourceId) -> bool:
+    """Whether a kind's work is short and CPU-bound (``KindSpec.cheap``): such
+    resources run in one thread; network-bound kinds (AWS) gain from a pool."""
+    spec = providers.spec(rid.provider, rid.kind)
+    return spec is not None and spec.cheap
+
+
+T = TypeVar("T")
+
+
+def _run_chunks(
+    fn: Callable[[Sequence[Resource]], T], items: list[Resource], workers: int, errors: list[str],
+) -> list[T]:
+    if not items:
+        return []
+    if workers <= 1:
+        try:
+            return [fn(items)]
+        except DriftlessError as exc:
+            errors.append(str(exc))
+            return []
+    results = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for fut in [pool.submit(fn, c) for c in in_chunks(items, workers)]:
+            try:
+                results.append(fut.result())
+            except DriftlessError as exc:
+                errors.append(str(exc))
+    return results
 
 
 def _read_one(

@@ -126,7 +126,7 @@ class EnvFileHandler(ContentFileHandler):
 
     default_mode = 0o600
     spec = KindSpec(
-        name="env_file", schema=EnvFileProps,
+        name="env_file", cheap=True, schema=EnvFileProps,
         description="A KEY=VALUE environment file, mode 0600, written atomically; plans name "
                     "changed keys, never values.",
         replace_on=frozenset({"path"}), import_id="the file's absolute path",

@@ -266,7 +266,7 @@ class FileHandler(ContentFileHandler):
     """``local:file``: content or a copied source, mode, owner."""
 
     spec = KindSpec(
-        name="file", schema=FileProps,
+        name="file", cheap=True, schema=FileProps,
         description="A regular file with the given content (or a copy of source) and mode.",
         replace_on=frozenset({"path"}), import_id="the file's absolute path",
         attributes={"path": "the path", "type": "what is at the path (file, directory, ...)",
@@ -308,7 +308,7 @@ class DirectoryHandler(PathHandler):
     """``local:directory``: exists with a mode; contents removed only with purge."""
 
     spec = KindSpec(
-        name="directory", schema=DirectoryProps,
+        name="directory", cheap=True, schema=DirectoryProps,
         description="A directory with a mode; delete removes it only if empty, unless purge.",
         replace_on=frozenset({"path"}), import_id="the directory's absolute path",
         attributes={"path": "the path", "type": "what is at the path",
@@ -383,7 +383,7 @@ class SymlinkHandler(PathHandler):
     """``local:symlink``: a link at path pointing at target, swapped atomically."""
 
     spec = KindSpec(
-        name="symlink", schema=SymlinkProps,
+        name="symlink", cheap=True, schema=SymlinkProps,
         description="A symbolic link; retargeting swaps it atomically.",
         replace_on=frozenset({"path"}), import_id="the link's absolute path",
         attributes={"path": "the path", "type": "what is at the path", "target": "link target"},

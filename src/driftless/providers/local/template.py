@@ -66,7 +66,7 @@ class TemplateHandler(ContentFileHandler):
     """``local:template``."""
 
     spec = KindSpec(
-        name="template", schema=TemplateProps,
+        name="template", cheap=True, schema=TemplateProps,
         description="A file rendered from a Jinja2 template (StrictUndefined), written "
                     "atomically.",
         replace_on=frozenset({"path"}), import_id="the rendered file's absolute path",
