@@ -29,7 +29,8 @@ __all__ = [
 
 PROJECT_FILE = "driftless.yaml"
 DEFAULT_STATE = "sqlite:///.driftless/state.db"
-_KEYS = ("project", "state", "environments", "providers", "stacks", "settings")
+# ``agent:`` is read and checked by the agent (driftless.agent.config), not here
+_KEYS = ("project", "state", "environments", "providers", "stacks", "settings", "agent")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _STACK_REF = re.compile(r"\$\{\s*stack\.([A-Za-z0-9_][A-Za-z0-9_-]*)\.")
 

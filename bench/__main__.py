@@ -1,0 +1,30 @@
+"""``python -m bench`` (``make bench``): every benchmark, one after another.
+
+Each prints its measurements as ratios against the baseline its issue names.
+Run one alone with ``python -m bench.bench_engine`` (or _render, _agent,
+_aws_reads).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+MODULES = ("bench.bench_engine", "bench.bench_render", "bench.bench_agent",
+           "bench.bench_aws_reads")
+
+
+def main() -> int:
+    """Run each benchmark in its own process; report which failed."""
+    failed = []
+    for module in MODULES:
+        print(f"\n== {module} ==", flush=True)
+        if subprocess.run([sys.executable, "-m", module], check=False).returncode != 0:
+            failed.append(module)
+    if failed:
+        print(f"\nfailed: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
