@@ -29,6 +29,12 @@ def _child_pid(base: Path) -> int:
     return int(json.loads((base / "services/web/status.json").read_text())["child_pid"])
 
 
+def _mtimes(base: Path) -> dict[str, int]:
+    """mtime of every managed file (the service's own run files excluded)."""
+    return {str(p): p.stat().st_mtime_ns for p in base.rglob("*")
+            if p.is_file() and "services" not in p.parts}
+
+
 def test_quickstart_serves_restarts_once_and_destroys(tmp_path: Path) -> None:
     project, base, port = tmp_path / "quickstart", tmp_path / "run", _free_port()
     shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".driftless"))
@@ -41,6 +47,13 @@ def test_quickstart_serves_restarts_once_and_destroys(tmp_path: Path) -> None:
         again = _cli(project, "plan", "--detailed-exitcode", *v)
         assert again.returncode == 0 and "No changes" in again.stdout
         assert "demo-token-not-a-secret" not in first.stdout + again.stdout
+        mtimes = _mtimes(base)
+        twice = _cli(project, "apply", "--auto-approve", *v)
+        assert twice.returncode == 0 and "No changes" in twice.stdout
+        assert _mtimes(base) == mtimes, "a no-op apply touched files"
+        assert _child_pid(base) == pid, "a no-op apply restarted the service"
+        for f in (project / ".driftless").iterdir():  # state.db and its WAL
+            assert b"demo-token-not-a-secret" not in f.read_bytes(), f
         changed = _cli(project, "apply", "--auto-approve", *v, "--var", "greeting=Hi v2")
         assert changed.returncode == 0, changed.stdout + changed.stderr
         assert "<h1>Hi v2</h1>" in httpx.get(f"http://127.0.0.1:{port}/").text
