@@ -52,6 +52,8 @@ def test_lock_of_a_dead_holder_is_taken_after_its_lease(tmp_path: Path) -> None:
     forced = run(tmp_path, "state", "unlock", "main", "--force")
     assert forced.returncode == 0 and "unlocked" in forced.stdout
     assert backend.lock_info("main") is None
+    history = run(tmp_path, "history", "main", "--state-dir", ".", "--json", check=True).stdout
+    assert "force-unlock" in history and "forced unlock" in history
 
 
 def test_kill_9_at_random_points_never_loses_track(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from driftless.cli.context import Context, project_context
 from driftless.cli.options import DirOpt, JsonOpt, StackOpt
 from driftless.cli.output import console, guard, print_json
 from driftless.errors import ConfigError, StateError
-from driftless.model import ResourceId, ResourceState, StateSnapshot
+from driftless.model import LockInfo, ResourceId, ResourceState, StateSnapshot
 from driftless.state.lease import hold_lock
 
 __all__ = ["register", "state_app"]
@@ -153,7 +153,18 @@ def unlock(
                              f"for {info.age_seconds():.0f}s and its lease has not expired",
                              hint=f"take it over: driftless state unlock {stack} --force")
         ctx.backend.unlock(stack, info.id, force=True)
+        if not info.expired():
+            _record_takeover(ctx, stack, info)
     console.print(f"unlocked stack '{stack}' (was held by {info.describe()})")
+
+
+def _record_takeover(ctx: Context, stack: str, info: LockInfo) -> None:
+    """A forced unlock of a live lease is an override: it goes in the history."""
+    from driftless.agent.policy import record_break_glass
+
+    record_break_glass(ctx.project.root, stacks=[stack], operation="force-unlock",
+                       reason=f"forced unlock of a live lock held by {info.describe()} "
+                              f"for {info.age_seconds():.0f}s")
 
 
 @state_app.command()
