@@ -103,3 +103,19 @@ def test_missing_provider_is_one_clear_error(tmp_path: Path) -> None:
     res = Resource(ResourceId("nosuch", "thing", "x"), {})
     with pytest.raises(ConfigError, match="provider 'nosuch' is not installed"):
         eng.plan(stack("s", [res]))
+
+
+def test_count_reduction_names_the_count_and_destroy_says_so(tmp_path: Path) -> None:
+    eng = engine(tmp_path)
+
+    def worker(i: int) -> Resource:
+        return Resource(ResourceId("local", "file", "w", i),
+                        {"path": str(tmp_path / f"w{i}"), "content": str(i)})
+
+    three = stack("s", [worker(i) for i in range(3)])
+    eng.apply(eng.plan(three), three)
+    one = stack("s", [worker(0)])
+    reasons = {str(c.id): c.reason for c in eng.plan(one).pending()}
+    assert reasons == {"local:file/w[1]": "count of w is now 1",
+                       "local:file/w[2]": "count of w is now 1"}
+    assert {c.reason for c in eng.plan(one, destroy=True).pending()} == {"destroy requested"}

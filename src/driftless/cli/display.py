@@ -42,6 +42,8 @@ def print_change(change: Change) -> None:
         return
     style = _STYLE[change.action]
     why = f"   why: {escape(change.reason)}" if change.reason else ""
+    if change.desired is not None and change.desired.protect:
+        why += "   [dim](protected)[/]"
     console.print(f"  [{style}]{change.action.symbol:>3}[/] {escape(str(change.id)):<40} "
                   f"[{style}]{_WORD[change.action]}[/]{why}")
     for diff in change.diffs:

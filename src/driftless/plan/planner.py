@@ -63,7 +63,7 @@ def plan_stack(
     wanted = [] if options.destroy else [by_id[rid] for rid in order]
     lives = _read_all(wanted, snapshot, providers, options)
     changes = _diff_all(wanted, deps, lives, snapshot, providers)
-    changes.extend(_deletes(snapshot, {r.id for r in wanted}))
+    changes.extend(_deletes(snapshot, {r.id for r in wanted}, destroy=options.destroy))
     return Plan(
         desired.name, desired.revision, desired.digest, snapshot.lineage, snapshot.serial,
         tuple(changes), destroy=options.destroy, notes=options.notes,
@@ -229,14 +229,26 @@ def _apply_triggers(res: Resource, change: Change, earlier: Mapping[ResourceId, 
     return replace(change, triggered_by=fired)
 
 
-def _deletes(snapshot: StateSnapshot, keep: set[ResourceId]) -> list[Change]:
+def _deletes(snapshot: StateSnapshot, keep: set[ResourceId], *, destroy: bool) -> list[Change]:
     gone = {rid: st for rid, st in snapshot.resources.items() if rid not in keep}
     graph = Graph({rid: st.depends_on for rid, st in gone.items()})
     out = []
     for rid in reversed(graph.order()):
         st = gone[rid]
-        reason = ("protected (unprotect with: driftless state unprotect "
-                  f"{rid})") if st.protect else "removed from the configuration"
+        if st.protect:
+            reason = f"protected (unprotect with: driftless state unprotect {rid})"
+        else:
+            reason = "destroy requested" if destroy else _why_removed(rid, keep)
         out.append(Change(rid, Action.DELETE, None, st.live(), reason=reason,
                           refused=st.protect, depends_on=st.depends_on))
     return out
+
+
+def _why_removed(rid: ResourceId, keep: set[ResourceId]) -> str:
+    """Name the count or for_each change when siblings of the resource remain."""
+    siblings = [k for k in keep if k[:3] == rid[:3]]
+    if isinstance(rid.index, int) and siblings:
+        return f"count of {rid.name} is now {len(siblings)}"
+    if isinstance(rid.index, str) and siblings:
+        return f"key '{rid.index}' is no longer in the for_each of {rid.name}"
+    return "removed from the configuration"
