@@ -2,7 +2,9 @@
 
 I/O: walks and hashes the local directory, lists the prefix, uploads changed
 files (multipart above a threshold, through boto3's transfer manager) and,
-with ``delete: true``, removes keys that no longer exist locally.
+with ``delete: true``, removes keys that no longer exist locally. A big
+upload (over ~8 MiB or ~20 files) shows a byte progress bar on a terminal
+stderr through ``_progress.UploadBar``; elsewhere it prints nothing.
 Files are compared by ETag: the MD5 of the body, or for a multipart upload
 the MD5 of the part MD5s with ``-N`` — computed locally with the same part
 size as the upload, so an unchanged file never needs a request of its own.
@@ -23,6 +25,7 @@ from driftless.errors import ProviderError
 from driftless.model import Change, LiveResource, Resource, ResourceId, contains_unknown
 from driftless.providers.aws._base import AwsHandler, desired_of
 from driftless.providers.aws._client import AwsClients, aws_error
+from driftless.providers.aws._progress import ByteCallback, ProgressFactory, UploadBar
 from driftless.providers.base import KindSpec, diff_properties
 
 __all__ = ["SyncProps", "handlers", "local_etag"]
@@ -64,8 +67,9 @@ class SyncHandler(AwsHandler):
                     "uri": "s3://bucket/prefix"},
     )
 
-    def __init__(self, aws: AwsClients) -> None:
+    def __init__(self, aws: AwsClients, *, progress: ProgressFactory | None = None) -> None:
         super().__init__(aws)
+        self._progress: ProgressFactory = UploadBar() if progress is None else progress
         # (path, size, mtime_ns) → etag: rehash only files that moved, like git's index.
         self._etags: dict[tuple[str, int, int, int], str] = {}
         self._lock = threading.Lock()
@@ -146,9 +150,12 @@ class SyncHandler(AwsHandler):
         local, remote = self._local(root, p), self._remote(change.id, p)
         cfg = TransferConfig(multipart_threshold=p.multipart_threshold_mb * MB,
                              multipart_chunksize=p.multipart_threshold_mb * MB)
-        for rel, etag in sorted(local.items()):
-            if remote.get(rel) != etag:
-                self._upload(change.id, root / rel, p, rel, cfg)
+        todo = [rel for rel, etag in sorted(local.items()) if remote.get(rel) != etag]
+        size = sum((root / rel).stat().st_size for rel in todo)
+        with self._progress(size, len(todo),
+                            label=f"upload s3://{p.bucket}/{_prefix(p)}") as advance:
+            for rel in todo:
+                self._upload(change.id, root / rel, p, rel, cfg, advance)
         if p.delete:
             self._delete_keys(change.id, p, sorted(set(remote) - set(local)))
         return LiveResource(change.id, self._attrs(p, local))
@@ -157,9 +164,10 @@ class SyncHandler(AwsHandler):
         return self.create(change)
 
     def _upload(self, rid: ResourceId, path: Path, p: SyncProps, rel: str,
-                cfg: TransferConfig) -> None:
+                cfg: TransferConfig, advance: ByteCallback | None) -> None:
         try:
-            self.api.upload_file(str(path), p.bucket, _prefix(p) + rel, Config=cfg)
+            self.api.upload_file(str(path), p.bucket, _prefix(p) + rel, Config=cfg,
+                                 Callback=advance)
         except Exception as exc:
             raise aws_error(rid, f"upload {rel}", getattr(exc, "last_exception", None)
                             or exc) from None
