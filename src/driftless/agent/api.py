@@ -53,28 +53,33 @@ def _unauthorized(what: str) -> JSONResponse:
                         status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
 
-def build_app(agent: Agent) -> Starlette:
-    """The Starlette application serving ``agent``."""
-    cfg, store = agent.config, agent.store
-    hooks = HookReceiver(agent)
+def _reader(agent: Agent, fn: Handler) -> Handler:
+    """Guard ``fn`` with the read token (the admin token also reads), if one is set."""
+    cfg = agent.config
 
-    def reader(fn: Handler) -> Handler:
-        async def wrapped(request: Request) -> Response:
-            if cfg.read_token is not None and not _token_ok(
-                    request, cfg.read_token, agent.admin_token):
-                return _unauthorized("reading")
+    async def wrapped(request: Request) -> Response:
+        if cfg.read_token is not None and not _token_ok(
+                request, cfg.read_token, agent.admin_token):
+            return _unauthorized("reading")
+        return await fn(request)
+    return wrapped
+
+
+def _admin(agent: Agent, fn: Handler) -> Handler:
+    """Guard ``fn`` with the admin token; a DriftlessError becomes a 404 with its hint."""
+    async def wrapped(request: Request) -> Response:
+        if not _token_ok(request, agent.admin_token):
+            return _unauthorized("this action")
+        try:
             return await fn(request)
-        return wrapped
+        except DriftlessError as exc:
+            return JSONResponse({"error": exc.message, "hint": exc.hint}, status_code=404)
+    return wrapped
 
-    def admin(fn: Handler) -> Handler:
-        async def wrapped(request: Request) -> Response:
-            if not _token_ok(request, agent.admin_token):
-                return _unauthorized("this action")
-            try:
-                return await fn(request)
-            except DriftlessError as exc:
-                return JSONResponse({"error": exc.message, "hint": exc.hint}, status_code=404)
-        return wrapped
+
+def _probe_routes(agent: Agent) -> list[Route]:
+    """Liveness and readiness: unauthenticated, for process supervisors."""
+    store = agent.store
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"ok": True})
@@ -84,6 +89,13 @@ def build_app(agent: Agent) -> Starlette:
         waiting = [s.stack for s in stacks if not s.ready]
         ok = agent.started.is_set() and bool(stacks) and not waiting
         return JSONResponse({"ready": ok, "not_ready": waiting}, status_code=200 if ok else 503)
+
+    return [Route("/healthz", healthz), Route("/readyz", readyz)]
+
+
+def _status_routes(agent: Agent) -> list[Route]:
+    """Read-only stack status and history, behind the read token."""
+    store = agent.store
 
     async def stacks(_: Request) -> Response:
         return JSONResponse({"stacks": [s.to_json() for s in store.statuses()]})
@@ -100,6 +112,15 @@ def build_app(agent: Agent) -> Starlette:
         entries = store.history(request.path_params["name"], limit=limit)
         return JSONResponse({"history": [e.to_json() for e in entries]})
 
+    return [
+        Route("/api/v1/stacks", _reader(agent, stacks)),
+        Route("/api/v1/stacks/{name}", _reader(agent, one)),
+        Route("/api/v1/stacks/{name}/history", _reader(agent, history)),
+    ]
+
+
+def _control_routes(agent: Agent) -> list[Route]:
+    """Stack actions (reconcile, suspend, resume, rollback, unpin), behind the admin token."""
     async def act(request: Request) -> Response:
         name, action = request.path_params["name"], request.path_params["action"]
         body = await _json_body(request)
@@ -108,23 +129,33 @@ def build_app(agent: Agent) -> Starlette:
         return JSONResponse({"stack": name, "action": action, "pinned": controls.pinned,
                              "suspended": controls.suspended}, status_code=202)
 
-    async def metrics(_: Request) -> Response:
-        return Response(agent.metrics.render(), media_type="text/plain; version=0.0.4")
+    return [Route("/api/v1/stacks/{name}/{action:str}", _admin(agent, act), methods=["POST"])]
+
+
+def _hook_routes(agent: Agent) -> list[Route]:
+    """Webhooks: authenticated by their own signatures, not by bearer tokens."""
+    hooks = HookReceiver(agent)
 
     async def hook(request: Request) -> Response:
         status, doc = hooks.receive(request.path_params["kind"], dict(request.headers),
                                     await request.body())
         return JSONResponse(doc, status_code=status)
 
-    routes = [
-        Route("/healthz", healthz), Route("/readyz", readyz),
-        Route("/api/v1/stacks", reader(stacks)),
-        Route("/api/v1/stacks/{name}", reader(one)),
-        Route("/api/v1/stacks/{name}/history", reader(history)),
-        Route("/api/v1/stacks/{name}/{action:str}", admin(act), methods=["POST"]),
-        Route("/hooks/{kind}", hook, methods=["POST"]),
-        Route("/metrics", reader(metrics)),
-    ]
+    return [Route("/hooks/{kind}", hook, methods=["POST"])]
+
+
+def _metrics_routes(agent: Agent) -> list[Route]:
+    """Prometheus exposition, behind the read token."""
+    async def metrics(_: Request) -> Response:
+        return Response(agent.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    return [Route("/metrics", _reader(agent, metrics))]
+
+
+def build_app(agent: Agent) -> Starlette:
+    """The Starlette application serving ``agent``."""
+    routes = [*_probe_routes(agent), *_status_routes(agent), *_control_routes(agent),
+              *_hook_routes(agent), *_metrics_routes(agent)]
     return Starlette(routes=routes)
 
 
