@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +23,7 @@ from rich.table import Table
 from driftless.agent import (
     AgentConfig,
     AgentStore,
+    Controls,
     SourceConfig,
     StackStatus,
     WebhookSecrets,
@@ -41,6 +44,7 @@ StateDir = Annotated[Path, typer.Option(
     "--state-dir", envvar="DRIFTLESS_AGENT_STATE_DIR",
     help="The agent's work directory (its store, state, git cache).")]
 DEFAULT_STATE_DIR = Path(".driftless-agent")
+StackName = Annotated[str, typer.Argument(help="Stack name.")]
 
 
 def _store(state_dir: Path) -> AgentStore:
@@ -182,7 +186,7 @@ def status(
 
 
 def history(
-    stack: Annotated[str, typer.Argument(help="Stack name.")],
+    stack: StackName,
     limit: Annotated[int, typer.Option(help="How many entries.")] = 20,
     state_dir: StateDir = DEFAULT_STATE_DIR,
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -203,8 +207,20 @@ def history(
                       f"{counts}  {escape(e.reason)}  ({e.duration:.2f}s, {e.actor})")
 
 
+def _change(state_dir: Path, stack: str, change: Callable[[AgentStore, str], Controls], *,
+            done: str | Callable[[Controls], str], wake: bool = True) -> None:
+    """Write one control to the agent store, then (unless ``wake`` is off) wake the agent.
+
+    A user error (unknown stack, no earlier revision) exits cleanly before any wake-up.
+    """
+    with guard():
+        ctl = change(_store(state_dir), stack)
+    if wake:
+        _wake(state_dir, stack, done(ctl) if callable(done) else done)
+
+
 def rollback(
-    stack: Annotated[str, typer.Argument(help="Stack name.")],
+    stack: StackName,
     to: Annotated[str | None, typer.Option(help="Revision (default: previous healthy).")] = None,
     state_dir: StateDir = DEFAULT_STATE_DIR,
 ) -> None:
@@ -212,52 +228,38 @@ def rollback(
 
     Example: driftless rollback web --to a1b2c3d
     """
-    with guard():
-        ctl = pin(_store(state_dir), stack, to=to)
-    _wake(state_dir, stack, f"stack '{stack}' pinned to {str(ctl.pinned)[:7]}")
+    _change(state_dir, stack, partial(pin, to=to),
+            done=lambda ctl: f"stack '{stack}' pinned to {str(ctl.pinned)[:7]}")
 
 
-def unpin_cmd(
-    stack: Annotated[str, typer.Argument(help="Stack name.")],
-    state_dir: StateDir = DEFAULT_STATE_DIR,
-) -> None:
+def unpin_cmd(stack: StackName, state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
     """Let a pinned stack follow its git ref again.
 
     Example: driftless unpin web
     """
-    with guard():
-        unpin(_store(state_dir), stack)
-    _wake(state_dir, stack, f"stack '{stack}' follows git again")
+    _change(state_dir, stack, unpin, done=f"stack '{stack}' follows git again")
 
 
-def suspend(
-    stack: Annotated[str, typer.Argument(help="Stack name.")],
-    state_dir: StateDir = DEFAULT_STATE_DIR,
-) -> None:
+def suspend(stack: StackName, state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
     """Stop reconciling a stack until `resume` (nothing is changed meanwhile).
 
     Example: driftless suspend web
     """
-    with guard():
-        set_suspended(_store(state_dir), stack, True)
-    _wake(state_dir, stack, f"stack '{stack}' suspended")
+    _change(state_dir, stack, partial(set_suspended, suspended=True),
+            done=f"stack '{stack}' suspended")
 
 
-def resume(
-    stack: Annotated[str, typer.Argument(help="Stack name.")],
-    state_dir: StateDir = DEFAULT_STATE_DIR,
-) -> None:
+def resume(stack: StackName, state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
     """Resume reconciling a suspended stack.
 
     Example: driftless resume web
     """
-    with guard():
-        set_suspended(_store(state_dir), stack, False)
-    _wake(state_dir, stack, f"stack '{stack}' resumed")
+    _change(state_dir, stack, partial(set_suspended, suspended=False),
+            done=f"stack '{stack}' resumed")
 
 
 def reconcile(
-    stack: Annotated[str, typer.Argument(help="Stack name.")],
+    stack: StackName,
     now: Annotated[bool, typer.Option("--now", help="Wake the running agent at once.")] = True,
     state_dir: StateDir = DEFAULT_STATE_DIR,
 ) -> None:
@@ -265,7 +267,5 @@ def reconcile(
 
     Example: driftless reconcile web --now
     """
-    with guard():
-        request_reconcile(_store(state_dir), stack)
-    if now:
-        _wake(state_dir, stack, f"reconcile of '{stack}' requested")
+    _change(state_dir, stack, request_reconcile, done=f"reconcile of '{stack}' requested",
+            wake=now)
