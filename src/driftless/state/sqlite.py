@@ -7,6 +7,7 @@ lock row and journal rows. Connections are per thread, because the engine
 writes journal entries from a pool of worker threads; writers take
 ``BEGIN IMMEDIATE`` so a read-check-write is one atomic step across
 processes. Every ``sqlite3`` failure becomes a ``StateError`` naming the file.
+The journal class lives in ``sqlite_journal`` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from driftless.errors import ConfigError, LockHeld, StateConflict, StateError
 from driftless.model import LockInfo, ResourceState, StateSnapshot
-from driftless.state.base import JournalEntry
+from driftless.state.sqlite_journal import SQLiteJournal, dumps, encode
 
 __all__ = ["SQLiteBackend", "SQLiteJournal", "from_url"]
 
@@ -74,22 +74,6 @@ def from_url(url: str, root: Path) -> SQLiteBackend:
         )
     path = Path(parts.path[1:])
     return SQLiteBackend(path if path.is_absolute() else root / path)
-
-
-def _dumps(doc: Any) -> str:
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"))
-
-
-def _encode(what: str, doc: Any) -> str:
-    try:
-        return _dumps(doc)
-    except (TypeError, ValueError) as exc:
-        # The message names only the type, never the value (it may be secret).
-        raise StateError(
-            f"{what}: a value cannot be stored in state ({exc})",
-            hint="providers must store secrets as digests and only JSON values "
-            "(str, number, bool, null, list, mapping) in attributes",
-        ) from None
 
 
 class SQLiteBackend:
@@ -249,7 +233,7 @@ class SQLiteBackend:
 
     def write(self, stack: str, snap: StateSnapshot) -> None:
         """Store ``snap`` if it follows the stored serial in the same lineage."""
-        outputs = _encode(f"outputs of stack '{stack}'", dict(snap.outputs))
+        outputs = encode(f"outputs of stack '{stack}'", dict(snap.outputs))
         with self._txn(immediate=True) as db:
             meta = db.execute(
                 "SELECT lineage, serial FROM stacks WHERE name = ?", (stack,)
@@ -286,7 +270,7 @@ class SQLiteBackend:
             before = prior.get(address)
             # Snapshots are immutable values: the very object we stored is
             # unchanged, so skip re-encoding it (keeps small writes cheap).
-            text = before[1] if before and before[0] is rs else _encode(address, rs.to_json())
+            text = before[1] if before and before[0] is rs else encode(address, rs.to_json())
             rows[address] = (rs, text)
             if before is None or before[1] != text:
                 changed.append((stack, address, text, snap.serial))
@@ -308,7 +292,7 @@ class SQLiteBackend:
                 raise LockHeld(stack, current)
             db.execute(
                 "INSERT OR REPLACE INTO locks (stack, id, info, lease) VALUES (?, ?, ?, ?)",
-                (stack, info.id, _dumps(info.to_json()), max(0.0, info.expires - info.created)),
+                (stack, info.id, dumps(info.to_json()), max(0.0, info.expires - info.created)),
             )
         return info.id
 
@@ -328,7 +312,7 @@ class SQLiteBackend:
             renewed = current.renewed(lease=float(row[1]))
             db.execute(
                 "UPDATE locks SET info = ? WHERE stack = ?",
-                (_dumps(renewed.to_json()), stack),
+                (dumps(renewed.to_json()), stack),
             )
 
     def unlock(self, stack: str, lock_id: str, *, force: bool = False) -> None:
@@ -384,79 +368,3 @@ def _not_ours(stack: str, current: LockInfo | None, *, doing: str) -> StateError
         f"cannot {doing} the lock on stack '{stack}': it is held by {current.describe()}",
         hint=f"wait for it to finish, or take it over: driftless state unlock {stack} --force",
     )
-
-
-class SQLiteJournal:
-    """The journal of one stack; every call is its own committed transaction."""
-
-    def __init__(self, backend: SQLiteBackend, stack: str) -> None:
-        self._backend = backend
-        self.stack = stack
-
-    def begin(self, address: str, action: str, intent: Mapping[str, Any]) -> int:
-        """Record an intent; committed (survives kill -9) before returning."""
-        text = _encode(f"journal intent for {address}", dict(intent))
-        with self._backend._txn(immediate=True) as db:
-            cur = db.execute(
-                "INSERT INTO journal (stack, address, action, intent, at) VALUES (?, ?, ?, ?, ?)",
-                (self.stack, address, action, text, time.time()),
-            )
-            seq = cur.lastrowid
-        assert seq is not None
-        return seq
-
-    def finish(self, seq: int, *, ok: bool, live: Mapping[str, Any] | None) -> None:
-        """Record the outcome of intent ``seq``."""
-        text = None if live is None else _encode(f"journal entry {seq}", dict(live))
-        with self._backend._txn(immediate=True) as db:
-            cur = db.execute(
-                "UPDATE journal SET finished = 1, ok = ?, live = ? WHERE seq = ? AND stack = ?",
-                (int(ok), text, seq, self.stack),
-            )
-            if cur.rowcount != 1:
-                raise StateError(
-                    f"journal of stack '{self.stack}' has no entry {seq} to finish",
-                    hint="it was cleared or belongs to another stack; this is a bug, "
-                    "please report it",
-                )
-
-    def entries(self) -> list[JournalEntry]:
-        """Entries not yet cleared, oldest first."""
-        with self._backend._txn() as db:
-            rows = db.execute(
-                "SELECT seq, address, action, intent, finished, ok, live FROM journal "
-                "WHERE stack = ? ORDER BY seq", (self.stack,),
-            ).fetchall()
-        return [
-            JournalEntry(
-                seq, address, action, json.loads(intent), bool(finished), bool(ok),
-                None if live is None else json.loads(live),
-            )
-            for seq, address, action, intent, finished, ok, live in rows
-        ]
-
-    def begin_many(self, items: Sequence[tuple[str, str, Mapping[str, Any]]]) -> list[int]:
-        """Record several intents in one committed transaction (the applier's batches)."""
-        texts = [(a, act, _encode(f"journal intent for {a}", dict(i))) for a, act, i in items]
-        now = time.time()
-        with self._backend._txn(immediate=True) as db:
-            return [
-                int(db.execute(
-                    "INSERT INTO journal (stack, address, action, intent, at) "
-                    "VALUES (?, ?, ?, ?, ?)", (self.stack, a, act, text, now)).lastrowid or 0)
-                for a, act, text in texts
-            ]
-
-    def finish_many(self, outcomes: Sequence[tuple[int, bool, Mapping[str, Any] | None]]) -> None:
-        """Record several outcomes in one committed transaction."""
-        rows = [(int(ok), None if live is None else _encode(f"journal entry {seq}", dict(live)),
-                 seq, self.stack) for seq, ok, live in outcomes]
-        with self._backend._txn(immediate=True) as db:
-            db.executemany(
-                "UPDATE journal SET finished = 1, ok = ?, live = ? WHERE seq = ? AND stack = ?",
-                rows)
-
-    def clear(self, upto: int) -> None:
-        """Drop entries up to and including ``upto``."""
-        with self._backend._txn(immediate=True) as db:
-            db.execute("DELETE FROM journal WHERE stack = ? AND seq <= ?", (self.stack, upto))

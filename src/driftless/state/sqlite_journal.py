@@ -1,0 +1,116 @@
+"""The SQLite state backend's write-ahead journal, and the JSON encoding of state rows.
+
+I/O: every journal call is one committed transaction on the backend's
+database (table ``journal``), so an intent survives a crash of the process
+before the provider acts on it. ``SQLiteBackend.journal`` hands these out;
+the module is apart from the backend only to keep each file readable.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from driftless.errors import StateError
+from driftless.state.base import JournalEntry
+
+if TYPE_CHECKING:
+    from driftless.state.sqlite import SQLiteBackend
+
+__all__ = ["SQLiteJournal", "dumps", "encode"]
+
+
+def dumps(doc: Any) -> str:
+    """Canonical JSON text (sorted keys, no spaces): equal values store equal text."""
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"))
+
+
+def encode(what: str, doc: Any) -> str:
+    """``dumps``, or a ``StateError`` naming ``what`` when a value is not JSON."""
+    try:
+        return dumps(doc)
+    except (TypeError, ValueError) as exc:
+        # The message names only the type, never the value (it may be secret).
+        raise StateError(
+            f"{what}: a value cannot be stored in state ({exc})",
+            hint="providers must store secrets as digests and only JSON values "
+            "(str, number, bool, null, list, mapping) in attributes",
+        ) from None
+
+
+class SQLiteJournal:
+    """The journal of one stack; every call is its own committed transaction."""
+
+    def __init__(self, backend: SQLiteBackend, stack: str) -> None:
+        self._backend = backend
+        self.stack = stack
+
+    def begin(self, address: str, action: str, intent: Mapping[str, Any]) -> int:
+        """Record an intent; committed (survives kill -9) before returning."""
+        text = encode(f"journal intent for {address}", dict(intent))
+        with self._backend._txn(immediate=True) as db:
+            cur = db.execute(
+                "INSERT INTO journal (stack, address, action, intent, at) VALUES (?, ?, ?, ?, ?)",
+                (self.stack, address, action, text, time.time()),
+            )
+            seq = cur.lastrowid
+        assert seq is not None
+        return seq
+
+    def finish(self, seq: int, *, ok: bool, live: Mapping[str, Any] | None) -> None:
+        """Record the outcome of intent ``seq``."""
+        text = None if live is None else encode(f"journal entry {seq}", dict(live))
+        with self._backend._txn(immediate=True) as db:
+            cur = db.execute(
+                "UPDATE journal SET finished = 1, ok = ?, live = ? WHERE seq = ? AND stack = ?",
+                (int(ok), text, seq, self.stack),
+            )
+            if cur.rowcount != 1:
+                raise StateError(
+                    f"journal of stack '{self.stack}' has no entry {seq} to finish",
+                    hint="it was cleared or belongs to another stack; this is a bug, "
+                    "please report it",
+                )
+
+    def entries(self) -> list[JournalEntry]:
+        """Entries not yet cleared, oldest first."""
+        with self._backend._txn() as db:
+            rows = db.execute(
+                "SELECT seq, address, action, intent, finished, ok, live FROM journal "
+                "WHERE stack = ? ORDER BY seq", (self.stack,),
+            ).fetchall()
+        return [
+            JournalEntry(
+                seq, address, action, json.loads(intent), bool(finished), bool(ok),
+                None if live is None else json.loads(live),
+            )
+            for seq, address, action, intent, finished, ok, live in rows
+        ]
+
+    def begin_many(self, items: Sequence[tuple[str, str, Mapping[str, Any]]]) -> list[int]:
+        """Record several intents in one committed transaction (the applier's batches)."""
+        texts = [(a, act, encode(f"journal intent for {a}", dict(i))) for a, act, i in items]
+        now = time.time()
+        with self._backend._txn(immediate=True) as db:
+            return [
+                int(db.execute(
+                    "INSERT INTO journal (stack, address, action, intent, at) "
+                    "VALUES (?, ?, ?, ?, ?)", (self.stack, a, act, text, now)).lastrowid or 0)
+                for a, act, text in texts
+            ]
+
+    def finish_many(self, outcomes: Sequence[tuple[int, bool, Mapping[str, Any] | None]]) -> None:
+        """Record several outcomes in one committed transaction."""
+        rows = [(int(ok), None if live is None else encode(f"journal entry {seq}", dict(live)),
+                 seq, self.stack) for seq, ok, live in outcomes]
+        with self._backend._txn(immediate=True) as db:
+            db.executemany(
+                "UPDATE journal SET finished = 1, ok = ?, live = ? WHERE seq = ? AND stack = ?",
+                rows)
+
+    def clear(self, upto: int) -> None:
+        """Drop entries up to and including ``upto``."""
+        with self._backend._txn(immediate=True) as db:
+            db.execute("DELETE FROM journal WHERE stack = ? AND seq <= ?", (self.stack, upto))
