@@ -1,5 +1,8 @@
 """The shared shape of every AWS kind: clients, typed diff, tag helpers.
 
+``KeyedHandler`` is the shape of kinds found by identity properties (a
+name, or a role and a policy): read, import and re-read after a write.
+
 No I/O of its own: handlers call AWS through ``AwsClients`` and ``call``.
 Live attributes keep the properties in their normalised (schema-dumped)
 form, so the diff compares like with like; ids and ARNs sit next to them
@@ -9,7 +12,7 @@ for references such as ``${sg.id}`` or ``${bucket.arn}``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
@@ -19,7 +22,8 @@ from driftless.model import Change, LiveResource, Resource, ResourceId, contains
 from driftless.providers.aws._client import AwsClients, aws_error, call, is_not_found
 from driftless.providers.base import KindHandler, diff_properties
 
-__all__ = ["AwsHandler", "desired_of", "from_tag_list", "to_tag_list"]
+__all__ = ["AwsHandler", "KeyedHandler", "desired_of", "from_tag_list", "known_keys",
+           "to_tag_list"]
 
 T = TypeVar("T")
 
@@ -46,6 +50,20 @@ def desired_of(change: Change) -> Resource:
     if change.desired is None:
         raise ProviderError("change has no desired resource", resource=change.id)
     return change.desired
+
+
+def known_keys(
+    resource: Resource, prior: LiveResource | None, *keys: str
+) -> dict[str, Any] | None:
+    """Identity fields from the prior read, else from the desired properties.
+
+    None while a desired one is still unknown (it depends on an unapplied resource).
+    """
+    if prior is not None and all(prior.attributes.get(k) for k in keys):
+        return {k: prior.attributes[k] for k in keys}
+    if any(contains_unknown(resource.properties.get(k)) for k in keys):
+        return None
+    return {k: resource.properties.get(k) for k in keys}
 
 
 class AwsHandler(KindHandler):
@@ -76,6 +94,19 @@ class AwsHandler(KindHandler):
         except Exception as exc:
             raise aws_error(rid, what, exc) from None
 
+    def replace_tags(self, change: Change, tags: Mapping[str, str], *, what: str,
+                     untag: Callable[..., Any], tag: Callable[..., Any], **ident: Any) -> None:
+        """Make the tags exactly ``tags`` with ``TagKeys``/``Tags`` style calls.
+
+        Keys gone since the prior read are untagged first; ``ident`` names the
+        object (``RoleName=...``, ``ResourceArn=...``).
+        """
+        old = (change.prior.attributes if change.prior else {}).get("tags") or {}
+        if gone := sorted(set(old) - set(tags)):
+            self.call(change.id, f"untag {what}", untag, TagKeys=gone, **ident)
+        if tags:
+            self.call(change.id, f"tag {what}", tag, Tags=to_tag_list(tags), **ident)
+
     def compare_form(self, props: Any, given: Iterable[str]) -> dict[str, Any]:
         """Desired values in the form ``read`` stores them (schema dump)."""
         dumped = props.model_dump(mode="json") if isinstance(props, BaseModel) else dict(props)
@@ -88,3 +119,32 @@ class AwsHandler(KindHandler):
         props = self.parse(desired)
         return diff_properties(self.spec, desired, live,
                                compare=self.compare_form(props, desired.properties))
+
+
+class KeyedHandler(AwsHandler):
+    """A kind found by its ``keys`` properties; subclasses define ``_read(rid, *keys)``.
+
+    The import id is the keys joined by ':' (the last key may itself hold
+    colons, as an ARN does).
+    """
+
+    keys: ClassVar[tuple[str, ...]] = ("name",)
+    noun: ClassVar[str] = "resource"
+    # Declared as a callable, not a method, so subclasses name their own key parameters.
+    _read: Callable[..., LiveResource | None]
+
+    def read(self, resource: Resource, prior: LiveResource | None) -> LiveResource | None:
+        key = known_keys(resource, prior, *self.keys)
+        return None if key is None else self._read(resource.id, *(str(key[k]) for k in self.keys))
+
+    def import_resource(self, resource: Resource, import_id: str) -> LiveResource | None:
+        parts = import_id.split(":", len(self.keys) - 1)
+        return self._read(resource.id, *parts, *[""] * (len(self.keys) - len(parts)))
+
+    def reread(self, rid: ResourceId, *key: str) -> LiveResource:
+        """The object just written, or an error naming it when it vanished."""
+        live = self._read(rid, *key)
+        if live is None:
+            raise ProviderError(f"{self.noun} '{':'.join(key)}' vanished after it was written",
+                                resource=rid)
+        return live

@@ -9,17 +9,20 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from driftless.errors import ProviderError
 from driftless.model import (
     Change,
     Health,
     HealthCode,
     LiveResource,
-    Resource,
     ResourceId,
-    contains_unknown,
 )
-from driftless.providers.aws._base import AwsHandler, desired_of, from_tag_list, to_tag_list
+from driftless.providers.aws._base import (
+    AwsHandler,
+    KeyedHandler,
+    desired_of,
+    from_tag_list,
+    to_tag_list,
+)
 from driftless.providers.aws._client import AwsClients
 from driftless.providers.base import KindSpec
 
@@ -49,25 +52,15 @@ class TableProps(BaseModel):
         return self
 
 
-class TableHandler(AwsHandler):
+class TableHandler(KeyedHandler):
     """A table; key schema changes replace it, billing and tags update in place."""
 
-    service = "dynamodb"
+    service, noun = "dynamodb", "table"
     spec = KindSpec(
         "dynamodb.Table", TableProps, "a DynamoDB table",
         replace_on=frozenset({"name", "hash_key", "range_key", "attributes"}),
         import_id="the table name", attributes={"arn": "table ARN", "name": "table name"},
     )
-
-    def read(self, resource: Resource, prior: LiveResource | None) -> LiveResource | None:
-        if prior is not None and prior.attributes.get("name"):
-            return self._read(resource.id, str(prior.attributes["name"]))
-        if contains_unknown(resource.properties.get("name")):
-            return None
-        return self._read(resource.id, str(resource.properties["name"]))
-
-    def import_resource(self, resource: Resource, import_id: str) -> LiveResource | None:
-        return self._read(resource.id, import_id)
 
     def _read(self, rid: ResourceId, name: str) -> LiveResource | None:
         out = self.maybe(rid, "describe table", self.api.describe_table, TableName=name)
@@ -103,13 +96,7 @@ class TableHandler(AwsHandler):
         if p.tags:
             kwargs["Tags"] = to_tag_list(p.tags)
         self.call(change.id, f"create table '{p.name}'", self.api.create_table, **kwargs)
-        return self._after(change.id, p.name)
-
-    def _after(self, rid: ResourceId, name: str) -> LiveResource:
-        live = self._read(rid, name)
-        if live is None:
-            raise ProviderError(f"table '{name}' vanished after it was written", resource=rid)
-        return live
+        return self.reread(change.id, p.name)
 
     def update(self, change: Change) -> LiveResource:
         p: TableProps = self.parse(desired_of(change))
@@ -119,14 +106,9 @@ class TableHandler(AwsHandler):
                 before.get("write_capacity")):
             self.call(change.id, "update table", self.api.update_table, TableName=p.name,
                       BillingMode=p.billing_mode, **_throughput(p))
-        arn = str(before.get("arn"))
-        if gone := sorted(set(before.get("tags") or {}) - set(p.tags)):
-            self.call(change.id, "untag table", self.api.untag_resource, ResourceArn=arn,
-                      TagKeys=gone)
-        if p.tags:
-            self.call(change.id, "tag table", self.api.tag_resource, ResourceArn=arn,
-                      Tags=to_tag_list(p.tags))
-        return self._after(change.id, p.name)
+        self.replace_tags(change, p.tags, what="table", untag=self.api.untag_resource,
+                          tag=self.api.tag_resource, ResourceArn=str(before.get("arn")))
+        return self.reread(change.id, p.name)
 
     def delete(self, prior: LiveResource) -> None:
         self.maybe(prior.id, "delete table", self.api.delete_table,

@@ -13,9 +13,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from driftless.errors import ProviderError
-from driftless.model import Change, LiveResource, Resource, ResourceId, contains_unknown
-from driftless.providers.aws._base import AwsHandler, desired_of, from_tag_list, to_tag_list
+from driftless.model import Change, LiveResource, ResourceId
+from driftless.providers.aws._base import (
+    AwsHandler,
+    KeyedHandler,
+    desired_of,
+    from_tag_list,
+    to_tag_list,
+)
 from driftless.providers.aws._client import AwsClients
 from driftless.providers.base import KindSpec
 
@@ -85,31 +90,15 @@ class ProfileProps(BaseModel):
     path: str = "/"
 
 
-def _known(resource: Resource, prior: LiveResource | None, *keys: str) -> dict[str, Any] | None:
-    """Identity fields from the prior read, else from the desired properties."""
-    if prior is not None and all(prior.attributes.get(k) for k in keys):
-        return {k: prior.attributes[k] for k in keys}
-    if any(contains_unknown(resource.properties.get(k)) for k in keys):
-        return None
-    return {k: resource.properties.get(k) for k in keys}
-
-
-class RoleHandler(AwsHandler):
+class RoleHandler(KeyedHandler):
     """A role that a service or principal may assume."""
 
-    service = "iam"
+    service, noun = "iam", "role"
     spec = KindSpec(
         "iam.Role", RoleProps, "an IAM role",
         replace_on=frozenset({"name", "path"}), import_id="the role name",
         attributes={"arn": "role ARN", "name": "role name", "id": "role id"},
     )
-
-    def read(self, resource: Resource, prior: LiveResource | None) -> LiveResource | None:
-        key = _known(resource, prior, "name")
-        return None if key is None else self._read(resource.id, str(key["name"]))
-
-    def import_resource(self, resource: Resource, import_id: str) -> LiveResource | None:
-        return self._read(resource.id, import_id)
 
     def _read(self, rid: ResourceId, name: str) -> LiveResource | None:
         out = self.maybe(rid, "get role", self.api.get_role, RoleName=name)
@@ -134,13 +123,7 @@ class RoleHandler(AwsHandler):
         if p.tags:
             kwargs["Tags"] = to_tag_list(p.tags)
         self.call(change.id, f"create role '{p.name}'", self.api.create_role, **kwargs)
-        return self._after(change.id, p.name)
-
-    def _after(self, rid: ResourceId, name: str) -> LiveResource:
-        live = self._read(rid, name)
-        if live is None:
-            raise ProviderError(f"role '{name}' vanished after it was written", resource=rid)
-        return live
+        return self.reread(change.id, p.name)
 
     def update(self, change: Change) -> LiveResource:
         p: RoleProps = self.parse(desired_of(change))
@@ -149,12 +132,9 @@ class RoleHandler(AwsHandler):
                   PolicyDocument=json.dumps(p.assume_role_policy))
         self.call(rid, "update role", api.update_role, RoleName=p.name,
                   Description=p.description, MaxSessionDuration=p.max_session_duration)
-        old = dict((change.prior.attributes if change.prior else {}).get("tags") or {})
-        if gone := sorted(set(old) - set(p.tags)):
-            self.call(rid, "untag role", api.untag_role, RoleName=p.name, TagKeys=gone)
-        if p.tags:
-            self.call(rid, "tag role", api.tag_role, RoleName=p.name, Tags=to_tag_list(p.tags))
-        return self._after(rid, p.name)
+        self.replace_tags(change, p.tags, what="role", untag=api.untag_role, tag=api.tag_role,
+                          RoleName=p.name)
+        return self.reread(rid, p.name)
 
     def delete(self, prior: LiveResource) -> None:
         name = str(prior.attributes["name"])
@@ -181,23 +161,15 @@ class RoleHandler(AwsHandler):
         return [p["PolicyArn"] for p in out["AttachedPolicies"]]
 
 
-class RolePolicyHandler(AwsHandler):
+class RolePolicyHandler(KeyedHandler):
     """An inline policy embedded in a role."""
 
-    service = "iam"
+    service, keys = "iam", ("role", "name")
     spec = KindSpec(
         "iam.RolePolicy", RolePolicyProps, "an inline IAM policy on a role",
         replace_on=frozenset({"role", "name"}), import_id="role:policy-name",
         attributes={"id": "role:name"},
     )
-
-    def read(self, resource: Resource, prior: LiveResource | None) -> LiveResource | None:
-        key = _known(resource, prior, "role", "name")
-        return None if key is None else self._read(resource.id, key["role"], key["name"])
-
-    def import_resource(self, resource: Resource, import_id: str) -> LiveResource | None:
-        role, _, name = import_id.partition(":")
-        return self._read(resource.id, role, name)
 
     def _read(self, rid: ResourceId, role: str, name: str) -> LiveResource | None:
         out = self.maybe(rid, "get role policy", self.api.get_role_policy,
@@ -224,23 +196,15 @@ class RolePolicyHandler(AwsHandler):
                    RoleName=a["role"], PolicyName=a["name"])
 
 
-class AttachmentHandler(AwsHandler):
+class AttachmentHandler(KeyedHandler):
     """A managed policy attached to a role."""
 
-    service = "iam"
+    service, keys = "iam", ("role", "policy_arn")
     spec = KindSpec(
         "iam.PolicyAttachment", AttachmentProps, "a managed IAM policy attached to a role",
         replace_on=frozenset({"role", "policy_arn"}), import_id="role:policy-arn",
         attributes={"id": "role:policy_arn"},
     )
-
-    def read(self, resource: Resource, prior: LiveResource | None) -> LiveResource | None:
-        key = _known(resource, prior, "role", "policy_arn")
-        return None if key is None else self._read(resource.id, key["role"], key["policy_arn"])
-
-    def import_resource(self, resource: Resource, import_id: str) -> LiveResource | None:
-        role, _, arn = import_id.partition(":")
-        return self._read(resource.id, role, arn)
 
     def _read(self, rid: ResourceId, role: str, arn: str) -> LiveResource | None:
         out = self.maybe(rid, "list attached policies", self.api.list_attached_role_policies,
@@ -262,22 +226,15 @@ class AttachmentHandler(AwsHandler):
                    RoleName=a["role"], PolicyArn=a["policy_arn"])
 
 
-class ProfileHandler(AwsHandler):
+class ProfileHandler(KeyedHandler):
     """An instance profile carrying (at most) one role to EC2 instances."""
 
-    service = "iam"
+    service, noun = "iam", "instance profile"
     spec = KindSpec(
         "iam.InstanceProfile", ProfileProps, "an IAM instance profile",
         replace_on=frozenset({"name", "path"}), import_id="the profile name",
         attributes={"name": "profile name", "arn": "profile ARN", "id": "profile id"},
     )
-
-    def read(self, resource: Resource, prior: LiveResource | None) -> LiveResource | None:
-        key = _known(resource, prior, "name")
-        return None if key is None else self._read(resource.id, str(key["name"]))
-
-    def import_resource(self, resource: Resource, import_id: str) -> LiveResource | None:
-        return self._read(resource.id, import_id)
 
     def _read(self, rid: ResourceId, name: str) -> LiveResource | None:
         out = self.maybe(rid, "get instance profile", self.api.get_instance_profile,
@@ -307,10 +264,7 @@ class ProfileHandler(AwsHandler):
         if p.role and p.role != old:
             self.call(rid, f"add role '{p.role}'", self.api.add_role_to_instance_profile,
                       InstanceProfileName=p.name, RoleName=p.role)
-        live = self._read(rid, p.name)
-        if live is None:
-            raise ProviderError(f"instance profile '{p.name}' vanished", resource=rid)
-        return live
+        return self.reread(rid, p.name)
 
     def delete(self, prior: LiveResource) -> None:
         name = str(prior.attributes["name"])
