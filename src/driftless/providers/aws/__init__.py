@@ -1,7 +1,7 @@
 """The aws provider: S3, DynamoDB, IAM and EC2 resources through boto3.
 
 Each service's kinds live in their own module (``s3``, ``s3_sync``,
-``dynamodb``, ``iam``, ``ec2``, ``ec2_net``); data sources in ``lookups``.
+``dynamodb``, ``iam``, ``ec2_sg``, ``ec2``, ``ec2_net``); data sources in ``lookups``.
 This module assembles them around one shared ``AwsClients`` (one boto3
 session, one client per service) so parallel reads share connection pools.
 """
@@ -20,6 +20,7 @@ from driftless.providers.aws._client import AwsClients, AwsConfig
 from driftless.providers.aws.dynamodb import handlers as dynamodb_handlers
 from driftless.providers.aws.ec2 import handlers as ec2_handlers
 from driftless.providers.aws.ec2_net import handlers as ec2_net_handlers
+from driftless.providers.aws.ec2_sg import handlers as ec2_sg_handlers
 from driftless.providers.aws.iam import handlers as iam_handlers
 from driftless.providers.aws.s3 import handlers as s3_handlers
 from driftless.providers.aws.s3_sync import handlers as s3_sync_handlers
@@ -27,8 +28,8 @@ from driftless.providers.base import KindProvider
 
 __all__ = ["AwsProvider"]
 
-_FACTORIES = (s3_handlers, s3_sync_handlers, dynamodb_handlers, iam_handlers, ec2_handlers,
-              ec2_net_handlers)
+_FACTORIES = (s3_handlers, s3_sync_handlers, dynamodb_handlers, iam_handlers, ec2_sg_handlers,
+              ec2_handlers, ec2_net_handlers)
 
 
 class AwsProvider(KindProvider):

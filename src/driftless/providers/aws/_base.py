@@ -22,8 +22,8 @@ from driftless.model import Change, LiveResource, Resource, ResourceId, contains
 from driftless.providers.aws._client import AwsClients, aws_error, call, is_not_found
 from driftless.providers.base import KindHandler, diff_properties
 
-__all__ = ["AwsHandler", "KeyedHandler", "desired_of", "from_tag_list", "known_keys",
-           "to_tag_list"]
+__all__ = ["ADDRESS_TAG", "AwsHandler", "KeyedHandler", "address_tag_list", "desired_of",
+           "from_tag_list", "known_keys", "to_tag_list"]
 
 T = TypeVar("T")
 
@@ -33,6 +33,11 @@ ADDRESS_TAG = "driftless:address"
 def to_tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
     """``{k: v}`` → ``[{"Key": k, "Value": v}]`` in key order."""
     return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+
+
+def address_tag_list(rid: ResourceId, tags: Mapping[str, str]) -> list[dict[str, str]]:
+    """``to_tag_list`` plus ``driftless:address=<rid>``, so a lost create is found again."""
+    return to_tag_list({**tags, ADDRESS_TAG: str(rid)})
 
 
 def from_tag_list(

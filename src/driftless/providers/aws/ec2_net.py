@@ -14,9 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from driftless.errors import ProviderError
 from driftless.model import Change, LiveResource, Resource, ResourceId
-from driftless.providers.aws._base import ADDRESS_TAG, AwsHandler, desired_of, from_tag_list
+from driftless.providers.aws._base import (
+    ADDRESS_TAG,
+    AwsHandler,
+    address_tag_list,
+    desired_of,
+    from_tag_list,
+)
 from driftless.providers.aws._client import AwsClients
-from driftless.providers.aws.ec2 import _tags, cidr
+from driftless.providers.aws.ec2_sg import cidr
 from driftless.providers.base import KindSpec
 
 __all__ = ["handlers"]
@@ -113,7 +119,7 @@ class _Tagged(AwsHandler):
 
     def tag_spec(self, rid: ResourceId, tags: dict[str, str]) -> list[dict[str, Any]]:
         """``TagSpecifications`` with the address tag added."""
-        return [{"ResourceType": self.resource_type, "Tags": _tags(rid, tags)}]
+        return [{"ResourceType": self.resource_type, "Tags": address_tag_list(rid, tags)}]
 
     def reread(self, rid: ResourceId, oid: str) -> LiveResource:
         """The object just written, or an error when it vanished."""
@@ -126,7 +132,7 @@ class _Tagged(AwsHandler):
         """Set tags on the existing object; its id."""
         oid = str(change.prior.attributes["id"]) if change.prior else ""
         self.call(change.id, "tag", self.api.create_tags, Resources=[oid],
-                  Tags=_tags(change.id, tags))
+                  Tags=address_tag_list(change.id, tags))
         return oid
 
 
