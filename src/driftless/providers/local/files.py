@@ -5,20 +5,18 @@ The no-op path is hot — a plan of 10,000 files — so ``read`` and ``diff``
 work on the raw properties (the engine validated them against the schema
 already) and ``read`` trusts the (size, mtime_ns, inode) fingerprint kept in
 ``private`` instead of hashing, like git's index. ``ContentFileHandler`` is
-shared with ``template``, ``env_file`` and ``download``.
+shared with ``template``, ``env_file`` and ``download``. The ``directory``
+and ``symlink`` handlers and the path-kind base live in ``files_paths``.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from driftless.errors import ProviderError
 from driftless.model import (
     Action,
     Change,
@@ -29,7 +27,7 @@ from driftless.model import (
     Unknown,
     contains_unknown,
 )
-from driftless.providers.base import KindHandler, KindSpec
+from driftless.providers.base import KindHandler
 from driftless.providers.local._atomic import (
     content_digest,
     ensure_parent,
@@ -48,11 +46,22 @@ from driftless.providers.local._atomic import (
     wanted_owner,
     write_atomic,
 )
+from driftless.providers.local.files_paths import (
+    MODE_PATTERN,
+    DirectoryHandler,
+    PathHandler,
+    SymlinkHandler,
+    norm_mode,
+    path_spec,
+)
 
-__all__ = ["HANDLERS", "ContentFileHandler", "PathHandler", "lstat_or_none", "quick_diff"]
+# Re-exported: these moved to files_paths and stay importable from here.
+from driftless.providers.local.files_paths import DirectoryProps as DirectoryProps
+from driftless.providers.local.files_paths import SymlinkProps as SymlinkProps
 
-
-MODE_PATTERN = r"^0?[0-7]{3,4}$"
+__all__ = [
+    "HANDLERS", "MODE_PATTERN", "ContentFileHandler", "PathHandler", "lstat_or_none", "quick_diff",
+]
 
 
 class FileProps(BaseModel):
@@ -72,53 +81,6 @@ class FileProps(BaseModel):
         if self.content is not None and self.source is not None:
             raise ValueError("give either content or source, not both")
         return self
-
-
-class DirectoryProps(BaseModel):
-    """Properties of ``local:directory``."""
-
-    model_config = ConfigDict(extra="forbid")
-    path: str = Field(description="absolute path of the directory")
-    mode: str | None = Field(None, pattern=MODE_PATTERN, description='octal, e.g. "0755"')
-    owner: str | int | None = Field(None, description="user name or uid")
-    group: str | int | None = Field(None, description="group name or gid")
-    purge: bool = Field(False, description="on delete, remove the contents too")
-    make_parents: bool = Field(False, description="create missing parent directories")
-
-
-class SymlinkProps(BaseModel):
-    """Properties of ``local:symlink``."""
-
-    model_config = ConfigDict(extra="forbid")
-    path: str = Field(description="where the link lives")
-    target: str = Field(description="what the link points to (need not exist)")
-    make_parents: bool = Field(False, description="create missing parent directories")
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-class PathHandler(KindHandler):
-    """A kind whose object is named by its ``path``: imports take the path."""
-
-    def import_resource(self, resource: Resource, import_id: str) -> LiveResource | None:
-        """Read the object at ``import_id`` (a path)."""
-        props = dict(resource.properties)
-        props["path"] = import_id
-        return self.read(replace(resource, properties=props), None)
 
 
 class ContentFileHandler(PathHandler):
@@ -186,7 +148,7 @@ class ContentFileHandler(PathHandler):
         if digest is not None:
             wanted["sha256"] = digest
         if props.get("mode") is not None:
-            wanted["mode"] = _norm_mode(props["mode"])
+            wanted["mode"] = norm_mode(props["mode"])
         wanted.update(wanted_owner(props))
         secret = frozenset({"sha256"}) if self.keyed(props) else frozenset()
         return quick_diff(desired, live, wanted, replace_on=self.spec.replace_on,
@@ -241,12 +203,6 @@ class ContentFileHandler(PathHandler):
             raise os_error(exc, path=path, rid=prior.id, doing="delete") from None
 
 
-def _norm_mode(mode: Any) -> Any:
-    if isinstance(mode, str) and len(mode) == 3:
-        return "0" + mode
-    return mode
-
-
 def _unchanged(prior: LiveResource, st: os.stat_result, path: str, keyed: bool,
                props: Mapping[str, Any]) -> bool:
     """Whether the prior view still holds: same fingerprint, mode, owner, path."""
@@ -265,11 +221,11 @@ def _unchanged(prior: LiveResource, st: os.stat_result, path: str, keyed: bool,
 class FileHandler(ContentFileHandler):
     """``local:file``: content or a copied source, mode, owner."""
 
-    spec = KindSpec(
-        name="file", cheap=True, schema=FileProps,
-        description="A regular file with the given content (or a copy of source) and mode.",
-        replace_on=frozenset({"path"}), import_id="the file's absolute path",
-        attributes={"path": "the path", "type": "what is at the path (file, directory, ...)",
+    spec = path_spec(
+        "file", FileProps,
+        "A regular file with the given content (or a copy of source) and mode.",
+        what="file",
+        attributes={"type": "what is at the path (file, directory, ...)",
                     "sha256": "sha256 of the bytes (an hmac digest when content is sensitive)",
                     "mode": "permission bits, e.g. 0644", "size": "size in bytes"},
     )
@@ -302,140 +258,6 @@ class FileHandler(ContentFileHandler):
                 return fh.read()
         except OSError as exc:
             raise os_error(exc, path=props.source, rid=rid, doing="read source") from None
-
-
-class DirectoryHandler(PathHandler):
-    """``local:directory``: exists with a mode; contents removed only with purge."""
-
-    spec = KindSpec(
-        name="directory", cheap=True, schema=DirectoryProps,
-        description="A directory with a mode; delete removes it only if empty, unless purge.",
-        replace_on=frozenset({"path"}), import_id="the directory's absolute path",
-        attributes={"path": "the path", "type": "what is at the path",
-                    "mode": "permission bits", "purge": "whether delete removes contents"},
-    )
-
-    def read(self, resource: Resource, prior: LiveResource | None) -> LiveResource | None:
-        """Stat the directory."""
-        props = resource.properties
-        st = lstat_or_none(props["path"], resource.id)
-        if st is None:
-            return None
-        attrs = {"path": props["path"], "type": kind_of(st), "mode": format_mode(st.st_mode),
-                 "purge": bool(props.get("purge", False)), **owner_attrs(props, st)}
-        return LiveResource(resource.id, attrs)
-
-    def diff(self, desired: Resource, live: LiveResource | None) -> Change:
-        """Compare type, mode, owner and the purge flag."""
-        if live is None:
-            return Change(desired.id, Action.CREATE, desired, None, reason="does not exist yet")
-        props = desired.properties
-        wanted: dict[str, Any] = {"path": props["path"], "type": "directory",
-                                  "purge": bool(props.get("purge", False))}
-        if props.get("mode") is not None:
-            wanted["mode"] = _norm_mode(props["mode"])
-        wanted.update(wanted_owner(props))
-        return quick_diff(desired, live, wanted, replace_on=self.spec.replace_on)
-
-    def create(self, change: Change) -> LiveResource:
-        """mkdir (or fix the mode of an existing directory)."""
-        assert change.desired is not None
-        props = self.parse(change.desired)
-        rid = change.desired.id
-        ensure_parent(props.path, make_parents=props.make_parents, rid=rid)
-        try:
-            if not os.path.isdir(props.path):
-                os.mkdir(props.path)
-            os.chmod(props.path, parse_mode(props.mode, default=0o755))
-            owner = owner_ids(props.owner, props.group, rid)
-            if owner is not None:
-                os.chown(props.path, owner[0], owner[1])
-        except OSError as exc:
-            raise os_error(exc, path=props.path, rid=rid, doing="create directory") from None
-        live = self.read(change.desired, None)
-        assert live is not None
-        return live
-
-    def update(self, change: Change) -> LiveResource:
-        """Same as create: mkdir is skipped when it exists."""
-        return self.create(change)
-
-    def delete(self, prior: LiveResource) -> None:
-        """rmdir; with purge, remove the whole tree."""
-        path = str(prior.attributes.get("path"))
-        try:
-            if prior.attributes.get("purge"):
-                shutil.rmtree(path)
-            else:
-                os.rmdir(path)
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            if isinstance(exc, OSError) and exc.errno == 39:  # ENOTEMPTY
-                raise ProviderError(
-                    f"directory {path} is not empty; it holds files driftless does not own",
-                    resource=prior.id, hint="empty it, or set purge: true to remove its contents",
-                ) from None
-            raise os_error(exc, path=path, rid=prior.id, doing="delete") from None
-
-
-class SymlinkHandler(PathHandler):
-    """``local:symlink``: a link at path pointing at target, swapped atomically."""
-
-    spec = KindSpec(
-        name="symlink", cheap=True, schema=SymlinkProps,
-        description="A symbolic link; retargeting swaps it atomically.",
-        replace_on=frozenset({"path"}), import_id="the link's absolute path",
-        attributes={"path": "the path", "type": "what is at the path", "target": "link target"},
-    )
-
-    def read(self, resource: Resource, prior: LiveResource | None) -> LiveResource | None:
-        """lstat + readlink."""
-        path = resource.properties["path"]
-        st = lstat_or_none(path, resource.id)
-        if st is None:
-            return None
-        kind = kind_of(st)
-        target = os.readlink(path) if kind == "symlink" else None
-        return LiveResource(resource.id, {"path": path, "type": kind, "target": target})
-
-    def diff(self, desired: Resource, live: LiveResource | None) -> Change:
-        """Compare the target."""
-        if live is None:
-            return Change(desired.id, Action.CREATE, desired, None, reason="does not exist yet")
-        props = desired.properties
-        wanted = {"path": props["path"], "type": "symlink", "target": props["target"]}
-        return quick_diff(desired, live, wanted, replace_on=self.spec.replace_on)
-
-    def create(self, change: Change) -> LiveResource:
-        """Make the link under a temp name, then rename it over the path."""
-        assert change.desired is not None
-        props = self.parse(change.desired)
-        rid = change.desired.id
-        ensure_parent(props.path, make_parents=props.make_parents, rid=rid)
-        tmp = os.path.join(os.path.dirname(os.path.abspath(props.path)),
-                           f".{os.path.basename(props.path)}.{os.getpid()}.lnk")
-        try:
-            remove_quietly(tmp)
-            os.symlink(props.target, tmp)
-            os.replace(tmp, props.path)
-        except OSError as exc:
-            remove_quietly(tmp)
-            raise os_error(exc, path=props.path, rid=rid, doing="create symlink") from None
-        return LiveResource(rid, {"path": props.path, "type": "symlink", "target": props.target})
-
-    def update(self, change: Change) -> LiveResource:
-        """Retarget atomically."""
-        return self.create(change)
-
-    def delete(self, prior: LiveResource) -> None:
-        """Remove the link, only if it is still a link."""
-        path = str(prior.attributes.get("path"))
-        if os.path.islink(path):
-            try:
-                os.unlink(path)
-            except OSError as exc:
-                raise os_error(exc, path=path, rid=prior.id, doing="delete") from None
 
 
 HANDLERS: dict[str, KindHandler] = {
