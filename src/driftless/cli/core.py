@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -157,6 +158,8 @@ def _confirm(auto_approve: bool, name: str) -> None:
 
 
 def _run_apply(ctx: Context, the_plan: Plan, desired: Any, *, as_json: bool) -> bool:
+    if as_json:
+        os.environ["DRIFTLESS_QUIET"] = "1"  # providers' own progress bars stay off too
     with apply_progress(len(the_plan.pending()), enabled=not as_json) as advance:
         report = ctx.engine.apply(the_plan, desired, on_result=advance)
     if as_json:
