@@ -115,51 +115,35 @@ def push(ref: str, repo: str = "", after: str = SHA) -> PushEvent:
     return PushEvent("id", ref, after, repo)
 
 
+def ref_case(ref: str, wanted: str, matches: bool, case_id: str, *,
+             after: str = SHA) -> pytest.ParameterSet:
+    """A push of ``ref`` against a source following ``wanted`` (same repository)."""
+    return pytest.param(push(ref, after=after), SourceSpec(url="/r", ref=wanted), matches,
+                        id=case_id)
+
+
+def repo_case(repo: str, url: str, matches: bool, case_id: str) -> pytest.ParameterSet:
+    """A push to main of ``repo`` against a source at ``url`` following main."""
+    return pytest.param(push("refs/heads/main", repo), SourceSpec(url=url), matches, id=case_id)
+
+
+GITHUB_INFRA = "https://github.com/acme/infra.git"
+
+
 @pytest.mark.parametrize(
     ("event", "spec", "matches"),
     [
-        pytest.param(push("refs/heads/main"), SourceSpec(url="/r"), True, id="branch"),
-        pytest.param(push("refs/heads/dev"), SourceSpec(url="/r"), False, id="other-branch"),
-        pytest.param(
-            push("refs/heads/main", after="0" * 40), SourceSpec(url="/r"), False, id="delete"
-        ),
-        pytest.param(
-            push("refs/tags/v1.18.3"), SourceSpec(url="/r", ref=">=1.16 <1.19"), True, id="range"
-        ),
-        pytest.param(
-            push("refs/tags/v1.19.0"),
-            SourceSpec(url="/r", ref=">=1.16 <1.19"),
-            False,
-            id="out-of-range",
-        ),
-        pytest.param(
-            push("refs/heads/main"), SourceSpec(url="/r", ref=">=1"), False, id="range-vs-branch"
-        ),
-        pytest.param(push("refs/tags/v2"), SourceSpec(url="/r", ref="v2"), True, id="tag"),
-        pytest.param(
-            push("refs/heads/main", "https://github.com/acme/infra.git"),
-            SourceSpec(url="git@github.com:acme/infra.git"),
-            True,
-            id="same-repo-ssh-vs-https",
-        ),
-        pytest.param(
-            push("refs/heads/main", "acme/infra"),
-            SourceSpec(url="https://github.com/acme/infra"),
-            True,
-            id="full-name",
-        ),
-        pytest.param(
-            push("refs/heads/main", "https://github.com/acme/other.git"),
-            SourceSpec(url="https://github.com/acme/infra.git"),
-            False,
-            id="other-repo",
-        ),
-        pytest.param(
-            push("refs/heads/main", "https://gitlab.com/acme/infra.git"),
-            SourceSpec(url="https://github.com/acme/infra.git"),
-            False,
-            id="other-host",
-        ),
+        ref_case("refs/heads/main", "main", True, "branch"),
+        ref_case("refs/heads/dev", "main", False, "other-branch"),
+        ref_case("refs/heads/main", "main", False, "delete", after="0" * 40),
+        ref_case("refs/tags/v1.18.3", ">=1.16 <1.19", True, "range"),
+        ref_case("refs/tags/v1.19.0", ">=1.16 <1.19", False, "out-of-range"),
+        ref_case("refs/heads/main", ">=1", False, "range-vs-branch"),
+        ref_case("refs/tags/v2", "v2", True, "tag"),
+        repo_case(GITHUB_INFRA, "git@github.com:acme/infra.git", True, "same-repo-ssh-vs-https"),
+        repo_case("acme/infra", "https://github.com/acme/infra", True, "full-name"),
+        repo_case("https://github.com/acme/other.git", GITHUB_INFRA, False, "other-repo"),
+        repo_case("https://gitlab.com/acme/infra.git", GITHUB_INFRA, False, "other-host"),
     ],
 )
 def test_event_matches(event: PushEvent, spec: SourceSpec, matches: bool) -> None:
