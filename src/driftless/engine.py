@@ -184,10 +184,9 @@ class Engine:
         outputs = {} if plan.destroy else _outputs(desired, resources)
         new = snapshot.next(resources, outputs)
         self.backend.write(plan.stack, new)
-        journal = self.backend.journal(plan.stack)
-        entries = journal.entries()
-        if entries:
-            journal.clear(entries[-1].seq)
+        if runner.last_seq:
+            # everything this apply journaled is in the snapshot now
+            self.backend.journal(plan.stack).clear(runner.last_seq)
         return new
 
     # -- refresh, import, health, outputs ------------------------------------

@@ -44,6 +44,7 @@ class ChangeRunner:
         self.journal = journal
         self.snapshot = snapshot
         self.outcomes: dict[ResourceId, ResourceState | None] = {}
+        self.last_seq = 0  # the newest journal entry this apply wrote
         self._lock = threading.Lock()
 
     def attrs(self, rid: ResourceId) -> Mapping[str, Any] | None:
@@ -91,6 +92,8 @@ class ChangeRunner:
         seqs = begin_all(self.journal, [
             (str(c.id), c.action.value, {"inputs": i, "prior": _prior_json(c.prior)})
             for c, i in zip(changes, inputs, strict=True)])
+        with self._lock:
+            self.last_seq = max(self.last_seq, *seqs)
         outcomes: Outcomes = []
         results = []
         try:
