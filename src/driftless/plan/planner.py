@@ -61,8 +61,8 @@ def plan_stack(
     deps, order = check_stack(desired, providers, snapshot.resources)
     by_id = {r.id: r for r in desired.resources}
     wanted = [] if options.destroy else [by_id[rid] for rid in order]
-    lives = _read_all(wanted, snapshot, providers, options)
-    changes = _diff_all(wanted, deps, lives, snapshot, providers)
+    run = _Planner(snapshot, providers, options, deps)
+    changes = run.diff_all(wanted, run.read_all(wanted))
     changes.extend(_deletes(snapshot, {r.id for r in wanted}, destroy=options.destroy))
     return Plan(
         desired.name, desired.revision, desired.digest, snapshot.lineage, snapshot.serial,
@@ -70,39 +70,96 @@ def plan_stack(
     )
 
 
-def _state_lookup(snapshot: StateSnapshot) -> Callable[[ResourceId], Mapping[str, Any] | None]:
-    def lookup(rid: ResourceId) -> Mapping[str, Any] | None:
-        st = snapshot.get(rid)
-        return st.attributes if st is not None else None
-    return lookup
-
-
-def _read_all(
-    wanted: list[Resource], snapshot: StateSnapshot, providers: ProviderSet, options: PlanOptions,
-) -> dict[ResourceId, LiveResource | None]:
-    """Read every resource, each provider with the concurrency its reads deserve."""
-    lookup = _state_lookup(snapshot)
-
-    def read_chunk(chunk: Sequence[Resource]) -> list[tuple[ResourceId, LiveResource | None]]:
-        return [(r.id, _read_one(r, snapshot, providers, options, lookup)) for r in chunk]
-
-    out: dict[ResourceId, LiveResource | None] = {}
-    errors: list[str] = []
-    cheap = [r for r in wanted if is_cheap(providers, r.id)]
-    costly = [r for r in wanted if not is_cheap(providers, r.id)]
-    for group, workers in ((cheap, 1), (costly, options.workers)):
-        for chunk in _run_chunks(read_chunk, group, workers, errors):
-            out.update(chunk)
-    if errors:
-        raise ProviderError("could not read the live state:\n  " + "\n  ".join(errors))
-    return out
-
-
 def is_cheap(providers: ProviderSet, rid: ResourceId) -> bool:
     """Whether a kind's work is short and CPU-bound (``KindSpec.cheap``): such
     resources run in one thread; network-bound kinds (AWS) gain from a pool."""
     spec = providers.spec(rid.provider, rid.kind)
     return spec is not None and spec.cheap
+
+
+_Read = tuple[ResourceId, LiveResource | None]
+
+
+class _Planner:
+    """One plan's shared inputs: read everything, then diff in dependency order."""
+
+    def __init__(self, snapshot: StateSnapshot, providers: ProviderSet, options: PlanOptions,
+                 deps: Mapping[ResourceId, tuple[ResourceId, ...]]) -> None:
+        self.snapshot = snapshot
+        self.providers = providers
+        self.options = options
+        self.deps = deps
+        # resources holding ${res.attr} references (only those with dependencies can)
+        self.deferring = {rid for rid, ds in deps.items() if ds}
+
+    def state_attrs(self, rid: ResourceId) -> Mapping[str, Any] | None:
+        st = self.snapshot.get(rid)
+        return st.attributes if st is not None else None
+
+    # -- reads ----------------------------------------------------------------
+    def read_all(self, wanted: list[Resource]) -> dict[ResourceId, LiveResource | None]:
+        """Read every resource: cheap kinds inline, the others in the pool."""
+        self.deferring = {r.id for r in wanted
+                          if r.id in self.deferring and deferred_refs(r.properties)}
+        out: dict[ResourceId, LiveResource | None] = {}
+        errors: list[str] = []
+        cheap = [r for r in wanted if is_cheap(self.providers, r.id)]
+        costly = [r for r in wanted if not is_cheap(self.providers, r.id)]
+        for group, workers in ((cheap, 1), (costly, self.options.workers)):
+            for chunk in _run_chunks(self._read_chunk, group, workers, errors):
+                out.update(chunk)
+        if errors:
+            raise ProviderError("could not read the live state:\n  " + "\n  ".join(errors))
+        return out
+
+    def _read_chunk(self, chunk: Sequence[Resource]) -> list[_Read]:
+        return [(r.id, self._read_one(r)) for r in chunk]
+
+    def _read_one(self, res: Resource) -> LiveResource | None:
+        st = self.snapshot.get(res.id)
+        prior = st.live() if st is not None else None
+        if not self.options.refresh:
+            return prior
+        if res.id in self.deferring:
+            props = resolve(res.properties, self.state_attrs)
+            if contains_unknown(props):
+                return prior
+            res = replace(res, properties=props)
+        return self.providers.get(res.id.provider).read(res, prior)
+
+    # -- diffs ----------------------------------------------------------------
+    def diff_all(
+        self, wanted: list[Resource], lives: Mapping[ResourceId, LiveResource | None],
+    ) -> list[Change]:
+        """Diff in dependency order; a reference to a changing resource is unknown."""
+        known: dict[ResourceId, Mapping[str, Any]] = {}
+        changes: dict[ResourceId, Change] = {}
+        for res in wanted:
+            live = lives.get(res.id)
+            change = _apply_triggers(res, self._diff_one(res, live, known), changes)
+            changes[res.id] = change
+            if change.action is Action.NOOP and live is not None:
+                known[res.id] = live.attributes
+        return list(changes.values())
+
+    def _diff_one(
+        self, res: Resource, live: LiveResource | None,
+        known: Mapping[ResourceId, Mapping[str, Any]],
+    ) -> Change:
+        deferred = res.id in self.deferring
+        props = resolve(res.properties, known.get) if deferred else res.properties
+        if deferred and contains_unknown(props):
+            change = _unknown_change(res, props, live)
+        else:
+            concrete = replace(res, properties=props) if deferred else res
+            change = self.providers.get(res.id.provider).diff(concrete, live)
+        if change.action is Action.NOOP and not res.triggered_by:
+            return change
+        st = self.snapshot.get(res.id)
+        reason = _drift_reason(change, props, st.inputs if st else None, st is not None)
+        diffs = _create_diffs(change, props)
+        return replace(change, desired=res, prior=live, depends_on=self.deps[res.id],
+                       reason=reason or change.reason, diffs=diffs)
 
 
 T = TypeVar("T")
@@ -129,71 +186,12 @@ def _run_chunks(
     return results
 
 
-def _read_one(
-    res: Resource, snapshot: StateSnapshot, providers: ProviderSet, options: PlanOptions,
-    lookup: Callable[[ResourceId], Mapping[str, Any] | None],
-) -> LiveResource | None:
-    st = snapshot.get(res.id)
-    prior = st.live() if st is not None else None
-    if not options.refresh:
-        return prior
-    if _has_deferred(res):
-        props = resolve(res.properties, lookup)
-        if contains_unknown(props):
-            return prior
-        res = replace(res, properties=props)
-    return providers.get(res.id.provider).read(res, prior)
-
-
-def _has_deferred(res: Resource) -> bool:
-    return bool(deferred_refs(res.properties))
-
-
-def _diff_all(
-    wanted: list[Resource], deps: Mapping[ResourceId, tuple[ResourceId, ...]],
-    lives: Mapping[ResourceId, LiveResource | None],
-    snapshot: StateSnapshot, providers: ProviderSet,
-) -> list[Change]:
-    known: dict[ResourceId, Mapping[str, Any]] = {}
-    changes: dict[ResourceId, Change] = {}
-    for res in wanted:
-        change = _diff_one(res, deps[res.id], lives.get(res.id), snapshot, providers, known)
-        change = _apply_triggers(res, change, changes)
-        changes[res.id] = change
-        live = lives.get(res.id)
-        if change.action is Action.NOOP and live is not None:
-            known[res.id] = live.attributes
-    return list(changes.values())
-
-
-def _diff_one(
-    res: Resource, deps: tuple[ResourceId, ...], live: LiveResource | None,
-    snapshot: StateSnapshot, providers: ProviderSet,
-    known: Mapping[ResourceId, Mapping[str, Any]],
-) -> Change:
-    deferred = bool(deps) and _has_deferred(res)
-    props = resolve(res.properties, known.get) if deferred else res.properties
-    if deferred and contains_unknown(props):
-        change = _unknown_change(res, props, live)
-    else:
-        concrete = replace(res, properties=props) if deferred else res
-        change = providers.get(res.id.provider).diff(concrete, live)
-    if change.action is Action.NOOP and not res.triggered_by:
-        return change
-    st = snapshot.get(res.id)
-    reason = _drift_reason(change, props, st.inputs if st else None, st is not None)
-    change = _with_create_diffs(change, props)
-    return replace(change, desired=res, prior=live, depends_on=deps,
-                   reason=reason or change.reason)
-
-
-def _with_create_diffs(change: Change, props: Mapping[str, Any]) -> Change:
+def _create_diffs(change: Change, props: Mapping[str, Any]) -> tuple[FieldDiff, ...]:
     """A create shows every property it sets (secrets masked by FieldDiff)."""
     if change.action is not Action.CREATE or change.diffs:
-        return change
-    diffs = tuple(FieldDiff(k, None, v, sensitive=isinstance(v, Sensitive))
-                  for k, v in sorted(props.items()) if v is not None)
-    return replace(change, diffs=diffs)
+        return change.diffs
+    return tuple(FieldDiff(k, None, v, sensitive=isinstance(v, Sensitive))
+                 for k, v in sorted(props.items()) if v is not None)
 
 
 def _unknown_change(res: Resource, props: Mapping[str, Any], live: LiveResource | None) -> Change:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ValidationError
@@ -232,11 +233,12 @@ class KindProvider:
 
     def __init__(self, handlers: Mapping[str, KindHandler]) -> None:
         self._handlers = dict(handlers)
+        self._specs = MappingProxyType({k: h.spec for k, h in self._handlers.items()})
         self.config: dict[str, Any] = {}
 
     def kinds(self) -> Mapping[str, KindSpec]:
-        """Each handler's spec."""
-        return {k: h.spec for k, h in self._handlers.items()}
+        """Each handler's spec (built once: the engine asks per resource)."""
+        return self._specs
 
     def configure(self, config: Mapping[str, Any]) -> None:
         """Keep the settings; subclasses validate them."""
