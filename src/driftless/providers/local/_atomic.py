@@ -110,7 +110,7 @@ def trusted_digest(prior: Mapping[str, Any] | None, st: os.stat_result, *,
 
 def ensure_parent(path: str, *, make_parents: bool, rid: ResourceId) -> None:
     """Create the parent directory when asked; otherwise fail clearly if missing."""
-    parent = os.path.dirname(os.path.abspath(path))
+    parent = os.path.dirname(path if os.path.isabs(path) else os.path.abspath(path))
     if os.path.isdir(parent):
         return
     if not make_parents:
@@ -158,8 +158,8 @@ def _temp_path(path: str) -> str:
     Cheaper than ``tempfile.mkstemp`` (no random names, no retry loop), which
     counts when ten thousand files are written in one apply.
     """
-    head, tail = os.path.split(os.path.abspath(path))
-    return os.path.join(head, f".{tail}.{os.getpid()}.{threading.get_ident()}.tmp")
+    head, tail = os.path.split(path if os.path.isabs(path) else os.path.abspath(path))
+    return f"{head}/.{tail}.{os.getpid()}.{threading.get_ident()}.tmp"
 
 
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
