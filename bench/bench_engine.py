@@ -160,7 +160,7 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--one":
         print(json.dumps(run_size(int(sys.argv[2]))))
         return
-    runs = [(n, {}) for n in SIZES]
+    runs: list[tuple[int, dict[str, str]]] = [(n, {}) for n in SIZES]
     if os.path.isdir("/dev/shm"):
         runs.append((SIZES[-1], {"BENCH_DIR": "/dev/shm"}))
     for n, extra in runs:
