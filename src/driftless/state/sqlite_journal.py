@@ -98,13 +98,16 @@ class SQLiteJournal:
         texts = [(a, act, encode(f"journal intent for {a}", i, canonical=False))
                  for a, act, i in items]
         now = time.time()
+        rows = [(self.stack, a, act, text, now) for a, act, text in texts]
         with self._backend._txn(immediate=True) as db:
-            return [
-                int(db.execute(
-                    "INSERT INTO journal (stack, address, action, intent, at) "
-                    "VALUES (?, ?, ?, ?, ?)", (self.stack, a, act, text, now)).lastrowid or 0)
-                for a, act, text in texts
-            ]
+            db.executemany(
+                "INSERT INTO journal (stack, address, action, intent, at) VALUES (?, ?, ?, ?, ?)",
+                rows)
+            # We hold the write lock: the newest len(rows) entries of this stack are ours,
+            # numbered in insertion order.
+            seqs = db.execute("SELECT seq FROM journal WHERE stack = ? ORDER BY seq DESC LIMIT ?",
+                              (self.stack, len(rows))).fetchall()
+        return [int(r[0]) for r in reversed(seqs)]
 
     def finish_many(self, outcomes: Sequence[tuple[int, bool, Mapping[str, Any] | None]]) -> None:
         """Record several outcomes in one committed transaction."""
