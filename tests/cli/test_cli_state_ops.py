@@ -51,3 +51,15 @@ def test_outputs_resolve_references_after_apply(tmp_path: Path) -> None:
     assert out["main"]["where"] == str(tmp_path / "out" / "f0.txt")
     one = run(tmp_path, "output", "where", check=True).stdout.strip()
     assert one == str(tmp_path / "out" / "f0.txt")
+
+
+def test_validate_json_lists_problems_and_exits_1(tmp_path: Path) -> None:
+    res = files(tmp_path, 1)
+    res["f0"]["properties"]["colour"] = "blue"
+    write_project(tmp_path, res)
+    out = run(tmp_path, "validate", "--json")
+    doc = json.loads(out.stdout)
+    assert out.returncode == 1 and doc["valid"] is False
+    (problem,) = doc["problems"]
+    assert "colour" in problem["message"] and problem["file"].endswith("stack.yaml")
+    assert problem["line"] > 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
@@ -107,7 +107,9 @@ def _cwd_relative(problem: Problem, root: Path) -> Problem:
 
 
 def validate(directory: DirOpt = None, env: EnvOpt = None, var: VarOpt = None,
-             var_file: VarFileOpt = None) -> None:
+             var_file: VarFileOpt = None,
+             as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+             ) -> None:
     """Check every stack (variables, references, schemas) and list every problem.
 
     Example: driftless validate --env prod --var worker_count=3
@@ -120,11 +122,26 @@ def validate(directory: DirOpt = None, env: EnvOpt = None, var: VarOpt = None,
             problems, rendered = validate_stacks(project, options, kinds=kind_lookup(providers))
         finally:
             providers.close()
-        if problems:
-            raise RenderError(_relative(tuple(problems), project))
+        found = _relative(tuple(problems), project)
         total = sum(len(d.resources) for d in rendered.values())
         n = len(project.stacks)
-        console.print(f"valid: {n} stack{'s' if n != 1 else ''}, {total} resources")
+        if as_json:
+            _validate_json(found, n, total)
+        elif found:
+            raise RenderError(found)
+        else:
+            console.print(f"valid: {n} stack{'s' if n != 1 else ''}, {total} resources")
+
+
+def _validate_json(problems: Sequence[Problem], stacks: int, resources: int) -> None:
+    """Machine-readable validation; exit 1 when anything is wrong."""
+    print_json({
+        "valid": not problems, "stacks": stacks, "resources": resources,
+        "problems": [{"message": p.message, "file": p.file, "line": p.line,
+                      "column": p.column, "hint": p.hint} for p in problems],
+    })
+    if problems:
+        raise typer.Exit(1)
 
 
 def render(stack: Annotated[str | None, typer.Argument(help="Stack to render (default: all).")]
