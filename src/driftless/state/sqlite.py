@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -121,12 +122,29 @@ class SQLiteBackend:
                 check_same_thread=False,
             )
             try:
-                db.execute("PRAGMA journal_mode=WAL")
+                self._enter_wal(db)
                 db.execute("PRAGMA synchronous=NORMAL")
             except sqlite3.Error:
                 db.close()
                 raise
             return db
+
+    def _enter_wal(self, db: sqlite3.Connection) -> None:
+        """Switch to WAL, retrying while another client switches it at the same time.
+
+        Two clients opening a brand-new file can both try to take the
+        exclusive lock the switch needs; SQLite then answers one of them
+        "database is locked" at once, without waiting in its busy handler.
+        """
+        deadline = time.monotonic() + self._timeout
+        while True:
+            try:
+                db.execute("PRAGMA journal_mode=WAL").fetchall()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
