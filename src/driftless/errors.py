@@ -71,7 +71,6 @@ class Problem:
     line: int | None = None
     column: int | None = None
     hint: str | None = None
-    snippet: str | None = None
 
     def where(self) -> str:
         """``file:line:col`` as far as it is known."""

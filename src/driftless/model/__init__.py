@@ -1,7 +1,7 @@
 """Pure data, no I/O: ids, resources, changes, plans, results, health, state."""
 
 from driftless.model.change import Action, Change, FieldDiff
-from driftless.model.graph import Graph, find_cycle
+from driftless.model.graph import Graph
 from driftless.model.health import Health, HealthCode
 from driftless.model.history import Condition, HistoryEntry
 from driftless.model.ids import ResourceId
@@ -53,7 +53,6 @@ __all__ = [
     "contains_sensitive",
     "contains_unknown",
     "deferred_refs",
-    "find_cycle",
     "mask",
     "resolve",
     "reveal",

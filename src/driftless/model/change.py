@@ -83,13 +83,6 @@ class Change:
         """Whether apply has anything to do for it."""
         return self.action not in (Action.NOOP, Action.READ) and not self.refused
 
-    def with_reason(self, reason: str) -> Change:
-        """A copy with another reason line."""
-        return Change(
-            self.id, self.action, self.desired, self.prior, self.diffs, reason,
-            self.refused, self.depends_on, self.triggered_by,
-        )
-
     def to_json(self) -> dict[str, Any]:
         """A JSON-safe, secret-free record (saved plans, ``--json``)."""
         return {

@@ -7,7 +7,7 @@ from graphlib import CycleError
 
 from driftless.model.ids import ResourceId
 
-__all__ = ["Graph", "find_cycle"]
+__all__ = ["Graph"]
 
 
 class Graph:
@@ -62,13 +62,3 @@ class Graph:
             for d in ds:
                 rev[d].append(node)
         return rev
-
-
-def find_cycle(deps: Mapping[ResourceId, Iterable[ResourceId]]) -> list[ResourceId] | None:
-    """One dependency cycle as a list of ids (first repeated at the end), or None."""
-    try:
-        Graph(deps).order()
-    except CycleError as exc:
-        cycle = list(exc.args[1])
-        return cycle
-    return None

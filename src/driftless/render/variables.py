@@ -22,7 +22,7 @@ import yaml
 from driftless.errors import Problem
 from driftless.model import Sensitive
 from driftless.render.suggest import did_you_mean
-from driftless.render.yamlio import Loc, LocDict, problem_at, where
+from driftless.render.yamlio import Loc, problem_at, where
 
 __all__ = ["TYPES", "ValueSource", "VarDecl", "parse_declarations", "resolve_variables"]
 
@@ -247,7 +247,3 @@ def unknown_names(given: Mapping[str, Loc | None], known: set[str], label: str) 
                        Problem(message, label, hint=hint))
     return out
 
-
-def declared_map(raw: Any) -> LocDict | None:
-    """The ``variables:`` map of a values file, when it is one."""
-    return raw if isinstance(raw, LocDict) else None
