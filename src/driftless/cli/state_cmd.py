@@ -132,7 +132,10 @@ def unprotect(address: AddressArg, directory: DirOpt = None) -> None:
 
 @state_app.command()
 def protect(address: AddressArg, directory: DirOpt = None) -> None:
-    """Refuse deleting a resource, even once removed from config."""
+    """Refuse deleting a resource, even once removed from config.
+
+    Example: driftless state protect aws:s3.Bucket/models
+    """
     _set_protect(address, directory, True)
 
 
@@ -171,7 +174,10 @@ def _record_takeover(ctx: Context, stack: str, info: LockInfo) -> None:
 def pull(
     stack: Annotated[str, typer.Argument(help="Stack name.")], directory: DirOpt = None,
 ) -> None:
-    """Print a stack's whole state as JSON (secrets are kept only as digests)."""
+    """Print a stack's whole state as JSON (secrets are kept only as digests).
+
+    Example: driftless state pull web > web-state.json
+    """
     with guard(), project_context(directory=directory, env=None) as ctx:
         print_json(ctx.backend.read(stack).to_json())
 
