@@ -138,7 +138,7 @@ class LockHeld(StateError):
         self.stack = stack
         self.info = info
         super().__init__(
-            f"stack '{stack}' is locked by {info.who} ({info.operation}) "
+            f"stack '{stack}' is locked by {info.describe()} "
             f"for {info.age_seconds():.0f}s; the lease ends in "
             f"{max(0.0, info.remaining_seconds()):.0f}s if that process is gone",
             hint=f"to take it over now: driftless state unlock {stack} --force   (recorded)",

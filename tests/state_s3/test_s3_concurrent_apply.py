@@ -66,7 +66,7 @@ def test_bootstrap_then_two_applies_race(tmp_path: Path, aws_creds: str) -> None
     codes = sorted(c for c, _ in results)
     assert codes == [0, 1], results
     loser = next(t for c, t in results if c == 1)
-    assert "stack 'app' is locked by" in loser and "(apply)" in loser, loser
+    assert "stack 'app' is locked by" in loser and "(apply, pid " in loser, loser
     assert "driftless state unlock app --force" in loser
 
     backend = open_backend(load_project(root).state_url, root=root)
