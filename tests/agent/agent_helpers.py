@@ -11,7 +11,6 @@ import hmac
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,14 +22,12 @@ from typing import Any
 
 import httpx
 
+from servers import free_port
+
 SECRET = "hook-secret-for-tests"
 ADMIN = "admin-token-for-tests"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def project_files(out: Path, content: str, *, stack_extra: str = "",

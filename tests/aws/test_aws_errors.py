@@ -7,9 +7,6 @@ this module with a small budget of unauthenticated calls to create a user.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,30 +14,19 @@ import boto3
 import pytest
 from helpers import converge, make_provider, res
 
-from conftest import _free_port, _wait_ready
 from driftless.errors import ProviderError
 from driftless.model import Action, Change
 from driftless.providers.aws import AwsProvider
 from driftless.providers.base import schema_problems
+from servers import moto_server
 
 
 @pytest.fixture(scope="module")
 def strict_moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A moto server that authenticates every call after the first three."""
-    port = _free_port()
-    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "3"}
-    exe = Path(sys.executable).with_name("moto_server")
-    log = (tmp_path_factory.mktemp("strict") / "moto.log").open("wb")
-    proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url, proc)
+    with moto_server(tmp_path_factory.mktemp("strict"),
+                     env={"INITIAL_NO_AUTH_ACTION_COUNT": "3"}) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -28,15 +28,12 @@ from driftless.model import (
 from driftless.providers.base import schema_problems
 from driftless.providers.local import supervise
 from driftless.providers.local.service import ServiceHandler
+from servers import free_port
 
 RID = ResourceId("local", "service", "web")
 FAST_HEALTH = {"grace_period": 3, "interval": 0.1, "timeout": 1, "failure_threshold": 2}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -88,7 +85,7 @@ def _starts(live: LiveResource) -> int:
 
 
 def test_start_is_detached_healthy_and_keeps_secrets_out(state_dir: Path, site: Path) -> None:
-    h, port = ServiceHandler(), _free_port()
+    h, port = ServiceHandler(), free_port()
     desired = _web(state_dir, site, port, env={"API_TOKEN": Sensitive("s3cret-token")})
     live = _apply(h, desired, None)
     assert h.health(live).code is HealthCode.HEALTHY
@@ -104,7 +101,7 @@ def test_start_is_detached_healthy_and_keeps_secrets_out(state_dir: Path, site: 
 
 
 def test_noop_keeps_pid_and_spec_change_restarts_once(state_dir: Path, site: Path) -> None:
-    h, port = ServiceHandler(), _free_port()
+    h, port = ServiceHandler(), free_port()
     live = _apply(h, _web(state_dir, site, port), None)
     again = h.read(_web(state_dir, site, port), live)
     assert h.diff(_web(state_dir, site, port), again).action is Action.NOOP
@@ -119,7 +116,7 @@ def test_noop_keeps_pid_and_spec_change_restarts_once(state_dir: Path, site: Pat
 
 
 def test_triggered_update_restarts_exactly_once(state_dir: Path, site: Path) -> None:
-    h, port = ServiceHandler(), _free_port()
+    h, port = ServiceHandler(), free_port()
     desired = _web(state_dir, site, port)
     live = _apply(h, desired, None)
     page = ResourceId("local", "template", "page")
@@ -130,7 +127,7 @@ def test_triggered_update_restarts_exactly_once(state_dir: Path, site: Path) -> 
 
 
 def test_killed_process_is_missing_and_next_apply_restores(state_dir: Path, site: Path) -> None:
-    h, port = ServiceHandler(), _free_port()
+    h, port = ServiceHandler(), free_port()
     desired = _web(state_dir, site, port, restart="never")
     live = _apply(h, desired, None)
     os.kill(live.attributes["pid"], signal.SIGKILL)
@@ -145,7 +142,7 @@ def test_killed_process_is_missing_and_next_apply_restores(state_dir: Path, site
 
 
 def test_supervisor_restarts_a_crashed_child(state_dir: Path, site: Path) -> None:
-    h, port = ServiceHandler(), _free_port()
+    h, port = ServiceHandler(), free_port()
     desired = _web(state_dir, site, port, restart="always")
     live = _apply(h, desired, None)
     os.kill(live.attributes["pid"], signal.SIGKILL)
@@ -163,7 +160,7 @@ def test_supervisor_restarts_a_crashed_child(state_dir: Path, site: Path) -> Non
 
 
 def test_never_healthy_fails_after_grace_with_last_message(state_dir: Path, site: Path) -> None:
-    h, port, wrong = ServiceHandler(), _free_port(), _free_port()
+    h, port, wrong = ServiceHandler(), free_port(), free_port()
     desired = _web(state_dir, site, port, health={
         "http": {"url": f"http://127.0.0.1:{wrong}/"},
         "grace_period": 0.5, "interval": 0.1, "failure_threshold": 2,

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 import sys
 from pathlib import Path
 
 from driftless.model import Resource, ResourceId, Sensitive
 from driftless.providers.local import LocalProvider, supervise
 from driftless.providers.testing import ConformanceCase, check_provider
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from servers import free_port
 
 
 def _kill_all(state_dir: Path) -> None:
@@ -25,7 +19,7 @@ def _kill_all(state_dir: Path) -> None:
 
 
 def test_service_conformance(tmp_path: Path) -> None:
-    port, state_dir = _free_port(), tmp_path / "services"
+    port, state_dir = free_port(), tmp_path / "services"
     rid = ResourceId("local", "service", "conf")
     props = {
         "command": [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],

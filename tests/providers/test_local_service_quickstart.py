@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 
+from servers import free_port
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -36,7 +33,7 @@ def _mtimes(base: Path) -> dict[str, int]:
 
 
 def test_quickstart_serves_restarts_once_and_destroys(tmp_path: Path) -> None:
-    project, base, port = tmp_path / "quickstart", tmp_path / "run", _free_port()
+    project, base, port = tmp_path / "quickstart", tmp_path / "run", free_port()
     shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".driftless"))
     v = ["--var", f"port={port}", "--var", f"base_dir={base}"]
     try:
