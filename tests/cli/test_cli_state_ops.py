@@ -63,3 +63,21 @@ def test_validate_json_lists_problems_and_exits_1(tmp_path: Path) -> None:
     (problem,) = doc["problems"]
     assert "colour" in problem["message"] and problem["file"].endswith("stack.yaml")
     assert problem["line"] > 0
+
+
+def test_state_pull_then_push_restores_a_backup(tmp_path: Path) -> None:
+    write_project(tmp_path, files(tmp_path, 2))
+    run(tmp_path, "apply", "--auto-approve", check=True)
+    backup = tmp_path / "backup.json"
+    backup.write_text(run(tmp_path, "state", "pull", "main", check=True).stdout)
+    run(tmp_path, "state", "rm", "local:file/f1", check=True)
+    pushed = run(tmp_path, "state", "push", "main", str(backup))
+    assert pushed.returncode == 0, pushed.stderr
+    assert "local:file/f1" in run(tmp_path, "state", "list", check=True).stdout
+    assert run(tmp_path, "plan", "--detailed-exitcode").returncode == 0
+    foreign = json.loads(backup.read_text())
+    foreign["lineage"] = "0" * 32
+    backup.write_text(json.dumps(foreign))
+    refused = run(tmp_path, "state", "push", "main", str(backup))
+    assert refused.returncode == 1 and "another lineage" in refused.stderr
+    assert run(tmp_path, "state", "push", "main", str(backup), "--force").returncode == 0

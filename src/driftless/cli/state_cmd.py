@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -180,6 +181,43 @@ def pull(
     """
     with guard(), project_context(directory=directory, env=None) as ctx:
         print_json(ctx.backend.read(stack).to_json())
+
+
+@state_app.command()
+def push(
+    stack: Annotated[str, typer.Argument(help="Stack name.")],
+    source: Annotated[Path, typer.Argument(help="A JSON file from `driftless state pull`.")],
+    directory: DirOpt = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace a state of another lineage (e.g. a restored backup).")] = False,
+) -> None:
+    """Restore a stack's state from a file written by `state pull`.
+
+    The file's resources and outputs become the next serial. A file of another
+    lineage is refused unless --force: it is not a copy of this stack's state.
+
+    Example: driftless state push web web-state.json
+    """
+    with guard(), project_context(directory=directory, env=None) as ctx:
+        pushed = _read_snapshot(source)
+        with hold_lock(ctx.backend, stack, operation="state push"):
+            current = ctx.backend.read(stack)
+            if current.serial and pushed.lineage != current.lineage and not force:
+                raise StateError(
+                    f"{source} holds state of another lineage ({pushed.lineage[:8]}) than "
+                    f"stack '{stack}' ({current.lineage[:8]})",
+                    hint="check you picked the right file; replace anyway with --force")
+            ctx.backend.write(stack, current.next(dict(pushed.resources), dict(pushed.outputs)))
+    console.print(f"pushed {len(pushed.resources)} resources into stack '{stack}' "
+                  f"(serial {current.serial + 1})")
+
+
+def _read_snapshot(source: Path) -> StateSnapshot:
+    try:
+        return StateSnapshot.from_json(json.loads(source.read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"cannot read state from {source}: {exc}",
+                          hint="give a file written by: driftless state pull STACK") from None
 
 
 def register(app: typer.Typer) -> None:
