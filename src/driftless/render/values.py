@@ -13,7 +13,7 @@ A value for a variable that no stack of the project declares is an error
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -66,13 +66,8 @@ def _from_map(label: str, values: Mapping[str, Any]) -> ValueSource:
 def _env_file(project: Project, stack: str, env: str, known: set[str],
               problems: list[Problem]) -> list[ValueSource]:
     label = f"environments/{env}.yaml"
-    try:
-        doc = project.env_file(env)
-    except RenderError as exc:
-        problems.extend(exc.problems)
-        return []
-    if not isinstance(doc, Mapping):
-        problems.append(Problem(f"{label} must be a map with variables:", label, 1, 1))
+    doc = _load_map(lambda: project.env_file(env), label, "a map with variables:", problems)
+    if doc is None:
         return []
     doc = sanitize(doc, ENV_SHAPE, problems)
     for key in doc:
@@ -103,13 +98,23 @@ def _from_environ(environ: Mapping[str, str]) -> ValueSource:
 def _var_file(project: Project, path: Path, known: set[str],
               problems: list[Problem]) -> list[ValueSource]:
     label = str(path)
-    try:
-        doc = project.cache.load(path, name=label) or {}
-    except RenderError as exc:
-        problems.extend(exc.problems)
-        return []
-    if not isinstance(doc, Mapping):
-        problems.append(Problem(f"{label} must be a map of name: value", label, 1, 1))
+    doc = _load_map(lambda: project.cache.load(path, name=label) or {}, label,
+                    "a map of name: value", problems)
+    if doc is None:
         return []
     problems.extend(unknown_names(_locs(doc), known, label))
     return [_from_map(label, doc)]
+
+
+def _load_map(load: Callable[[], Any], label: str, shape: str,
+              problems: list[Problem]) -> Mapping[str, Any] | None:
+    """A values file's top-level map; its problems are collected, never raised."""
+    try:
+        doc = load()
+    except RenderError as exc:
+        problems.extend(exc.problems)
+        return None
+    if not isinstance(doc, Mapping):
+        problems.append(Problem(f"{label} must be {shape}", label, 1, 1))
+        return None
+    return doc
