@@ -35,7 +35,7 @@ from driftless.model import (
     mask,
     resolve,
 )
-from driftless.plan import PlanOptions, is_cheap, plan_stack
+from driftless.plan import PlanOptions, is_cheap, plan_stack, read_resources
 from driftless.providers import ProviderSet, comparable
 from driftless.state import StateBackend
 
@@ -195,22 +195,26 @@ class Engine:
         self.recover(desired.name)
         snap = self.backend.read(desired.name)
         by_id = {r.id: r for r in desired.resources}
+        managed = [by_id.get(rid) or Resource(rid, st.inputs)
+                   for rid, st in sorted(snap.resources.items())]
+        with _gc_paused():
+            lives = read_resources(managed, snap, self.providers, workers=self.workers)
         drift: list[Change] = []
         resources = dict(snap.resources)
         for rid, st in sorted(snap.resources.items()):
-            res = by_id.get(rid) or Resource(rid, st.inputs)
-            props = resolve(res.properties, lambda d: _attrs(resources, d))
-            live = self.providers.get(rid.provider).read(replace(res, properties=props), st.live())
+            live = lives.get(rid)
             change = _drift_of(st, live)
-            if change is not None:
-                drift.append(change)
-                if live is None:
-                    resources.pop(rid)
-                else:
-                    resources[rid] = replace(st, attributes=live.attributes, private=live.private)
-        new = snap.next(resources) if drift else snap
-        if drift:
-            self.backend.write(desired.name, new)
+            if change is None:
+                continue
+            drift.append(change)
+            if live is None:
+                resources.pop(rid)
+            else:
+                resources[rid] = replace(st, attributes=live.attributes, private=live.private)
+        if not drift:
+            return drift, snap
+        new = snap.next(resources)
+        self.backend.write(desired.name, new)
         return drift, new
 
     def import_resource(

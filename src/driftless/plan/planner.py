@@ -32,7 +32,7 @@ from driftless.model import (
 from driftless.plan.validate import check_stack
 from driftless.providers import ProviderSet, comparable
 
-__all__ = ["PlanOptions", "in_chunks", "is_cheap", "plan_stack"]
+__all__ = ["PlanOptions", "in_chunks", "is_cheap", "plan_stack", "read_resources"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,15 @@ def plan_stack(
         desired.name, desired.revision, desired.digest, snapshot.lineage, snapshot.serial,
         tuple(changes), destroy=options.destroy, notes=options.notes,
     )
+
+
+def read_resources(
+    resources: list[Resource], snapshot: StateSnapshot, providers: ProviderSet, *, workers: int,
+) -> dict[ResourceId, LiveResource | None]:
+    """Read resources live the way a plan does (references resolved from state,
+    cheap kinds inline, the rest in the pool); for ``refresh``."""
+    deps = {r.id: tuple(sorted(deferred_refs(r.properties))) for r in resources}
+    return _Planner(snapshot, providers, PlanOptions(workers=workers), deps).read_all(resources)
 
 
 def is_cheap(providers: ProviderSet, rid: ResourceId) -> bool:
