@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from driftless.cli import agent_cmd, cloud_cmd, core, render_cmd, state_cmd
+from driftless.model.policy import ENV_ALLOW_READ, ENV_LIMIT_PREFIX, Policy, PolicyError
 
 __all__ = ["app", "main"]
 
@@ -29,16 +30,40 @@ app = typer.Typer(
 def _root(
     directory: Annotated[Path | None, typer.Option(
         "-C", "--chdir", help="Run as if started in DIR (like git -C).")] = None,
+    allow_read: Annotated[list[Path] | None, typer.Option(
+        "--allow-read", metavar="DIR",
+        help="Let the project read files under DIR too (repeatable; the repository "
+             "itself can never widen what it may read).")] = None,
+    limit: Annotated[list[str] | None, typer.Option(
+        "--limit", metavar="NAME=N",
+        help="Raise or lower a render limit, e.g. --limit instances=50000 "
+             "(see docs/security.md for the names and defaults).")] = None,
 ) -> None:
     """Make reality match Git: plan, apply and continuously reconcile.
 
     Example: driftless -C examples/quickstart plan
     """
+    _operator_policy(allow_read or [], limit or [])
     if directory is not None:
         try:
             os.chdir(directory)
         except OSError as exc:
             raise typer.BadParameter(f"cannot change to {directory}: {exc.strerror}") from None
+
+
+def _operator_policy(allow_read: list[Path], limits: list[str]) -> None:
+    """Check --allow-read/--limit and hand them on as the environment variables that
+    every project load (and any agent this process starts) reads the policy from."""
+    pairs = dict(item.partition("=")[::2] for item in limits)
+    try:
+        Policy.from_environ(os.environ).widened(read_roots=allow_read, limits=pairs)
+    except PolicyError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--limit") from None
+    if allow_read:
+        roots = [os.environ.get(ENV_ALLOW_READ, ""), *(str(p.resolve()) for p in allow_read)]
+        os.environ[ENV_ALLOW_READ] = ":".join(r for r in roots if r)
+    for name, value in pairs.items():
+        os.environ[ENV_LIMIT_PREFIX + name.strip().upper().replace("-", "_")] = value
 
 
 for _group in (core, render_cmd, state_cmd, agent_cmd, cloud_cmd):

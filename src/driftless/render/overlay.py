@@ -58,7 +58,7 @@ def _overlay_doc(project: Project, stack: str, name: str) -> Any:
     path = project.stacks[stack].path / "overlays" / f"{name}.yaml"
     if not path.is_file():
         return None
-    return project.cache.load(path, name=project.rel(path)) or LocDict()
+    return project.load(path) or LocDict()
 
 
 def _chain(project: Project, stack: str, name: str, seen: list[str],

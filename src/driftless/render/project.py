@@ -7,6 +7,7 @@ sorts stacks so dependencies come first. I/O: reads the project's files.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from driftless.errors import ConfigError, Problem, RenderError
+from driftless.model.policy import Policy
 from driftless.render.suggest import did_you_mean
 from driftless.render.yamlio import SHARED, YamlCache, display_path, problem_at, where
 
@@ -56,6 +58,11 @@ class Project:
     settings: Mapping[str, Any] = field(default_factory=dict)
     providers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     cache: YamlCache = field(default=SHARED, compare=False, repr=False)
+    policy: Policy = field(default_factory=Policy, compare=False)
+
+    def load(self, path: Path) -> Any:
+        """A parsed YAML file of the project, under the policy's limits (cached)."""
+        return self.cache.load(path, name=self.rel(path), limits=self.policy.limits)
 
     def provider_config(self, env: str | None) -> Mapping[str, Mapping[str, Any]]:
         """``providers:`` with environments/<env>.yaml ``providers:`` merged over it."""
@@ -73,7 +80,7 @@ class Project:
         path = self.root / "environments" / f"{env}.yaml"
         if not path.is_file():
             return {}
-        return self.cache.load(path, name=self.rel(path)) or {}
+        return self.load(path) or {}
 
     def rel(self, path: Path) -> str:
         """``path`` as shown in messages: relative to the project root."""
@@ -85,8 +92,7 @@ class Project:
 
     def load_stack_doc(self, name: str) -> Any:
         """The parsed stack.yaml of ``name`` (cached)."""
-        path = self.stack_file(name)
-        return self.cache.load(path, name=self.rel(path)) or {}
+        return self.load(self.stack_file(name)) or {}
 
 
 def find_project(start: Path | None = None) -> Path:
@@ -102,24 +108,30 @@ def find_project(start: Path | None = None) -> Path:
     )
 
 
-def load_project(directory: Path | None = None) -> Project:
-    """Read driftless.yaml (found from ``directory``) and its stacks' dependencies."""
+def load_project(directory: Path | None = None, *, policy: Policy | None = None) -> Project:
+    """Read driftless.yaml (found from ``directory``) and its stacks' dependencies.
+
+    ``policy`` comes from the operator (flags, environment, agent config),
+    never from the repository: it is what the repository may read and cost.
+    Without one, it is read from DRIFTLESS_ALLOW_READ and DRIFTLESS_LIMIT_*.
+    """
     root = find_project(directory)
     cache = SHARED
-    doc = cache.load(root / PROJECT_FILE, name=PROJECT_FILE)
+    policy = policy or Policy.from_environ(os.environ)
+    doc = cache.load(root / PROJECT_FILE, name=PROJECT_FILE, limits=policy.limits)
     problems: list[Problem] = []
     if not isinstance(doc, Mapping):
         raise RenderError([Problem(f"{PROJECT_FILE} must be a map with 'project:' and 'stacks:'",
                                    PROJECT_FILE, 1, 1)])
     _check_keys(doc, problems)
-    refs = _stack_refs(root, doc.get("stacks"), where(doc, "stacks"), cache, problems)
+    refs = _stack_refs(root, doc.get("stacks"), where(doc, "stacks"), cache, problems, policy)
     project = Project(
         root=root, name=str(doc.get("project", root.name)),
         state_url=str(doc.get("state", DEFAULT_STATE)),
         environments=tuple(str(e) for e in _list(doc, "environments", problems)),
         stacks=refs, settings=dict(_map(doc, "settings", problems)),
         providers={str(k): dict(v or {}) for k, v in _map(doc, "providers", problems).items()},
-        cache=cache,
+        cache=cache, policy=policy,
     )
     _check_dependencies(project, doc, problems)
     if problems:
@@ -155,7 +167,7 @@ def _map(doc: Mapping[str, Any], key: str, problems: list[Problem]) -> Mapping[s
 
 
 def _stack_refs(root: Path, raw: Any, loc: Any, cache: YamlCache,
-                problems: list[Problem]) -> dict[str, StackRef]:
+                problems: list[Problem], policy: Policy) -> dict[str, StackRef]:
     entries: list[tuple[str, str, Any]] = []
     if isinstance(raw, list):
         entries = [(Path(str(p)).name, str(p), where(raw, i)) for i, p in enumerate(raw)]
@@ -167,7 +179,7 @@ def _stack_refs(root: Path, raw: Any, loc: Any, cache: YamlCache,
                                    "[stacks/infra, stacks/app]", loc))
     out: dict[str, StackRef] = {}
     for name, rel, at in entries:
-        ref = _stack_ref(root, name, rel, at, cache, problems)
+        ref = _stack_ref(root, name, rel, at, cache, problems, policy)
         if ref is not None and name in out:
             problems.append(problem_at(f"two stacks are named '{name}'", at))
         elif ref is not None:
@@ -176,7 +188,7 @@ def _stack_refs(root: Path, raw: Any, loc: Any, cache: YamlCache,
 
 
 def _stack_ref(root: Path, name: str, rel: str, at: Any, cache: YamlCache,
-               problems: list[Problem]) -> StackRef | None:
+               problems: list[Problem], policy: Policy) -> StackRef | None:
     path = (root / rel).resolve()
     if not _NAME.match(name):
         problems.append(problem_at(f"'{name}' is not a valid stack name", at))
@@ -186,7 +198,8 @@ def _stack_ref(root: Path, name: str, rel: str, at: Any, cache: YamlCache,
                                    hint=f"create {rel}/stack.yaml or fix the path"))
         return None
     try:
-        doc = cache.load(path / "stack.yaml", name=display_path(path / "stack.yaml", root))
+        doc = cache.load(path / "stack.yaml", name=display_path(path / "stack.yaml", root),
+                         limits=policy.limits)
     except RenderError as exc:
         problems.extend(exc.problems)
         return None

@@ -98,7 +98,7 @@ def _from_environ(environ: Mapping[str, str]) -> ValueSource:
 def _var_file(project: Project, path: Path, known: set[str],
               problems: list[Problem]) -> list[ValueSource]:
     label = str(path)
-    doc = _load_map(lambda: project.cache.load(path, name=label) or {}, label,
+    doc = _load_map(lambda: project.load(path) or {}, label,
                     "a map of name: value", problems)
     if doc is None:
         return []

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from driftless.errors import Problem, RenderError
+from driftless.model.policy import Limits
 
 __all__ = [
     "SHARED",
@@ -151,8 +152,8 @@ class _Builder:
         return out
 
 
-def load_yaml_text(text: str, name: str) -> Any:
-    """Parse one YAML document; a syntax error becomes a ``RenderError``."""
+def load_yaml_text(text: str, name: str, *, limits: Limits | None = None) -> Any:
+    """Parse one YAML document; a syntax error or a broken limit is a ``RenderError``."""
     loader = yaml.CBaseLoader(text)  # C parser; every scalar arrives untyped
     paused = gc.isenabled()
     gc.disable()  # a large tree of new objects makes the cyclic GC rescan it quadratically
@@ -201,7 +202,7 @@ class YamlCache:
         self._max = max_files
         self._lock = threading.Lock()
 
-    def load(self, path: Path, *, name: str) -> Any:
+    def load(self, path: Path, *, name: str, limits: Limits | None = None) -> Any:
         """The parsed file; a missing or unreadable file is a ``RenderError``."""
         try:
             data = path.read_bytes()
@@ -213,7 +214,7 @@ class YamlCache:
             if key in self._parsed:
                 self._parsed.move_to_end(key)
                 return self._parsed[key]
-        doc = load_yaml_text(data.decode("utf-8", "replace"), name)
+        doc = load_yaml_text(data.decode("utf-8", "replace"), name, limits=limits)
         with self._lock:
             self._parsed[key] = doc
             while len(self._parsed) > self._max:
