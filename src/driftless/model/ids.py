@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import NamedTuple
 
-__all__ = ["ResourceId"]
+__all__ = ["ResourceId", "quote_key"]
 
 _ADDRESS = re.compile(
     r"^(?P<provider>[a-z][a-z0-9_-]*):(?P<kind>[A-Za-z][A-Za-z0-9_.]*)/"
     r"(?P<name>[A-Za-z0-9_][A-Za-z0-9_.-]*)"
-    r"(?:\[(?:(?P<num>\d+)|\"(?P<key>[^\"]*)\")\])?$"
+    r'(?:\[(?:(?P<num>\d+)|(?P<key>"(?:[^"\\]|\\.)*"))\])?$'
 )
+_PLAIN_KEY = re.compile(r'^[^"\\\x00-\x1f\x7f]*$')
+
+
+def quote_key(key: str) -> str:
+    """A for_each key as written in an address: in double quotes, with quotes,
+    backslashes and control characters escaped as in JSON, so every key gives
+    exactly one address and the address parses back to the same key."""
+    if _PLAIN_KEY.match(key):
+        return f'"{key}"'
+    return json.dumps(key, ensure_ascii=False)
 
 
 class ResourceId(NamedTuple):
@@ -37,7 +48,7 @@ class ResourceId(NamedTuple):
             return base
         if isinstance(self.index, int):
             return f"{base}[{self.index}]"
-        return f'{base}["{self.index}"]'
+        return f"{base}[{quote_key(self.index)}]"
 
     @classmethod
     def trusted(cls, address: str) -> ResourceId:
@@ -54,6 +65,11 @@ class ResourceId(NamedTuple):
     def parse(cls, address: str) -> ResourceId:
         """Parse ``aws:s3.Bucket/models`` or ``local:file/conf[2]``."""
         m = _ADDRESS.match(address.strip())
+        if m is not None and m.group("key") is not None:
+            try:
+                json.loads(m.group("key"))
+            except ValueError:
+                m = None
         if m is None:
             raise ValueError(
                 f"'{address}' is not a resource address (expected provider:kind/name, "
@@ -63,5 +79,5 @@ class ResourceId(NamedTuple):
         if m.group("num") is not None:
             index = int(m.group("num"))
         elif m.group("key") is not None:
-            index = m.group("key")
+            index = json.loads(m.group("key"))
         return cls(m.group("provider"), m.group("kind"), m.group("name"), index)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from driftless.errors import Problem, RenderError
-from driftless.render.project import Project
+from driftless.render.project import Project, check_name
 from driftless.render.shape import OVERLAY_SHAPE, sanitize
 from driftless.render.suggest import did_you_mean
 from driftless.render.yamlio import Loc, LocDict, LocList, problem_at, where
@@ -54,11 +54,14 @@ def apply_overlays(project: Project, stack: str, doc: Mapping[str, Any], env: st
     return layered
 
 
-def _overlay_doc(project: Project, stack: str, name: str) -> Any:
+def _overlay_doc(project: Project, stack: str, name: str, at: Loc | None = None) -> Any:
+    """The parsed overlay ``name`` of ``stack`` (None when there is none); a name that
+    is not a plain name, or a file leading outside the project, is a ``RenderError``."""
+    check_name(name, "overlay", at)
     path = project.stacks[stack].path / "overlays" / f"{name}.yaml"
     if not path.is_file():
         return None
-    return project.load(path) or LocDict()
+    return project.load(path, at=at) or LocDict()
 
 
 def _chain(project: Project, stack: str, name: str, seen: list[str],
@@ -73,7 +76,12 @@ def _chain(project: Project, stack: str, name: str, seen: list[str],
     parents = (doc.get("extends") or []) if isinstance(doc, Mapping) else []
     out: list[str] = []
     for parent in [parents] if isinstance(parents, str) else list(parents):
-        if _overlay_doc(project, stack, str(parent)) is None:
+        try:
+            parent_doc = _overlay_doc(project, stack, str(parent), where(doc, "extends"))
+        except RenderError as exc:
+            problems.extend(exc.problems)
+            continue
+        if parent_doc is None:
             problems.append(problem_at(f"overlay '{parent}' does not exist in stack '{stack}'",
                                        where(doc, "extends"),
                                        hint=f"create stacks/{stack}/overlays/{parent}.yaml"))

@@ -17,13 +17,15 @@ from typing import Any
 from driftless.errors import ConfigError, Problem, RenderError
 from driftless.model.policy import Policy
 from driftless.render.suggest import did_you_mean
-from driftless.render.yamlio import SHARED, YamlCache, display_path, problem_at, where
+from driftless.render.yamlio import SHARED, Loc, YamlCache, display_path, problem_at, where
 
 __all__ = [
     "DEFAULT_STATE",
     "PROJECT_FILE",
     "Project",
     "StackRef",
+    "check_name",
+    "confine",
     "find_project",
     "load_project",
     "stack_order",
@@ -33,7 +35,7 @@ PROJECT_FILE = "driftless.yaml"
 DEFAULT_STATE = "sqlite:///.driftless/state.db"
 # ``agent:`` is read and checked by the agent (driftless.agent.config), not here
 _KEYS = ("project", "state", "environments", "providers", "stacks", "settings", "agent")
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _STACK_REF = re.compile(r"\$\{\s*stack\.([A-Za-z0-9_][A-Za-z0-9_-]*)\.")
 
 
@@ -60,8 +62,13 @@ class Project:
     cache: YamlCache = field(default=SHARED, compare=False, repr=False)
     policy: Policy = field(default_factory=Policy, compare=False)
 
-    def load(self, path: Path) -> Any:
-        """A parsed YAML file of the project, under the policy's limits (cached)."""
+    def load(self, path: Path, *, at: Loc | None = None) -> Any:
+        """A parsed YAML file of the project, confined and under the policy's limits.
+
+        ``at`` is where the repository named the file, for the error when the
+        name (or a symlink on the way) leads outside the readable roots.
+        """
+        confine(path, self.root, self.policy, at=at, label=self.rel(path))
         return self.cache.load(path, name=self.rel(path), limits=self.policy.limits)
 
     def provider_config(self, env: str | None) -> Mapping[str, Mapping[str, Any]]:
@@ -77,6 +84,7 @@ class Project:
 
     def env_file(self, env: str) -> Any:
         """Parsed environments/<env>.yaml ({} when the file does not exist)."""
+        check_name(env, "environment")
         path = self.root / "environments" / f"{env}.yaml"
         if not path.is_file():
             return {}
@@ -93,6 +101,32 @@ class Project:
     def load_stack_doc(self, name: str) -> Any:
         """The parsed stack.yaml of ``name`` (cached)."""
         return self.load(self.stack_file(name)) or {}
+
+
+def check_name(name: str, what: str, at: Loc | None = None) -> None:
+    """Refuse a stack, environment or overlay name that could name a path elsewhere."""
+    if not NAME.match(name):
+        raise RenderError([problem_at(
+            f"'{name}' is not a valid {what} name", at,
+            hint="names use letters, digits, '_', '-' and '.', and start with a letter, "
+                 "digit or '_'")])
+
+
+def confine(path: Path, root: Path, policy: Policy, *, at: Loc | None = None,
+            label: str | None = None) -> Path:
+    """``path`` with symlinks resolved, when it lies inside the project or an
+    operator-allowed root; otherwise a ``RenderError`` that names the rule."""
+    shown = label or str(path)
+    if "\0" in str(path):
+        raise RenderError([problem_at(f"path {shown!r} contains a NUL byte", at)])
+    real = path.resolve()
+    if policy.may_read(real, root):
+        return real
+    raise RenderError([problem_at(
+        f"'{shown}' resolves outside the project ({real}); a repository may only read "
+        "files inside its own directory", at,
+        hint="move the file into the project, or the operator can allow a directory with "
+             "--allow-read DIR (DRIFTLESS_ALLOW_READ, agent config allow_read)")])
 
 
 def find_project(start: Path | None = None) -> Path:
@@ -118,6 +152,7 @@ def load_project(directory: Path | None = None, *, policy: Policy | None = None)
     root = find_project(directory)
     cache = SHARED
     policy = policy or Policy.from_environ(os.environ)
+    confine(root / PROJECT_FILE, root, policy, label=PROJECT_FILE)
     doc = cache.load(root / PROJECT_FILE, name=PROJECT_FILE, limits=policy.limits)
     problems: list[Problem] = []
     if not isinstance(doc, Mapping):
@@ -128,7 +163,7 @@ def load_project(directory: Path | None = None, *, policy: Policy | None = None)
     project = Project(
         root=root, name=str(doc.get("project", root.name)),
         state_url=str(doc.get("state", DEFAULT_STATE)),
-        environments=tuple(str(e) for e in _list(doc, "environments", problems)),
+        environments=_environments(doc, problems),
         stacks=refs, settings=dict(_map(doc, "settings", problems)),
         providers={str(k): dict(v or {}) for k, v in _map(doc, "providers", problems).items()},
         cache=cache, policy=policy,
@@ -148,6 +183,17 @@ def _check_keys(doc: Mapping[str, Any], problems: list[Problem]) -> None:
     if "project" not in doc:
         problems.append(Problem(f"{PROJECT_FILE} has no 'project:' name", PROJECT_FILE, 1, 1,
                                 hint="add a line such as  project: myapp"))
+
+
+def _environments(doc: Mapping[str, Any], problems: list[Problem]) -> tuple[str, ...]:
+    """The listed environments; each name becomes a file name, so it must be plain."""
+    listed = _list(doc, "environments", problems)
+    for i, env in enumerate(listed):
+        try:
+            check_name(str(env), "environment", where(listed, i))
+        except RenderError as exc:
+            problems.extend(exc.problems)
+    return tuple(str(e) for e in listed)
 
 
 def _list(doc: Mapping[str, Any], key: str, problems: list[Problem]) -> list[Any]:
@@ -189,29 +235,35 @@ def _stack_refs(root: Path, raw: Any, loc: Any, cache: YamlCache,
 
 def _stack_ref(root: Path, name: str, rel: str, at: Any, cache: YamlCache,
                problems: list[Problem], policy: Policy) -> StackRef | None:
-    path = (root / rel).resolve()
-    if not _NAME.match(name):
-        problems.append(problem_at(f"'{name}' is not a valid stack name", at))
+    try:
+        check_name(name, "stack", at)
+        path = confine(root / rel, root, policy, at=at, label=rel)
+        stack_file = confine(path / "stack.yaml", root, policy, at=at, label=f"{rel}/stack.yaml")
+    except RenderError as exc:
+        problems.extend(exc.problems)
         return None
-    if not (path / "stack.yaml").is_file():
+    if not stack_file.is_file():
         problems.append(problem_at(f"stack '{name}': no stack.yaml in {rel}", at,
                                    hint=f"create {rel}/stack.yaml or fix the path"))
         return None
     try:
-        doc = cache.load(path / "stack.yaml", name=display_path(path / "stack.yaml", root),
+        doc = cache.load(stack_file, name=display_path(path / "stack.yaml", root),
                          limits=policy.limits)
     except RenderError as exc:
         problems.extend(exc.problems)
         return None
-    return StackRef(name, path, _stack_deps(path / "stack.yaml", doc))
+    return StackRef(name, path, _stack_deps(path / "stack.yaml", doc, root, policy))
 
 
-def _stack_deps(path: Path, doc: Any) -> tuple[str, ...]:
+def _stack_deps(path: Path, doc: Any, root: Path, policy: Policy) -> tuple[str, ...]:
     explicit = doc.get("depends_on") if isinstance(doc, Mapping) else None
     names = {str(d) for d in explicit} if isinstance(explicit, list) else set()
     texts = [path, *sorted((path.parent / "overlays").glob("*.yaml"))]
     for text in texts:  # overlays may reference other stacks' outputs too
-        names.update(_STACK_REF.findall(text.read_text(errors="replace")))
+        real = text.resolve()
+        if (policy.may_read(real, root) and real.is_file()  # others fail when loaded
+                and real.stat().st_size <= policy.limits.file_bytes):
+            names.update(_STACK_REF.findall(real.read_bytes().decode(errors="replace")))
     return tuple(sorted(names))
 
 

@@ -9,20 +9,35 @@ evaluator's file functions.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from driftless.errors import Problem
-from driftless.model import Deferred, Resource, ResourceId, Sensitive, SourceLocation
+from driftless.errors import Problem, RenderError
+from driftless.model import (
+    Deferred,
+    Resource,
+    ResourceId,
+    Sensitive,
+    SourceLocation,
+    contains_sensitive,
+    contains_unknown,
+)
+from driftless.model.policy import limit_hint
 from driftless.providers.base import schema_problems
 from driftless.render.evaluate import ResInfo, Scope
 from driftless.render.job import Job, parse_type, resolve_value
+from driftless.render.project import NAME, confine
 from driftless.render.suggest import did_you_mean
 from driftless.render.yamlio import Loc, problem_at, where
 
 __all__ = ["expand_resources", "find_cycles", "reference_table"]
 
+# A logical name is also a reference root (``${web.path}``), so it may not hold dots.
+_LOGICAL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_NAME_HINT = ("resource names use letters, digits, '_' and '-', and start with a letter or '_' "
+              "(name_prefix/name_suffix may add '.')")
 _KEYS = ("type", "properties", "depends_on", "protect", "count", "for_each", "triggered_by",
          "description")
 
@@ -43,11 +58,25 @@ def expand_resources(job: Job) -> None:
     decls = [d for d in (_declare(job, n, b) for n, b in job.layered.resources.items()) if d]
     job.table = reference_table(job, decls)
     _duplicates(job, decls)
+    if not _within_resource_limit(job, decls):
+        return
     scope = replace(job.scope, resources=job.table)
     for decl in decls:
         for index, each in decl.instances:
             job.resources.append(_instance(job, decl, index, each, scope))
     job.resources.sort(key=lambda r: r.id)
+
+
+def _within_resource_limit(job: Job, decls: list[_Decl]) -> bool:
+    """Refuse a stack whose instances add up past ``resources`` before evaluating any."""
+    total = sum(len(d.instances) for d in decls)
+    limit = job.project.policy.limits.resources
+    if total <= limit:
+        return True
+    job.problems.append(Problem(
+        f"stack '{job.name}' has {total} resources, over the limit of {limit} (resources)",
+        job.project.rel(job.project.stack_file(job.name)), 1, 1, hint=limit_hint("resources")))
+    return False
 
 
 def reference_table(job: Job, decls: list[_Decl] | None = None) -> dict[str, ResInfo]:
@@ -64,6 +93,8 @@ def reference_table(job: Job, decls: list[_Decl] | None = None) -> dict[str, Res
 
 def _declare(job: Job, name: str, body: Any) -> _Decl | None:
     loc = job.layered.added_by.get(name)
+    if not _good_name(job, name, loc):
+        return None
     if not isinstance(body, Mapping):
         job.problems.append(problem_at(f"resource '{name}' must be a map with type: and "
                                        "properties:", loc))
@@ -81,6 +112,17 @@ def _declare(job: Job, name: str, body: Any) -> _Decl | None:
     _check_kind(job, name, parsed, where(body, "type"))
     mode, instances = _repeat(job, name, body)
     return _Decl(name, body, loc, parsed[0], parsed[1], mode, instances)
+
+
+def _good_name(job: Job, name: str, loc: Loc | None) -> bool:
+    """Names become addresses, state keys and reference roots: one pattern for all."""
+    final = job.layered.names.get(name, name)
+    if _LOGICAL_NAME.match(name) and NAME.match(final):
+        return True
+    shown = name if final == name else f"{name}' (named '{final}' after prefixing)"
+    job.problems.append(problem_at(f"'{shown}' is not a valid resource name", loc,
+                                   hint=_NAME_HINT))
+    return False
 
 
 def _check_kind(job: Job, name: str, parsed: tuple[str, str], loc: Loc | None) -> None:
@@ -111,21 +153,63 @@ def _expand(job: Job, name: str, key: str, value: Any, loc: Loc | None) -> tuple
         job.problems.append(problem_at(f"resource '{name}': {key} {why}; it must be known "
                                        "when rendering (use variables)", loc))
         return ()
+    if value is None:  # its expression failed and was reported
+        return ()
     if key == "count":
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            if value is not None:
-                job.problems.append(problem_at(f"resource '{name}': count must be a whole "
-                                               f"number >= 0, got {value!r}", loc))
-            return ()
-        return tuple((i, None) for i in range(value))
+        return _count(job, name, value, loc)
+    return _for_each(job, name, value, loc)
+
+
+def _count(job: Job, name: str, value: Any, loc: Loc | None) -> tuple[Any, ...]:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        job.problems.append(problem_at(f"resource '{name}': count must be a whole number >= 0, "
+                                       f"got {_spell(value)}", loc))
+        return ()
+    if not _within_instances(job, name, "count", value, loc):
+        return ()
+    return tuple((i, None) for i in range(value))
+
+
+def _for_each(job: Job, name: str, value: Any, loc: Loc | None) -> tuple[Any, ...]:
     if isinstance(value, Mapping):
-        return tuple((str(k), v) for k, v in sorted(value.items()))
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return tuple((v, v) for v in sorted(set(value)))
-    if value is not None:
+        items: list[tuple[str, Any]] = [(str(k), v) for k, v in value.items()]
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        items = [(v, v) for v in value]
+    else:
         job.problems.append(problem_at(f"resource '{name}': for_each must be a map or a list "
                                        "of strings", loc))
-    return ()
+        return ()
+    if not _within_instances(job, name, "for_each", len(items), loc):
+        return ()
+    keys = [k for k, _ in items]
+    if len(set(keys)) != len(keys):
+        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        job.problems.append(problem_at(
+            f"resource '{name}': for_each lists {', '.join(_spell(d) for d in dupes[:5])} "
+            "more than once", loc, hint="each instance needs its own key: remove the repeats"))
+        return ()
+    return tuple(sorted(items, key=lambda kv: kv[0]))
+
+
+def _within_instances(job: Job, name: str, key: str, n: int, loc: Loc | None) -> bool:
+    limit = job.project.policy.limits.instances
+    if n <= limit:
+        return True
+    job.problems.append(problem_at(
+        f"resource '{name}': {key} asks for {n} instances, over the limit of {limit} "
+        "(instances)", loc, hint=limit_hint("instances")))
+    return False
+
+
+def _spell(value: Any) -> str:
+    """A value as YAML would write it, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return str(value)
 
 
 def _duplicates(job: Job, decls: list[_Decl]) -> None:
@@ -150,6 +234,7 @@ def _instance(job: Job, decl: _Decl, index: int | str | None, each: Any,
         scope = replace(scope, each=(index, each))
     body = decl.body
     props_loc = where(body, "properties") if "properties" in body else decl.loc
+    before = len(job.problems)
     props = resolve_value(job, body.get("properties") or {}, scope, props_loc)
     rid = job.table[decl.name].ids[index]
     if not isinstance(props, Mapping):
@@ -157,8 +242,14 @@ def _instance(job: Job, decl: _Decl, index: int | str | None, each: Any,
         props = {}
     triggered = _names(job, decl, "triggered_by")
     deps = {*_names(job, decl, "depends_on"), *triggered, *_refs(props)}
-    deps.discard(rid)
-    _validate(job, rid, props, props_loc)
+    if rid in deps:
+        job.problems.append(problem_at(
+            f"{rid} refers to itself", props_loc,
+            hint="a resource cannot use its own attributes or depend on itself"))
+        deps.discard(rid)
+    if len(job.problems) == before:  # a failed expression would only cascade here
+        props = _read_fields(job, rid, props, props_loc)
+        _validate(job, rid, props, props_loc)
     source = SourceLocation(*decl.loc) if decl.loc else None
     return Resource(rid, props, tuple(sorted(deps)), _protect(job, decl, scope), source,
                     tuple(sorted(triggered)))
@@ -217,6 +308,50 @@ def _validate(job: Job, rid: ResourceId, props: Mapping[str, Any], loc: Loc | No
             names = spec.schema.model_fields
             hint = did_you_mean(top, names)
         job.problems.append(problem_at(f"{rid}: {message}", at, hint=hint))
+
+
+def _read_fields(job: Job, rid: ResourceId, props: Mapping[str, Any],
+                 loc: Loc | None) -> Mapping[str, Any]:
+    """Files a kind reads at plan time (``source:``), made absolute from the stack
+    directory and confined to the project, so a provider never reads elsewhere."""
+    spec = job.kinds(rid.provider, rid.kind) if job.kinds is not None else None
+    fields: frozenset[str] = getattr(spec, "read_fields", frozenset())
+    out = dict(props)
+    for key in sorted(fields & props.keys()):
+        at = where(_raw_props(job, rid), key) or loc
+        resolved = _confined_file(job, rid, key, props[key], at)
+        if resolved is not None:
+            out[key] = resolved
+    return out
+
+
+def _confined_file(job: Job, rid: ResourceId, key: str, value: Any,
+                   at: Loc | None) -> str | None:
+    if not isinstance(value, str):
+        _bad_read_field(job, rid, key, value, at)
+        return None
+    stack_dir = job.project.stacks[job.name].path
+    try:
+        real = confine(stack_dir / value, job.project.root, job.project.policy, at=at,
+                       label=value)
+    except RenderError as exc:
+        job.problems.extend(Problem(f"{rid}: {key}: {p.message}", p.file, p.line, p.column,
+                                    hint=p.hint) for p in exc.problems)
+        return None
+    if not real.is_file():
+        job.problems.append(problem_at(f"{rid}: {key} '{value}' is not a file in the project",
+                                       at, hint="paths are relative to the stack directory"))
+        return None
+    return str(real)
+
+
+def _bad_read_field(job: Job, rid: ResourceId, key: str, value: Any, at: Loc | None) -> None:
+    """A ``source:`` that is a secret or known only after apply cannot be confined now."""
+    if contains_sensitive(value) or contains_unknown(value) or isinstance(value, Deferred):
+        job.problems.append(problem_at(
+            f"{rid}: {key} must be a path known when rendering (not a secret or another "
+            "resource's attribute)", at))
+    # any other type is reported by the kind's schema
 
 
 def _raw_props(job: Job, rid: ResourceId) -> Any:
