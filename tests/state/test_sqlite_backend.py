@@ -44,7 +44,43 @@ def test_relative_url_is_under_root_and_parents_are_created(tmp_path: Path) -> N
 def test_absolute_url_ignores_root(tmp_path: Path) -> None:
     target = tmp_path / "abs" / "deep" / "s.db"
     backend = from_url(f"sqlite:///{target}", Path("/nonexistent-root"))
-    assert backend.path == target and target.parent.is_dir()
+    assert backend.path == target
+    backend.write("infra", _snapshot(1))
+    assert target.is_file()
+
+
+def test_reads_of_a_missing_state_file_create_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "state.db"
+    backend = from_url(f"sqlite:///{target}", tmp_path)
+    assert backend.read("infra").serial == 0
+    assert backend.stacks() == [] and backend.lock_info("infra") is None
+    assert backend.journal("infra").entries() == []
+    assert not target.exists() and not target.parent.exists()
+
+
+def test_another_applications_sqlite_file_is_refused_untouched(tmp_path: Path) -> None:
+    db = tmp_path / "app.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.execute("INSERT INTO users (name) VALUES ('ada')")
+    conn.commit()
+    conn.close()
+    before = db.read_bytes()
+    with pytest.raises(StateError, match="not a driftless state database.*users"):
+        from_url(f"sqlite:///{db}", tmp_path)
+    assert db.read_bytes() == before
+    assert not (tmp_path / "app.db-wal").exists()
+
+
+def test_state_files_carry_the_driftless_application_id(tmp_path: Path) -> None:
+    backend = from_url(f"sqlite:///{tmp_path / 's.db'}", tmp_path)
+    backend.write("infra", _snapshot(1))
+    backend.close()
+    conn = sqlite3.connect(tmp_path / "s.db")
+    assert conn.execute("PRAGMA application_id").fetchone()[0] == 0x44524654
+    conn.close()
+    reopened = from_url(f"sqlite:///{tmp_path / 's.db'}", tmp_path)
+    assert reopened.read("infra").serial == 1
 
 
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite://host/x.db"])
@@ -69,7 +105,7 @@ def test_directory_that_cannot_exist_is_a_state_error(tmp_path: Path) -> None:
     blocker = tmp_path / "blocker"
     blocker.write_text("a file, not a directory")
     with pytest.raises(StateError, match="cannot create the state directory") as caught:
-        SQLiteBackend(blocker / "sub" / "state.db")
+        SQLiteBackend(blocker / "sub" / "state.db").write("infra", _snapshot(1))
     assert str(blocker) in str(caught.value)
     assert "writable directory" in (caught.value.hint or "")
 

@@ -14,10 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from driftless.engine import Engine
-from driftless.errors import ConfigError
+from driftless.errors import ConfigError, RenderError
 from driftless.model import DesiredStack
 from driftless.providers import ProviderSet
-from driftless.render import Project, RenderOptions, load_project, render_stack, stack_order
+from driftless.render import (
+    Project,
+    RenderOptions,
+    load_project,
+    render_stack,
+    stack_order,
+    validate_stacks,
+)
 from driftless.state import StateBackend, open_backend
 
 __all__ = ["Context", "parse_vars", "project_context"]
@@ -49,6 +56,17 @@ class Context:
     def order(self, selected: Sequence[str] | None = None) -> list[str]:
         """Stacks in dependency order (all, or the selected ones and their deps)."""
         return stack_order(self.project, list(selected) if selected else None)
+
+    def check_all(self, names: Sequence[str]) -> None:
+        """Render every stack of a multi-stack command before changing anything, so a
+        repository with a broken stack applies nothing at all (other stacks'
+        outputs count as unknown here; each stack is rendered again for real)."""
+        if len(names) < 2:
+            return
+        problems, _ = validate_stacks(self.project, self.options, kinds=self._kind_lookup,
+                                      selected=names)
+        if problems:
+            raise RenderError(problems)
 
     def render(self, name: str) -> DesiredStack:
         """Render one stack with its dependencies' recorded outputs."""

@@ -39,8 +39,9 @@ def plan(
     Example: driftless plan --env prod -out plan.json
     """
     with guard("nothing was planned"), _ctx(directory, env, var, var_file) as ctx:
-        plans = [_plan_one(ctx, name, destroy=destroy, refresh=refresh)
-                 for name in ctx.order(stack)]
+        order = ctx.order(stack)
+        ctx.check_all(order)
+        plans = [_plan_one(ctx, name, destroy=destroy, refresh=refresh) for name in order]
         _show_plans(plans, as_json=as_json)
         if out is not None:
             saved = SavedPlan(tuple(plans), env=env, variables=ctx.options.variables,
@@ -89,8 +90,10 @@ def apply(
         return
     with guard(), _ctx(directory, env, var, var_file) as ctx:
         _policy(ctx, break_glass, reason, "apply")
+        order = ctx.order(stack)
+        ctx.check_all(order)
         ok = all(_apply_stack(ctx, n, auto_approve=auto_approve, as_json=as_json)
-                 for n in ctx.order(stack))
+                 for n in order)
     if not ok:
         raise typer.Exit(1)
 
@@ -108,8 +111,10 @@ def destroy(
     """
     with guard(), _ctx(directory, env, var, var_file) as ctx:
         _policy(ctx, break_glass, reason, "destroy")
+        order = ctx.order(stack)
+        ctx.check_all(order)
         ok = all(_apply_stack(ctx, n, auto_approve=auto_approve, as_json=as_json, destroy=True)
-                 for n in reversed(ctx.order(stack)))
+                 for n in reversed(order))
     if not ok:
         raise typer.Exit(1)
 

@@ -7,7 +7,7 @@ output is declared and are still errors when it is not. I/O: reads files.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from driftless.errors import Problem, RenderError
@@ -26,14 +26,17 @@ def validate_project(project: Project, options: RenderOptions, *,
 
 
 def validate_stacks(project: Project, options: RenderOptions, *,
-                    kinds: KindLookup | None = None,
+                    kinds: KindLookup | None = None, selected: Sequence[str] | None = None,
                     ) -> tuple[list[Problem], dict[str, DesiredStack]]:
-    """Every problem, and the stacks that rendered (other stacks' outputs unknown)."""
+    """Every problem, and the stacks that rendered (other stacks' outputs unknown).
+
+    ``selected`` limits the check to those stacks and their dependencies.
+    """
     problems: list[Problem] = []
     outputs: dict[str, Mapping[str, Any]] = {}
     rendered: dict[str, DesiredStack] = {}
     try:
-        order = stack_order(project)
+        order = stack_order(project, selected)
     except RenderError as exc:
         return list(exc.problems), rendered
     for name in order:

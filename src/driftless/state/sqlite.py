@@ -31,6 +31,10 @@ __all__ = ["SQLiteBackend", "SQLiteJournal", "from_url"]
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT = 30.0
+# PRAGMA application_id of every driftless state file ("DRFT"): another
+# program's SQLite file named as state is refused before a byte is written.
+APPLICATION_ID = 0x44524654
+_OUR_TABLES = frozenset({"stacks", "resources", "locks", "journal", "sqlite_sequence"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS stacks (
@@ -87,9 +91,50 @@ class SQLiteBackend:
         self._opened: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
         self._known: dict[str, _Known] = {}
-        self._prepare_dir()
-        with self._txn(immediate=True) as db:
-            self._migrate(db)
+        self._ready = False
+        self._create_lock = threading.Lock()
+        if path.exists():
+            self._create()  # refuses a foreign file now, not at the first write
+
+    def _create(self) -> None:
+        """Check, create or migrate the file: on first use, so a read-only command (or a
+        plan that fails before its first write) leaves no new state file behind."""
+        with self._create_lock:
+            if self._ready:
+                return
+            self._check_foreign()
+            self._prepare_dir()
+            db = self._conn()
+            with self._errors():
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._migrate(db)
+                    db.commit()
+                finally:
+                    if db.in_transaction:
+                        db.rollback()
+            self._ready = True
+
+    def _check_foreign(self) -> None:
+        """Refuse a file that is not a driftless state database, opened read-only."""
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return
+        with self._errors():
+            db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                app_id = int(db.execute("PRAGMA application_id").fetchone()[0])
+                tables = {r[0] for r in db.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            finally:
+                db.close()
+        if app_id == APPLICATION_ID or (app_id == 0 and tables <= _OUR_TABLES):
+            return
+        raise StateError(
+            f"{self.path} is not a driftless state database (it holds "
+            f"{', '.join(sorted(tables - _OUR_TABLES)) or 'another application_id'}); "
+            "nothing was written to it",
+            hint="point state: in driftless.yaml at a new file, e.g. "
+                 "sqlite:///.driftless/state.db")
 
     def __repr__(self) -> str:
         return f"SQLiteBackend({str(self.path)!r})"
@@ -170,7 +215,21 @@ class SQLiteBackend:
 
     @contextmanager
     def _txn(self, *, immediate: bool = False) -> Iterator[sqlite3.Connection]:
-        """One transaction; ``immediate`` takes the write lock up front."""
+        """One transaction; ``immediate`` takes the write lock up front.
+
+        Reads of a state file that does not exist yet run against an empty
+        in-memory database instead of creating the file.
+        """
+        if not self._ready:
+            if not immediate and not self.path.exists():
+                empty = sqlite3.connect(":memory:")
+                try:
+                    empty.executescript(_SCHEMA)
+                    yield empty
+                finally:
+                    empty.close()
+                return
+            self._create()
         db = self._conn()
         with self._errors():
             db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
@@ -195,6 +254,7 @@ class SQLiteBackend:
             if statement.strip():
                 db.execute(statement)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
 
     def close(self) -> None:
         """Close every thread's connection."""
