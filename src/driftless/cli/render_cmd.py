@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -37,6 +38,8 @@ from driftless.state import open_backend
 from .output import console, err_console, guard, print_json
 
 __all__ = ["register"]
+
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 DirOpt = Annotated[Path | None, typer.Option("-C", "--directory",
                                              help="Project directory (default: search upward).")]
@@ -199,9 +202,14 @@ def _print_stacks(docs: list[dict[str, object]], *, as_json: bool) -> None:
         print_json(docs[0] if len(docs) == 1 else docs)
         return
     for doc in docs:
-        console.print(f"# stack {doc['stack']}  digest {doc['digest']}", markup=False)
+        # the C emitter straight to stdout: a large value through rich's console or
+        # the pure-Python dumper takes many times longer than planning it
         body = {k: v for k, v in doc.items() if k not in ("stack", "digest")}
-        console.print(yaml.safe_dump(body, sort_keys=False, width=100), markup=False)
+        sys.stdout.write(f"# stack {doc['stack']}  digest {doc['digest']}\n")
+        yaml.dump(body, sys.stdout, Dumper=_DUMPER, sort_keys=False, width=100,
+                  allow_unicode=True)
+        sys.stdout.write("\n")
+    sys.stdout.flush()
 
 
 def _all_kinds() -> dict[str, KindSpec]:
