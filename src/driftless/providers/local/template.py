@@ -1,10 +1,12 @@
 """local provider kind ``template``: a file rendered from a Jinja2 template.
 
-I/O: reads the template ``source`` file (when given) and writes the result
-atomically through ``ContentFileHandler``. Rendering uses StrictUndefined,
-so a missing variable is an error naming it, never an empty string. When
-any variable is sensitive the content digest is keyed and the plan shows
-the content only as ``(sensitive)``.
+I/O: reads the template ``source`` file (when given; render has resolved it
+inside the project) and writes the result atomically through
+``ContentFileHandler``. Rendering happens in ``_sandbox.BoundedSandbox`` with
+StrictUndefined, so a missing variable is an error naming it, never an empty
+string, and a hostile template is an error, never code run on this host.
+When any variable is sensitive the content digest is keyed, the plan shows
+the content only as ``(sensitive)`` and errors never repeat a secret.
 """
 
 from __future__ import annotations
@@ -12,13 +14,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import jinja2
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from driftless.errors import ProviderError
-from driftless.model import UNKNOWN, ResourceId, contains_sensitive, contains_unknown, reveal
+from driftless.model import (
+    UNKNOWN,
+    ResourceId,
+    Sensitive,
+    contains_sensitive,
+    contains_unknown,
+    reveal,
+)
 from driftless.providers.base import KindHandler, KindSpec
 from driftless.providers.local._atomic import content_digest, os_error
+from driftless.providers.local._paths import AbsPath, resolved_source
+from driftless.providers.local._sandbox import render_template
 from driftless.providers.local.files import MODE_PATTERN, ContentFileHandler
 
 __all__ = ["HANDLERS", "render_template"]
@@ -28,7 +38,7 @@ class TemplateProps(BaseModel):
     """Properties of ``local:template``."""
 
     model_config = ConfigDict(extra="forbid")
-    path: str = Field(description="where the rendered file is written")
+    path: AbsPath = Field(description="where the rendered file is written (absolute)")
     template: str | None = Field(None, description="the Jinja2 template text, inline")
     source: str | None = Field(None, description="a local file holding the template")
     vars: dict[str, Any] = Field(default_factory=dict,
@@ -45,21 +55,30 @@ class TemplateProps(BaseModel):
         return self
 
 
-def render_template(text: str, variables: Mapping[str, Any], *, rid: ResourceId,
-                    origin: str = "template") -> str:
-    """Render ``text`` with StrictUndefined; errors name the variable or line."""
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                             autoescape=False)
+def read_template(source: str, *, rid: ResourceId) -> str:
+    """A template file's text; unreadable or non-UTF-8 is an error naming the resource."""
     try:
-        return env.from_string(text).render(**variables)
-    except jinja2.UndefinedError as exc:
-        raise ProviderError(f"{origin}: undefined variable: {exc.message}", resource=rid,
-                            hint="add it to vars, or guard it with {% if x is defined %}") from None
-    except jinja2.TemplateSyntaxError as exc:
-        raise ProviderError(f"{origin}:{exc.lineno}: template syntax error: {exc.message}",
-                            resource=rid, hint="fix the template") from None
-    except jinja2.TemplateError as exc:
-        raise ProviderError(f"{origin}: template error: {exc}", resource=rid) from None
+        with open(source, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise os_error(exc, path=source, rid=rid, doing="read template") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProviderError(f"template {source} is not UTF-8 text (invalid byte at offset "
+                            f"{exc.start})", resource=rid,
+                            hint="save the template as UTF-8") from None
+
+
+def _secret_texts(value: Any) -> list[str]:
+    """The text of every sensitive value inside ``value`` (to mask in errors)."""
+    if isinstance(value, Sensitive):
+        return [str(reveal(value))]
+    if isinstance(value, Mapping):
+        return [s for v in value.values() for s in _secret_texts(v)]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in _secret_texts(v)]
+    return []
 
 
 class TemplateHandler(ContentFileHandler):
@@ -81,20 +100,18 @@ class TemplateHandler(ContentFileHandler):
         return contains_sensitive(props.get("vars")) or contains_sensitive(props.get("template"))
 
     def _text(self, props: Mapping[str, Any], rid: ResourceId) -> tuple[str, str]:
+        """The template text and its origin (``template`` or the source path)."""
         inline = props.get("template")
         if inline is not None:
             return str(reveal(inline)), "template"
-        source = str(props.get("source"))
-        try:
-            with open(source, encoding="utf-8") as fh:
-                return fh.read(), source
-        except OSError as exc:
-            raise os_error(exc, path=source, rid=rid, doing="read template") from None
+        source = resolved_source(props.get("source"), rid=rid)
+        return read_template(source, rid=rid), source
 
     def _rendered(self, props: Mapping[str, Any], rid: ResourceId) -> bytes:
         text, origin = self._text(props, rid)
+        secrets = [*_secret_texts(props.get("vars")), *_secret_texts(props.get("template"))]
         return render_template(text, reveal(props.get("vars") or {}), rid=rid,
-                               origin=origin).encode()
+                               origin=origin, secrets=secrets).encode()
 
     def wanted_digest(self, props: Mapping[str, Any], rid: ResourceId) -> Any:
         """Render now and digest; unknown until referenced values are known."""

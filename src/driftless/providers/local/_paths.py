@@ -1,0 +1,60 @@
+"""Path properties of the local provider's kinds, checked where they are declared.
+
+``AbsPath`` is the type of every property that names a file or directory on
+the target host: it must be absolute (a relative path would depend on the
+directory driftless happens to run in) and free of NUL bytes (which the OS
+truncates at, so the path acted on would not be the one planned). Because
+the schema checks it, ``driftless validate`` reports it at the property's
+file:line. Messages may echo the value; ``providers.base.schema_problems``
+swaps in the ``redacted`` form when the value is sensitive.
+
+``source`` properties are different: the repository names a file *it*
+holds, relative to the stack, and render resolves it inside the project
+(``KindSpec.read_fields``); ``resolved_source`` refuses one that was not.
+No I/O here.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any
+
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
+
+from driftless.errors import ProviderError
+from driftless.model import ResourceId
+
+__all__ = ["AbsPath", "check_abs_path", "resolved_source"]
+
+_SHOWN = 80  # characters of a bad path echoed back; longer ones are cut
+
+
+def check_abs_path(value: str) -> str:
+    """The path itself, when absolute and NUL-free; else a schema error."""
+    if "\0" in value:
+        raise PydanticCustomError("path_nul", "must not contain a NUL byte",
+                                  {"redacted": "must not contain a NUL byte"})
+    if not os.path.isabs(value):
+        shown = value if len(value) <= _SHOWN else value[:_SHOWN] + "..."
+        raise PydanticCustomError("path_not_absolute", "must be an absolute path (got {got})",
+                                  {"got": repr(shown), "redacted": "must be an absolute path"})
+    return value
+
+
+AbsPath = Annotated[str, AfterValidator(check_abs_path)]
+"""A filesystem path on the target host: absolute, without NUL bytes."""
+
+
+def resolved_source(value: Any, *, rid: ResourceId, what: str = "source") -> str:
+    """``value`` as a file to read, refused unless render resolved it (absolute).
+
+    A relative ``source`` here means render did not resolve and confine it to
+    the project, so reading it would follow the working directory instead.
+    """
+    if not isinstance(value, str) or not os.path.isabs(value) or "\0" in value:
+        raise ProviderError(
+            f"{what} must be resolved by render (got a relative path)", resource=rid,
+            hint="render resolves source relative to the stack directory; this resource "
+                 "did not come through render")
+    return value
