@@ -17,7 +17,7 @@ from typing import Any
 from driftless.apply import walk
 from driftless.apply.recover import fold_journal
 from driftless.apply.runner import ChangeRunner
-from driftless.errors import ConfigError, ProviderError, StalePlanError
+from driftless.errors import ConfigError, DriftlessError, ProviderError, StalePlanError
 from driftless.model import (
     Action,
     ApplyResult,
@@ -35,6 +35,7 @@ from driftless.model import (
     mask,
     resolve,
 )
+from driftless.model.redact import Redactor
 from driftless.plan import PlanOptions, is_cheap, plan_stack, read_resources
 from driftless.providers import ProviderSet, comparable
 from driftless.state import StateBackend
@@ -58,6 +59,11 @@ class ApplyReport:
     def failed(self) -> list[ApplyResult]:
         """Failed and skipped results."""
         return [r for r in self.results if r.outcome is not Outcome.APPLIED]
+
+
+def _redactor(desired: DesiredStack) -> Redactor:
+    """Masks the stack's secrets in messages a provider wrote (paths, commands, logs)."""
+    return Redactor([r.properties for r in desired.resources], desired.outputs)
 
 
 @contextmanager
@@ -107,7 +113,10 @@ class Engine:
             snapshot = self.backend.read(desired.name)
             options = PlanOptions(destroy=destroy, refresh=refresh, workers=self.workers,
                                   notes=notes)
-            return plan_stack(desired, snapshot, self.providers, options)
+            try:
+                return plan_stack(desired, snapshot, self.providers, options)
+            except DriftlessError as exc:
+                raise _redactor(desired).error(exc) from None
 
     # -- apply --------------------------------------------------------------
     def apply(
@@ -118,7 +127,8 @@ class Engine:
         with _gc_paused():
             snapshot = self._check_fresh(plan, desired)
             runner = ChangeRunner(providers=self.providers,
-                                  journal=self.backend.journal(plan.stack), snapshot=snapshot)
+                                  journal=self.backend.journal(plan.stack), snapshot=snapshot,
+                                  redactor=_redactor(desired))
             results = self._walk(plan, runner, on_result)
             new = self._commit(plan, desired, snapshot, runner)
             return ApplyReport(plan, tuple(results), new)

@@ -28,6 +28,7 @@ from driftless.model import (
     deferred_refs,
     resolve,
 )
+from driftless.model.redact import Redactor
 from driftless.providers import ProviderSet, comparable
 from driftless.state import Journal
 
@@ -39,8 +40,10 @@ T = TypeVar("T")
 class ChangeRunner:
     """Runs changes of one apply; thread-safe; collects the new resource states."""
 
-    def __init__(self, *, providers: ProviderSet, journal: Journal, snapshot: StateSnapshot):
+    def __init__(self, *, providers: ProviderSet, journal: Journal, snapshot: StateSnapshot,
+                 redactor: Redactor | None = None):
         self.providers = providers
+        self.redactor = redactor or Redactor()
         self.journal = journal
         self.snapshot = snapshot
         self.outcomes: dict[ResourceId, ResourceState | None] = {}
@@ -82,7 +85,7 @@ class ChangeRunner:
             msg = str(exc)
         except Exception as exc:
             msg = f"unexpected {type(exc).__name__}: {exc}"
-        return ApplyResult(change.id, change.action, Outcome.FAILED, msg,
+        return ApplyResult(change.id, change.action, Outcome.FAILED, self.redactor.text(msg),
                            time.monotonic() - start)
 
     def _run_all(self, changes: list[Change]) -> list[ApplyResult]:
