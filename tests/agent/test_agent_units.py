@@ -173,3 +173,16 @@ def test_status_and_rollback_cli_work_without_a_running_agent(tmp_path: Path) ->
     assert store.controls("web").pinned == "0123456ab"
     bad = runner.invoke(app, ["suspend", "nope", "--state-dir", str(tmp_path)])
     assert bad.exit_code == 1 and "unknown stack 'nope'" in bad.output
+
+
+def test_agent_config_sets_readable_roots_and_limits(tmp_path: Path) -> None:
+    (tmp_path / "driftless.yaml").write_text(
+        "agent:\n  sources: [{name: app, url: /srv/app.git}]\n"
+        "  allow_read: [shared]\n  limits: {instances: 123}\n")
+    cfg = load_agent_config(tmp_path / "driftless.yaml")
+    assert cfg.policy.limits.instances == 123
+    assert (tmp_path / "shared").resolve() in cfg.policy.read_roots
+    (tmp_path / "driftless.yaml").write_text(
+        "agent:\n  sources: [{name: app, url: /srv/app.git}]\n  limits: {instancez: 5}\n")
+    with pytest.raises(ConfigError, match="unknown limit 'instancez'"):
+        load_agent_config(tmp_path / "driftless.yaml")

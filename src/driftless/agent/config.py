@@ -20,6 +20,8 @@ files or environment variables named by it. Secrets are wrapped in
            webhook: {github_secret: {env: GH_HOOK_SECRET}}}
       stacks:
         web: {prune: true, self_heal: true, auto_rollback: false}
+      allow_read: [/etc/driftless/shared]   # beyond each checkout (operator only)
+      limits: {instances: 50000}            # see docs/security.md
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import yaml
 
 from driftless.errors import ConfigError
 from driftless.model import Sensitive
+from driftless.model.policy import Policy, PolicyError
 
 __all__ = [
     "AgentConfig",
@@ -100,6 +103,9 @@ class AgentConfig:
     admin_token: Sensitive | None = None
     stacks: Mapping[str, StackSettings] = field(default_factory=dict)
     workers: int = 10
+    # what the fetched repositories may read and cost: set here by the operator,
+    # never by a repository (the agent section of a fetched revision is ignored)
+    policy: Policy = field(default_factory=lambda: Policy.from_environ(os.environ))
 
     def settings_for(self, stack: str) -> StackSettings:
         """The agent-level settings of one stack (defaults when not named)."""
@@ -171,8 +177,24 @@ def _agent_from(section: Mapping[str, Any], *, where: str, base: Path,
         drift_interval=float(section.get("drift_interval", 300.0)),
         read_token=read_secret(section.get("read_token"), where=f"{where}: agent.read_token"),
         admin_token=read_secret(section.get("admin_token"), where=f"{where}: agent.admin_token"),
-        stacks=stacks,
+        stacks=stacks, policy=_policy_from(section, where=where, base=base),
     )
+
+
+def _policy_from(section: Mapping[str, Any], *, where: str, base: Path) -> Policy:
+    """``allow_read: [DIR...]`` and ``limits: {name: N}`` over the environment's policy."""
+    roots = section.get("allow_read") or []
+    limits = section.get("limits") or {}
+    if not isinstance(roots, list) or not isinstance(limits, Mapping):
+        raise ConfigError(f"{where}: agent.allow_read must be a list of directories and "
+                          "agent.limits a map of name: number",
+                          hint="e.g. allow_read: [/etc/driftless/shared], "
+                               "limits: {instances: 50000}")
+    try:
+        return Policy.from_environ(os.environ).widened(
+            read_roots=[base / str(r) for r in roots], limits=dict(limits))
+    except PolicyError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _source_from(doc: Any, *, where: str, base: Path) -> SourceConfig:

@@ -167,7 +167,7 @@ class Agent:
     def _stacks_in_project(self, source: str) -> list[str] | None:
         try:
             src = self.sources.latest(source, cycle=self.cycle)
-            return list(stack_order(load_project(src.path)))
+            return list(stack_order(load_project(src.path, policy=self.config.policy)))
         except DriftlessError as exc:
             known = [s.stack for s in self._slots_of(source)]
             if not known:

@@ -73,7 +73,7 @@ def render(ctx: ReconcileContext) -> None:
     wrong, and Ready=False/DependencyNotReady while a dependency is not Ready.
     """
     assert ctx.source is not None
-    project = load_project(ctx.source.path)
+    project = load_project(ctx.source.path, policy=ctx.rt.config.policy)
     ref = project.stacks.get(ctx.stack)
     if ref is None:
         raise ConfigError(f"stack '{ctx.stack}' is not in {ctx.source.path}/driftless.yaml "
