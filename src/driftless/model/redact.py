@@ -26,7 +26,8 @@ MIN_SECRET = 4
 
 def secret_texts(value: Any) -> frozenset[str]:
     """Every text form a sensitive value inside ``value`` may take in a message."""
-    return frozenset(t for s in _sensitive(value) for t in _forms(s.value)
+    return frozenset(t for s in _sensitive(value)
+                     for t in (*_forms(s.value), *(f for o in s.origins for f in _forms(o)))
                      if len(t) >= MIN_SECRET)
 
 

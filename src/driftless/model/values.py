@@ -28,6 +28,7 @@ __all__ = [
     "mask",
     "resolve",
     "reveal",
+    "secret_origins",
     "sensitive_digest",
 ]
 
@@ -39,15 +40,36 @@ class Sensitive:
     """A secret. Prints as ``(sensitive)``; ``reveal()`` gets the value."""
 
     value: Any = field(repr=False)
+    # the secrets this value was built from (``/srv/${var.token}/x`` keeps the
+    # token), so a message quoting only part of the value can still be masked
+    origins: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     def __repr__(self) -> str:
         return "(sensitive)"
 
     __str__ = __repr__
 
+    @classmethod
+    def derived(cls, value: Any, parts: Any) -> Sensitive:
+        """``value`` computed from ``parts``: sensitive, remembering the secrets in them."""
+        return cls(value, origins=secret_origins(parts))
+
     def digest(self) -> str:
         """A keyed digest to keep in state instead of the value."""
         return sensitive_digest(self.value)
+
+
+def secret_origins(value: Any) -> frozenset[str]:
+    """The secrets inside ``value``: each ``Sensitive``'s origins, or its own text."""
+    if isinstance(value, Sensitive):
+        inner = value.value
+        own = frozenset({str(inner)}) if isinstance(inner, str | int | float) else frozenset()
+        return value.origins | own | secret_origins(inner)
+    if isinstance(value, Mapping):
+        return frozenset().union(*(secret_origins(v) for v in value.values()))
+    if isinstance(value, list | tuple):
+        return frozenset().union(*(secret_origins(v) for v in value))
+    return frozenset()
 
 
 def sensitive_digest(value: Any) -> str:
