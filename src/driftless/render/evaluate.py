@@ -4,8 +4,13 @@
 resources of the same stack cannot be known while rendering, so a string
 holding one becomes a ``Deferred`` that the engine evaluates with live
 attributes (``UNKNOWN`` until they exist). Secrets stay wrapped: anything
-computed from a ``Sensitive`` value is ``Sensitive``. I/O: ``file`` and
-``templatefile`` read project files.
+computed from a ``Sensitive`` value is ``Sensitive``, and messages show
+values through ``spell`` (a secret prints as ``(sensitive)``). I/O: ``file``,
+``filebase64`` and ``templatefile`` read files the operator's ``Policy`` allows.
+
+Strings come from untrusted Git: each top-level evaluation gets a ``Budget``
+that bounds what its functions return in all and how deep templates nest,
+and a string built by interpolation is sized before it is joined.
 """
 
 from __future__ import annotations
@@ -23,9 +28,12 @@ from driftless.model import (
     ResourceId,
     Sensitive,
     Unknown,
+    contains_sensitive,
+    contains_unknown,
     reveal,
     sensitive_digest,
 )
+from driftless.model.policy import Policy
 from driftless.model.values import AttrLookup
 from driftless.render.expr import (
     Call,
@@ -40,7 +48,17 @@ from driftless.render.expr import (
 from driftless.render.expr import (
     Path as PathNode,
 )
-from driftless.render.functions import FUNCTIONS, FunctionError, read_project_file
+from driftless.render.functions import (
+    FUNCTIONS,
+    MAX_TEMPLATE_DEPTH,
+    TEMPLATE_COST,
+    Args,
+    Budget,
+    FunctionError,
+    check_size,
+    read_template,
+)
+from driftless.render.spell import SECRET, kind, spell
 from driftless.render.suggest import did_you_mean
 
 __all__ = ["EvalError", "ResInfo", "Scope", "resolve_string"]
@@ -82,6 +100,8 @@ class Scope:
     each: tuple[Any, Any] | None = None
     locals_only: Mapping[str, Any] | None = None  # templatefile: bare names only
     allow_resources: bool = True
+    policy: Policy = field(default_factory=Policy)  # the operator's: readable roots, limits
+    budget: Budget | None = field(default=None, compare=False)  # set per evaluation
 
 
 def resolve_string(text: str, scope: Scope) -> Any:
@@ -92,13 +112,34 @@ def resolve_string(text: str, scope: Scope) -> Any:
         raise EvalError(f"invalid expression: {exc}", exc.offset) from None
     if tpl.literal is not None:
         return tpl.literal
+    return _bounded(scope, lambda s: _resolve(text, tpl, s))
+
+
+def _resolve(text: str, tpl: Template, scope: Scope) -> Any:
     for part in tpl.parts:
         if not isinstance(part, str):
             _check(part, scope)  # every unknown name now, even next to a deferred one
     refs = _resource_refs(tpl, scope)
     if not refs:
         return _render(tpl, scope, _no_lookup)
-    return Deferred(text, frozenset(refs), lambda lookup: _render(tpl, scope, lookup))
+    outer = replace(scope, budget=None)  # each later evaluation gets a budget of its own
+    return Deferred(text, frozenset(refs),
+                    lambda lookup: _bounded(outer, lambda s: _render(tpl, s, lookup)))
+
+
+def _bounded(scope: Scope, run: Any) -> Any:
+    """Run an evaluation under a fresh ``Budget`` unless one is already running.
+
+    The parser bounds nesting, so RecursionError should not happen; if it
+    does (templates inside templates on a small stack) it is an error with
+    an offset, not a traceback.
+    """
+    if scope.budget is not None:
+        return run(scope)
+    try:
+        return run(replace(scope, budget=Budget(scope.policy)))
+    except RecursionError:
+        raise EvalError("the expression nests too deeply", 0) from None
 
 
 def binding_digest(text: str, scope: Scope) -> str:
@@ -148,7 +189,12 @@ def _render(tpl: Template, scope: Scope, lookup: AttrLookup) -> Any:
     if any(isinstance(v, Unknown) for v in values):
         return UNKNOWN
     secret = any(isinstance(v, Sensitive) for v in values)
-    text = "".join(_to_text(reveal(v), off) for v, off in zip(values, tpl.offsets, strict=True))
+    texts = [_to_text(reveal(v), off) for v, off in zip(values, tpl.offsets, strict=True)]
+    try:
+        check_size(sum(map(len, texts)), scope.policy, "the string")
+    except FunctionError as exc:
+        raise EvalError(str(exc), tpl.offsets[0], hint=exc.hint) from None
+    text = "".join(texts)
     return Sensitive(text) if secret else text
 
 
@@ -157,8 +203,10 @@ def _to_text(value: Any, offset: int) -> str:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | float):
+    if isinstance(value, int):
         return str(value)
+    if isinstance(value, float):
+        return str(value) if value == value and abs(value) != float("inf") else spell(value)
     if value is None:
         return ""
     raise EvalError(
@@ -192,32 +240,81 @@ def _call(node: Call, scope: Scope, lookup: AttrLookup) -> Any:
             f"unknown function '{node.name}'", node.offset,
             hint=did_you_mean(node.name, FUNCTIONS) or f"functions: {', '.join(FUNCTIONS)}",
         )
-    args = [_eval(a, scope, lookup) for a in node.args]
-    secret = any(isinstance(a, Sensitive) for a in args)
-    plain = [reveal(a) for a in args]
+    raw = tuple(_eval(a, scope, lookup) for a in node.args)
+    if contains_unknown(raw):
+        return UNKNOWN
+    secret = contains_sensitive(raw)
+    budget = scope.budget if scope.budget is not None else Budget(scope.policy)
+    args = Args(raw, scope.base_dir, scope.root, budget)
     try:
-        result = _apply(node.name, plain, scope)
+        result = _apply(node.name, args, scope)
+        plain = result.value if isinstance(result, Sensitive) else result
+        budget.charge(len(plain) if isinstance(plain, str) else 0)
     except FunctionError as exc:
-        raise EvalError(f"{node.name}(): {exc}", node.offset) from None
+        message = _scrub(f"{node.name}(): {exc}", raw) if secret else f"{node.name}(): {exc}"
+        hint = _scrub(exc.hint, raw) if secret and exc.hint else exc.hint
+        raise EvalError(message, node.offset, hint=hint) from None
     return Sensitive(reveal(result)) if secret or isinstance(result, Sensitive) else result
 
 
-def _apply(name: str, args: list[Any], scope: Scope) -> Any:
+def _scrub(text: str, raw: Any) -> str:
+    """Defence in depth: any secret text that still reached a message becomes (sensitive)."""
+    for secret in sorted(_secret_texts(raw, False), key=len, reverse=True):
+        text = text.replace(secret, SECRET)
+    return text
+
+
+def _secret_texts(value: Any, secret: bool) -> set[str]:
+    """Printable forms (3 characters or more) of every scalar inside a secret."""
+    if isinstance(value, Sensitive):
+        return _secret_texts(value.value, True)
+    if isinstance(value, Mapping):
+        keys = {str(k) for k in value if secret and len(str(k)) >= 3}
+        return keys.union(*(_secret_texts(v, secret) for v in value.values()))
+    if isinstance(value, list | tuple):
+        return set().union(*(_secret_texts(v, secret) for v in value))
+    if not secret or value is None or isinstance(value, bool):
+        return set()
+    text = value if isinstance(value, str) else repr(value)
+    return {t for t in (text, repr(text)[1:-1]) if len(t) >= 3}
+
+
+def _apply(name: str, args: Args, scope: Scope) -> Any:
     fn = FUNCTIONS[name]
     if fn is not None:
         return fn(args)
-    if name == "file":
-        if len(args) != 1:
-            raise FunctionError("takes (path)")
-        return read_project_file(scope.base_dir, scope.root, args[0])
-    if len(args) != 2 or not isinstance(args[1], Mapping):
-        raise FunctionError("takes (path, map of values) like templatefile(\"a.tmpl\", {port: 80})")
-    text = read_project_file(scope.base_dir, scope.root, args[0])
-    inner = replace(scope, locals_only=dict(args[1]), allow_resources=False)
+    return _templatefile(args, scope)
+
+
+def _templatefile(args: Args, scope: Scope) -> Any:
+    """A template evaluated with only the given values; it may not include itself."""
+    args.arity(2, 2, "(path, map of values) like templatefile(\"a.tmpl\", {port: 80})")
+    values = args.raw[1]
+    if not isinstance(reveal(values), Mapping):
+        raise FunctionError("takes (path, map of values) like templatefile(\"a.tmpl\", "
+                            "{port: 80})")
+    path, text = read_template(args, 0)
+    args.budget.charge(TEMPLATE_COST + len(text))  # parsing and walking it cost time
+    stack = args.budget.templates
+    if path in stack:
+        raise FunctionError(f"{args.shown(0)} includes itself through templatefile")
+    if len(stack) >= MAX_TEMPLATE_DEPTH:
+        raise FunctionError(f"templates nest more than {MAX_TEMPLATE_DEPTH} deep")
+    inner = replace(scope, locals_only=_locals(values), allow_resources=False)
+    stack.append(path)
     try:
         return resolve_string(text, inner)
     except EvalError as exc:
-        raise FunctionError(f"in template '{args[0]}': {exc}") from None
+        raise FunctionError(f"in template {args.shown(0)}: {exc}", hint=exc.hint) from None
+    finally:
+        stack.pop()
+
+
+def _locals(values: Any) -> dict[str, Any]:
+    """Template values; in a secret map each value stays secret inside the template."""
+    if isinstance(values, Sensitive):
+        return {k: Sensitive(v) for k, v in reveal(values).items()}
+    return dict(values)
 
 
 def _path(node: PathNode, scope: Scope, lookup: AttrLookup) -> Any:
@@ -303,11 +400,18 @@ def _instances(node: PathNode, scope: Scope, info: ResInfo) -> tuple[list[Resour
         )
     if node.steps[0] is None:
         return list(info.ids.values()), 1
-    key = reveal(_eval(node.steps[0], scope, _no_lookup))
-    if key not in info.ids:
-        known = ", ".join(repr(k) for k in list(info.ids)[:10]) or "none"
-        raise EvalError(f"'{node.root}' has no instance [{key!r}] (has: {known})", node.offset)
+    raw = _eval(node.steps[0], scope, _no_lookup)
+    key = reveal(raw)
+    if not _hashable(key) or key not in info.ids:
+        known = ", ".join(spell(k) for k in list(info.ids)[:10]) or "none"
+        raise EvalError(f"'{node.root}' has no instance [{spell(raw)}] (has: {known})",
+                        node.offset)
     return [info.ids[key]], 1
+
+
+def _hashable(key: Any) -> bool:
+    """Whether ``key`` can be looked up in a dict (a list or map index cannot)."""
+    return isinstance(key, str | int | float | bool) or key is None
 
 
 def _resource(node: PathNode, scope: Scope, lookup: AttrLookup) -> Any:
@@ -337,29 +441,37 @@ def _walk(value: Any, steps: tuple[Any, ...], node: PathNode, scope: Scope,
           lookup: AttrLookup) -> Any:
     secret = isinstance(value, Sensitive)
     for step in steps:
-        value = reveal(value)
+        secret = secret or isinstance(value, Sensitive)
+        value = value.value if isinstance(value, Sensitive) else value
         if step is None:
             raise EvalError("[*] only applies to a resource with count or for_each", node.offset)
-        key = step if isinstance(step, str) else reveal(_eval(step, scope, lookup))
-        value = _step(value, key, node)
+        key = step if isinstance(step, str) else _eval(step, scope, lookup)
+        value = _step(value, key, node, secret)
     return Sensitive(reveal(value)) if secret and not isinstance(value, Sensitive) else value
 
 
-def _step(value: Any, key: Any, node: PathNode) -> Any:
+def _step(value: Any, raw: Any, node: PathNode, secret: bool) -> Any:
+    """``value[key]``; messages hide the key when it is secret and the keys of a secret."""
+    key = reveal(raw)
+    shown = spell(raw)
     if isinstance(value, Mapping):
-        if key in value:
+        if _hashable(key) and key in value:
             return value[key]
         if lookup_is_live(value):
             raise _NotYet
-        raise EvalError(f"'{node.text}': no key '{key}'", node.offset,
-                        hint=did_you_mean(str(key), value))
+        hint = None if secret or isinstance(raw, Sensitive) else did_you_mean(str(key), value)
+        raise EvalError(f"'{node.text}': no key {shown}", node.offset, hint=hint)
     if isinstance(value, list | tuple):
-        idx = int(key) if isinstance(key, str) and key.isdigit() else key
-        if isinstance(idx, int) and -len(value) <= idx < len(value):
+        idx = int(key) if isinstance(key, str) and key.isdigit() and len(key) < 19 else key
+        if isinstance(idx, int) and not isinstance(idx, bool) and -len(value) <= idx < len(value):
             return value[idx]
-        raise EvalError(f"'{node.text}': index {key!r} is out of range", node.offset)
-    raise EvalError(f"'{node.text}': cannot look up '{key}' in a {type(value).__name__}",
-                    node.offset)
+        raise EvalError(f"'{node.text}': index {shown} is out of range (the list has "
+                        f"{len(value)} items)", node.offset)
+    raise EvalError(f"'{node.text}': cannot look up {shown} in {_a(kind(value))}", node.offset)
+
+
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[:1] in "aeiou" else f"a {noun}"
 
 
 class _Live(dict[str, Any]):

@@ -8,10 +8,17 @@ Expressions are references (``var.x``, ``web.id``, ``web[0].id``,
 false, null, lists, maps) and calls of the few built-in functions. There
 is no arithmetic and no conditionals on purpose: logic belongs in code.
 Pure: no I/O. Parsed strings are memoised because big stacks repeat them.
+
+Strings come from untrusted Git, so parsing is linear in the text, nesting
+is bounded (``MAX_DEPTH``: no RecursionError from ``[[[[...``), numbers are
+bounded, and only short strings are memoised (a cache of 4 MiB templates
+would hold gigabytes).
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,6 +26,7 @@ from typing import Any
 
 __all__ = [
     "Call",
+    "MAX_DEPTH",
     "ExprSyntaxError",
     "ListLit",
     "Lit",
@@ -105,17 +113,27 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 _ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
+_BLANK = re.compile(r"\s*\Z")
+MAX_DEPTH = 32  # brackets, braces and calls inside one ${...}
+_MAX_DIGITS = 400  # a number literal: far beyond any real count or port
+_CACHED_TEXT = 4096  # longer strings are parsed each time rather than memoised
+_SHOWN_TOKEN = 40
+
+
+def _shown(token: str) -> str:
+    """A token for a message, cut short: a string literal may be megabytes long."""
+    return token if len(token) <= _SHOWN_TOKEN else token[:_SHOWN_TOKEN] + "..."
 
 
 def _tokens(text: str, base: int) -> list[tuple[str, str, int]]:
     out: list[tuple[str, str, int]] = []
     pos = 0
     while pos < len(text):
-        if text[pos:].strip() == "":
+        if _BLANK.match(text, pos):  # not text[pos:].strip(): that is quadratic
             break
         m = _TOKEN.match(text, pos)
         if m is None or m.end() == pos:
-            bad = len(text) - len(text[pos:].lstrip())
+            bad = pos + len(text[pos:]) - len(text[pos:].lstrip())
             raise ExprSyntaxError(f"unexpected character '{text[bad]}'", base + bad)
         kind = m.lastgroup or "op"
         out.append((kind, m.group(kind), base + m.start(kind)))
@@ -130,6 +148,7 @@ class _Parser:
         self.toks = _tokens(text, base)
         self.i = 0
         self.end = base + len(text)
+        self.depth = 0
 
     def peek(self, value: str | None = None) -> bool:
         if self.i >= len(self.toks):
@@ -141,7 +160,7 @@ class _Parser:
             raise ExprSyntaxError(f"expected {value or 'more'} at end of expression", self.end)
         tok = self.toks[self.i]
         if value is not None and tok[1] != value:
-            raise ExprSyntaxError(f"expected '{value}' but found '{tok[1]}'", tok[2])
+            raise ExprSyntaxError(f"expected '{value}' but found '{_shown(tok[1])}'", tok[2])
         self.i += 1
         return tok
 
@@ -151,13 +170,26 @@ class _Parser:
         node = self.expr()
         if self.peek():
             tok = self.toks[self.i]
-            raise ExprSyntaxError(f"unexpected '{tok[1]}' after the expression", tok[2])
+            raise ExprSyntaxError(f"unexpected '{_shown(tok[1])}' after the expression",
+                                  tok[2])
         return node
 
     def expr(self) -> Node:
+        """One expression, refusing nesting deeper than ``MAX_DEPTH`` (no RecursionError)."""
+        if self.depth >= MAX_DEPTH:
+            off = self.toks[self.i][2] if self.i < len(self.toks) else self.end
+            raise ExprSyntaxError(f"the expression nests more than {MAX_DEPTH} levels deep "
+                                  "(brackets, braces and calls)", off)
+        self.depth += 1
+        try:
+            return self.operand()
+        finally:
+            self.depth -= 1
+
+    def operand(self) -> Node:
         kind, value, off = self.take()
         if kind == "num":
-            return Lit(float(value) if "." in value else int(value))
+            return Lit(_number(value, off))
         if kind == "str":
             return Lit(re.sub(r"\\(.)", lambda m: _ESCAPES.get(m[1], m[1]), value[1:-1]))
         if kind == "id":
@@ -166,7 +198,7 @@ class _Parser:
             return ListLit(tuple(self.items("]")))
         if value == "{":
             return self.map_lit()
-        raise ExprSyntaxError(f"unexpected '{value}'", off)
+        raise ExprSyntaxError(f"unexpected '{_shown(value)}'", off)
 
     def items(self, close: str) -> list[Node]:
         out: list[Node] = []
@@ -182,7 +214,7 @@ class _Parser:
         while not self.peek("}"):
             kind, key, off = self.take()
             if kind not in ("id", "str"):
-                raise ExprSyntaxError(f"expected a map key but found '{key}'", off)
+                raise ExprSyntaxError(f"expected a map key but found '{_shown(key)}'", off)
             key = key[1:-1] if kind == "str" else key
             if not (self.peek(":") or self.peek("=")):
                 self.take(":")
@@ -215,8 +247,21 @@ class _Parser:
     def take_name(self) -> str:
         kind, value, off = self.take()
         if kind not in ("id", "num"):
-            raise ExprSyntaxError(f"expected a name after '.' but found '{value}'", off)
+            raise ExprSyntaxError(f"expected a name after '.' but found '{_shown(value)}'",
+                                  off)
         return value
+
+
+def _number(text: str, off: int) -> int | float:
+    """A number literal; refuses huge ones (int() of 5000 digits raises, floats overflow)."""
+    if len(text) > _MAX_DIGITS:
+        raise ExprSyntaxError(f"a number may have at most {_MAX_DIGITS} digits", off)
+    if "." not in text:
+        return int(text)
+    value = float(text)
+    if math.isinf(value):
+        raise ExprSyntaxError("the number is too large", off)
+    return value
 
 
 def _path_text(root: str, steps: list[str | Node | None]) -> str:
@@ -226,8 +271,10 @@ def _path_text(root: str, steps: list[str | Node | None]) -> str:
             out += "[*]"
         elif isinstance(s, str):
             out += "." + s
+        elif isinstance(s, Lit) and isinstance(s.value, str):
+            out += f"[{_shown(json.dumps(s.value))}]"
         elif isinstance(s, Lit):
-            out += f"[{s.value!r}]".replace("'", '"')
+            out += f"[{json.dumps(s.value)}]"
         else:
             out += "[...]"
     return out
@@ -255,15 +302,32 @@ def _closing(text: str, start: int) -> int:
     raise ExprSyntaxError("unclosed '${' (add '}' or write '$${' for a literal)", start - 2)
 
 
-@lru_cache(maxsize=65536)
 def _parse_body(body: str, base: int) -> Node:
-    """One expression (memoised: big stacks repeat the same few)."""
+    """One expression (short ones memoised: big stacks repeat the same few)."""
+    if len(body) <= _CACHED_TEXT:
+        return _parse_cached(body, base)
     return _Parser(body, base).parse()
 
 
 @lru_cache(maxsize=65536)
+def _parse_cached(body: str, base: int) -> Node:
+    return _Parser(body, base).parse()
+
+
 def parse_template(text: str) -> Template:
-    """Split a YAML string into text and parsed expressions (memoised)."""
+    """Split a YAML string into text and parsed expressions (short ones memoised)."""
+    if len(text) <= _CACHED_TEXT:
+        return _template_cached(text)
+    return _template(text)
+
+
+@lru_cache(maxsize=65536)
+def _template_cached(text: str) -> Template:
+    return _template(text)
+
+
+def _template(text: str) -> Template:
+    """Split ``text`` at each ``${...}``; linear in its length."""
     if "${" not in text:
         return Template((text,), (0,))
     parts: list[str | Node] = []
