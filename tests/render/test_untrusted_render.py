@@ -196,3 +196,14 @@ def test_policy_from_the_environment(tmp_path: Path) -> None:
                                   "DRIFTLESS_LIMIT_INSTANCES": "7"})
     assert policy.limits.instances == 7
     assert tmp_path.resolve() in policy.read_roots
+
+
+def test_security_doc_lists_every_limit_with_its_default() -> None:
+    from dataclasses import fields
+
+    from driftless.model.policy import LIMIT_DOCS, Limits
+
+    doc = (Path(__file__).parents[2] / "docs" / "security.md").read_text()
+    for f in fields(Limits):
+        assert f.name in LIMIT_DOCS
+        assert f"| `{f.name}` | {f.default} " in doc, f.name
