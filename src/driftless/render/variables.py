@@ -7,20 +7,28 @@ required), a description, checks (minimum, maximum, pattern, enum) and
 declaration default < overlays < environments/<env>.yaml < DRIFTLESS_VAR_x
 < --var-file (in order) < --var. Every problem in every source is reported
 together. Values of sensitive variables never appear in messages. Pure.
+
+Declarations come from untrusted Git: checks are validated where they are
+written (a ``pattern`` must compile under RE2, which matches in linear time
+and has no backreferences, so ``(a+)+$`` cannot hang a render), and checking
+a value never raises whatever the declaration says. Values in messages are
+spelt as YAML (``spell``); a secret is ``(sensitive)``.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
+import re2
 import yaml
 
 from driftless.errors import Problem
 from driftless.model import Sensitive
+from driftless.render.spell import kind, spell
 from driftless.render.suggest import did_you_mean
 from driftless.render.yamlio import Loc, problem_at, where
 
@@ -83,18 +91,19 @@ def parse_declarations(raw: Any, problems: list[Problem]) -> dict[str, VarDecl]:
 def _declaration(name: str, body: Any, loc: Loc | None, problems: list[Problem]) -> VarDecl | None:
     if not isinstance(body, Mapping):
         body = {"type": _infer_type(body), "default": body}
-    unknown = sorted(set(body) - _DECL_KEYS)
+    unknown = sorted(set(body) - _DECL_KEYS, key=str)
     for key in unknown:
-        problems.append(problem_at(f"variable '{name}': unknown key '{key}'", where(body, key),
-                                   hint=did_you_mean(key, _DECL_KEYS)))
+        problems.append(problem_at(f"variable '{name}': unknown key {spell(key)}",
+                                   where(body, key), hint=did_you_mean(str(key), _DECL_KEYS)))
     vtype = body.get("type", "string")
-    if vtype not in TYPES:
+    if not isinstance(vtype, str) or vtype not in TYPES:
         hint = did_you_mean(str(vtype), TYPES) or f"types: {', '.join(TYPES)}"
-        problems.append(problem_at(f"variable '{name}': unknown type '{vtype}'",
+        problems.append(problem_at(f"variable '{name}': unknown type {spell(vtype)}",
                                    where(body, "type"), hint=hint))
         return None
     checks = {k: body[k] for k in ("minimum", "maximum", "pattern", "enum", "items", "values",
                                    "fields") if k in body}
+    _validate_checks(f"variable '{name}'", body, problems)
     decl = VarDecl(name, vtype, body.get("default", _MISSING), str(body.get("description", "")),
                    checks, bool(body.get("sensitive", False)), loc)
     if decl.has_default and decl.default is not None:
@@ -115,27 +124,102 @@ def _infer_type(value: Any) -> str:
     return "map" if isinstance(value, Mapping) else "string"
 
 
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # an invalid pattern is the user's problem, not a log line
+
+
+@lru_cache(maxsize=1024)
+def compile_pattern(pattern: str) -> Any:
+    """``pattern`` compiled by RE2 (linear time), or the reason it cannot be.
+
+    Returns a compiled pattern, or a string saying what is wrong with it.
+    """
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else "invalid"
+        text = reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
+        return text.replace("\n", " ")[:200]
+
+
+def _validate_checks(what: str, spec: Mapping[str, Any], problems: list[Problem]) -> None:
+    """Problems with the checks a declaration (or an object field) writes, where written."""
+    for key in ("minimum", "maximum"):
+        if key in spec and not _is_number(spec[key]):
+            problems.append(problem_at(f"{what}: {key} must be a number, got {spell(spec[key])}",
+                                       where(spec, key)))
+    if "pattern" in spec:
+        problem = _pattern_problem(spec["pattern"])
+        if problem:
+            problems.append(problem_at(f"{what}: {problem}", where(spec, "pattern"),
+                                       hint="patterns use RE2 syntax: no backreferences or "
+                                       "lookaround"))
+    if "enum" in spec and not isinstance(spec["enum"], list):
+        problems.append(problem_at(f"{what}: enum must be a list of the allowed values",
+                                   where(spec, "enum")))
+    for key in ("items", "values"):
+        if key in spec and spec[key] not in TYPES:
+            problems.append(problem_at(f"{what}: {key} must be a type name, got "
+                                       f"{spell(spec[key])}", where(spec, key),
+                                       hint=f"types: {', '.join(TYPES)}"))
+    fields = spec.get("fields")
+    if fields is not None and not isinstance(fields, Mapping):
+        problems.append(problem_at(f"{what}: fields must be a map of name: type",
+                                   where(spec, "fields")))
+    elif fields is not None:
+        for name, sub in fields.items():
+            if isinstance(sub, Mapping):
+                _validate_checks(f"{what} field {spell(name)}", sub, problems)
+
+
+def _pattern_problem(pattern: Any) -> str | None:
+    if not isinstance(pattern, str):
+        return f"pattern must be a string, got {spell(pattern)}"
+    compiled = compile_pattern(pattern)
+    if isinstance(compiled, str):
+        return f"invalid pattern {spell(pattern)}: {compiled}"
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return isinstance(value, int) or math.isfinite(value)
+
+
 def check_value(decl: VarDecl, value: Any) -> list[str]:
     """Type and check problems for a value (never quoting a secret)."""
     return _check(decl.type, decl.checks, value, decl.sensitive)
 
 
 def _check(vtype: str, checks: Mapping[str, Any], value: Any, secret: bool) -> list[str]:
-    shown = "the value" if secret else repr(value)
+    """Problems of ``value``; checks that are themselves invalid (reported where they are
+    declared) are skipped, so a bad declaration cannot raise here."""
+    shown = spell(Sensitive(value)) if secret else spell(value)
     if not _is_type(vtype, value):
-        return [f"expected {_article(vtype)} but got {shown} ({_kind(value)})"]
+        return [f"expected {_article(vtype)} but got {shown} ({kind(value)})"]
     out: list[str] = []
-    if "minimum" in checks and vtype in ("integer", "number") and value < checks["minimum"]:
-        out.append(f"{shown} is below the minimum {checks['minimum']}")
-    if "maximum" in checks and vtype in ("integer", "number") and value > checks["maximum"]:
-        out.append(f"{shown} is above the maximum {checks['maximum']}")
+    if vtype in ("integer", "number"):
+        out += _bounds(checks, value, shown)
     pattern = checks.get("pattern")
-    if pattern is not None and vtype == "string" and re.fullmatch(str(pattern), value) is None:
-        out.append(f"{shown} does not match the pattern '{pattern}'")
+    if isinstance(pattern, str) and vtype == "string":
+        compiled = compile_pattern(pattern)
+        if not isinstance(compiled, str) and compiled.fullmatch(value) is None:
+            out.append(f"{shown} does not match the pattern {spell(pattern)}")
     enum = checks.get("enum")
-    if enum is not None and value not in enum:
-        out.append(f"{shown} is not one of: {', '.join(str(e) for e in enum)}")
+    if isinstance(enum, list) and value not in enum:
+        out.append(f"{shown} is not one of: {', '.join(spell(e) for e in enum[:20])}")
     return out + _check_children(vtype, checks, value, secret)
+
+
+def _bounds(checks: Mapping[str, Any], value: Any, shown: str) -> list[str]:
+    low, high = checks.get("minimum"), checks.get("maximum")
+    out = []
+    if _is_number(low) and value < low:
+        out.append(f"{shown} is below the minimum {spell(low)}")
+    if _is_number(high) and value > high:
+        out.append(f"{shown} is above the maximum {spell(high)}")
+    return out
 
 
 def _check_children(vtype: str, checks: Mapping[str, Any], value: Any, secret: bool) -> list[str]:
@@ -145,15 +229,15 @@ def _check_children(vtype: str, checks: Mapping[str, Any], value: Any, secret: b
             out += [f"item {i}: {m}" for m in _check(str(checks["items"]), {}, item, secret)]
     if vtype == "map" and "values" in checks:
         for key, item in value.items():
-            out += [f"key '{key}': {m}" for m in _check(str(checks["values"]), {}, item, secret)]
+            label = "a key" if secret else f"key {spell(key)}"
+            out += [f"{label}: {m}" for m in _check(str(checks["values"]), {}, item, secret)]
     if vtype == "object" and isinstance(checks.get("fields"), Mapping):
         out += _check_fields(checks["fields"], value, secret)
     return out
 
 
 def _check_fields(fields: Mapping[str, Any], value: Mapping[str, Any], secret: bool) -> list[str]:
-    out = [f"unknown field '{k}'" + (f" ({did_you_mean(k, fields)})" if did_you_mean(k, fields)
-                                     else "") for k in value if k not in fields]
+    out = [_unknown_field(k, fields, secret) for k in value if k not in fields]
     for name, spec in fields.items():
         spec = spec if isinstance(spec, Mapping) else {"type": str(spec)}
         if name not in value:
@@ -166,14 +250,21 @@ def _check_fields(fields: Mapping[str, Any], value: Mapping[str, Any], secret: b
     return out
 
 
+def _unknown_field(key: Any, fields: Mapping[str, Any], secret: bool) -> str:
+    """A key of an object that declares no such field (hidden inside a secret)."""
+    if secret:
+        return "unknown field (sensitive)"
+    hint = did_you_mean(str(key), fields)
+    return f"unknown field {spell(key)}" + (f" ({hint})" if hint else "")
+
+
 def _is_type(vtype: str, value: Any) -> bool:
     if vtype == "string":
         return isinstance(value, str)
     if vtype == "integer":
         return isinstance(value, int) and not isinstance(value, bool)
     if vtype == "number":
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        return ok and math.isfinite(value)
+        return _is_number(value)  # not math.isfinite(int): a long int overflows a float
     if vtype == "boolean":
         return isinstance(value, bool)
     if vtype == "list":
@@ -185,11 +276,6 @@ def _article(vtype: str) -> str:
     return f"an {vtype}" if vtype[0] in "aeiou" else f"a {vtype}"
 
 
-def _kind(value: Any) -> str:
-    return {bool: "boolean", int: "integer", float: "number", str: "string",
-            type(None): "null"}.get(type(value), "list" if isinstance(value, list) else "map")
-
-
 def from_text(decl: VarDecl, text: str) -> Any:
     """A value given as text (``--var``, environment) in the declared type."""
     if decl.type == "string":
@@ -198,7 +284,7 @@ def from_text(decl: VarDecl, text: str) -> Any:
         return text.lower() in ("true", "yes", "1")
     try:
         value = yaml.load(text, Loader=yaml.CSafeLoader)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError, RecursionError):  # ValueError: int of 5000 digits
         return text
     if decl.type == "number" and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
