@@ -27,6 +27,7 @@ from driftless.model import (
     ResourceId,
     Sensitive,
     Unknown,
+    contains_sensitive,
     contains_unknown,
     reveal,
 )
@@ -52,6 +53,10 @@ class KindSpec:
     ``cheap`` marks kinds whose read and apply are short, CPU-bound work
     (a stat, a small write): the engine runs them in one thread, because a
     thread pool only adds GIL hand-offs there (measured 3-4x slower).
+    ``read_fields`` are properties naming a file that the provider reads at
+    plan time; render resolves them relative to the stack directory and
+    confines them to the project (a repository may not make plan read
+    ``/etc/shadow``), so the provider only ever sees absolute paths there.
     """
 
     name: str
@@ -61,6 +66,7 @@ class KindSpec:
     import_id: str = ""
     attributes: Mapping[str, str] = field(default_factory=dict)
     cheap: bool = False
+    read_fields: frozenset[str] = frozenset()
 
 
 @runtime_checkable
@@ -178,7 +184,16 @@ def _problem(err: Any, properties: Mapping[str, Any]) -> str:
         return f"missing required property '{loc}'"
     if kind == "extra_forbidden":
         return f"unknown property '{loc}'"
-    return f"property '{loc}': {err.get('msg', 'invalid')}"
+    return f"property '{loc}': {_message(err, properties)}"
+
+
+def _message(err: Any, properties: Mapping[str, Any]) -> str:
+    """The error's message; for a sensitive property its ``redacted`` form, if the
+    validator gave one, because the plain message may quote the value."""
+    loc, ctx = err.get("loc", ()), err.get("ctx") or {}
+    if loc and "redacted" in ctx and contains_sensitive(properties.get(str(loc[0]))):
+        return str(ctx["redacted"])
+    return str(err.get("msg", "invalid"))
 
 
 class KindHandler:

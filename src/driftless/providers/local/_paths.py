@@ -25,16 +25,25 @@ from pydantic_core import PydanticCustomError
 from driftless.errors import ProviderError
 from driftless.model import ResourceId
 
-__all__ = ["AbsPath", "check_abs_path", "resolved_source"]
+__all__ = [
+    "AbsPath", "LinkTarget", "SystemdEnvFile", "check_abs_path", "check_no_nul",
+    "resolved_source",
+]
 
 _SHOWN = 80  # characters of a bad path echoed back; longer ones are cut
 
 
-def check_abs_path(value: str) -> str:
-    """The path itself, when absolute and NUL-free; else a schema error."""
+def check_no_nul(value: str) -> str:
+    """The path itself, when free of NUL bytes; else a schema error."""
     if "\0" in value:
         raise PydanticCustomError("path_nul", "must not contain a NUL byte",
                                   {"redacted": "must not contain a NUL byte"})
+    return value
+
+
+def check_abs_path(value: str) -> str:
+    """The path itself, when absolute and NUL-free; else a schema error."""
+    check_no_nul(value)
     if not os.path.isabs(value):
         shown = value if len(value) <= _SHOWN else value[:_SHOWN] + "..."
         raise PydanticCustomError("path_not_absolute", "must be an absolute path (got {got})",
@@ -44,6 +53,11 @@ def check_abs_path(value: str) -> str:
 
 AbsPath = Annotated[str, AfterValidator(check_abs_path)]
 """A filesystem path on the target host: absolute, without NUL bytes."""
+
+LinkTarget = Annotated[str, AfterValidator(check_no_nul)]
+"""A symlink's target: without NUL bytes, and may be relative, because the
+kernel resolves a relative target from the link's directory, never from the
+directory driftless runs in (``current -> releases/2`` is the usual idiom)."""
 
 
 def resolved_source(value: Any, *, rid: ResourceId, what: str = "source") -> str:
@@ -58,3 +72,13 @@ def resolved_source(value: Any, *, rid: ResourceId, what: str = "source") -> str
             hint="render resolves source relative to the stack directory; this resource "
                  "did not come through render")
     return value
+
+
+def check_systemd_env_file(value: str) -> str:
+    """An absolute path, optionally prefixed with ``-`` (systemd: ignore when missing)."""
+    check_abs_path(value.removeprefix("-"))
+    return value
+
+
+SystemdEnvFile = Annotated[str, AfterValidator(check_systemd_env_file)]
+"""systemd's ``EnvironmentFile=``: an absolute path, ``-`` in front to make it optional."""

@@ -33,6 +33,7 @@ from driftless.model import (
     Sensitive,
 )
 from driftless.providers.base import KindHandler, KindSpec, comparable, diff_properties
+from driftless.providers.local._paths import AbsPath
 
 __all__ = ["HANDLERS", "CommandResult", "run_command"]
 
@@ -47,11 +48,11 @@ class CommandProps(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     command: Cmd = Field(description="a shell string (run by /bin/sh -c) or an argv list")
-    cwd: str | None = Field(None, description="working directory")
+    cwd: AbsPath | None = Field(None, description="working directory (absolute)")
     env: dict[str, str] = Field(default_factory=dict,
                                 description="extra environment (values may be sensitive)")
     timeout: float = Field(300.0, gt=0, description="seconds before the process group is killed")
-    creates: str | None = Field(None, description="skip when this path exists")
+    creates: AbsPath | None = Field(None, description="skip when this absolute path exists")
     unless: Cmd | None = Field(None, description="skip when this command exits 0")
     onlyif: Cmd | None = Field(None, description="run only when this command exits 0")
     triggers: dict[str, Any] = Field(default_factory=dict,

@@ -25,6 +25,7 @@ from driftless.providers.local._atomic import (
     parse_mode,
     write_stream_atomic,
 )
+from driftless.providers.local._paths import AbsPath
 from driftless.providers.local.files import MODE_PATTERN, ContentFileHandler
 
 __all__ = ["HANDLERS"]
@@ -37,7 +38,7 @@ class DownloadProps(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     url: str = Field(description="http://, https:// or file:// URL")
-    path: str = Field(description="where the file is written")
+    path: AbsPath = Field(description="where the file is written (absolute)")
     sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$", description="required sha256 of the bytes")
     mode: str | None = Field(None, pattern=MODE_PATTERN, description='octal, e.g. "0755"')
     timeout: float = Field(60.0, gt=0, description="seconds for connect and each read")

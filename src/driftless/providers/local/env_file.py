@@ -31,6 +31,7 @@ from driftless.model import (
 )
 from driftless.providers.base import KindHandler, KindSpec
 from driftless.providers.local._atomic import format_mode
+from driftless.providers.local._paths import AbsPath
 from driftless.providers.local.files import MODE_PATTERN, ContentFileHandler, quick_diff
 
 __all__ = ["HANDLERS", "format_env", "parse_env"]
@@ -47,7 +48,7 @@ class EnvFileProps(BaseModel):
     """Properties of ``local:env_file``."""
 
     model_config = ConfigDict(extra="forbid")
-    path: str = Field(description="where the file is written")
+    path: AbsPath = Field(description="where the file is written (absolute)")
     values: dict[str, EnvValue] = Field(description="KEY → value (values may be sensitive)")
     mode: str = Field("0600", pattern=MODE_PATTERN, description="octal, default 0600")
     owner: str | int | None = Field(None, description="user name or uid")

@@ -46,6 +46,7 @@ from driftless.providers.local._atomic import (
     wanted_owner,
     write_atomic,
 )
+from driftless.providers.local._paths import AbsPath, resolved_source
 from driftless.providers.local.files_paths import (
     MODE_PATTERN,
     DirectoryHandler,
@@ -68,9 +69,10 @@ class FileProps(BaseModel):
     """Properties of ``local:file``."""
 
     model_config = ConfigDict(extra="forbid")
-    path: str = Field(description="absolute path of the file")
+    path: AbsPath = Field(description="absolute path of the file")
     content: str | None = Field(None, description="the file's text (may be sensitive)")
-    source: str | None = Field(None, description="a local file whose bytes to copy")
+    source: str | None = Field(None, description="a file in the repository whose bytes to "
+                               "copy (relative to the stack directory)")
     mode: str | None = Field(None, pattern=MODE_PATTERN, description='octal, e.g. "0644"')
     owner: str | int | None = Field(None, description="user name or uid (needs privileges)")
     group: str | int | None = Field(None, description="group name or gid")
@@ -228,6 +230,7 @@ class FileHandler(ContentFileHandler):
         attributes={"type": "what is at the path (file, directory, ...)",
                     "sha256": "sha256 of the bytes (an hmac digest when content is sensitive)",
                     "mode": "permission bits, e.g. 0644", "size": "size in bytes"},
+        read_fields=frozenset({"source"}),
     )
 
     def wanted_digest(self, props: Mapping[str, Any], rid: ResourceId) -> Any:
@@ -242,6 +245,7 @@ class FileHandler(ContentFileHandler):
         source = props.get("source")
         if isinstance(source, Unknown) or source is None:
             return source
+        source = resolved_source(source, rid=rid)
         try:
             return file_digest(source, keyed=False)
         except OSError as exc:
@@ -253,8 +257,9 @@ class FileHandler(ContentFileHandler):
             return str(props.content).encode()
         if props.source is None:
             return b""
+        source = resolved_source(props.source, rid=rid)
         try:
-            with open(props.source, "rb") as fh:
+            with open(source, "rb") as fh:
                 return fh.read()
         except OSError as exc:
             raise os_error(exc, path=props.source, rid=rid, doing="read source") from None

@@ -33,6 +33,7 @@ from driftless.providers.local._atomic import (
     remove_quietly,
     wanted_owner,
 )
+from driftless.providers.local._paths import AbsPath, LinkTarget
 
 __all__ = [
     "MODE_PATTERN", "DirectoryHandler", "DirectoryProps", "PathHandler", "SymlinkHandler",
@@ -51,16 +52,19 @@ def norm_mode(mode: Any) -> Any:
 
 
 def path_spec(name: str, schema: type[BaseModel], description: str, *, what: str,
-              attributes: Mapping[str, str]) -> KindSpec:
+              attributes: Mapping[str, str],
+              read_fields: frozenset[str] = frozenset()) -> KindSpec:
     """The spec of a cheap kind named by its path: a new path replaces it.
 
     ``what`` names the object in the import id ("file", "directory", ...);
-    ``attributes`` follow ``path`` and ``type`` (and may describe ``type`` better).
+    ``attributes`` follow ``path`` and ``type`` (and may describe ``type`` better);
+    ``read_fields`` name repository files read at plan time (``KindSpec``).
     """
     return KindSpec(
         name=name, cheap=True, schema=schema, description=description,
         replace_on=frozenset({"path"}), import_id=f"the {what}'s absolute path",
         attributes={"path": "the path", "type": "what is at the path", **attributes},
+        read_fields=read_fields,
     )
 
 
@@ -78,7 +82,7 @@ class DirectoryProps(BaseModel):
     """Properties of ``local:directory``."""
 
     model_config = ConfigDict(extra="forbid")
-    path: str = Field(description="absolute path of the directory")
+    path: AbsPath = Field(description="absolute path of the directory")
     mode: str | None = Field(None, pattern=MODE_PATTERN, description='octal, e.g. "0755"')
     owner: str | int | None = Field(None, description="user name or uid")
     group: str | int | None = Field(None, description="group name or gid")
@@ -90,8 +94,9 @@ class SymlinkProps(BaseModel):
     """Properties of ``local:symlink``."""
 
     model_config = ConfigDict(extra="forbid")
-    path: str = Field(description="where the link lives")
-    target: str = Field(description="what the link points to (need not exist)")
+    path: AbsPath = Field(description="where the link lives (absolute)")
+    target: LinkTarget = Field(description="what the link points to (need not exist; "
+                                           "relative to the link's directory)")
     make_parents: bool = Field(False, description="create missing parent directories")
 
 

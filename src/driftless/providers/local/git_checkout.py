@@ -30,6 +30,7 @@ from driftless.model import (
 )
 from driftless.providers.base import KindHandler, KindSpec, diff_properties
 from driftless.providers.local._atomic import ensure_parent
+from driftless.providers.local._paths import AbsPath
 from driftless.providers.local.files import PathHandler
 
 __all__ = ["HANDLERS", "resolve_ref"]
@@ -44,7 +45,7 @@ class GitCheckoutProps(BaseModel):
     model_config = ConfigDict(extra="forbid")
     repo: str = Field(description="clone URL or local path of the repository")
     ref: str = Field("HEAD", description="branch, tag or full commit sha")
-    path: str = Field(description="the checkout directory")
+    path: AbsPath = Field(description="the checkout directory (absolute)")
     depth: int | None = Field(None, ge=1, description="shallow fetch depth")
     make_parents: bool = Field(False, description="create missing parent directories")
 

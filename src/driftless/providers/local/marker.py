@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from driftless.errors import ProviderError
 from driftless.model import Action, Change, LiveResource, Resource
 from driftless.providers.base import KindHandler, KindSpec
+from driftless.providers.local._paths import AbsPath
 from driftless.providers.local.files import PathHandler, quick_diff
 
 __all__ = ["HANDLERS"]
@@ -24,7 +25,7 @@ class MarkerWaitProps(BaseModel):
     """Properties of ``local:marker_wait``."""
 
     model_config = ConfigDict(extra="forbid")
-    path: str = Field(description="the marker file to wait for")
+    path: AbsPath = Field(description="the marker file to wait for (absolute)")
     timeout: float = Field(300.0, gt=0, description="seconds to wait before failing")
     interval: float = Field(1.0, gt=0, description="seconds between checks")
 

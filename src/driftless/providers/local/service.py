@@ -43,6 +43,7 @@ from driftless.model import (
 from driftless.providers.base import KindHandler, KindSpec, comparable, schema_problems
 from driftless.providers.local import service_runtime as runtime
 from driftless.providers.local import supervise
+from driftless.providers.local._paths import AbsPath
 from driftless.providers.local.service_runtime import (
     HealthProps,
     ServicePaths,
@@ -66,15 +67,15 @@ class ServiceProps(BaseModel):
     command: list[str] | str
     args: list[str] = []
     env: dict[str, str | int | float | bool] = {}
-    env_file: str | None = None
-    cwd: str | None = None
+    env_file: AbsPath | None = None
+    cwd: AbsPath | None = None
     restart: Literal["always", "on-failure", "never"] = "always"
     stop_timeout: float = Field(default=10.0, ge=0)
-    log: str | None = None
+    log: AbsPath | None = None
     log_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     log_backups: int = Field(default=3, ge=0)
     health: HealthProps | None = None
-    state_dir: str | None = None
+    state_dir: AbsPath | None = None
 
     def argv(self) -> list[str]:
         """The command line: ``command`` (split like a shell when a string) + ``args``."""

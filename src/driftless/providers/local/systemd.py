@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from driftless.errors import ProviderError
 from driftless.model import Change, Health, HealthCode, LiveResource, Resource, ResourceId, reveal
 from driftless.providers.base import KindHandler, KindSpec, diff_properties
+from driftless.providers.local._paths import AbsPath, SystemdEnvFile
 
 __all__ = ["HANDLERS", "SystemdUnitHandler", "UnitProps", "render_unit", "systemd_running"]
 
@@ -41,15 +42,15 @@ class UnitProps(BaseModel):
     exec_start: list[str] | str | None = None
     user: str | None = None
     group: str | None = None
-    working_directory: str | None = None
+    working_directory: AbsPath | None = None
     environment: dict[str, str | int | float | bool] = {}
-    environment_file: str | None = None
+    environment_file: SystemdEnvFile | None = None
     restart: str = "on-failure"
     after: list[str] = ["network-online.target"]
     wanted_by: str = "multi-user.target"
     enabled: bool = True
     state: Literal["started", "stopped"] = "started"
-    unit_dir: str = "/etc/systemd/system"
+    unit_dir: AbsPath = "/etc/systemd/system"
 
     @model_validator(mode="after")
     def _one_form(self) -> UnitProps:

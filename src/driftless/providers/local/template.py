@@ -40,7 +40,8 @@ class TemplateProps(BaseModel):
     model_config = ConfigDict(extra="forbid")
     path: AbsPath = Field(description="where the rendered file is written (absolute)")
     template: str | None = Field(None, description="the Jinja2 template text, inline")
-    source: str | None = Field(None, description="a local file holding the template")
+    source: str | None = Field(None, description="a file in the repository holding the "
+                               "template (relative to the stack directory)")
     vars: dict[str, Any] = Field(default_factory=dict,
                                  description="variables (values may be sensitive)")
     mode: str | None = Field(None, pattern=MODE_PATTERN, description='octal, e.g. "0644"')
@@ -93,6 +94,7 @@ class TemplateHandler(ContentFileHandler):
                     "sha256": "sha256 of the rendered bytes (hmac digest if any var is "
                               "sensitive)",
                     "mode": "permission bits", "size": "size in bytes"},
+        read_fields=frozenset({"source"}),
     )
 
     def keyed(self, props: Mapping[str, Any]) -> bool:
