@@ -59,6 +59,26 @@ class ProviderSet:
         """A kind's spec, or None when the provider lacks the kind."""
         return self.get(provider).kinds().get(kind)
 
+    def __call__(self, provider: str, kind: str) -> KindSpec | None:
+        """The set as render's ``KindLookup``: None for a missing provider or kind,
+        so render reports both at the resource's ``type:`` line."""
+        try:
+            return self.spec(provider, kind)
+        except ConfigError:
+            return None
+
+    def kind_names(self, provider: str) -> list[str] | None:
+        """An installed provider's kinds, sorted (None: not installed).
+
+        Render uses it to report an unknown kind with a did-you-mean at the
+        ``type:`` line; every command that renders should pass the set itself as
+        ``kinds=`` so that validate, plan and apply word the error alike.
+        """
+        try:
+            return sorted(self.get(provider).kinds())
+        except ConfigError:
+            return None
+
     def require(self, names: Iterable[str]) -> None:
         """Load every named provider now, so a missing one fails before any work."""
         for n in sorted(set(names)):
