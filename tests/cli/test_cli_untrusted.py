@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import yaml
+
 from cli_helpers import run, write_project
 
 CANARY = "CANARY-5e1f0c9a"

@@ -171,8 +171,6 @@ def test_provider_set_offers_kind_names_like_validate() -> None:
     assert providers("local", "file") is not None
 
 
-@pytest.mark.xfail(strict=True, reason="cli/context.py must render with kinds=ProviderSet "
-                                       "(kind_names), as validate does; not in this change")
 def test_apply_reports_an_unknown_kind_exactly_as_validate(tmp_path: Path) -> None:
     root = _project(tmp_path, {"bad": {"type": "local:fiel", "properties": {
         "path": str(tmp_path / "x")}}})

@@ -63,7 +63,7 @@ class Context:
         outputs count as unknown here; each stack is rendered again for real)."""
         if len(names) < 2:
             return
-        problems, _ = validate_stacks(self.project, self.options, kinds=self._kind_lookup,
+        problems, _ = validate_stacks(self.project, self.options, kinds=self.providers,
                                       selected=names)
         if problems:
             raise RenderError(problems)
@@ -75,15 +75,9 @@ class Context:
             dep: self.backend.read(dep).outputs for dep in ref.depends_on
         }
         desired = render_stack(self.project, name, self.options, stack_outputs=outputs,
-                               kinds=self._kind_lookup)
+                               kinds=self.providers)
         self.rendered[name] = desired
         return desired
-
-    def _kind_lookup(self, provider: str, kind: str) -> Any:
-        try:
-            return self.providers.spec(provider, kind)
-        except ConfigError:
-            return None
 
 
 @contextmanager

@@ -168,6 +168,7 @@ def load_project(directory: Path | None = None, *, policy: Policy | None = None)
         providers={str(k): dict(v or {}) for k, v in _map(doc, "providers", problems).items()},
         cache=cache, policy=policy,
     )
+    _check_state_path(project, where(doc, "state"), problems)
     _check_dependencies(project, doc, problems)
     if problems:
         raise RenderError(problems)
@@ -265,6 +266,19 @@ def _stack_deps(path: Path, doc: Any, root: Path, policy: Policy) -> tuple[str, 
                 and real.stat().st_size <= policy.limits.file_bytes):
             names.update(_STACK_REF.findall(real.read_bytes().decode(errors="replace")))
     return tuple(sorted(names))
+
+
+def _check_state_path(project: Project, at: Loc | None, problems: list[Problem]) -> None:
+    """A SQLite state file named by the repository lies in the project (or an allowed
+    root) like everything else it reads; the operator may allow another place."""
+    url = project.state_url
+    if not url.startswith("sqlite:///") or len(url) == len("sqlite:///"):
+        return  # other backends are reached with the operator's credentials
+    path = url[len("sqlite:///"):]
+    try:
+        confine(project.root / path, project.root, project.policy, at=at, label=path)
+    except RenderError as exc:
+        problems.extend(exc.problems)
 
 
 def _check_dependencies(project: Project, doc: Mapping[str, Any], problems: list[Problem]) -> None:

@@ -82,7 +82,8 @@ def _variables(job: Job) -> None:
     hint = f"in environments/{env}.yaml" if env else "in a --var-file"
     values = resolve_variables(decls, sources, where_hint=hint, problems=job.problems)
     job.scope = Scope(variables=values, stack_outputs=job.stack_outputs,
-                      base_dir=job.project.stacks[job.name].path, root=job.project.root)
+                      base_dir=job.project.stacks[job.name].path, root=job.project.root,
+                      policy=job.project.policy)
 
 
 def _outputs(job: Job) -> None:
