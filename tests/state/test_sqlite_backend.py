@@ -66,7 +66,7 @@ def test_another_applications_sqlite_file_is_refused_untouched(tmp_path: Path) -
     conn.commit()
     conn.close()
     before = db.read_bytes()
-    with pytest.raises(StateError, match="not a driftless state database.*users"):
+    with pytest.raises(StateError, match=r"not a driftless state database.*users"):
         from_url(f"sqlite:///{db}", tmp_path)
     assert db.read_bytes() == before
     assert not (tmp_path / "app.db-wal").exists()
