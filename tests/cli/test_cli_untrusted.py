@@ -4,6 +4,7 @@ exit 1 with a located message, nothing applied, no state file, no secret shown."
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -79,3 +80,15 @@ def test_operator_flags_widen_reads_and_limits(tmp_path: Path) -> None:
     assert ok.returncode == 0, ok.stderr
     limited = run(repo, "--allow-read", str(shared), "--limit", "instances=2", "validate")
     assert limited.returncode == 1 and "over the limit of 2 (instances)" in limited.stderr
+
+
+def test_git_checkout_url_cannot_run_a_command_at_plan_time(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    write_project(tmp_path, {"app": {"type": "local:git_checkout", "properties": {
+        "path": str(tmp_path / "app"), "repo": f"ext::sh -c touch% {marker}", "ref": "main"}}})
+    subprocess.run(["git", "init", "-q", str(tmp_path / "app")], check=True)
+    for command in (["plan"], ["apply", "--auto-approve"]):
+        proc = run(tmp_path, *command)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr
+        assert "local:git_checkout/app" in proc.stderr + proc.stdout
+        assert not marker.exists()

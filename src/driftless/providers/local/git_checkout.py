@@ -52,7 +52,10 @@ class GitCheckoutProps(BaseModel):
 
 def _git(args: list[str], *, rid: ResourceId, cwd: str | None = None,
          check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    # only transports that move data: ``ext::`` and ``fd::`` would let a repository
+    # URL run a command, and ls-remote runs at plan time on untrusted input
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C",
+           "GIT_ALLOW_PROTOCOL": "file:git:http:https:ssh"}
     try:
         proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True,
                               timeout=GIT_TIMEOUT, stdin=subprocess.DEVNULL, check=False)
