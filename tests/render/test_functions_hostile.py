@@ -8,8 +8,10 @@ traceback, a read outside the project or a secret in a message).
 from __future__ import annotations
 
 import base64
+import inspect
 import os
 import random
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -377,3 +379,31 @@ def test_random_expressions_fail_only_with_eval_errors(tmp_path: Path, seed: int
         except EvalError as exc:
             assert 0 <= exc.offset <= len(text), text
             assert CANARY not in str(exc) and CANARY not in (exc.hint or ""), text
+
+
+@pytest.mark.parametrize("expr", [
+    pytest.param('${format("%d", var.n)}', id="format-d"),
+    pytest.param('${format("%s", var.n)}', id="format-s"),
+    pytest.param("x${var.n}", id="interpolation"),
+    pytest.param("${jsonencode(var.m)}", id="jsonencode"),
+    pytest.param('${join(",", [var.n])}', id="join"),
+    pytest.param("${sha256(var.n)}", id="sha256"),
+])
+def test_an_integer_too_long_to_print_is_an_error(tmp_path: Path, expr: str) -> None:
+    big = 10**5000  # only a provider or state could hand one over; str() of it raises
+    error = _error(expr, _scope(tmp_path, n=big, m={"a": big}))
+    assert "5000" in str(error) or "too long" in str(error)
+
+
+def test_a_python_recursion_error_becomes_an_eval_error(tmp_path: Path) -> None:
+    calls = "jsonencode(" * 28 + 'templatefile("t{}.tmpl", {{x: 1}})' + ")" * 28
+    for i in range(10):
+        (tmp_path / f"t{i}.tmpl").write_text("${" + calls.format(i + 1) + "}")
+    margin = sys.getrecursionlimit() - len(inspect.stack()) - 120
+
+    def deep(n: int) -> EvalError:
+        return deep(n - 1) if n else _error('${templatefile("t0.tmpl", {x: 1})}',
+                                            _scope(tmp_path))
+
+    error = deep(margin)
+    assert str(error) == "the expression nests too deeply"

@@ -204,6 +204,8 @@ def _to_text(value: Any, offset: int) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
+        if value.bit_length() > 10_000:  # str() refuses more than 4300 digits
+            raise EvalError("an integer too long to print cannot be part of a string", offset)
         return str(value)
     if isinstance(value, float):
         return str(value) if value == value and abs(value) != float("inf") else spell(value)

@@ -275,6 +275,13 @@ def _filebase64(args: Args) -> str:
 def _text(value: Any, what: str) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise FunctionError(f"expects {what} to be a string, got {kind(value)}")
+    return number_text(value) if isinstance(value, int) else str(value)
+
+
+def number_text(value: int) -> str:
+    """Digits of an integer; one too long for ``str`` (4300 digits) is an error, not a crash."""
+    if value.bit_length() > 10_000:
+        raise FunctionError(f"cannot print {spell(value)}")
     return str(value)
 
 
@@ -326,7 +333,8 @@ def _json(value: Any, policy: Policy) -> str:
     try:
         return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
     except ValueError:
-        raise FunctionError("cannot encode .inf or .nan as JSON") from None
+        raise FunctionError("cannot encode this value as JSON (.inf, .nan or an integer "
+                            "too long to print)") from None
     except TypeError:
         raise FunctionError("cannot encode this value as JSON (map keys must all be "
                             "strings)") from None
@@ -460,8 +468,9 @@ def _body_size(conv: str, value: Any, raw: Any, prec: int | None, policy: Policy
 
 
 def _digits(value: int | float) -> int:
-    whole = abs(value)
-    return len(str(int(whole))) if whole < 1e300 else 310
+    """Decimal digits of the whole part, from the bit length: str() of a long int raises."""
+    whole = int(abs(value))
+    return whole.bit_length() * 30103 // 100000 + 1
 
 
 def _render_directive(spec: str, conv: str, value: Any, raw: Any) -> Callable[[], str]:
@@ -484,7 +493,9 @@ def _as_text(value: Any, policy: Policy | None) -> str:
     if value is None:
         return "null"
     if isinstance(value, int | float):
-        return str(value) if isinstance(value, int) or math.isfinite(value) else spell(value)
+        if isinstance(value, int):
+            return number_text(value)
+        return str(value) if math.isfinite(value) else spell(value)
     return _json(value, policy or Policy())
 
 
