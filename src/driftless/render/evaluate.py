@@ -195,7 +195,7 @@ def _render(tpl: Template, scope: Scope, lookup: AttrLookup) -> Any:
     except FunctionError as exc:
         raise EvalError(str(exc), tpl.offsets[0], hint=exc.hint) from None
     text = "".join(texts)
-    return Sensitive(text) if secret else text
+    return Sensitive.derived(text, values) if secret else text
 
 
 def _to_text(value: Any, offset: int) -> str:
@@ -232,7 +232,7 @@ def _eval(node: Node, scope: Scope, lookup: AttrLookup) -> Any:
 def _wrap_if_secret(value: list[Any] | dict[str, Any]) -> Any:
     items = value.values() if isinstance(value, dict) else value
     if any(isinstance(v, Sensitive) for v in items):
-        return Sensitive(reveal(value))
+        return Sensitive.derived(reveal(value), value)
     return value
 
 
@@ -256,7 +256,9 @@ def _call(node: Call, scope: Scope, lookup: AttrLookup) -> Any:
         message = _scrub(f"{node.name}(): {exc}", raw) if secret else f"{node.name}(): {exc}"
         hint = _scrub(exc.hint, raw) if secret and exc.hint else exc.hint
         raise EvalError(message, node.offset, hint=hint) from None
-    return Sensitive(reveal(result)) if secret or isinstance(result, Sensitive) else result
+    if secret or isinstance(result, Sensitive):
+        return Sensitive.derived(reveal(result), (raw, result))
+    return result
 
 
 def _scrub(text: str, raw: Any) -> str:
