@@ -154,7 +154,7 @@ def test_for_each_keys_are_escaped_and_parse_back(tmp_path: Path) -> None:
 
 def test_duplicate_for_each_items_are_an_error(tmp_path: Path) -> None:
     root = _project(tmp_path, {"f": {**_file("/tmp/x/${each.key}"), "for_each": ["a", "b", "a"]}})
-    assert 'for_each lists "a" more than once' in _problems(root)
+    assert "for_each lists 'a' more than once" in _problems(root)
 
 
 def test_count_over_the_limit_fails_fast_naming_the_limit(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from driftless.errors import Problem, RenderError
 from driftless.render.project import Project, check_name
 from driftless.render.shape import OVERLAY_SHAPE, sanitize
 from driftless.render.suggest import did_you_mean
-from driftless.render.yamlio import Loc, LocDict, LocList, problem_at, where
+from driftless.render.yamlio import Loc, LocDict, LocList, key_where, problem_at, where
 
 __all__ = ["Layered", "apply_overlays"]
 
@@ -100,7 +100,8 @@ def _apply_layer(project: Project, stack: str, name: str, layered: Layered,
     for key in doc:
         if key not in _KEYS:
             hint = did_you_mean(key, _KEYS) or f"keys: {', '.join(_KEYS)}"
-            problems.append(problem_at(f"unknown overlay key '{key}'", where(doc, key), hint=hint))
+            problems.append(problem_at(f"unknown overlay key '{key}'", key_where(doc, key),
+                                       hint=hint))
     if isinstance(doc.get("variables"), LocDict):
         layered.values.append((project.rel(project.stacks[stack].path / "overlays" /
                                            f"{name}.yaml"), doc["variables"]))

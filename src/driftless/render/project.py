@@ -17,7 +17,15 @@ from typing import Any
 from driftless.errors import ConfigError, Problem, RenderError
 from driftless.model.policy import Policy
 from driftless.render.suggest import did_you_mean
-from driftless.render.yamlio import SHARED, Loc, YamlCache, display_path, problem_at, where
+from driftless.render.yamlio import (
+    SHARED,
+    Loc,
+    YamlCache,
+    display_path,
+    key_where,
+    problem_at,
+    where,
+)
 
 __all__ = [
     "DEFAULT_STATE",
@@ -179,8 +187,8 @@ def _check_keys(doc: Mapping[str, Any], problems: list[Problem]) -> None:
     for key in doc:
         if key not in _KEYS:
             hint = did_you_mean(key, _KEYS) or f"keys: {', '.join(_KEYS)}"
-            problems.append(problem_at(f"unknown key '{key}' in {PROJECT_FILE}", where(doc, key),
-                                       hint=hint))
+            problems.append(problem_at(f"unknown key '{key}' in {PROJECT_FILE}",
+                                       key_where(doc, key), hint=hint))
     if "project" not in doc:
         problems.append(Problem(f"{PROJECT_FILE} has no 'project:' name", PROJECT_FILE, 1, 1,
                                 hint="add a line such as  project: myapp"))

@@ -29,8 +29,9 @@ from driftless.providers.base import schema_problems
 from driftless.render.evaluate import ResInfo, Scope
 from driftless.render.job import Job, parse_type, resolve_value
 from driftless.render.project import NAME, confine
+from driftless.render.spell import spell
 from driftless.render.suggest import did_you_mean
-from driftless.render.yamlio import Loc, problem_at, where
+from driftless.render.yamlio import Loc, key_where, problem_at, where
 
 __all__ = ["expand_resources", "find_cycles", "reference_table"]
 
@@ -102,7 +103,7 @@ def _declare(job: Job, name: str, body: Any) -> _Decl | None:
     for key in body:
         if key not in _KEYS:
             job.problems.append(problem_at(f"resource '{name}': unknown key '{key}'",
-                                           where(body, key), hint=did_you_mean(key, _KEYS)))
+                                           key_where(body, key), hint=did_you_mean(key, _KEYS)))
     parsed = parse_type(body.get("type"))
     if parsed is None:
         job.problems.append(problem_at(
@@ -163,7 +164,7 @@ def _expand(job: Job, name: str, key: str, value: Any, loc: Loc | None) -> tuple
 def _count(job: Job, name: str, value: Any, loc: Loc | None) -> tuple[Any, ...]:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         job.problems.append(problem_at(f"resource '{name}': count must be a whole number >= 0, "
-                                       f"got {_spell(value)}", loc))
+                                       f"got {spell(value)}", loc))
         return ()
     if not _within_instances(job, name, "count", value, loc):
         return ()
@@ -185,7 +186,7 @@ def _for_each(job: Job, name: str, value: Any, loc: Loc | None) -> tuple[Any, ..
     if len(set(keys)) != len(keys):
         dupes = sorted({k for k in keys if keys.count(k) > 1})
         job.problems.append(problem_at(
-            f"resource '{name}': for_each lists {', '.join(_spell(d) for d in dupes[:5])} "
+            f"resource '{name}': for_each lists {', '.join(spell(d) for d in dupes[:5])} "
             "more than once", loc, hint="each instance needs its own key: remove the repeats"))
         return ()
     return tuple(sorted(items, key=lambda kv: kv[0]))
@@ -199,17 +200,6 @@ def _within_instances(job: Job, name: str, key: str, n: int, loc: Loc | None) ->
         f"resource '{name}': {key} asks for {n} instances, over the limit of {limit} "
         "(instances)", loc, hint=limit_hint("instances")))
     return False
-
-
-def _spell(value: Any) -> str:
-    """A value as YAML would write it, for messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return str(value)
 
 
 def _duplicates(job: Job, decls: list[_Decl]) -> None:

@@ -24,7 +24,7 @@ from driftless.render.shape import STACK_SHAPE, sanitize
 from driftless.render.suggest import did_you_mean
 from driftless.render.values import gather_sources
 from driftless.render.variables import parse_declarations, resolve_variables
-from driftless.render.yamlio import LocDict, problem_at, where
+from driftless.render.yamlio import LocDict, key_where, problem_at, where
 
 __all__ = ["render_stack"]
 
@@ -62,7 +62,8 @@ def _layers(job: Job) -> None:
     job.doc = doc
     for key in doc:
         if key not in _STACK_KEYS:
-            job.problems.append(problem_at(f"unknown key '{key}' in stack.yaml", where(doc, key),
+            job.problems.append(problem_at(f"unknown key '{key}' in stack.yaml",
+                                           key_where(doc, key),
                                            hint=did_you_mean(key, _STACK_KEYS)))
     env = job.options.env
     if env is not None and job.project.environments and env not in job.project.environments:

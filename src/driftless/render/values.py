@@ -24,7 +24,7 @@ from driftless.render.project import Project
 from driftless.render.shape import ENV_SHAPE, sanitize
 from driftless.render.suggest import did_you_mean
 from driftless.render.variables import ValueSource, unknown_names
-from driftless.render.yamlio import Loc, LocDict, problem_at, where
+from driftless.render.yamlio import Loc, LocDict, key_where, problem_at, where
 
 __all__ = ["ENV_PREFIX", "declared_names", "gather_sources"]
 
@@ -72,7 +72,7 @@ def _env_file(project: Project, stack: str, env: str, known: set[str],
     doc = sanitize(doc, ENV_SHAPE, problems)
     for key in doc:
         if key not in _ENV_KEYS:
-            problems.append(problem_at(f"unknown key '{key}' in {label}", where(doc, key),
+            problems.append(problem_at(f"unknown key '{key}' in {label}", key_where(doc, key),
                                        hint=did_you_mean(key, _ENV_KEYS)
                                        or "keys: variables, providers, stacks"))
     out = []

@@ -30,7 +30,7 @@ from driftless.errors import Problem
 from driftless.model import Sensitive
 from driftless.render.spell import kind, spell
 from driftless.render.suggest import did_you_mean
-from driftless.render.yamlio import Loc, problem_at, where
+from driftless.render.yamlio import Loc, key_where, problem_at, where
 
 __all__ = ["TYPES", "ValueSource", "VarDecl", "parse_declarations", "resolve_variables"]
 
@@ -94,7 +94,7 @@ def _declaration(name: str, body: Any, loc: Loc | None, problems: list[Problem])
     unknown = sorted(set(body) - _DECL_KEYS, key=str)
     for key in unknown:
         problems.append(problem_at(f"variable '{name}': unknown key {spell(key)}",
-                                   where(body, key), hint=did_you_mean(str(key), _DECL_KEYS)))
+                                   key_where(body, key), hint=did_you_mean(str(key), _DECL_KEYS)))
     vtype = body.get("type", "string")
     if not isinstance(vtype, str) or vtype not in TYPES:
         hint = did_you_mean(str(vtype), TYPES) or f"types: {', '.join(TYPES)}"
