@@ -32,33 +32,58 @@ def print_json(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def _snippet(problem: Problem) -> list[str]:
+_SNIPPET_FILE_MAX = 16 * 1024 * 1024  # quoting a line never reads more than this
+_SNIPPET_WIDTH = 160  # columns of a quoted line shown around the problem
+
+
+def _snippet(problem: Problem, files: dict[str, list[str]]) -> list[str]:
+    """The offending line with a caret under the column; long lines are cut to a
+    window around it, so a hostile one-line file cannot flood the terminal."""
     if problem.file is None or problem.line is None:
         return []
-    path = Path(problem.file)
-    try:
-        lines = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return []
+    lines = files.get(problem.file)
+    if lines is None:
+        lines = files[problem.file] = _read_lines(Path(problem.file))
     if not 0 < problem.line <= len(lines):
         return []
+    text, col = _window(lines[problem.line - 1], max(1, problem.column or 1))
     num = str(problem.line)
     pad = " " * len(num)
-    col = max(1, problem.column or 1)
-    caret = " " * (col - 1) + "^"
     tail = f" {problem.hint}" if problem.hint else ""
-    return [f" {pad} |", f" {num} | {lines[problem.line - 1]}", f" {pad} | {caret}{tail}"]
+    return [f" {pad} |", f" {num} | {text}", f" {pad} | {' ' * (col - 1)}^{tail}"]
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(_SNIPPET_FILE_MAX)
+    except (OSError, ValueError):
+        return []
+    return data.decode(errors="replace").splitlines()
+
+
+def _window(line: str, col: int) -> tuple[str, int]:
+    """At most ``_SNIPPET_WIDTH`` characters of ``line`` around ``col`` (and the new col)."""
+    if len(line) <= _SNIPPET_WIDTH:
+        return line, col
+    start = max(0, min(col - 1 - _SNIPPET_WIDTH // 2, len(line) - _SNIPPET_WIDTH))
+    cut = line[start:start + _SNIPPET_WIDTH]
+    prefix = "..." if start else ""
+    suffix = "..." if start + _SNIPPET_WIDTH < len(line) else ""
+    return prefix + cut + suffix, col - start + len(prefix)
 
 
 def print_problems(problems: tuple[Problem, ...] | list[Problem]) -> None:
     """Each problem as ``error: what`` / ``--> file:line:col`` / the line."""
+    files: dict[str, list[str]] = {}
     for p in problems:
         err_console.print(f"[bold red]error[/]: {escape(p.message)}")
         if p.file is not None:
             err_console.print(f"  --> {escape(p.where())}")
-        for line in _snippet(p):
+        snippet = _snippet(p, files)
+        for line in snippet:
             err_console.print(escape(line))
-        if p.hint and not _snippet(p):
+        if p.hint and not snippet:
             err_console.print(f"  hint: {escape(p.hint)}")
 
 
