@@ -39,7 +39,14 @@ from .output import console, err_console, guard, print_json
 
 __all__ = ["register"]
 
-_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """The C emitter, also for ``str`` subclasses (a quoted ``${`` value keeps its type)."""
+
+
+_Dumper.add_multi_representer(str, yaml.SafeDumper.represent_str)
+_DUMPER = _Dumper
 
 DirOpt = Annotated[Path | None, typer.Option("-C", "--directory",
                                              help="Project directory (default: search upward).")]

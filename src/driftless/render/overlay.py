@@ -95,7 +95,9 @@ def _apply_layer(project: Project, stack: str, name: str, layered: Layered,
                  problems: list[Problem]) -> None:
     doc = sanitize(_overlay_doc(project, stack, name), OVERLAY_SHAPE, problems)
     if not isinstance(doc, Mapping):
-        problems.append(Problem(f"overlay '{name}' must be a map"))
+        path = project.stacks[stack].path / "overlays" / f"{name}.yaml"
+        problems.append(Problem(f"overlay '{name}' must be a map", project.rel(path), 1, 1,
+                                hint="e.g. extends: [base] / remove: [x] / resources: {...}"))
         return
     for key in doc:
         if key not in _KEYS:
@@ -120,7 +122,16 @@ def _missing(what: str, name: Any, loc: Loc | None, layered: Layered) -> Problem
 
 
 def _remove(doc: Mapping[str, Any], layered: Layered, problems: list[Problem]) -> None:
-    for i, name in enumerate(doc.get("remove") or []):
+    names = doc.get("remove") or []
+    if not isinstance(names, list):
+        problems.append(problem_at("'remove' must be a list of resource names",
+                                   where(doc, "remove")))
+        return
+    for i, name in enumerate(names):
+        if not isinstance(name, str):
+            problems.append(problem_at("'remove' lists resource names; this item is not one",
+                                       where(names, i)))
+            continue
         if name not in layered.resources:
             problems.append(_missing("removes", name, where(doc.get("remove"), i), layered))
             continue

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import quote, unquote
 
 from driftless.errors import Problem, RenderError
 from driftless.model import (
@@ -175,7 +176,7 @@ def _for_each(job: Job, name: str, value: Any, loc: Loc | None) -> tuple[Any, ..
     if isinstance(value, Mapping):
         items: list[tuple[str, Any]] = [(str(k), v) for k, v in value.items()]
     elif isinstance(value, list) and all(isinstance(v, str) for v in value):
-        items = [(v, v) for v in value]
+        items = [(str(v), str(v)) for v in value]  # plain str: keys end up in addresses
     else:
         job.problems.append(problem_at(f"resource '{name}': for_each must be a map or a list "
                                        "of strings", loc))
@@ -320,6 +321,17 @@ def _confined_file(job: Job, rid: ResourceId, key: str, value: Any,
     if not isinstance(value, str):
         _bad_read_field(job, rid, key, value, at)
         return None
+    scheme, sep, rest = value.partition("://")
+    if sep and scheme.isalpha():  # a URL: only file:// names a local file
+        if scheme.lower() != "file":
+            return value
+        path = _confined_path(job, rid, key, unquote(rest), at)
+        return None if path is None else "file://" + quote(path)
+    return _confined_path(job, rid, key, value, at)
+
+
+def _confined_path(job: Job, rid: ResourceId, key: str, value: str,
+                   at: Loc | None) -> str | None:
     stack_dir = job.project.stacks[job.name].path
     try:
         real = confine(stack_dir / value, job.project.root, job.project.policy, at=at,

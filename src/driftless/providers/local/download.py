@@ -108,6 +108,7 @@ class DownloadHandler(ContentFileHandler):
         description="A file downloaded from a URL and verified against a required sha256; "
                     "fetched again only when the local bytes differ.",
         replace_on=frozenset({"path"}), import_id="the file's absolute path",
+        read_fields=frozenset({"url"}),  # a file:// URL is confined to the project by render
         attributes={"path": "the path", "type": "what is at the path",
                     "sha256": "sha256 of the local bytes", "mode": "permission bits",
                     "size": "size in bytes"},
