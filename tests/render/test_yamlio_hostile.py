@@ -354,3 +354,11 @@ def test_mutated_project_files_load_or_fail_with_a_located_error(tmp_path: Path)
         except RenderError as exc:
             failures.extend(p for p in exc.problems if p.line is None or p.file != "f.yaml")
     assert failures == []
+
+
+@pytest.mark.parametrize("alias", ['{"k":*a}', "[*a]", "{k: [1,*a]}", "\t*a", "[? *a : 1]"],
+                         ids=["after-json-colon", "after-bracket", "after-comma", "after-tab",
+                              "after-flow-key-indicator"])
+def test_aliases_wherever_a_token_starts_are_counted(alias: str) -> None:
+    text = f"a: &a [1, 2, 3]\nb: {alias}\n"
+    assert "yaml_alias_nodes (3)" in _only(text, Limits(yaml_alias_nodes=3)).message

@@ -80,6 +80,7 @@ class LocList(list[Any]):
 
 _STR = "tag:yaml.org,2002:str"
 _SCALAR_NODE, _MAPPING_NODE = yaml.ScalarNode, yaml.MappingNode
+_NUMERIC = frozenset("0123456789-+.")  # how a plain scalar that may be a number starts
 _new_dict, _new_list = dict.__new__, list.__new__  # no __init__: the builder sets every slot
 _C = yaml.constructor.SafeConstructor
 _SCALARS: dict[str, Any] = {
@@ -109,6 +110,8 @@ _FORBIDDEN = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000
 # when the problem is running into something other than its closer.
 _OPENERS = {"while parsing a flow sequence": "[", "while parsing a flow mapping": "{",
             "while scanning a quoted scalar": '"'}
+# What may stand before a token (generously: a miss would let a bomb through).
+_TOKEN_START = frozenset(" \t\r\n\x85\u2028\u2029\ufeff[]{},:?-")
 _CLOSERS = {"[": "]", "{": "}", '"': '"', "'": "'"}
 _RAN_ON = ("did not find expected ','", "found unexpected end of stream",
            "found unexpected document indicator")
@@ -161,35 +164,37 @@ class _Builder:
 
     Composing in C and walking the node tree here takes about half the time
     of ``yaml.load`` with the C loader, and gives us every node's mark.
-    Depth is counted per map and list, so recursion stops at ``max_depth``.
+    Depth is passed down per map and list, so recursion stops at ``max_depth``.
     """
 
     def __init__(self, name: str, *, max_depth: int) -> None:
         self.name = name
         self.max_depth = max_depth
-        self.depth = 0
         self.problems: list[Problem] = []
         self._scalar = _C.__new__(_C)  # only its stateless scalar methods are used
 
-    def build(self, node: yaml.Node) -> Any:
-        """The value of ``node``; a bad scalar is recorded and kept as text."""
+    def build(self, node: yaml.Node, depth: int = 0) -> Any:
+        """The value of ``node`` inside ``depth`` maps and lists; a bad scalar is
+        recorded and kept as text. Plain words skip ``plain_scalar``: most are."""
         if isinstance(node, _SCALAR_NODE):
             try:
                 if node.tag != _STR:  # an explicit tag such as !!int
                     fn = _SCALARS.get(node.tag)
                     return fn(self._scalar, node) if fn is not None else node.value
+                value = node.value
                 if node.style:
-                    return Quoted(node.value) if "${" in node.value else node.value
-                return plain_scalar(node.value)
+                    return Quoted(value) if "${" in value else value
+                if value[:1] in _NUMERIC or value in _WORDS:
+                    return plain_scalar(value)
+                return value
             except _SCALAR_ERRORS:
                 self.problems.append(self._bad_scalar(node))
                 return node.value
-        if self.depth >= self.max_depth:
+        if depth >= self.max_depth:
             raise _TooDeep(_too_deep(self.name, node.start_mark, self.max_depth))
-        self.depth += 1
-        out = self._mapping(node) if isinstance(node, _MAPPING_NODE) else self._sequence(node)
-        self.depth -= 1
-        return out
+        if isinstance(node, _MAPPING_NODE):
+            return self._mapping(node, depth + 1)
+        return self._sequence(node, depth + 1)
 
     def _bad_scalar(self, node: yaml.Node) -> Problem:
         """Why a scalar has no value: a tag it does not fit, or too many digits."""
@@ -207,7 +212,7 @@ class _Builder:
             f"duplicate key '{key}' (first written at line {first[1]})", self.name,
             again[1], again[2], hint="YAML would silently keep only the last one"))
 
-    def _mapping(self, node: yaml.Node) -> LocDict:
+    def _mapping(self, node: yaml.Node, depth: int) -> LocDict:
         """A ``LocDict`` recording where each key and each value was written.
 
         The hot loop of a load: marks become locations inline and ``__init__``
@@ -221,22 +226,23 @@ class _Builder:
         key_locs: dict[str, Loc] = {}
         out.locs, out.key_locs = locs, key_locs
         for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, _SCALAR_NODE) else str(build(key_node))
+            key = key_node.value if isinstance(key_node, _SCALAR_NODE) else str(
+                build(key_node, depth))
             mark = key_node.start_mark
             at = (name, mark.line + 1, mark.column + 1)
             if key in out:
                 self._duplicate(key, key_locs[key], at)
-            out[key] = build(value_node)
+            out[key] = build(value_node, depth)
             mark = value_node.start_mark
             locs[key] = (name, mark.line + 1, mark.column + 1)
             key_locs[key] = at
         return out
 
-    def _sequence(self, node: yaml.Node) -> LocList:
+    def _sequence(self, node: yaml.Node, depth: int) -> LocList:
         """A ``LocList`` recording where each item was written."""
         name, build = self.name, self.build
         out = _new_list(LocList)
-        out.extend([build(child) for child in node.value])
+        out.extend([build(child, depth) for child in node.value])
         mark = node.start_mark
         out.loc = (name, mark.line + 1, mark.column + 1)
         out.locs = [(name, m.line + 1, m.column + 1)
@@ -254,33 +260,39 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 
 def _expansion(root: yaml.Node) -> tuple[int, int] | None:
-    """(nodes once every alias is expanded, distinct nodes), or None when a node
-    contains itself (an alias inside its own anchor).
+    """(nodes once every alias is expanded, nodes as written), or None when a map
+    or list contains itself (an alias inside its own anchor).
 
     PyYAML hands back the anchored node itself for each alias, so sizes
-    memoised by node identity cost one visit per distinct node, even when the
-    expansion has a billion nodes. Iterative, so depth cannot recurse.
+    memoised by node identity cost one visit per map or list, even when the
+    expansion has a billion nodes. An alias of a single scalar is not counted:
+    it costs no more than its own characters. Iterative, so depth cannot recurse.
     """
+    if isinstance(root, _SCALAR_NODE):
+        return 1, 1
     sizes: dict[int, int] = {}
     open_nodes: set[int] = set()
-    todo: list[tuple[yaml.Node, bool]] = [(root, False)]
+    scalars = 0
+    todo: list[tuple[yaml.Node, list[yaml.Node] | None]] = [(root, None)]
     while todo:
-        node, finished = todo.pop()
+        node, children = todo.pop()
         key = id(node)
-        if finished:
+        if children is not None:  # every child is sized by now
             open_nodes.discard(key)
-            sizes[key] = 1 + sum(sizes[id(child)] for child in _children(node))
+            sizes[key] = 1 + sum(1 if isinstance(child, _SCALAR_NODE) else sizes[id(child)]
+                                 for child in children)
         elif key in open_nodes:
             return None
         elif key not in sizes:
             children = _children(node)
-            if not children:
-                sizes[key] = 1
-                continue
             open_nodes.add(key)
-            todo.append((node, True))
-            todo.extend((child, False) for child in children)
-    return sizes[id(root)], len(sizes)
+            todo.append((node, children))
+            for child in children:
+                if isinstance(child, _SCALAR_NODE):
+                    scalars += 1
+                else:
+                    todo.append((child, None))
+    return sizes[id(root)], len(sizes) + scalars
 
 
 def _offending_alias(text: str, limit: int) -> tuple[yaml.AliasEvent, bool] | None:
@@ -304,14 +316,14 @@ def _offending_alias(text: str, limit: int) -> tuple[yaml.AliasEvent, bool] | No
                 if event.anchor in open_anchors:
                     return event, True
                 anchor, size = None, sizes.get(event.anchor or "", 1)
-                produced += size
+                produced += size if event.anchor in sizes else 0  # as ``_expansion``
                 if produced > limit:
                     return event, False
             elif isinstance(event, yaml.CollectionEndEvent):
                 anchor, size = counts.pop()
                 open_anchors.discard(anchor)
             elif isinstance(event, yaml.ScalarEvent):
-                anchor, size = event.anchor, 1
+                anchor, size = None, 1
             else:
                 continue
             if anchor is not None:
@@ -320,6 +332,19 @@ def _offending_alias(text: str, limit: int) -> tuple[yaml.AliasEvent, bool] | No
     finally:
         loader.dispose()
     return None
+
+
+def _may_alias(text: str) -> bool:
+    """False only when the text holds no alias: that needs an anchor ('&') and a
+    '*' where a token can start, which a glob, a cron line or "s3:*" is not."""
+    if "&" not in text:
+        return False
+    at = text.find("*")
+    while at >= 0:
+        if at == 0 or text[at - 1] in _TOKEN_START:
+            return True
+        at = text.find("*", at + 1)
+    return False
 
 
 def _check_aliases(root: yaml.Node, text: str, name: str, limit: int) -> None:
@@ -480,7 +505,7 @@ def load_yaml_text(text: str, name: str, *, limits: Limits | None = None) -> Any
         node = _compose(text, name, limits)
         if node is None:
             return None
-        if "&" in text and "*" in text:  # no anchor, no alias: skip the count
+        if _may_alias(text):
             _check_aliases(node, text, name, limits.yaml_alias_nodes)
         return _build(node, name, limits)
     finally:
