@@ -362,3 +362,10 @@ def test_mutated_project_files_load_or_fail_with_a_located_error(tmp_path: Path)
 def test_aliases_wherever_a_token_starts_are_counted(alias: str) -> None:
     text = f"a: &a [1, 2, 3]\nb: {alias}\n"
     assert "yaml_alias_nodes (3)" in _only(text, Limits(yaml_alias_nodes=3)).message
+
+
+def test_a_bomb_behind_thousands_of_harmless_stars_is_still_counted() -> None:
+    text = "note: '" + "x*" * 5000 + "'\n" + LAUGHS
+    start = time.perf_counter()
+    assert "yaml_alias_nodes" in _only(text).message
+    assert time.perf_counter() - start < 0.1

@@ -112,6 +112,7 @@ _OPENERS = {"while parsing a flow sequence": "[", "while parsing a flow mapping"
             "while scanning a quoted scalar": '"'}
 # What may stand before a token (generously: a miss would let a bomb through).
 _TOKEN_START = frozenset(" \t\r\n\x85\u2028\u2029\ufeff[]{},:?-")
+_AFTER_TOKEN_START = re.compile(r"[\s\[\]{},:?\-\ufeff]\*")  # \s has every break above
 _CLOSERS = {"[": "]", "{": "}", '"': '"', "'": "'"}
 _RAN_ON = ("did not find expected ','", "found unexpected end of stream",
            "found unexpected document indicator")
@@ -315,10 +316,11 @@ def _offending_alias(text: str, limit: int) -> tuple[yaml.AliasEvent, bool] | No
             if isinstance(event, yaml.AliasEvent):
                 if event.anchor in open_anchors:
                     return event, True
-                anchor, size = None, sizes.get(event.anchor or "", 1)
-                produced += size if event.anchor in sizes else 0  # as ``_expansion``
+                anchor, size = None, sizes.get(event.anchor or "", 0)
+                produced += size  # a scalar's alias is not counted, as in ``_expansion``
                 if produced > limit:
                     return event, False
+                size = max(size, 1)
             elif isinstance(event, yaml.CollectionEndEvent):
                 anchor, size = counts.pop()
                 open_anchors.discard(anchor)
@@ -339,6 +341,8 @@ def _may_alias(text: str) -> bool:
     '*' where a token can start, which a glob, a cron line or "s3:*" is not."""
     if "&" not in text:
         return False
+    if text.count("*") > 1000:  # a scan in C beats a loop over many stars
+        return text.startswith("*") or _AFTER_TOKEN_START.search(text) is not None
     at = text.find("*")
     while at >= 0:
         if at == 0 or text[at - 1] in _TOKEN_START:
