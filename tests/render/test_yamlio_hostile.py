@@ -369,3 +369,14 @@ def test_a_bomb_behind_thousands_of_harmless_stars_is_still_counted() -> None:
     start = time.perf_counter()
     assert "yaml_alias_nodes" in _only(text).message
     assert time.perf_counter() - start < 0.1
+
+
+@pytest.mark.parametrize("value", ['"' + "x" * 1_000_000 + '"', '"${x}' + "y" * 1_000_000 + '"',
+                                   "1" * 1_000_000 + "x"],
+                         ids=["quoted-megabyte", "quoted-megabyte-expression", "plain-megabyte"])
+def test_thousands_of_aliases_of_a_long_string_load_fast_and_share_it(value: str) -> None:
+    text = f"big: &b {value}\nl: [" + ", ".join("*b" for _ in range(5000)) + "]\n"
+    start = time.perf_counter()
+    doc = load_yaml_text(text, "f.yaml")
+    assert time.perf_counter() - start < 1
+    assert all(item is doc["big"] for item in doc["l"])

@@ -80,6 +80,7 @@ class LocList(list[Any]):
 
 _STR = "tag:yaml.org,2002:str"
 _SCALAR_NODE, _MAPPING_NODE = yaml.ScalarNode, yaml.MappingNode
+_LONG = 256  # scalars longer than this are converted once however often aliased
 _NUMERIC = frozenset("0123456789-+.")  # how a plain scalar that may be a number starts
 _new_dict, _new_list = dict.__new__, list.__new__  # no __init__: the builder sets every slot
 _C = yaml.constructor.SafeConstructor
@@ -172,30 +173,45 @@ class _Builder:
         self.name = name
         self.max_depth = max_depth
         self.problems: list[Problem] = []
-        self._scalar = _C.__new__(_C)  # only its stateless scalar methods are used
+        self._constructor = _C.__new__(_C)  # only its stateless scalar methods are used
+        self._long: dict[int, Any] = {}
 
     def build(self, node: yaml.Node, depth: int = 0) -> Any:
-        """The value of ``node`` inside ``depth`` maps and lists; a bad scalar is
-        recorded and kept as text. Plain words skip ``plain_scalar``: most are."""
+        """The value of ``node``, found inside ``depth`` maps and lists."""
         if isinstance(node, _SCALAR_NODE):
-            try:
-                if node.tag != _STR:  # an explicit tag such as !!int
-                    fn = _SCALARS.get(node.tag)
-                    return fn(self._scalar, node) if fn is not None else node.value
-                value = node.value
-                if node.style:
-                    return Quoted(value) if "${" in value else value
-                if value[:1] in _NUMERIC or value in _WORDS:
-                    return plain_scalar(value)
-                return value
-            except _SCALAR_ERRORS:
-                self.problems.append(self._bad_scalar(node))
-                return node.value
+            if len(node.value) > _LONG:
+                return self._long_scalar(node)
+            return self._scalar(node)
         if depth >= self.max_depth:
             raise _TooDeep(_too_deep(self.name, node.start_mark, self.max_depth))
         if isinstance(node, _MAPPING_NODE):
             return self._mapping(node, depth + 1)
         return self._sequence(node, depth + 1)
+
+    def _scalar(self, node: yaml.ScalarNode) -> Any:
+        """A scalar's value; a bad one is recorded and kept as text. Plain words
+        skip ``plain_scalar``: most scalars are."""
+        try:
+            if node.tag != _STR:  # an explicit tag such as !!int
+                fn = _SCALARS.get(node.tag)
+                return fn(self._constructor, node) if fn is not None else node.value
+            value = node.value
+            if node.style:
+                return Quoted(value) if "${" in value else value
+            if value[:1] in _NUMERIC or value in _WORDS:
+                return plain_scalar(value)
+            return value
+        except _SCALAR_ERRORS:
+            self.problems.append(self._bad_scalar(node))
+            return node.value
+
+    def _long_scalar(self, node: yaml.ScalarNode) -> Any:
+        """A long scalar's value, made once: each alias of a megabyte string would
+        otherwise scan it again, or copy it (``Quoted``), or report it again."""
+        key = id(node)  # nodes live as long as the builder, so ids stay theirs
+        if key not in self._long:
+            self._long[key] = self._scalar(node)
+        return self._long[key]
 
     def _bad_scalar(self, node: yaml.Node) -> Problem:
         """Why a scalar has no value: a tag it does not fit, or too many digits."""
