@@ -78,7 +78,8 @@ def _bad(tmp_path: Path, resources: dict[str, object]) -> str:
 
 def test_unknown_kind(tmp_path: Path) -> None:
     err = _bad(tmp_path, {"a": {"type": "local:fiel", "properties": {"path": "/tmp/x"}}})
-    assert "unknown kind 'local:fiel'" in err and "stack.yaml" in err
+    assert "provider 'local' has no kind 'fiel'" in err and "stack.yaml:4:11" in err
+    assert "did you mean 'file'?" in err
 
 
 def test_missing_and_mistyped_property(tmp_path: Path) -> None:

@@ -121,7 +121,7 @@ def test_source_is_a_read_field(kind: str) -> None:
 
 
 def test_other_kinds_read_no_repository_files() -> None:
-    assert {k for k, spec in KINDS.items() if spec.read_fields} == {"file", "template"}
+    assert {k for k, spec in KINDS.items() if spec.read_fields} == {"download", "file", "template"}
 
 
 def _read_then_diff(kind: str, tmp_path: Path, **props: Any) -> None:
