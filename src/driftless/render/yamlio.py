@@ -455,7 +455,7 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, name: str, limits: Lim
     opener = _OPENERS.get(exc.context or "")
     opened, stopped = exc.context_mark, exc.problem_mark
     if opener and opened and stopped and problem.startswith(_RAN_ON):
-        if opener == '"' and text[_offset(text, opened):].startswith("'"):
+        if opener == '"' and text.startswith("'", _offset(text, opened)):
             opener = "'"
         return _at(name, opened, f"YAML syntax error: unclosed {opener!r} opened here "
                    f"({problem} at line {stopped.line + 1}, column {stopped.column + 1})",
