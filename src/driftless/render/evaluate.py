@@ -112,7 +112,16 @@ def resolve_string(text: str, scope: Scope) -> Any:
         raise EvalError(f"invalid expression: {exc}", exc.offset) from None
     if tpl.literal is not None:
         return tpl.literal
+    if not tpl.calls:  # no function can grow a string: skip the budget's scope copy
+        return _unbudgeted(text, tpl, scope)
     return _bounded(scope, lambda s: _resolve(text, tpl, s))
+
+
+def _unbudgeted(text: str, tpl: Template, scope: Scope) -> Any:
+    try:
+        return _resolve(text, tpl, scope)
+    except RecursionError:
+        raise EvalError("the expression nests too deeply", 0) from None
 
 
 def _resolve(text: str, tpl: Template, scope: Scope) -> Any:
@@ -122,7 +131,8 @@ def _resolve(text: str, tpl: Template, scope: Scope) -> Any:
     refs = _resource_refs(tpl, scope)
     if not refs:
         return _render(tpl, scope, _no_lookup)
-    outer = replace(scope, budget=None)  # each later evaluation gets a budget of its own
+    # each later evaluation gets a budget of its own
+    outer = scope if scope.budget is None else replace(scope, budget=None)
     return Deferred(text, frozenset(refs),
                     lambda lookup: _bounded(outer, lambda s: _render(tpl, s, lookup)))
 

@@ -87,6 +87,7 @@ class Template:
 
     parts: tuple[str | Node, ...]
     offsets: tuple[int, ...]
+    calls: bool = False  # any function call inside: only then is a size budget needed
 
     @property
     def single(self) -> Node | None:
@@ -354,4 +355,18 @@ def _template(text: str) -> Template:
     if "".join(buf):
         parts.append("".join(buf))
         offsets.append(pos)
-    return Template(tuple(parts), tuple(offsets))
+    calls = any(_has_call(p) for p in parts if not isinstance(p, str))
+    return Template(tuple(parts), tuple(offsets), calls)
+
+
+def _has_call(node: Node) -> bool:
+    """True when ``node`` calls a function anywhere (steps and literals included)."""
+    if isinstance(node, Call):
+        return True
+    if isinstance(node, ListLit):
+        return any(_has_call(n) for n in node.items)
+    if isinstance(node, MapLit):
+        return any(_has_call(n) for _, n in node.pairs)
+    if isinstance(node, Path):
+        return any(_has_call(s) for s in node.steps if s is not None and not isinstance(s, str))
+    return False
