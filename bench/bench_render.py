@@ -4,10 +4,17 @@ Run from the repo root: ``python -m bench.bench_render`` (or run the file).
 The goal (issue 3) is under 2 s on the project's 2-core machine. The
 project is generated into a temporary directory; the render is cold (a
 fresh project, nothing cached), then warm (the same project, files cached).
+
+``--against REV`` also times the code of git revision REV (checked out into a
+temporary worktree) on the same project, best of 3 each, and prints the
+ratios: the hardening of issue 9 must not cost more than 10 %.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -64,21 +71,55 @@ def make_project(root: Path, n: int = N) -> Path:
     return root
 
 
+def measure(root: Path) -> tuple[float, float, int]:
+    """Cold and warm render times of the project at ``root``, and its resource count."""
+    options = RenderOptions(env="prod", environ={})
+    start = time.perf_counter()
+    project = load_project(root)
+    desired = render_stack(project, "big", options)
+    cold = time.perf_counter() - start
+    start = time.perf_counter()
+    again = render_stack(project, "big", options)
+    warm = time.perf_counter() - start
+    assert desired.digest == again.digest
+    return cold, warm, len(desired.resources)
+
+
+def _best_of(src: Path, root: Path, runs: int = 3) -> tuple[float, float]:
+    """Best cold and warm times of ``runs`` fresh processes importing driftless from ``src``."""
+    code = ("import json, sys; sys.path.insert(0, 'bench'); import bench_render as b; "
+            "from pathlib import Path; print(json.dumps(b.measure(Path(sys.argv[1]))))")
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    times = [json.loads(subprocess.run([sys.executable, "-c", code, str(root)], env=env,
+                                       check=True, capture_output=True, text=True).stdout)
+             for _ in range(runs)]
+    return min(t[0] for t in times), min(t[1] for t in times)
+
+
+def against(rev: str) -> None:
+    """Print this tree's render times as ratios to revision ``rev``'s."""
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp) / "base"
+        subprocess.run(["git", "worktree", "add", "-q", "--detach", str(base), rev], check=True)
+        try:
+            root = make_project(Path(tmp) / "project")
+            old = _best_of(base / "src", root)
+            new = _best_of(Path("src").resolve(), root)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(base)], check=False)
+    for label, a, b in (("cold", old[0], new[0]), ("warm", old[1], new[1])):
+        print(f"render {label}: {rev[:7]} {a:.2f}s, this tree {b:.2f}s, ratio {b / a:.2f}x "
+              "(goal <= 1.10x)")
+
+
 def main() -> int:
     """Time a cold and a warm render; exit 1 when the cold one misses the goal."""
     with tempfile.TemporaryDirectory() as tmp:
-        root = make_project(Path(tmp))
-        options = RenderOptions(env="prod", environ={})
-        start = time.perf_counter()
-        project = load_project(root)
-        desired = render_stack(project, "big", options)
-        cold = time.perf_counter() - start
-        start = time.perf_counter()
-        again = render_stack(project, "big", options)
-        warm = time.perf_counter() - start
-    assert desired.digest == again.digest
-    print(f"render: {len(desired.resources)} resources through 2 overlay layers: "
+        cold, warm, count = measure(make_project(Path(tmp)))
+    print(f"render: {count} resources through 2 overlay layers: "
           f"cold {cold:.2f}s, warm {warm:.2f}s (goal < {GOAL:.0f}s cold)")
+    if "--against" in sys.argv:
+        against(sys.argv[sys.argv.index("--against") + 1])
     return 0 if cold < GOAL else 1
 
 
