@@ -185,6 +185,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
     out = LocDict(target) if isinstance(target, Mapping) else LocDict()
     if isinstance(target, LocDict):
         out.loc, out.locs = target.loc, dict(target.locs)
+        out.key_locs = dict(target.key_locs)
     for key, value in patch.items():
         if value is None:
             out.pop(key, None)
@@ -200,6 +201,7 @@ def _clone(value: Any) -> Any:
     if isinstance(value, LocDict):
         out = LocDict({k: _clone(v) for k, v in value.items()})
         out.loc, out.locs = value.loc, dict(value.locs)
+        out.key_locs = dict(value.key_locs)
         return out
     if isinstance(value, LocList):
         items = LocList(_clone(v) for v in value)

@@ -34,6 +34,7 @@ def sanitize(doc: Any, shape: Mapping[str, type], problems: list[Problem]) -> An
     out = LocDict()
     if isinstance(doc, LocDict):
         out.loc, out.locs = doc.loc, dict(doc.locs)
+        out.key_locs = dict(doc.key_locs)
     for key, value in doc.items():
         expected = shape.get(key)
         if value is None and expected is not None:
