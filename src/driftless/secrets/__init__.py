@@ -1,0 +1,1 @@
+"""Secrets: decryption, scanning and masking helpers used below render."""
