@@ -11,6 +11,9 @@ values through ``spell`` (a secret prints as ``(sensitive)``). I/O: ``file``,
 Strings come from untrusted Git: each top-level evaluation gets a ``Budget``
 that bounds what its functions return in all and how deep templates nest,
 and a string built by interpolation is sized before it is joined.
+
+``Scope``, ``ResInfo`` and ``EvalError`` live in ``scope``; references
+(``var.X``, ``RESOURCE.ATTR``, ...) are resolved in ``paths``.
 """
 
 from __future__ import annotations
@@ -18,14 +21,12 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 from driftless.model import (
     UNKNOWN,
     Deferred,
-    ResourceId,
     Sensitive,
     Unknown,
     contains_sensitive,
@@ -33,7 +34,6 @@ from driftless.model import (
     reveal,
     sensitive_digest,
 )
-from driftless.model.policy import Policy
 from driftless.model.values import AttrLookup
 from driftless.render.expr import (
     Call,
@@ -58,50 +58,12 @@ from driftless.render.functions import (
     check_size,
     read_template,
 )
-from driftless.render.spell import SECRET, kind, spell
+from driftless.render.paths import resolve_path, resource_refs
+from driftless.render.scope import EvalError, NotYet, ResInfo, Scope, no_lookup
+from driftless.render.spell import SECRET, spell
 from driftless.render.suggest import did_you_mean
 
 __all__ = ["EvalError", "ResInfo", "Scope", "resolve_string"]
-
-_RESERVED = ("var", "each", "count", "stack")
-
-
-class EvalError(ValueError):
-    """An expression that cannot be evaluated; ``offset`` points into the string."""
-
-    def __init__(self, message: str, offset: int = 0, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.offset = offset
-        self.hint = hint
-
-
-class _NotYet(Exception):
-    """A referenced resource's attribute is not known yet."""
-
-
-@dataclass(frozen=True)
-class ResInfo:
-    """A resource as references see it: its ids by index (None when not repeated)."""
-
-    ids: Mapping[int | str | None, ResourceId]
-    mode: str = ""  # "", "count" or "for_each"
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Everything names in an expression can refer to."""
-
-    variables: Mapping[str, Any]
-    resources: Mapping[str, ResInfo] = field(default_factory=dict)
-    stack_outputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    base_dir: Path = Path(".")
-    root: Path = Path(".")
-    count_index: int | None = None
-    each: tuple[Any, Any] | None = None
-    locals_only: Mapping[str, Any] | None = None  # templatefile: bare names only
-    allow_resources: bool = True
-    policy: Policy = field(default_factory=Policy)  # the operator's: readable roots, limits
-    budget: Budget | None = field(default=None, compare=False)  # set per evaluation
 
 
 def resolve_string(text: str, scope: Scope) -> Any:
@@ -128,9 +90,9 @@ def _resolve(text: str, tpl: Template, scope: Scope) -> Any:
     for part in tpl.parts:
         if not isinstance(part, str):
             _check(part, scope)  # every unknown name now, even next to a deferred one
-    refs = _resource_refs(tpl, scope)
+    refs = resource_refs(tpl, scope, _eval)
     if not refs:
-        return _render(tpl, scope, _no_lookup)
+        return _render(tpl, scope, no_lookup)
     # each later evaluation gets a budget of its own
     outer = scope if scope.budget is None else replace(scope, budget=None)
     return Deferred(text, frozenset(refs),
@@ -170,7 +132,7 @@ def _check(node: Node, scope: Scope) -> None:
     """Raise ``EvalError`` for unknown names anywhere in ``node``."""
     if isinstance(node, ListLit | Call):
         if isinstance(node, Call) and node.name not in FUNCTIONS:
-            _call(node, scope, _no_lookup)  # raises the unknown-function error
+            _call(node, scope, no_lookup)  # raises the unknown-function error
         for child in node.items if isinstance(node, ListLit) else node.args:
             _check(child, scope)
     elif isinstance(node, MapLit):
@@ -180,12 +142,8 @@ def _check(node: Node, scope: Scope) -> None:
         for step in node.steps:
             if step is not None and not isinstance(step, str):
                 _check(step, scope)
-        with contextlib.suppress(_NotYet):
-            _path(node, scope, _no_lookup)
-
-
-def _no_lookup(_rid: ResourceId) -> Mapping[str, Any] | None:
-    return None
+        with contextlib.suppress(NotYet):
+            resolve_path(node, scope, no_lookup, _eval)
 
 
 def _render(tpl: Template, scope: Scope, lookup: AttrLookup) -> Any:
@@ -194,7 +152,7 @@ def _render(tpl: Template, scope: Scope, lookup: AttrLookup) -> Any:
         if single is not None:
             return _eval(single, scope, lookup)
         values = [p if isinstance(p, str) else _eval(p, scope, lookup) for p in tpl.parts]
-    except _NotYet:
+    except NotYet:
         return UNKNOWN
     if any(isinstance(v, Unknown) for v in values):
         return UNKNOWN
@@ -236,7 +194,7 @@ def _eval(node: Node, scope: Scope, lookup: AttrLookup) -> Any:
         return _wrap_if_secret({k: _eval(v, scope, lookup) for k, v in node.pairs})
     if isinstance(node, Call):
         return _call(node, scope, lookup)
-    return _path(node, scope, lookup)
+    return resolve_path(node, scope, lookup, _eval)
 
 
 def _wrap_if_secret(value: list[Any] | dict[str, Any]) -> Any:
@@ -329,190 +287,3 @@ def _locals(values: Any) -> dict[str, Any]:
     if isinstance(values, Sensitive):
         return {k: Sensitive(v) for k, v in reveal(values).items()}
     return dict(values)
-
-
-def _path(node: PathNode, scope: Scope, lookup: AttrLookup) -> Any:
-    if scope.locals_only is not None:
-        return _walk(_root_local(node, scope.locals_only), node.steps, node, scope, lookup)
-    if node.root == "var":
-        return _walk(_var(node, scope), node.steps[1:], node, scope, lookup)
-    if node.root == "count":
-        return _count(node, scope)
-    if node.root == "each":
-        return _each(node, scope, lookup)
-    if node.root == "stack":
-        return _stack_output(node, scope)
-    return _resource(node, scope, lookup)
-
-
-def _root_local(node: PathNode, values: Mapping[str, Any]) -> Any:
-    if node.root not in values:
-        raise EvalError(
-            f"unknown template value '{node.root}'", node.offset,
-            hint=did_you_mean(node.root, values) or "pass it in templatefile's map",
-        )
-    return values[node.root]
-
-
-def _var(node: PathNode, scope: Scope) -> Any:
-    if not node.steps or not isinstance(node.steps[0], str):
-        raise EvalError("write a variable as var.NAME", node.offset)
-    name = node.steps[0]
-    if name not in scope.variables:
-        raise EvalError(
-            f"unknown variable 'var.{name}'", node.offset,
-            hint=did_you_mean(name, scope.variables) or "declare it under variables:",
-        )
-    return scope.variables[name]
-
-
-def _count(node: PathNode, scope: Scope) -> Any:
-    if scope.count_index is None:
-        raise EvalError("'count.index' is only available in a resource with count:", node.offset)
-    if node.steps != ("index",):
-        raise EvalError(f"unknown reference '{node.text}'", node.offset, hint="use count.index")
-    return scope.count_index
-
-
-def _each(node: PathNode, scope: Scope, lookup: AttrLookup) -> Any:
-    if scope.each is None:
-        raise EvalError("'each' is only available in a resource with for_each:", node.offset)
-    if not node.steps or node.steps[0] not in ("key", "value"):
-        raise EvalError(f"unknown reference '{node.text}'", node.offset,
-                        hint="use each.key or each.value")
-    value = scope.each[0] if node.steps[0] == "key" else scope.each[1]
-    return _walk(value, node.steps[1:], node, scope, lookup)
-
-
-def _stack_output(node: PathNode, scope: Scope) -> Any:
-    steps = node.steps
-    if len(steps) < 3 or steps[1] != "outputs" or not all(isinstance(s, str) for s in steps[:3]):
-        raise EvalError("write a stack output as stack.NAME.outputs.OUTPUT", node.offset)
-    other, name = str(steps[0]), str(steps[2])
-    outputs = scope.stack_outputs.get(other)
-    if outputs is None or name not in outputs:
-        hint = did_you_mean(name, outputs) if outputs else None
-        raise EvalError(
-            f"stack '{other}' has no output '{name}' yet", node.offset,
-            hint=hint or f"apply stack '{other}' first, or check the output name in its "
-            "stack.yaml",
-        )
-    return _walk(outputs[name], steps[3:], node, scope, _no_lookup)
-
-
-def _instances(node: PathNode, scope: Scope, info: ResInfo) -> tuple[list[ResourceId], int]:
-    """The ids a reference names and how many steps that took (1 when indexed)."""
-    if not info.mode:
-        if node.steps and not isinstance(node.steps[0], str):
-            raise EvalError(f"'{node.root}' has neither count nor for_each; write "
-                            f"{node.root}.ATTRIBUTE", node.offset)
-        return [info.ids[None]], 0
-    if not node.steps or isinstance(node.steps[0], str):
-        raise EvalError(
-            f"'{node.root}' has {info.mode}; pick one with {node.root}[KEY] or all with "
-            f"{node.root}[*]", node.offset,
-        )
-    if node.steps[0] is None:
-        return list(info.ids.values()), 1
-    raw = _eval(node.steps[0], scope, _no_lookup)
-    key = reveal(raw)
-    if not _hashable(key) or key not in info.ids:
-        known = ", ".join(spell(k) for k in list(info.ids)[:10]) or "none"
-        raise EvalError(f"'{node.root}' has no instance [{spell(raw)}] (has: {known})",
-                        node.offset)
-    return [info.ids[key]], 1
-
-
-def _hashable(key: Any) -> bool:
-    """Whether ``key`` can be looked up in a dict (a list or map index cannot)."""
-    return isinstance(key, str | int | float | bool) or key is None
-
-
-def _resource(node: PathNode, scope: Scope, lookup: AttrLookup) -> Any:
-    info = scope.resources.get(node.root)
-    if info is None or not scope.allow_resources:
-        names = [*_RESERVED, *scope.resources]
-        raise EvalError(
-            f"unknown reference '{node.text}'", node.offset,
-            hint=did_you_mean(node.root, names)
-            or "references are var.NAME, RESOURCE.ATTR, stack.NAME.outputs.X, each.*, count.index",
-        )
-    rids, used = _instances(node, scope, info)
-    rest = node.steps[used:]
-    values = [_walk(_attrs(rid, lookup), rest, node, scope, lookup) for rid in rids]
-    splat = bool(info.mode) and node.steps[0] is None
-    return values if splat else values[0]
-
-
-def _attrs(rid: ResourceId, lookup: AttrLookup) -> Mapping[str, Any]:
-    attrs = lookup(rid)
-    if attrs is None:
-        raise _NotYet
-    return _Live(attrs)
-
-
-def _walk(value: Any, steps: tuple[Any, ...], node: PathNode, scope: Scope,
-          lookup: AttrLookup) -> Any:
-    secret = isinstance(value, Sensitive)
-    for step in steps:
-        secret = secret or isinstance(value, Sensitive)
-        value = value.value if isinstance(value, Sensitive) else value
-        if step is None:
-            raise EvalError("[*] only applies to a resource with count or for_each", node.offset)
-        key = step if isinstance(step, str) else _eval(step, scope, lookup)
-        value = _step(value, key, node, secret)
-    return Sensitive(reveal(value)) if secret and not isinstance(value, Sensitive) else value
-
-
-def _step(value: Any, raw: Any, node: PathNode, secret: bool) -> Any:
-    """``value[key]``; messages hide the key when it is secret and the keys of a secret."""
-    key = reveal(raw)
-    shown = spell(raw)
-    if isinstance(value, Mapping):
-        if _hashable(key) and key in value:
-            return value[key]
-        if lookup_is_live(value):
-            raise _NotYet
-        hint = None if secret or isinstance(raw, Sensitive) else did_you_mean(str(key), value)
-        raise EvalError(f"'{node.text}': no key {shown}", node.offset, hint=hint)
-    if isinstance(value, list | tuple):
-        idx = int(key) if isinstance(key, str) and key.isdigit() and len(key) < 19 else key
-        if isinstance(idx, int) and not isinstance(idx, bool) and -len(value) <= idx < len(value):
-            return value[idx]
-        raise EvalError(f"'{node.text}': index {shown} is out of range (the list has "
-                        f"{len(value)} items)", node.offset)
-    raise EvalError(f"'{node.text}': cannot look up {shown} in {_a(kind(value))}", node.offset)
-
-
-def _a(noun: str) -> str:
-    return f"an {noun}" if noun[:1] in "aeiou" else f"a {noun}"
-
-
-class _Live(dict[str, Any]):
-    """Marks live attributes: a missing key there is unknown, not an error."""
-
-
-def lookup_is_live(value: Mapping[str, Any]) -> bool:
-    """Whether ``value`` came from a live resource (see ``_attrs``)."""
-    return isinstance(value, _Live)
-
-
-def _resource_refs(tpl: Template, scope: Scope) -> set[ResourceId]:
-    out: set[ResourceId] = set()
-    for part in tpl.parts:
-        if not isinstance(part, str):
-            _collect(part, scope, out)
-    return out
-
-
-def _collect(node: Node, scope: Scope, out: set[ResourceId]) -> None:
-    if isinstance(node, ListLit | Call):
-        for child in node.items if isinstance(node, ListLit) else node.args:
-            _collect(child, scope, out)
-    elif isinstance(node, MapLit):
-        for _, child in node.pairs:
-            _collect(child, scope, out)
-    elif isinstance(node, PathNode) and scope.locals_only is None:
-        info = scope.resources.get(node.root)
-        if info is not None and node.root not in _RESERVED and scope.allow_resources:
-            out.update(_instances(node, scope, info)[0])

@@ -1,0 +1,66 @@
+"""What ``${...}`` is evaluated against, and how evaluation fails.
+
+A ``Scope`` holds every name an expression can refer to (variables, other
+resources, other stacks' outputs, ``count``/``each``, template values) and
+the operator's ``Policy``; ``ResInfo`` is a resource as references see it.
+``EvalError`` carries an offset into the evaluated string. I/O: none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from driftless.model import ResourceId
+from driftless.model.policy import Policy
+from driftless.render.calls import Budget
+
+__all__ = ["RESERVED", "EvalError", "NotYet", "ResInfo", "Scope", "no_lookup"]
+
+
+RESERVED = ("var", "each", "count", "stack")
+
+
+class EvalError(ValueError):
+    """An expression that cannot be evaluated; ``offset`` points into the string."""
+
+    def __init__(self, message: str, offset: int = 0, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.offset = offset
+        self.hint = hint
+
+
+class NotYet(Exception):
+    """A referenced resource's attribute is not known yet."""
+
+
+@dataclass(frozen=True)
+class ResInfo:
+    """A resource as references see it: its ids by index (None when not repeated)."""
+
+    ids: Mapping[int | str | None, ResourceId]
+    mode: str = ""  # "", "count" or "for_each"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Everything names in an expression can refer to."""
+
+    variables: Mapping[str, Any]
+    resources: Mapping[str, ResInfo] = field(default_factory=dict)
+    stack_outputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    base_dir: Path = Path(".")
+    root: Path = Path(".")
+    count_index: int | None = None
+    each: tuple[Any, Any] | None = None
+    locals_only: Mapping[str, Any] | None = None  # templatefile: bare names only
+    allow_resources: bool = True
+    policy: Policy = field(default_factory=Policy)  # the operator's: readable roots, limits
+    budget: Budget | None = field(default=None, compare=False)  # set per evaluation
+
+
+
+def no_lookup(_rid: ResourceId) -> Mapping[str, Any] | None:
+    return None
