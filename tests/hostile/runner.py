@@ -130,7 +130,9 @@ class _Audit:
         self.read_roots = tuple(os.path.realpath(r) for r in (*read_roots, *RUNTIME_DIRS))
         self.write_roots = (*(os.path.realpath(r) for r in write_roots), "/dev/null")
         self.seen: set[tuple[str, str]] = set()
-        self.busy = False
+        # per thread: the hook must not see its own opens, but an event of another
+        # thread arriving meanwhile (a command and a file applied in parallel) counts
+        self.local = threading.local()
         self.count = 0
 
     def emit(self, kind: str, what: str, detail: str = "") -> None:
@@ -167,15 +169,15 @@ class _Audit:
         return path in self.read_files or self._under(path, self.read_roots)
 
     def __call__(self, event: str, args: tuple[Any, ...]) -> None:
-        if self.busy:
+        if getattr(self.local, "busy", False):
             return
-        self.busy = True
+        self.local.busy = True
         try:
             self._event(event, args)
         except Exception as exc:  # never let the harness change driftless's behaviour
             self.emit("hook-error", event, repr(exc))
         finally:
-            self.busy = False
+            self.local.busy = False
 
     def _event(self, event: str, args: tuple[Any, ...]) -> None:
         if event == "open":
