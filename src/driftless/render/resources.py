@@ -4,7 +4,8 @@
 gives ``name[0]``..., ``for_each`` gives ``name["key"]``...), evaluates their
 properties, derives ``depends_on`` from explicit names and from references,
 and validates properties against the kind's schema. Pure apart from the
-evaluator's file functions.
+evaluator's file functions and ``read_fields`` (plan-time file paths,
+confined to the project).
 """
 
 from __future__ import annotations
@@ -13,23 +14,21 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import quote, unquote
 
-from driftless.errors import Problem, RenderError
+from driftless.errors import Problem
 from driftless.model import (
     Deferred,
     Resource,
     ResourceId,
     Sensitive,
     SourceLocation,
-    contains_sensitive,
-    contains_unknown,
 )
 from driftless.model.policy import limit_hint
 from driftless.providers.base import schema_problems
 from driftless.render.evaluate import ResInfo, Scope
 from driftless.render.job import Job, parse_type, resolve_value
-from driftless.render.project import NAME, confine
+from driftless.render.project import NAME
+from driftless.render.read_fields import raw_props, read_fields
 from driftless.render.spell import spell
 from driftless.render.suggest import did_you_mean
 from driftless.render.yamlio import Loc, key_where, problem_at, where
@@ -239,7 +238,7 @@ def _instance(job: Job, decl: _Decl, index: int | str | None, each: Any,
             hint="a resource cannot use its own attributes or depend on itself"))
         deps.discard(rid)
     if len(job.problems) == before:  # a failed expression would only cascade here
-        props = _read_fields(job, rid, props, props_loc)
+        props = read_fields(job, rid, props, props_loc)
         _validate(job, rid, props, props_loc)
     source = SourceLocation(*decl.loc) if decl.loc else None
     return Resource(rid, props, tuple(sorted(deps)), _protect(job, decl, scope), source,
@@ -292,76 +291,13 @@ def _validate(job: Job, rid: ResourceId, props: Mapping[str, Any], loc: Loc | No
     for message in schema_problems(spec, props):
         field = message.split("'")[1] if "'" in message else ""
         top = field.split(".")[0]
-        props_raw = _raw_props(job, rid)
+        props_raw = raw_props(job, rid)
         at = where(props_raw, top) if top in (props_raw or {}) else loc
         hint = None
         if message.startswith("unknown property") and props_raw is not None:
             names = spec.schema.model_fields
             hint = did_you_mean(top, names)
         job.problems.append(problem_at(f"{rid}: {message}", at, hint=hint))
-
-
-def _read_fields(job: Job, rid: ResourceId, props: Mapping[str, Any],
-                 loc: Loc | None) -> Mapping[str, Any]:
-    """Files a kind reads at plan time (``source:``), made absolute from the stack
-    directory and confined to the project, so a provider never reads elsewhere."""
-    spec = job.kinds(rid.provider, rid.kind) if job.kinds is not None else None
-    fields: frozenset[str] = getattr(spec, "read_fields", frozenset())
-    out = dict(props)
-    for key in sorted(fields & props.keys()):
-        at = where(_raw_props(job, rid), key) or loc
-        resolved = _confined_file(job, rid, key, props[key], at)
-        if resolved is not None:
-            out[key] = resolved
-    return out
-
-
-def _confined_file(job: Job, rid: ResourceId, key: str, value: Any,
-                   at: Loc | None) -> str | None:
-    if not isinstance(value, str):
-        _bad_read_field(job, rid, key, value, at)
-        return None
-    scheme, sep, rest = value.partition("://")
-    if sep and scheme.isalpha():  # a URL: only file:// names a local file
-        if scheme.lower() != "file":
-            return value
-        path = _confined_path(job, rid, key, unquote(rest), at)
-        return None if path is None else "file://" + quote(path)
-    return _confined_path(job, rid, key, value, at)
-
-
-def _confined_path(job: Job, rid: ResourceId, key: str, value: str,
-                   at: Loc | None) -> str | None:
-    stack_dir = job.project.stacks[job.name].path
-    try:
-        real = confine(stack_dir / value, job.project.root, job.project.policy, at=at,
-                       label=value)
-    except RenderError as exc:
-        job.problems.extend(Problem(f"{rid}: {key}: {p.message}", p.file, p.line, p.column,
-                                    hint=p.hint) for p in exc.problems)
-        return None
-    if not real.is_file():
-        job.problems.append(problem_at(f"{rid}: {key} '{value}' is not a file in the project",
-                                       at, hint="paths are relative to the stack directory"))
-        return None
-    return str(real)
-
-
-def _bad_read_field(job: Job, rid: ResourceId, key: str, value: Any, at: Loc | None) -> None:
-    """A ``source:`` that is a secret or known only after apply cannot be confined now."""
-    if contains_sensitive(value) or contains_unknown(value) or isinstance(value, Deferred):
-        job.problems.append(problem_at(
-            f"{rid}: {key} must be a path known when rendering (not a secret or another "
-            "resource's attribute)", at))
-    # any other type is reported by the kind's schema
-
-
-def _raw_props(job: Job, rid: ResourceId) -> Any:
-    for name, info in job.table.items():
-        if rid in info.ids.values():
-            body = job.layered.resources.get(name)
-            return body.get("properties") if isinstance(body, Mapping) else None
-    return None
 
 
 def find_cycles(resources: list[Resource]) -> list[Problem]:
