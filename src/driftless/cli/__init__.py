@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from driftless.cli import agent_cmd, cloud_cmd, core, render_cmd, scan_cmd, state_cmd
+from driftless.cli import agent_cmd, cloud_cmd, core, render_cmd, scan_cmd, secrets_cmd, state_cmd
 from driftless.model.policy import ENV_ALLOW_READ, ENV_LIMIT_PREFIX, Policy, PolicyError
 
 __all__ = ["app", "main"]
@@ -66,7 +66,7 @@ def _operator_policy(allow_read: list[Path], limits: list[str]) -> None:
         os.environ[ENV_LIMIT_PREFIX + name.strip().upper().replace("-", "_")] = value
 
 
-for _group in (core, render_cmd, state_cmd, agent_cmd, cloud_cmd, scan_cmd):
+for _group in (core, render_cmd, state_cmd, agent_cmd, cloud_cmd, scan_cmd, secrets_cmd):
     _group.register(app)
 
 
