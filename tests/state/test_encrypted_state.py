@@ -1,4 +1,5 @@
-"""Whole-state encryption: ``EncryptedBackend`` over SQLite, keys, rotation, rekey.
+"""Whole-state encryption: ``EncryptedBackend`` over SQLite, keys, rotation, rekey,
+and the real CLI (apply, wrong keys, ``state rekey`` while another process holds the lock).
 
 The conformance suite runs over the decorator; the storage checks open the
 SQLite file itself (every byte of the database, its WAL and shared memory)
@@ -9,12 +10,18 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pyrage
 import pytest
 
+from cli_helpers import run, write_project
 from driftless.errors import ConfigError
 from driftless.model import LockInfo, ResourceId, ResourceState, StateSnapshot
 from driftless.state import open_backend
@@ -267,3 +274,149 @@ def test_open_backend_wraps_only_with_a_key_and_guards_without(
     with pytest.raises(StateKeyError, match="neither DRIFTLESS_STATE_KEY"):
         again.read("clear")
     assert again.stacks() == ["clear"], "stack names stay readable without a key"
+
+
+def test_rekey_reseals_snapshot_and_pending_journal_under_the_new_key(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    old, new = parse_key(_age(), source="t"), _pass("new")
+    writer = _backend(db, old)
+    writer.write("web", _snapshot())
+    journal = writer.journal("web")
+    first = journal.begin("local:file/r0", "update", {"content": INTENT})
+    journal.finish(first, ok=True, live={"address": "local:file/r0", "attributes": {"a": 1}})
+    journal.begin("local:file/r1", "delete", {"content": INTENT})
+    before = [(e.address, e.action, e.intent, e.finished, e.ok, e.live)
+              for e in journal.entries()]
+    rotating = _backend(db, new, fallback=old)
+    assert rotating.rekey("web") and not rotating.rekey("web")
+    only_new = _backend(db, new)
+    assert only_new.read("web").resources == _snapshot().resources
+    after = [(e.address, e.action, e.intent, e.finished, e.ok, e.live)
+             for e in only_new.journal("web").entries()]
+    assert after == before
+    with pytest.raises(StateKeyError):
+        _backend(db, old).journal("web").entries()
+
+
+# -- through the CLI ---------------------------------------------------------
+
+ATTR = "attr-marker-7f3a"
+CONTENT = "content-marker-91bc"
+OUTPUT = "output-marker-c0de"
+
+
+def _project(root: Path) -> Path:
+    out = root / "out"
+    resources: dict[str, Any] = {
+        f"f{i}": {"type": "local:file",
+                  "properties": {"path": str(out / f"{ATTR}-{i}.txt"),
+                                 "content": f"{CONTENT} {i}\n", "make_parents": True}}
+        for i in range(3)}
+    write_project(root, resources)
+    stack = root / "stacks" / "main" / "stack.yaml"
+    stack.write_text(stack.read_text() + f"outputs:\n  where: {OUTPUT}-${{f0.path}}\n")
+    return root
+
+
+def _state_bytes(root: Path) -> bytes:
+    """Every byte of the state database and its WAL and shared-memory files."""
+    db = root / ".driftless" / "state.db"
+    return b"".join(p.read_bytes() for p in sorted(db.parent.iterdir())
+                    if p.name.startswith("state.db"))
+
+
+def _project_unchanged_view(root: Path) -> bytes:
+    """``_unchanged_view`` of a project's state files."""
+    raw = bytearray(_state_bytes(root))
+    raw[24:28] = raw[92:96] = b"\0\0\0\0"
+    return bytes(raw)
+
+
+def test_apply_with_a_key_stores_no_value_in_clear(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clear, sealed = _project(tmp_path / "clear"), _project(tmp_path / "sealed")
+    monkeypatch.delenv("DRIFTLESS_STATE_KEY", raising=False)
+    run(clear, "apply", "--auto-approve", check=True)
+    control = _state_bytes(clear)
+    assert all(m.encode() in control for m in (ATTR, CONTENT, OUTPUT)), "the scan sees clear text"
+    monkeypatch.setenv("DRIFTLESS_STATE_KEY", _age())
+    run(sealed, "apply", "--auto-approve", check=True)
+    raw = _state_bytes(sealed)
+    for marker in (ATTR, CONTENT, OUTPUT):
+        assert marker.encode() not in raw, f"{marker} is in the state files in clear"
+    assert run(sealed, "plan", "--detailed-exitcode").returncode == 0
+    out = run(sealed, "output", "where", check=True).stdout
+    assert OUTPUT in out
+    assert ATTR in run(sealed, "state", "show", "local:file/f1", check=True).stdout
+
+
+@pytest.mark.parametrize("key", ["none", "wrong-age", "wrong-passphrase"])
+def test_a_missing_or_wrong_key_fails_every_command_and_writes_nothing(
+        key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _project(tmp_path)
+    monkeypatch.setenv("DRIFTLESS_STATE_KEY", "passphrase:the right one")
+    run(root, "apply", "--auto-approve", check=True)
+    (tmp_path / "out" / f"{ATTR}-0.txt").write_text("drifted\n")
+    before, outputs = _project_unchanged_view(root), sorted((tmp_path / "out").iterdir())
+    contents = [p.read_bytes() for p in outputs]
+    given = {"none": None, "wrong-age": _age(), "wrong-passphrase": "passphrase:wrong"}[key]
+    if given is None:
+        monkeypatch.delenv("DRIFTLESS_STATE_KEY")
+    else:
+        monkeypatch.setenv("DRIFTLESS_STATE_KEY", given)
+    for args in (["plan"], ["apply", "--auto-approve"], ["state", "list"],
+                 ["state", "rm", "local:file/f0"], ["output"]):
+        proc = run(root, *args)
+        assert proc.returncode == 1, (args, proc.stdout, proc.stderr)
+        assert "stack 'main'" in proc.stderr and "scrypt:" in proc.stderr, proc.stderr
+        assert "DRIFTLESS_STATE_KEY" in proc.stderr and "Traceback" not in proc.stderr
+    assert _project_unchanged_view(root) == before
+    assert [p.read_bytes() for p in outputs] == contents, "nothing was applied"
+
+
+_HOLDER = """
+    import sys, time
+    from pathlib import Path
+    from driftless.state import SQLiteBackend, hold_lock
+    backend = SQLiteBackend(Path(sys.argv[1]))
+    with hold_lock(backend, "main", operation="agent reconcile", lease=1.0, renew_every=0.3):
+        Path(sys.argv[2]).write_text(str(time.time()))
+        time.sleep(float(sys.argv[3]))
+    Path(sys.argv[2]).write_text(str(time.time()))
+"""
+
+
+def test_rekey_waits_for_the_lock_and_rotates_to_the_new_key(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _project(tmp_path)
+    old, new = _age(), "passphrase:the new one"
+    monkeypatch.setenv("DRIFTLESS_STATE_KEY", old)
+    run(root, "apply", "--auto-approve", check=True)
+    held = tmp_path / "held"
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(_HOLDER),
+                               str(root / ".driftless" / "state.db"), str(held), "3"])
+    try:
+        deadline = time.monotonic() + 30
+        while not held.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        monkeypatch.setenv("DRIFTLESS_STATE_KEY", new)
+        assert run(root, "plan").returncode == 1, "the new key alone cannot read yet"
+        monkeypatch.setenv("DRIFTLESS_STATE_FALLBACK_KEY", old)
+        proc = run(root, "state", "rekey", "--wait", "60", check=True)
+        finished = time.time()
+    finally:
+        assert holder.wait(timeout=60) == 0
+    assert "rewrote 1 of 1 stacks" in proc.stdout
+    assert finished >= float(held.read_text()), "rekey ran only after the holder released"
+    monkeypatch.delenv("DRIFTLESS_STATE_FALLBACK_KEY")
+    assert run(root, "plan", "--detailed-exitcode").returncode == 0
+    assert "rewrote 0 of 1 stacks" in run(root, "state", "rekey", check=True).stdout
+    monkeypatch.setenv("DRIFTLESS_STATE_KEY", old)
+    assert run(root, "plan").returncode == 1, "the old key no longer opens the state"
+
+
+def test_rekey_without_a_key_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _project(tmp_path)
+    monkeypatch.delenv("DRIFTLESS_STATE_KEY", raising=False)
+    proc = run(root, "state", "rekey")
+    assert proc.returncode == 1 and "DRIFTLESS_STATE_KEY is not set" in proc.stderr

@@ -15,11 +15,13 @@ from driftless.cli.options import DirOpt, JsonOpt, StackOpt
 from driftless.cli.output import console, guard, print_json
 from driftless.errors import ConfigError, StateError
 from driftless.model import LockInfo, ResourceId, ResourceState, StateSnapshot
+from driftless.state.encrypted import EncryptedBackend
 from driftless.state.lease import hold_lock
 
 __all__ = ["register", "state_app"]
 
-state_app = typer.Typer(help="Inspect and edit state: list, show, rm, mv, unprotect, unlock.",
+state_app = typer.Typer(help="Inspect and edit state: list, show, rm, mv, unprotect, unlock, "
+                             "rekey.",
                         no_args_is_help=True)
 
 AddressArg = Annotated[str, typer.Argument(help="Resource address, e.g. aws:s3.Bucket/models")]
@@ -218,6 +220,45 @@ def _read_snapshot(source: Path) -> StateSnapshot:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"cannot read state from {source}: {exc}",
                           hint="give a file written by: driftless state pull STACK") from None
+
+
+WaitOpt = Annotated[float, typer.Option(
+    "--wait", help="Seconds to wait for a stack's lock (e.g. while an agent reconciles it).")]
+
+
+@state_app.command()
+def rekey(directory: DirOpt = None, stack: StackOpt = None, wait: WaitOpt = 120.0) -> None:
+    """Re-encrypt every stack's state and pending journal with the current key.
+
+    Reads with DRIFTLESS_STATE_KEY or DRIFTLESS_STATE_FALLBACK_KEY and writes with
+    DRIFTLESS_STATE_KEY (in clear text when only the fallback is set, which turns
+    encryption off). Each stack is rewritten under its lock, so a running agent
+    is waited for, never raced. Stacks already under the current key are left alone.
+
+    Example: DRIFTLESS_STATE_KEY_FILE=new.txt DRIFTLESS_STATE_FALLBACK_KEY_FILE=old.txt
+    driftless state rekey
+    """
+    with guard(), project_context(directory=directory, env=None) as ctx:
+        backend = ctx.backend
+        if not isinstance(backend, EncryptedBackend):
+            raise ConfigError(
+                "state rekey needs a state key, but DRIFTLESS_STATE_KEY is not set",
+                hint="set DRIFTLESS_STATE_KEY (or _FILE) to the new key and "
+                     "DRIFTLESS_STATE_FALLBACK_KEY (or _FILE) to the old one")
+        names = stack or backend.stacks()
+        rewritten = [name for name in names if _rekey_stack(backend, name, wait)]
+        target = ("the current key" if backend.keys.current is not None
+                  else "clear text (no DRIFTLESS_STATE_KEY)")
+    for name in rewritten:
+        console.print(f"  {escape(name)}: re-encrypted")
+    console.print(f"rewrote {len(rewritten)} of {len(names)} stacks with {target}")
+
+
+def _rekey_stack(backend: EncryptedBackend, stack: str, wait: float) -> bool:
+    """One stack under its lock: the agent takes the same lock, so it never
+    writes a snapshot sealed with the old key over the rekeyed one."""
+    with hold_lock(backend, stack, operation="state rekey", wait=wait):
+        return backend.rekey(stack)
 
 
 def register(app: typer.Typer) -> None:

@@ -220,18 +220,43 @@ class EncryptedBackend:
         return _Row(blob, ResourceState(rs.id, {ENC: blob}), rs, dek.id)
 
     def needs_rekey(self, stack: str) -> bool:
-        """Whether any stored document of ``stack`` is clear or not under the current key."""
-        if self.keys.current is None:
-            return False
+        """Whether a stored document of ``stack`` is not as the current key would write it:
+        clear while a current key is set, or sealed under another key (or with none)."""
         snap = self.inner.read(stack)
         self.read(stack)  # unwraps every data key, or raises naming the missing key
-        deks = self._cache(stack).deks
         blobs = [str(rs.attributes[ENC]) if is_sealed(rs.attributes) else None
                  for rs in snap.resources.values()]
         blobs.append(str(snap.outputs[ENC]) if is_sealed(snap.outputs) else None)
-        blobs += [b for e in self.inner.journal(stack).entries()
-                  for b in _journal_blobs(e)]
-        return any(b is None or not deks[blob_key_id(b)].current for b in blobs)
+        blobs += [b for e in self.inner.journal(stack).entries() for b in _journal_blobs(e)]
+        if snap.serial == 0:
+            blobs.pop(len(snap.resources))  # a stack without a snapshot has no outputs
+        return any(not self._is_current(stack, b) for b in blobs)
+
+    def _is_current(self, stack: str, blob: str | None) -> bool:
+        if self.keys.current is None:
+            return blob is None
+        dek = None if blob is None else self._cache(stack).deks.get(blob_key_id(blob))
+        return dek is not None and dek.current
+
+    def rekey(self, stack: str) -> bool:
+        """Re-seal ``stack``'s snapshot and pending journal under the current key
+        (clear text without one); False when nothing needed it. Hold the lock."""
+        if not self.needs_rekey(stack):
+            return False
+        snap = self.read(stack)
+        if snap.serial:
+            self.write(stack, snap.next())
+        journal = self.journal(stack)
+        entries = journal.entries()
+        if entries:
+            # Copies first, then the originals: a crash between leaves duplicates
+            # (recovery sees the side effect twice), never a lost intent.
+            for e in entries:
+                seq = journal.begin(e.address, e.action, e.intent)
+                if e.finished:
+                    journal.finish(seq, ok=e.ok, live=e.live)
+            journal.clear(entries[-1].seq)
+        return True
 
     def stacks(self) -> list[str]:
         """Stack names are stored clear."""
