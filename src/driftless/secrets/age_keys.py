@@ -119,7 +119,7 @@ def parse_recipients(value: str | Iterable[str] | None) -> list[str]:
 def wrap_data_key(data_key: bytes, recipient: str) -> str:
     """Encrypt the data key to one recipient as an armored age file, as sops writes it."""
     armored = pyrage.encrypt(data_key, [x25519.Recipient.from_str(recipient)], armored=True)
-    text = armored.decode("ascii")
+    text = str(armored.decode("ascii"))
     return text if text.endswith("\n") else text + "\n"
 
 

@@ -211,7 +211,7 @@ def _emit_ini(root: Branch, meta: dict[str, Any] | None) -> bytes:
             raise SecretsError(f"INI value '{name}' is not inside a section")
         if name == "DEFAULT" and not section:
             continue
-        out.extend(_ini_section(str(name), section))
+        out.extend(_ini_section(str(name), Branch(section)))
     return "\n".join(out).encode("utf-8", "surrogateescape") + b"\n"
 
 
@@ -288,7 +288,8 @@ def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
         for name in names[:-1]:
             node = node.setdefault(name, {})
         node[names[-1]] = value
-    return _lists(root)
+    result: dict[str, Any] = _lists(root)
+    return result
 
 
 def _lists(node: Any) -> Any:

@@ -158,7 +158,7 @@ def _walk_decrypt(branches: list[Any], key: bytes, rules: CryptRules, source: st
 
     for branch in branches:
         walk(branch, leaf)
-    return digest.hexdigest().upper()
+    return str(digest.hexdigest().upper())
 
 
 def _decrypt_leaf(value: Any, key: bytes, aad: str, source: str) -> Any:
