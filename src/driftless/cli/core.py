@@ -13,6 +13,7 @@ from driftless.cli.context import Context, project_context
 from driftless.cli.display import apply_progress, print_plan, print_results
 from driftless.cli.options import DirOpt, EnvOpt, JsonOpt, StackOpt, VarFileOpt, VarOpt
 from driftless.cli.output import console, err_console, guard, print_json
+from driftless.cli.render_cmd import NoSecretsOpt, SecretWarnings
 from driftless.errors import ConfigError, StalePlanError
 from driftless.model import Plan, ResourceId, SavedPlan
 from driftless.state.lease import hold_lock
@@ -33,16 +34,21 @@ def plan(
     refresh: Annotated[bool, typer.Option(help="Read live (--no-refresh: trust state).")] = True,
     detailed_exitcode: Annotated[bool, typer.Option(
         "--detailed-exitcode", help="Exit 0 no changes, 2 changes, 1 error.")] = False,
+    no_secrets: NoSecretsOpt = False,
 ) -> None:
     """Show what apply would change, and why.
+
+    --no-secrets plans where secrets are not (CI): each one not given is a warning
+    and a placeholder, and the plan is marked as one that cannot be applied.
 
     Example: driftless plan --env prod -out plan.json
     """
     with guard("nothing was planned"), _ctx(directory, env, var, var_file) as ctx:
+        missing = _without_secrets(ctx, saving=out is not None) if no_secrets else None
         order = ctx.order(stack)
         ctx.check_all(order)
         plans = [_plan_one(ctx, name, destroy=destroy, refresh=refresh) for name in order]
-        _show_plans(plans, as_json=as_json)
+        _show_plans(plans, as_json=as_json, missing=missing, root=ctx.project.root)
         if out is not None:
             saved = SavedPlan(tuple(plans), env=env, variables=ctx.options.variables,
                               var_files=tuple(str(p) for p in var_file or ()))
@@ -50,11 +56,25 @@ def plan(
             if not as_json:
                 console.print(f"Saved to {out}. Apply exactly this plan with: "
                               f"driftless apply {out}")
-        elif not as_json and any(p.has_changes() for p in plans):
+        elif not as_json and not (missing and missing.found) and any(
+                p.has_changes() for p in plans):
             console.print("Run `driftless apply` to apply, or `driftless plan -out plan.json` "
                           "to review first.")
     if detailed_exitcode and any(p.has_changes() for p in plans):
         raise typer.Exit(2)
+
+
+def _without_secrets(ctx: Context, *, saving: bool) -> SecretWarnings:
+    """Make secrets optional for this plan; a plan made so is never saved, since
+    its placeholders would be applied as values."""
+    if saving:
+        raise ConfigError("a plan made with --no-secrets cannot be saved with -out: it was "
+                          "made with placeholders for secrets and cannot be applied",
+                          hint="give the secrets (--var, a values file, DRIFTLESS_VAR_*) "
+                               "and run plan -out again")
+    missing = SecretWarnings()
+    ctx.options = missing.optional(ctx.options)
+    return missing
 
 
 def _plan_one(ctx: Context, name: str, *, destroy: bool, refresh: bool) -> Plan:
@@ -63,13 +83,21 @@ def _plan_one(ctx: Context, name: str, *, destroy: bool, refresh: bool) -> Plan:
         return ctx.engine.plan(desired, destroy=destroy, refresh=refresh)
 
 
-def _show_plans(plans: list[Plan], *, as_json: bool) -> None:
+def _show_plans(plans: list[Plan], *, as_json: bool, missing: SecretWarnings | None = None,
+                root: Path | None = None) -> None:
     if as_json:
-        print_json({"plans": [p.to_json() for p in plans]})
+        doc: dict[str, Any] = {"plans": [p.to_json() for p in plans]}
+        if missing is not None and root is not None:  # --no-secrets
+            doc.update(applicable=not missing.found, warnings=missing.to_json(root))
+        print_json(doc)
         return
     for p in plans:
         print_plan(p)
         console.print()
+    if missing is not None and root is not None and missing.found:
+        missing.print(root)
+        console.print("[bold]This plan used placeholders for secrets (--no-secrets) and "
+                      "cannot be applied.[/]")
 
 
 def apply(

@@ -2,6 +2,12 @@
 
 They read the project's files and print; ``schema -o`` and ``env init``
 write one file each. Nothing here plans or applies.
+
+``validate`` runs where secrets are not (CI): a sensitive variable without a
+value is checked with a placeholder and reported as a warning, because the
+environment that applies must still give it; ``--require-secrets`` makes
+that an error again. ``SecretWarnings`` collects those warnings for
+``validate``, ``render --no-secrets`` and ``plan --no-secrets``.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Annotated, Any
 
 import typer
 import yaml
+from rich.markup import escape
 
 from driftless.errors import ConfigError, DriftlessError, Problem, RenderError
 from driftless.model import UNKNOWN, DesiredStack
@@ -55,6 +62,51 @@ VarOpt = Annotated[list[str] | None, typer.Option(
     "--var", help="Set a variable: --var name=value (repeatable; wins over every file).")]
 VarFileOpt = Annotated[list[Path] | None, typer.Option(
     "--var-file", help="YAML file of name: value pairs (repeatable, later files win).")]
+
+
+RequireSecretsOpt = Annotated[bool, typer.Option(
+    "--require-secrets",
+    help="A sensitive variable without a value is an error (default: a warning, checked "
+         "with a placeholder, so CI can validate without secrets).")]
+NoSecretsOpt = Annotated[bool, typer.Option(
+    "--no-secrets",
+    help="Render without secrets: a sensitive variable without a value becomes a "
+         "placeholder (a warning, not an error).")]
+
+
+class SecretWarnings:
+    """Warnings about secrets not given, each once (a stack renders more than once)."""
+
+    def __init__(self) -> None:
+        self.found: list[Problem] = []
+
+    def __call__(self, problem: Problem) -> None:
+        if problem not in self.found:
+            self.found.append(problem)
+
+    def optional(self, options: RenderOptions) -> RenderOptions:
+        """``options`` with secrets optional, reporting to this collector."""
+        return replace(options, on_missing_secret=self)
+
+    def relative(self, root: Path) -> list[Problem]:
+        """The warnings with paths relative to the cwd."""
+        return [_cwd_relative(p, root) for p in self.found]
+
+    def to_json(self, root: Path) -> list[dict[str, Any]]:
+        """The warnings as ``--json`` shows problems."""
+        return [_problem_json(p) for p in self.relative(root)]
+
+    def print(self, root: Path) -> None:
+        """Each warning as ``warning: what`` / ``--> file:line:col`` on stderr."""
+        for p in self.relative(root):
+            err_console.print(f"[bold yellow]warning[/]: {escape(p.message)}", emoji=False)
+            if p.file is not None:
+                err_console.print(f"  --> {escape(p.where())}", emoji=False)
+
+
+def _problem_json(p: Problem) -> dict[str, Any]:
+    return {"message": p.message, "file": p.file, "line": p.line, "column": p.column,
+            "hint": p.hint}
 
 
 def _options(env: str | None, var: list[str] | None, var_file: list[Path] | None) -> RenderOptions:
@@ -117,16 +169,22 @@ def _cwd_relative(problem: Problem, root: Path) -> Problem:
 
 
 def validate(directory: DirOpt = None, env: EnvOpt = None, var: VarOpt = None,
-             var_file: VarFileOpt = None,
+             var_file: VarFileOpt = None, require_secrets: RequireSecretsOpt = False,
              as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
              ) -> None:
     """Check every stack (variables, references, schemas) and list every problem.
+
+    Secrets may be absent (CI): each sensitive variable without a value is a
+    warning and is checked with a placeholder; --require-secrets makes it an error.
 
     Example: driftless validate --env prod --var worker_count=3
     """
     with guard("nothing was planned"):
         project = _load(directory)
+        warnings = SecretWarnings()
         options = _options(env, var, var_file)
+        if not require_secrets:
+            options = warnings.optional(options)
         providers = ProviderSet(project.provider_config(env))
         try:
             problems, rendered = validate_stacks(project, options, kinds=kind_lookup(providers))
@@ -134,21 +192,30 @@ def validate(directory: DirOpt = None, env: EnvOpt = None, var: VarOpt = None,
             providers.close()
         found = _relative(tuple(problems), project)
         total = sum(len(d.resources) for d in rendered.values())
-        n = len(project.stacks)
         if as_json:
-            _validate_json(found, n, total)
-        elif found:
+            _validate_json(found, len(project.stacks), total, warnings.to_json(project.root))
+            return
+        warnings.print(project.root)
+        if found:
             raise RenderError(found)
-        else:
-            console.print(f"valid: {n} stack{'s' if n != 1 else ''}, {total} resources")
+        console.print(_valid_line(len(project.stacks), total, len(warnings.found)))
 
 
-def _validate_json(problems: Sequence[Problem], stacks: int, resources: int) -> None:
-    """Machine-readable validation; exit 1 when anything is wrong."""
+def _valid_line(stacks: int, resources: int, placeholders: int) -> str:
+    """``valid: 3 stacks, 12 resources`` and how many secrets were only placeholders."""
+    line = f"valid: {stacks} stack{'s' if stacks != 1 else ''}, {resources} resources"
+    if placeholders:
+        line += (f" ({placeholders} secret{'s' if placeholders != 1 else ''} not given, "
+                 "checked with placeholders)")
+    return line
+
+
+def _validate_json(problems: Sequence[Problem], stacks: int, resources: int,
+                   warnings: list[dict[str, Any]]) -> None:
+    """Machine-readable validation; exit 1 when anything is wrong (warnings are not)."""
     print_json({
         "valid": not problems, "stacks": stacks, "resources": resources,
-        "problems": [{"message": p.message, "file": p.file, "line": p.line,
-                      "column": p.column, "hint": p.hint} for p in problems],
+        "problems": [_problem_json(p) for p in problems], "warnings": warnings,
     })
     if problems:
         raise typer.Exit(1)
@@ -156,7 +223,7 @@ def _validate_json(problems: Sequence[Problem], stacks: int, resources: int) -> 
 
 def render(stack: Annotated[str | None, typer.Argument(help="Stack to render (default: all).")]
            = None, directory: DirOpt = None, env: EnvOpt = None, var: VarOpt = None,
-           var_file: VarFileOpt = None,
+           var_file: VarFileOpt = None, no_secrets: NoSecretsOpt = False,
            as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Print the fully rendered desired state (secrets masked) and its digest.
 
@@ -164,7 +231,10 @@ def render(stack: Annotated[str | None, typer.Argument(help="Stack to render (de
     """
     with guard("nothing was rendered"):
         project = _load(directory)
+        warnings = SecretWarnings()
         options = _options(env, var, var_file)
+        if no_secrets:
+            options = warnings.optional(options)
         providers = ProviderSet(project.provider_config(env))
         docs = []
         outputs: dict[str, Mapping[str, Any]] = {}
@@ -179,6 +249,7 @@ def render(stack: Annotated[str | None, typer.Argument(help="Stack to render (de
             raise RenderError(_relative(exc.problems, project)) from None
         finally:
             providers.close()
+        warnings.print(project.root)
         _print_stacks(docs, as_json=as_json)
 
 

@@ -34,6 +34,10 @@ class RenderOptions:
     """How to render: environment, variable values, the revision being rendered.
 
     ``environ`` replaces ``os.environ`` as the source of DRIFTLESS_VAR_* values.
+    ``on_missing_secret`` makes secrets optional (CI has none): a sensitive
+    variable without a value renders as a typed placeholder and is reported
+    to it as a warning instead of being an error. Renders that apply leave
+    it None, so a missing secret can never be applied as a placeholder.
     """
 
     env: str | None = None
@@ -41,6 +45,7 @@ class RenderOptions:
     var_files: tuple[Path, ...] = ()
     revision: str | None = None
     environ: Mapping[str, str] | None = None
+    on_missing_secret: Callable[[Problem], None] | None = field(default=None, compare=False)
 
     def environment(self) -> Mapping[str, str]:
         """Where DRIFTLESS_VAR_* values are read from."""

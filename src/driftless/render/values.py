@@ -8,7 +8,10 @@
 6. ``--var name=value``, last one wins.
 
 A value for a variable that no stack of the project declares is an error
-(a typo would otherwise be silently ignored). I/O: reads values files.
+(a typo would otherwise be silently ignored). When the options make
+secrets optional, a sensitive variable that no source gives is reported as
+a warning and gets a typed placeholder below every source. I/O: reads
+values files.
 """
 
 from __future__ import annotations
@@ -23,7 +26,13 @@ from driftless.render.overlay import Layered
 from driftless.render.project import Project
 from driftless.render.shape import ENV_SHAPE, sanitize
 from driftless.render.suggest import did_you_mean
-from driftless.render.variables import ValueSource, unknown_names
+from driftless.render.variables import (
+    ValueSource,
+    missing_secret,
+    parse_declarations,
+    placeholder,
+    unknown_names,
+)
 from driftless.render.yamlio import Loc, LocDict, key_where, problem_at, where
 
 __all__ = ["ENV_PREFIX", "declared_names", "gather_sources"]
@@ -55,7 +64,28 @@ def gather_sources(project: Project, stack: str, options: RenderOptions, layered
         sources += _var_file(project, path, known, problems)
     cli = ValueSource("--var", dict(options.variables), {}, from_text=True)
     problems.extend(unknown_names(dict.fromkeys(cli.values), known, "--var"))
-    return [*sources, cli]
+    return [*sources, cli, *_placeholders(project, stack, options, [*sources, cli])]
+
+
+def _placeholders(project: Project, stack: str, options: RenderOptions,
+                  sources: list[ValueSource]) -> list[ValueSource]:
+    """Stand-ins for the stack's secrets that no source gives, each reported once.
+
+    Only when ``options.on_missing_secret`` is set (validate, plan
+    --no-secrets); a non-sensitive variable without a value stays an error.
+    """
+    report = options.on_missing_secret
+    doc = project.load_stack_doc(stack) if report is not None else None
+    if report is None or not isinstance(doc, Mapping):
+        return []
+    given = {name for source in sources for name, value in source.values.items()
+             if value is not None}
+    decls = parse_declarations(doc.get("variables"), [])  # their problems are the render's
+    missing = [d for d in decls.values() if d.sensitive and d.required and d.name not in given]
+    for decl in missing:
+        report(missing_secret(decl, options.env))
+    values = {d.name: placeholder(d) for d in missing}
+    return [ValueSource("a placeholder for a secret not given", values, {}, placeholder=True)]
 
 
 def _from_map(label: str, values: Mapping[str, Any]) -> ValueSource:

@@ -8,6 +8,14 @@ declaration default < overlays < environments/<env>.yaml < DRIFTLESS_VAR_x
 < --var-file (in order) < --var. Every problem in every source is reported
 together. Values of sensitive variables never appear in messages. Pure.
 
+When secrets are optional (``validate``, ``plan --no-secrets``: CI without
+access to them), a sensitive variable nobody gave a value gets a typed
+``placeholder`` instead of an error: ``UNKNOWN`` (known only where it is
+applied), or for an object with declared fields a map of placeholders, so
+``var.db.password`` still resolves. Checks of the variable itself are
+skipped for it, and schemas, patterns and lengths of the resources it
+reaches are not judged, exactly as for another resource's attribute.
+
 Declarations come from untrusted Git: checks are validated where they are
 written (a ``pattern`` must compile under RE2, which matches in linear time
 and has no backreferences, so ``(a+)+$`` cannot hang a render), and checking
@@ -27,12 +35,20 @@ import re2
 import yaml
 
 from driftless.errors import Problem
-from driftless.model import Sensitive
+from driftless.model import UNKNOWN, Sensitive
 from driftless.render.spell import kind, spell
 from driftless.render.suggest import did_you_mean
 from driftless.render.yamlio import Loc, key_where, problem_at, where
 
-__all__ = ["TYPES", "ValueSource", "VarDecl", "parse_declarations", "resolve_variables"]
+__all__ = [
+    "TYPES",
+    "ValueSource",
+    "VarDecl",
+    "missing_secret",
+    "parse_declarations",
+    "placeholder",
+    "resolve_variables",
+]
 
 TYPES = ("string", "integer", "number", "boolean", "list", "map", "object")
 _DECL_KEYS = frozenset({"type", "default", "description", "minimum", "maximum", "pattern",
@@ -71,6 +87,7 @@ class ValueSource:
     values: Mapping[str, Any]
     locs: Mapping[str, Loc]
     from_text: bool = False  # --var and environment variables arrive as strings
+    placeholder: bool = False  # stand-ins for secrets not given: never checked or wrapped
 
 
 def parse_declarations(raw: Any, problems: list[Problem]) -> dict[str, VarDecl]:
@@ -310,6 +327,8 @@ def resolve_variables(decls: Mapping[str, VarDecl], sources: list[ValueSource], 
 
 
 def _final(decl: VarDecl, value: Any, src: ValueSource | None, problems: list[Problem]) -> Any:
+    if src is not None and src.placeholder:
+        return value  # no secret inside; UNKNOWN must stay bare to be seen as unknown
     if src is not None and src.from_text and isinstance(value, str):
         value = from_text(decl, value)
     if src is not None and not (value is None and decl.has_default and decl.default is None):
@@ -320,6 +339,37 @@ def _final(decl: VarDecl, value: Any, src: ValueSource | None, problems: list[Pr
             else:
                 problems.append(problem_at(f"variable '{decl.name}' from {src.label}: {msg}", loc))
     return Sensitive(value) if decl.sensitive else value
+
+
+def placeholder(decl: VarDecl) -> Any:
+    """The stand-in for a sensitive variable without a value, shaped by its type.
+
+    ``UNKNOWN`` for scalars, lists and maps: anything built from it is
+    unknown too, so no schema, ``pattern`` or length check can fail on a
+    value that does not exist. An object with declared fields becomes a map
+    of placeholders, so references into it (``var.db.password``) resolve.
+    """
+    return _shaped(decl.type, decl.checks)
+
+
+def _shaped(vtype: str, checks: Mapping[str, Any]) -> Any:
+    fields = checks.get("fields")
+    if vtype != "object" or not isinstance(fields, Mapping):
+        return UNKNOWN
+    out = {}
+    for name, spec in fields.items():
+        spec = spec if isinstance(spec, Mapping) else {"type": str(spec)}
+        out[name] = _shaped(str(spec.get("type", "string")), spec)
+    return out
+
+
+def missing_secret(decl: VarDecl, env: str | None) -> Problem:
+    """The warning for a sensitive variable that has no value here, where it is declared."""
+    where_to = f" for environment {env}" if env else ""
+    return problem_at(
+        f"sensitive variable '{decl.name}' has no value{where_to} (give it with --var, a "
+        f"values file, DRIFTLESS_VAR_{decl.name} or a SOPS file)", decl.loc,
+        hint="checked with a placeholder; the environment that applies must give it")
 
 
 def unknown_names(given: Mapping[str, Loc | None], known: set[str], label: str) -> list[Problem]:
