@@ -124,7 +124,14 @@ def _rewrite(token: CommentToken, entries: list[Entry], all_paths: list[tuple[st
         result = fn(stripped[1:], [own, *(p for p in all_paths if p != own)])
         if result is not None:
             parts[i] = part[: len(part) - len(stripped)] + "#" + result
+            if i == 0 and _inline(entries, first_line, column):
+                token.start_mark.column = 0  # one space after the value, as go-yaml writes it
     return "\n".join(parts)
+
+
+def _inline(entries: list[Entry], line: int, column: int) -> bool:
+    """True when the comment follows a value on its own line (an end-of-line comment)."""
+    return any(e[0] == line and e[1] < column for e in entries)
 
 
 def _owner(entries: list[Entry], line: int, column: int) -> tuple[str, ...]:
