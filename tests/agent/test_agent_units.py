@@ -186,3 +186,13 @@ def test_agent_config_sets_readable_roots_and_limits(tmp_path: Path) -> None:
         "agent:\n  sources: [{name: app, url: /srv/app.git}]\n  limits: {instancez: 5}\n")
     with pytest.raises(ConfigError, match="unknown limit 'instancez'"):
         load_agent_config(tmp_path / "driftless.yaml")
+
+
+def test_agent_config_sets_secret_reference_policy(tmp_path: Path) -> None:
+    (tmp_path / "driftless.yaml").write_text(
+        "agent:\n  sources: [{name: app, url: /srv/app.git}]\n"
+        "  secrets: {files: [secrets], env: ['APP_*'], commands: true}\n")
+    policy = load_agent_config(tmp_path / "driftless.yaml").policy
+    assert policy.may_read_secret((tmp_path / "secrets" / "db").resolve())
+    assert not policy.may_read_secret(tmp_path.resolve())
+    assert policy.secret_env == ("APP_*",) and policy.secret_commands

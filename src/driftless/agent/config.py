@@ -22,6 +22,7 @@ files or environment variables named by it. Secrets are wrapped in
         web: {prune: true, self_heal: true, auto_rollback: false}
       allow_read: [/etc/driftless/shared]   # beyond each checkout (operator only)
       limits: {instances: 50000}            # see docs/security.md
+      secrets: {files: [/run/secrets], env: ["APP_*"], commands: false}
 """
 
 from __future__ import annotations
@@ -190,9 +191,18 @@ def _policy_from(section: Mapping[str, Any], *, where: str, base: Path) -> Polic
                           "agent.limits a map of name: number",
                           hint="e.g. allow_read: [/etc/driftless/shared], "
                                "limits: {instances: 50000}")
+    secrets = section.get("secrets") or {}
+    if not isinstance(secrets, Mapping):
+        raise ConfigError(f"{where}: agent.secrets must be a map",
+                          hint="e.g. secrets: {files: [/run/secrets], env: [APP_*], "
+                               "commands: false}")
+    env = secrets.get("env")
     try:
         return Policy.from_environ(os.environ).widened(
-            read_roots=[base / str(r) for r in roots], limits=dict(limits))
+            read_roots=[base / str(r) for r in roots], limits=dict(limits),
+            secret_roots=[base / str(r) for r in secrets.get("files") or []],
+            secret_env=None if env is None else [str(e) for e in env],
+            secret_commands=bool(secrets["commands"]) if "commands" in secrets else None)
     except PolicyError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 

@@ -15,6 +15,9 @@ from pathlib import Path
 __all__ = [
     "ENV_ALLOW_READ",
     "ENV_LIMIT_PREFIX",
+    "ENV_SECRET_COMMANDS",
+    "ENV_SECRET_ENV",
+    "ENV_SECRET_FILES",
     "LIMIT_DOCS",
     "Limits",
     "Policy",
@@ -25,6 +28,9 @@ __all__ = [
 
 ENV_ALLOW_READ = "DRIFTLESS_ALLOW_READ"
 ENV_LIMIT_PREFIX = "DRIFTLESS_LIMIT_"
+ENV_SECRET_FILES = "DRIFTLESS_SECRET_FILES"
+ENV_SECRET_ENV = "DRIFTLESS_SECRET_ENV"
+ENV_SECRET_COMMANDS = "DRIFTLESS_SECRET_COMMANDS"
 
 
 class PolicyError(ValueError):
@@ -81,16 +87,34 @@ def limit_hint(name: str) -> str:
 
 @dataclass(frozen=True)
 class Policy:
-    """Extra readable roots (beyond the project) and the limits in force."""
+    """Extra readable roots (beyond the project), the limits in force, and where
+    external secret references (``${secret.file:…}``, ``${secret.env:…}``,
+    ``${secret.cmd:…}``) may reach: nothing of these unless the operator says so,
+    except environment variables, which any reference may read unless the operator
+    narrows them to a list of glob patterns."""
 
     read_roots: tuple[Path, ...] = ()
     limits: Limits = field(default_factory=Limits)
+    secret_roots: tuple[Path, ...] = ()
+    secret_env: tuple[str, ...] | None = None  # None: every variable
+    secret_commands: bool = False
 
     def widened(self, *, read_roots: Iterable[str | Path] = (),
-                limits: Mapping[str, int | str] | None = None) -> Policy:
-        """This policy with more readable roots and some limits replaced."""
-        roots = (*self.read_roots, *(Path(r).expanduser().resolve() for r in read_roots))
-        return Policy(tuple(dict.fromkeys(roots)), self.limits.updated(limits or {}))
+                limits: Mapping[str, int | str] | None = None,
+                secret_roots: Iterable[str | Path] = (),
+                secret_env: Iterable[str] | None = None,
+                secret_commands: bool | None = None) -> Policy:
+        """This policy with more readable roots, some limits replaced, and secret
+        references widened (``secret_env`` replaces the list when given)."""
+        return Policy(
+            _roots(self.read_roots, read_roots), self.limits.updated(limits or {}),
+            _roots(self.secret_roots, secret_roots),
+            tuple(secret_env) if secret_env is not None else self.secret_env,
+            self.secret_commands if secret_commands is None else secret_commands)
+
+    def may_read_secret(self, path: Path) -> bool:
+        """True when ``path`` (already resolved) lies in an operator-allowed secret root."""
+        return any(path.is_relative_to(r) for r in self.secret_roots)
 
     def may_read(self, path: Path, root: Path) -> bool:
         """True when ``path`` (already resolved) lies in the project or an allowed root."""
@@ -98,11 +122,22 @@ class Policy:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Policy:
-        """``DRIFTLESS_ALLOW_READ`` (os.pathsep list) and ``DRIFTLESS_LIMIT_<NAME>``."""
+        """``DRIFTLESS_ALLOW_READ`` and ``DRIFTLESS_SECRET_FILES`` (':'-separated
+        directories), ``DRIFTLESS_LIMIT_<NAME>``, ``DRIFTLESS_SECRET_ENV`` (':'-separated
+        glob patterns) and ``DRIFTLESS_SECRET_COMMANDS=1``."""
         roots = [r for r in environ.get(ENV_ALLOW_READ, "").split(":") if r]
         limits = {k[len(ENV_LIMIT_PREFIX):]: v for k, v in environ.items()
                   if k.startswith(ENV_LIMIT_PREFIX)}
-        return cls().widened(read_roots=roots, limits=limits)
+        secret_roots = [r for r in environ.get(ENV_SECRET_FILES, "").split(":") if r]
+        env_list = environ.get(ENV_SECRET_ENV)
+        return cls().widened(
+            read_roots=roots, limits=limits, secret_roots=secret_roots,
+            secret_env=None if env_list is None else [p for p in env_list.split(":") if p],
+            secret_commands=environ.get(ENV_SECRET_COMMANDS, "").lower() in ("1", "true", "yes"))
+
+
+def _roots(have: tuple[Path, ...], more: Iterable[str | Path]) -> tuple[Path, ...]:
+    return tuple(dict.fromkeys((*have, *(Path(r).expanduser().resolve() for r in more))))
 
 
 def limit_names() -> tuple[str, ...]:
