@@ -9,9 +9,9 @@
 
 A value for a variable that no stack of the project declares is an error
 (a typo would otherwise be silently ignored). When the options make
-secrets optional, a sensitive variable that no source gives is reported as
-a warning and gets a typed placeholder below every source. I/O: reads
-values files.
+secrets optional, a sensitive variable that no source gives (``name:
+null``, as ``env init`` writes a required value, counts as not given) is
+reported as a warning and gets a typed placeholder. I/O: reads values files.
 """
 
 from __future__ import annotations
