@@ -20,6 +20,7 @@ files or environment variables named by it. Secrets are wrapped in
            webhook: {github_secret: {env: GH_HOOK_SECRET}}}
       stacks:
         web: {prune: true, self_heal: true, auto_rollback: false}
+      refuse_plaintext_secrets: true        # stall a revision whose changes hold one
       allow_read: [/etc/driftless/shared]   # beyond each checkout (operator only)
       limits: {instances: 50000}            # see docs/security.md
       secrets: {files: [/run/secrets], env: ["APP_*"], commands: false}
@@ -104,6 +105,8 @@ class AgentConfig:
     admin_token: Sensitive | None = None
     stacks: Mapping[str, StackSettings] = field(default_factory=dict)
     workers: int = 10
+    # scan the files each new revision changes and stall it on a plaintext secret
+    refuse_plaintext_secrets: bool = False
     # what the fetched repositories may read and cost: set here by the operator,
     # never by a repository (the agent section of a fetched revision is ignored)
     policy: Policy = field(default_factory=lambda: Policy.from_environ(os.environ))
@@ -179,6 +182,7 @@ def _agent_from(section: Mapping[str, Any], *, where: str, base: Path,
         read_token=read_secret(section.get("read_token"), where=f"{where}: agent.read_token"),
         admin_token=read_secret(section.get("admin_token"), where=f"{where}: agent.admin_token"),
         stacks=stacks, policy=_policy_from(section, where=where, base=base),
+        refuse_plaintext_secrets=bool(section.get("refuse_plaintext_secrets", False)),
     )
 
 

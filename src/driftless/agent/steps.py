@@ -26,6 +26,7 @@ from driftless.model import Action, Health, HealthCode
 from driftless.providers import ProviderSet
 from driftless.providers.base import KindSpec
 from driftless.render import RenderOptions, load_project, render_stack
+from driftless.secrets.scan import scan_tree
 from driftless.state import open_backend
 from driftless.state.lease import hold_lock
 
@@ -70,9 +71,13 @@ def render(ctx: ReconcileContext) -> None:
     """Load the project at the revision and render the stack.
 
     Sets Stalled (ConfigError/RenderError, with file:line) when the files are
-    wrong, and Ready=False/DependencyNotReady while a dependency is not Ready.
+    wrong or, with ``refuse_plaintext_secrets``, when the revision's changes
+    hold a plaintext secret; Ready=False/DependencyNotReady while a
+    dependency is not Ready.
     """
     assert ctx.source is not None
+    if ctx.rt.config.refuse_plaintext_secrets:
+        _refuse_plaintext_secrets(ctx)
     project = load_project(ctx.source.path, policy=ctx.rt.config.policy)
     ref = project.stacks.get(ctx.stack)
     if ref is None:
@@ -93,6 +98,30 @@ def render(ctx: ReconcileContext) -> None:
         stack_outputs=outputs, kinds=_kind_lookup(ctx.providers))
     ctx.project = project
     ctx.settings = ctx.rt.config.settings_for(ctx.stack).merged(ctx.desired.settings)
+
+
+def _refuse_plaintext_secrets(ctx: ReconcileContext) -> None:
+    """Stall a revision whose changed files hold a plaintext secret, before anything runs.
+
+    Only files changed since the last applied revision are scanned (every
+    file on the first run), so a finding is what this revision adds. The
+    message names file:line:col and the kind, never the secret or a preview
+    of it: it is kept in status, history and logs.
+    """
+    assert ctx.source is not None
+    old, new = ctx.status.revision, ctx.source.revision
+    if old == new:
+        return  # already scanned when it was first applied
+    only = ctx.rt.sources.changed_paths(ctx.source_name, old, new) if old else None
+    report = scan_tree(ctx.source.path, only=only, use_git=False)
+    if report.findings:
+        first, more = report.findings[0], len(report.findings) - 1
+        where = f"{first.path}:{first.line}:{first.column}"
+        raise ConfigError(
+            f"refusing revision {new[:7]}: plaintext secret in {where} ({first.kind})"
+            + (f" and {more} more" if more else ""),
+            hint="remove and rotate it, encrypt it with SOPS, or mark a false positive "
+                 "with '# driftless:allow-secret'; driftless scan lists every finding")
 
 
 def _kind_lookup(providers: ProviderSet) -> Callable[[str, str], KindSpec | None]:

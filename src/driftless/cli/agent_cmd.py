@@ -12,6 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Annotated
@@ -112,6 +113,9 @@ def agent(
     config: Annotated[Path | None, typer.Option(
         "--config", help="A driftless.yaml with an agent: section.")] = None,
     state_dir: StateDir = DEFAULT_STATE_DIR,
+    refuse_plaintext_secrets: Annotated[bool, typer.Option(
+        "--refuse-plaintext-secrets",
+        help="Stall a revision whose changed files hold a plaintext secret.")] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
 ) -> None:
     """Reconcile continuously from git: poll, webhooks, drift, self-heal, history.
@@ -127,6 +131,8 @@ def agent(
     with guard("the agent did not start"):
         cfg = _agent_config(source, ref, path, env, listen, interval, drift_interval,
                             config, state_dir)
+        if refuse_plaintext_secrets:  # the flag only ever tightens the config file
+            cfg = replace(cfg, refuse_plaintext_secrets=True)
         from driftless.agent import Agent
 
         runner = Agent(cfg)
