@@ -4,6 +4,11 @@ It takes no locks (the CLI and the agent hold the stack lock around every
 call) and knows nothing of Git or the command line. State is written once
 per apply from the journal's results; the journal itself makes every single
 side effect durable as it happens.
+
+State never keeps a secret of a resource in clear: every live view stored
+(apply, refresh, import, recovery) goes through ``secure_live``, and a plan
+first rewrites what older versions stored (clear secrets, digests made with
+the old compiled-in key) so the stack does not show a spurious diff.
 """
 
 from __future__ import annotations
@@ -35,9 +40,10 @@ from driftless.model import (
     mask,
     resolve,
 )
-from driftless.model.redact import Redactor
+from driftless.model.redact import Redactor, digest_candidates, has_legacy_digest, rekey
 from driftless.plan import PlanOptions, is_cheap, plan_stack, read_resources
 from driftless.providers import ProviderSet, comparable
+from driftless.providers.base import secure_live
 from driftless.state import StateBackend
 
 __all__ = ["ApplyReport", "Engine"]
@@ -93,14 +99,19 @@ class Engine:
         self.workers = workers
 
     # -- recovery ---------------------------------------------------------
-    def recover(self, stack: str) -> list[str]:
-        """Fold an interrupted apply's journal into state; notes say what was repaired."""
+    def recover(self, stack: str, desired: DesiredStack | None = None) -> list[str]:
+        """Fold an interrupted apply's journal into state; notes say what was repaired.
+
+        ``desired`` lends its secrets, so an adopted object's attributes keep
+        none in clear.
+        """
         journal = self.backend.journal(stack)
         entries = journal.entries()
         if not entries:
             return []
         snap = self.backend.read(stack)
-        resources, notes = fold_journal(snap, entries, self.providers)
+        wanted = {r.id: r for r in desired.resources} if desired is not None else None
+        resources, notes = fold_journal(snap, entries, self.providers, wanted)
         self.backend.write(stack, snap.next(resources))
         journal.clear(entries[-1].seq)
         return notes or ["state updated from the journal of an interrupted apply"]
@@ -109,7 +120,7 @@ class Engine:
     def plan(self, desired: DesiredStack, *, destroy: bool = False, refresh: bool = True) -> Plan:
         """The plan for ``desired``; the caller holds the stack lock."""
         with _gc_paused():
-            notes = tuple(self.recover(desired.name))
+            notes = tuple(self.recover(desired.name, desired)) + self._migrate(desired)
             snapshot = self.backend.read(desired.name)
             options = PlanOptions(destroy=destroy, refresh=refresh, workers=self.workers,
                                   notes=notes)
@@ -117,6 +128,38 @@ class Engine:
                 return plan_stack(desired, snapshot, self.providers, options)
             except DriftlessError as exc:
                 raise _redactor(desired).error(exc) from None
+
+    def _migrate(self, desired: DesiredStack) -> tuple[str, ...]:
+        """Rewrite state that an older version stored with secrets in clear or with
+        digests of the old compiled-in key, once, so nothing looks changed.
+
+        It runs under the plan's lock like ``recover``, and writes only when
+        something needed rewriting.
+        """
+        snap = self.backend.read(desired.name)
+        resources = dict(snap.resources)
+        moved = 0
+        for res in desired.resources:
+            st = resources.get(res.id)
+            new = self._secured_state(res, st) if st is not None else None
+            if new is not None and new != st:
+                resources[res.id] = new
+                moved += 1
+        if not moved:
+            return ()
+        self.backend.write(desired.name, snap.next(resources))
+        return (f"state of {moved} resource(s) rewritten: secrets kept only as digests "
+                "under the current digest key",)
+
+    def _secured_state(self, res: Resource, st: ResourceState) -> ResourceState:
+        spec = self.providers.spec(res.id.provider, res.id.kind)
+        prior = st.live()
+        live = secure_live(spec, res, prior) or prior
+        legacy = has_legacy_digest(st.inputs)
+        inputs = rekey(st.inputs, digest_candidates(res.properties)) if legacy else st.inputs
+        if live is prior and inputs is st.inputs:
+            return st
+        return replace(st, attributes=live.attributes, private=live.private, inputs=inputs)
 
     # -- apply --------------------------------------------------------------
     def apply(
@@ -202,13 +245,15 @@ class Engine:
     # -- refresh, import, health, outputs ------------------------------------
     def refresh(self, desired: DesiredStack) -> tuple[list[Change], StateSnapshot]:
         """Read every managed resource; record what drifted; update state."""
-        self.recover(desired.name)
+        self.recover(desired.name, desired)
         snap = self.backend.read(desired.name)
         by_id = {r.id: r for r in desired.resources}
         managed = [by_id.get(rid) or Resource(rid, st.inputs)
                    for rid, st in sorted(snap.resources.items())]
         with _gc_paused():
             lives = read_resources(managed, snap, self.providers, workers=self.workers)
+        lives = {r.id: secure_live(self.providers.spec(r.id.provider, r.id.kind), r,
+                                   lives.get(r.id)) for r in managed}
         drift: list[Change] = []
         resources = dict(snap.resources)
         for rid, st in sorted(snap.resources.items()):
@@ -243,6 +288,7 @@ class Engine:
                                                                 import_id)
         if live is None:
             raise ProviderError(f"nothing found to import with id '{import_id}'", resource=rid)
+        live = secure_live(self.providers.spec(rid.provider, rid.kind), res, live) or live
         st = ResourceState(rid, live.attributes, live.private, comparable(dict(props)),
                            res.protect, res.depends_on)
         self.backend.write(desired.name, snap.next({**snap.resources, rid: st}))

@@ -3,6 +3,11 @@
 The journal intent is durable before the provider is called and the outcome
 is recorded right after, so a crash between the two is found by the next run
 (see ``apply.recover``). Failures become ``ApplyResult`` data.
+
+The journal is state on disk too: intents carry the inputs in comparable
+form (secrets as keyed digests) and the prior view, and outcomes the new
+state, both secured by ``secure_live`` first, so no backend ever holds a
+secret of the resource in clear.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from driftless.model import (
 )
 from driftless.model.redact import Redactor
 from driftless.providers import ProviderSet, comparable
+from driftless.providers.base import secure_live
 from driftless.state import Journal
 
 __all__ = ["ChangeRunner", "begin_all", "finish_all"]
@@ -93,7 +99,7 @@ class ChangeRunner:
             return []
         inputs = [comparable(dict(c.desired.properties)) if c.desired else {} for c in changes]
         seqs = begin_all(self.journal, [
-            (str(c.id), c.action.value, {"inputs": i, "prior": _prior_json(c.prior)})
+            (str(c.id), c.action.value, {"inputs": i, "prior": _prior_json(self._secured(c))})
             for c, i in zip(changes, inputs, strict=True)])
         with self._lock:
             self.last_seq = max(self.last_seq, *seqs)
@@ -116,12 +122,20 @@ class ChangeRunner:
         live = self._guarded(change, self.providers.get(change.id.provider).apply)
         if isinstance(live, ApplyResult):
             return live, None
+        spec = self.providers.spec(change.id.provider, change.id.kind)
+        live = secure_live(spec, change.desired, live)
         state = _state_of(change.desired, live, inputs, change.depends_on)
         with self._lock:
             self.outcomes[change.id] = state
         result = ApplyResult(change.id, change.action, Outcome.APPLIED, change.reason,
                              time.monotonic() - start)
         return result, state
+
+    def _secured(self, change: Change) -> LiveResource | None:
+        """The prior view as the journal may keep it (the plan's read may predate
+        a provider that secures its own reads)."""
+        spec = self.providers.spec(change.id.provider, change.id.kind)
+        return secure_live(spec, change.desired, change.prior)
 
     def _resolved(self, change: Change) -> Change:
         """Evaluate deferred properties now that dependencies are applied."""

@@ -1,21 +1,33 @@
-"""plan, apply, destroy, refresh, import, output: the Terraform-style verbs."""
+"""plan, apply, destroy, refresh, import, output: the Terraform-style verbs.
+
+Saved plans (``plan -out``) are written 0600 from the start and keep each
+sensitive ``--var`` value only as its keyed digest; ``apply plan.json``
+takes the value again from the operator (``--var``, ``DRIFTLESS_VAR_x``,
+a values file) and refuses when its digest differs from the recorded one.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from driftless.cli.context import Context, project_context
+from driftless.cli.context import Context, parse_vars, project_context
 from driftless.cli.display import apply_progress, print_plan, print_results
 from driftless.cli.options import DirOpt, EnvOpt, JsonOpt, StackOpt, VarFileOpt, VarOpt
 from driftless.cli.output import console, err_console, guard, print_json
 from driftless.cli.render_cmd import NoSecretsOpt, SecretWarnings
 from driftless.errors import ConfigError, StalePlanError
-from driftless.model import Plan, ResourceId, SavedPlan
+from driftless.model import Plan, ResourceId, SavedPlan, sensitive_digest
+from driftless.model.digest_key import KEY_FILE_ENV, current_key
+from driftless.model.redact import secret_texts
+from driftless.model.values import digest_key_of
+from driftless.render.values import ENV_PREFIX
+from driftless.render.variables import parse_declarations
 from driftless.state.lease import hold_lock
 
 __all__ = ["register"]
@@ -50,9 +62,7 @@ def plan(
         plans = [_plan_one(ctx, name, destroy=destroy, refresh=refresh) for name in order]
         _show_plans(plans, as_json=as_json, missing=missing, root=ctx.project.root)
         if out is not None:
-            saved = SavedPlan(tuple(plans), env=env, variables=ctx.options.variables,
-                              var_files=tuple(str(p) for p in var_file or ()))
-            out.write_text(saved.dumps())
+            _save_plan(ctx, plans, out, env=env, var_file=var_file)
             if not as_json:
                 console.print(f"Saved to {out}. Apply exactly this plan with: "
                               f"driftless apply {out}")
@@ -75,6 +85,45 @@ def _without_secrets(ctx: Context, *, saving: bool) -> SecretWarnings:
     missing = SecretWarnings()
     ctx.options = missing.optional(ctx.options)
     return missing
+
+
+def _save_plan(ctx: Context, plans: list[Plan], out: Path, *, env: str | None,
+               var_file: list[Path] | None) -> None:
+    """Write the plan file: sensitive ``--var`` values as digests, mode 0600."""
+    given = dict(ctx.options.variables)
+    secret = _sensitive_var_names(ctx, [p.stack for p in plans], given)
+    saved = SavedPlan(tuple(plans), env=env,
+                      variables={k: v for k, v in given.items() if k not in secret},
+                      var_files=tuple(str(p) for p in var_file or ()),
+                      sensitive_variables={k: sensitive_digest(given[k]) for k in secret})
+    _write_private(out, saved.dumps())
+
+
+def _sensitive_var_names(ctx: Context, stacks: list[str], given: Mapping[str, str]) -> set[str]:
+    """The ``--var`` names whose value is a secret: declared sensitive by a planned
+    stack, or rendered into a secret anywhere (an overlay may declare it)."""
+    declared: set[str] = set()
+    for name in stacks:
+        doc = ctx.project.load_stack_doc(name)
+        raw = doc.get("variables") if isinstance(doc, Mapping) else None
+        declared |= {n for n, d in parse_declarations(raw, []).items() if d.sensitive}
+    rendered = [([r.properties for r in d.resources], d.outputs) for d in ctx.rendered.values()]
+    texts = secret_texts(rendered)
+    return {k for k, v in given.items() if k in declared or (v and v in texts)}
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Create ``path`` readable by its owner only (no window where it is not)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        if not path.is_file():
+            raise
+        path.unlink()  # an older file may be readable by others: replace, never reuse
+        fd = os.open(path, flags, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
 
 
 def _plan_one(ctx: Context, name: str, *, destroy: bool, refresh: bool) -> Plan:
@@ -114,7 +163,8 @@ def apply(
     Example: driftless apply --auto-approve   |   driftless apply plan.json
     """
     if plan_file is not None:
-        _apply_saved(plan_file, directory, break_glass, reason, as_json)
+        _apply_saved(plan_file, directory, parse_vars(var), var_file, break_glass=break_glass,
+                     reason=reason, as_json=as_json)
         return
     with guard(), _ctx(directory, env, var, var_file) as ctx:
         _policy(ctx, break_glass, reason, "apply")
@@ -204,17 +254,54 @@ def _run_apply(ctx: Context, the_plan: Plan, desired: Any, *, as_json: bool) -> 
     return report.ok
 
 
-def _apply_saved(plan_file: Path, directory: Path | None, break_glass: bool,
-                 reason: str | None, as_json: bool) -> None:
+def _apply_saved(plan_file: Path, directory: Path | None, given: dict[str, str],
+                 var_file: list[Path] | None, *, break_glass: bool, reason: str | None,
+                 as_json: bool) -> None:
     with guard():
         doc = _load_plan_file(plan_file)
+        _check_secret_vars(plan_file, doc.get("sensitive_variables") or {}, given,
+                           from_files=bool(var_file))
+        variables = {**doc.get("variables", {}), **given}
+        files = [Path(p) for p in doc.get("var_files", [])] + list(var_file or ())
         with project_context(directory=directory, env=doc.get("env"),
-                             variables=[f"{k}={v}" for k, v in doc.get("variables", {}).items()],
-                             var_files=[Path(p) for p in doc.get("var_files", [])]) as ctx:
+                             variables=[f"{k}={v}" for k, v in variables.items()],
+                             var_files=files) as ctx:
             _policy(ctx, break_glass, reason, "apply")
             ok = all(_apply_saved_stack(ctx, saved, as_json=as_json) for saved in doc["plans"])
     if not ok:
         raise typer.Exit(1)
+
+
+def _check_secret_vars(plan_file: Path, recorded: Mapping[str, str], given: Mapping[str, str],
+                       *, from_files: bool) -> None:
+    """Each sensitive ``--var`` the plan was made with must come back with the same digest.
+
+    From ``--var`` or ``DRIFTLESS_VAR_<name>``; a value in a ``--var-file``
+    given now is checked by the render digest (any other change is too).
+    """
+    for name, digest in sorted(recorded.items()):
+        value = given.get(name, os.environ.get(ENV_PREFIX + name))
+        if value is None and from_files:
+            continue
+        if value is None:
+            raise ConfigError(
+                f"{plan_file} was made with sensitive variable '{name}', which plan files "
+                "keep only as a digest; the saved plan was not applied",
+                hint=f"give the same value again: driftless apply {plan_file} --var {name}=... "
+                     f"(or {ENV_PREFIX}{name}, or --var-file)")
+        if sensitive_digest(value) != digest:
+            raise StalePlanError(
+                f"sensitive variable '{name}' is not the value {plan_file} was made with; "
+                "the saved plan was not applied", hint=_digest_hint(digest))
+
+
+def _digest_hint(digest: str) -> str:
+    """Why a digest may differ though the value is the same: another digest key."""
+    made_with, mine = digest_key_of(digest), current_key().id
+    if made_with != mine:
+        return (f"the plan was made with digest key {made_with or '(legacy)'} and this "
+                f"machine uses {mine}: share the key file ({KEY_FILE_ENV}), or plan again here")
+    return "give the value the plan was made with, or run plan -out again"
 
 
 def _load_plan_file(path: Path) -> dict[str, Any]:

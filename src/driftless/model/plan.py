@@ -2,6 +2,9 @@
 
 A saved plan records the state lineage and serial and the render digest it
 was computed from; ``driftless apply plan.json`` refuses when any of them moved.
+A plan file is state on disk too: it keeps sensitive ``--var`` values only
+as keyed digests (the operator gives them again at apply, which compares
+the digests), and its changes show secrets as ``(sensitive)``.
 """
 
 from __future__ import annotations
@@ -90,13 +93,20 @@ class SavedPlan:
     env: str | None = None
     variables: Mapping[str, str] = field(default_factory=dict)
     var_files: tuple[str, ...] = ()
+    # name -> keyed digest of each sensitive --var value (never the value)
+    sensitive_variables: Mapping[str, str] = field(default_factory=dict)
 
     def dumps(self) -> str:
-        """Serialise; contains no secrets (changes are masked)."""
+        """Serialise; contains no secrets (changes are masked, secret vars digested)."""
+        leaked = set(self.variables) & set(self.sensitive_variables)
+        if leaked:
+            raise ValueError(f"sensitive variable(s) {', '.join(sorted(leaked))} "
+                             "must be saved as digests only")
         doc = {
             "format": PLAN_FORMAT,
             "env": self.env,
             "variables": dict(self.variables),
+            "sensitive_variables": dict(self.sensitive_variables),
             "var_files": list(self.var_files),
             "plans": [p.to_json() for p in self.plans],
         }

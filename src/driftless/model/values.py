@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from driftless.model.digest_key import current_key
 from driftless.model.ids import ResourceId
 
 __all__ = [
@@ -25,6 +26,10 @@ __all__ = [
     "contains_sensitive",
     "contains_unknown",
     "deferred_refs",
+    "digest_key_of",
+    "is_digest",
+    "is_legacy_digest",
+    "legacy_digest",
     "mask",
     "resolve",
     "reveal",
@@ -32,7 +37,12 @@ __all__ = [
     "sensitive_digest",
 ]
 
-_DIGEST_KEY: Final = b"driftless/sensitive/v1"
+DIGEST_PREFIX: Final = "hmac-sha256:"
+# The key compiled into versions before per-operator keys: digests made with
+# it (``hmac-sha256:<hex>``, no key id) are recognised and rewritten (see
+# ``driftless.model.redact.rekey``), never made any more.
+_LEGACY_KEY: Final = b"driftless/sensitive/v1"
+_HEX = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +83,42 @@ def secret_origins(value: Any) -> frozenset[str]:
 
 
 def sensitive_digest(value: Any) -> str:
-    """HMAC-SHA256 of a secret: comparable across runs, not reversible."""
+    """HMAC-SHA256 of a secret under the operator's key: comparable, not reversible.
+
+    The form is ``hmac-sha256:<key id>:<hex>``; the key id tells a digest made
+    with another key apart from a changed secret.
+    """
+    key = current_key()
+    return f"{DIGEST_PREFIX}{key.id}:{_hmac(key.secret, value)}"
+
+
+def legacy_digest(value: Any) -> str:
+    """The digest older versions made with the compiled-in key (for migration only)."""
+    return DIGEST_PREFIX + _hmac(_LEGACY_KEY, value)
+
+
+def _hmac(key: bytes, value: Any) -> str:
     data = value if isinstance(value, bytes) else str(value).encode()
-    return "hmac-sha256:" + hmac.new(_DIGEST_KEY, data, hashlib.sha256).hexdigest()
+    return hmac.new(key, data, hashlib.sha256).hexdigest()
+
+
+def is_digest(value: Any) -> bool:
+    """Whether ``value`` is a secret's digest (of any key), not a value."""
+    return isinstance(value, str) and value.startswith(DIGEST_PREFIX)
+
+
+def is_legacy_digest(value: Any) -> bool:
+    """Whether ``value`` is a digest made with the old compiled-in key."""
+    if not is_digest(value) or len(value) != len(DIGEST_PREFIX) + _HEX:
+        return False
+    return ":" not in value[len(DIGEST_PREFIX):]
+
+
+def digest_key_of(value: str) -> str | None:
+    """The key id a digest names (None for a legacy digest or a non-digest)."""
+    if not is_digest(value) or is_legacy_digest(value):
+        return None
+    return value[len(DIGEST_PREFIX):].split(":", 1)[0]
 
 
 class Unknown:

@@ -9,7 +9,7 @@ kind; the generic ``diff_properties`` covers UPDATE vs REPLACE for them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -31,16 +31,35 @@ from driftless.model import (
     contains_unknown,
     reveal,
 )
+from driftless.model.redact import (
+    digest_candidates,
+    holds_secret,
+    rekey,
+    scrub,
+    seal,
+    secret_texts,
+    secure_attributes,
+)
 
 __all__ = [
+    "IDENTITY_ATTRIBUTES",
     "KindHandler",
     "KindProvider",
     "KindSpec",
     "Provider",
     "comparable",
     "diff_properties",
+    "rekey_live",
     "schema_problems",
+    "secure_live",
 ]
+
+IDENTITY_ATTRIBUTES = frozenset({
+    "id", "arn", "name", "path", "bucket", "key", "prefix", "source", "role", "policy_arn",
+    "vpc_id", "association_id",
+})
+"""Attributes a provider finds its object again by (delete reads them from
+state): they are never digested, even when derived from a secret."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +76,11 @@ class KindSpec:
     plan time; render resolves them relative to the stack directory and
     confines them to the project (a repository may not make plan read
     ``/etc/shadow``), so the provider only ever sees absolute paths there.
+    ``sensitive_attributes`` are secret by nature (a generated password,
+    user data): state keeps each one only as a keyed digest, and plans show
+    it as ``(sensitive)``. Any other attribute holding a secret of the
+    resource is digested too, except the ``identity`` ones the provider
+    needs in clear to find the object again.
     """
 
     name: str
@@ -67,6 +91,41 @@ class KindSpec:
     attributes: Mapping[str, str] = field(default_factory=dict)
     cheap: bool = False
     read_fields: frozenset[str] = frozenset()
+    sensitive_attributes: frozenset[str] = frozenset()
+    identity: frozenset[str] = IDENTITY_ATTRIBUTES
+
+
+def secure_live(
+    spec: KindSpec | None, resource: Resource | None, live: LiveResource | None,
+) -> LiveResource | None:
+    """``live`` as it may be kept and shown: no secret of ``resource`` in clear.
+
+    Legacy digests are rewritten under the current key first, then every
+    attribute holding a secret becomes a digest (see ``secure_attributes``).
+    Idempotent, and cheap for a resource without secrets.
+    """
+    live = rekey_live(resource, live)
+    if live is None:
+        return None
+    props = resource.properties if resource is not None else {}
+    attrs = secure_attributes(
+        live.attributes, secrets=secret_texts(props),
+        sensitive=spec.sensitive_attributes if spec else frozenset(),
+        identity=spec.identity if spec else IDENTITY_ATTRIBUTES)
+    return live if attrs is live.attributes else replace(live, attributes=attrs)
+
+
+def rekey_live(resource: Resource | None, live: LiveResource | None) -> LiveResource | None:
+    """``live`` with digests made under the old compiled-in key rewritten (see ``rekey``)."""
+    if live is None or resource is None:
+        return live
+    props = resource.properties
+    attrs, private = rekey(live.attributes, ()), rekey(live.private, ())
+    if attrs is live.attributes and private is live.private:
+        return live  # no legacy digest: the common case costs one walk
+    found = digest_candidates(props)
+    return replace(live, attributes=rekey(live.attributes, found),
+                   private=rekey(live.private, found))
 
 
 @runtime_checkable
@@ -133,7 +192,8 @@ def diff_properties(
     if live is None:
         return Change(desired.id, Action.CREATE, desired, None, reason="does not exist yet")
     wanted = compare if compare is not None else desired.properties
-    diffs = [_field_diff(spec, key, value, live.attributes.get(key))
+    secrets = tuple(secret_texts(desired.properties))
+    diffs = [_field_diff(spec, key, value, live.attributes.get(key), secrets)
              for key, value in sorted(wanted.items())]
     real = tuple(d for d in diffs if d is not None)
     if not real:
@@ -142,13 +202,57 @@ def diff_properties(
     return Change(desired.id, action, desired, live, real, reason=_reason(real))
 
 
-def _field_diff(spec: KindSpec, key: str, value: Any, current: Any) -> FieldDiff | None:
-    sensitive = isinstance(value, Sensitive)
+def _field_diff(
+    spec: KindSpec, key: str, value: Any, current: Any, secrets: tuple[str, ...],
+) -> FieldDiff | None:
+    sensitive = (key in spec.sensitive_attributes or holds_secret(value, secrets)
+                 or holds_secret(current, secrets))
     if isinstance(value, Unknown | Deferred) or contains_unknown(value):
         return FieldDiff(key, current, value, sensitive, key in spec.replace_on)
-    if comparable(value) == current:
+    if _wanted_form(spec, key, value, secrets) == current:
         return None
     return FieldDiff(key, current, value, sensitive, key in spec.replace_on)
+
+
+def _wanted_form(spec: KindSpec, key: str, value: Any, secrets: tuple[str, ...]) -> Any:
+    """``value`` as ``secure_live`` leaves the attribute read back, so equal means equal."""
+    if key in spec.sensitive_attributes:
+        return seal(reveal(value))
+    if key in spec.identity:
+        return comparable(value)
+    return scrub(comparable(value), secrets)
+
+
+def _settled(spec: KindSpec, change: Change, desired: Resource) -> Change:
+    """A kind's own diff, with secret-bearing fields shown as ``(sensitive)`` and the
+    fields that differ only because the live side is digested dropped."""
+    if not change.diffs:
+        return change
+    secrets = tuple(secret_texts(desired.properties))
+    kept = tuple(_masked(spec, d, secrets) for d in change.diffs
+                 if not _equal_once_secured(spec, d, secrets))
+    if kept == change.diffs:
+        return change
+    if not kept and change.action in (Action.UPDATE, Action.REPLACE):
+        return replace(change, action=Action.NOOP, diffs=(), reason="")
+    if len(kept) == len(change.diffs) or change.action not in (Action.UPDATE, Action.REPLACE):
+        return replace(change, diffs=kept)
+    action = Action.REPLACE if any(d.forces_replace for d in kept) else Action.UPDATE
+    return replace(change, action=action, diffs=kept, reason=_reason(kept))
+
+
+def _masked(spec: KindSpec, d: FieldDiff, secrets: tuple[str, ...]) -> FieldDiff:
+    if d.sensitive or not (d.path in spec.sensitive_attributes or holds_secret(d.after, secrets)
+                           or holds_secret(d.before, secrets)):
+        return d
+    return replace(d, sensitive=True)
+
+
+def _equal_once_secured(spec: KindSpec, d: FieldDiff, secrets: tuple[str, ...]) -> bool:
+    if not secrets or contains_unknown(d.after) or comparable(d.after) == d.before:
+        return False  # a diff the kind means (``creates`` vanished), or not about secrets
+    key = d.path.split(".", 1)[0]
+    return bool(_wanted_form(spec, key, d.after, secrets) == scrub(d.before, secrets))
 
 
 def _reason(diffs: tuple[FieldDiff, ...]) -> str:
@@ -271,16 +375,24 @@ class KindProvider:
             ) from None
 
     def read(self, resource: Resource, prior: LiveResource | None) -> LiveResource | None:
-        """Dispatch to the kind."""
-        return self.handler(resource.id).read(resource, prior)
+        """Dispatch to the kind; what it read back keeps no secret of ``resource`` in clear."""
+        h = self.handler(resource.id)
+        return secure_live(h.spec, resource, h.read(resource, rekey_live(resource, prior)))
 
     def diff(self, desired: Resource, live: LiveResource | None) -> Change:
-        """Dispatch to the kind."""
-        return self.handler(desired.id).diff(desired, live)
+        """Dispatch to the kind, against the secured live view (a no-refresh plan
+        passes state's, which may predate digests or the current key)."""
+        h = self.handler(desired.id)
+        change = h.diff(desired, secure_live(h.spec, desired, live))
+        return _settled(h.spec, change, desired)
 
     def apply(self, change: Change) -> LiveResource | None:
-        """Create, update, replace or delete through the kind's handler."""
+        """Carry out the change; the new live view keeps no secret in clear."""
         h = self.handler(change.id)
+        return secure_live(h.spec, change.desired, self._apply(h, change))
+
+    def _apply(self, h: KindHandler, change: Change) -> LiveResource | None:
+        """Create, update, replace or delete through the kind's handler."""
         if change.action is Action.DELETE:
             if change.prior is not None:
                 h.delete(change.prior)
@@ -303,8 +415,9 @@ class KindProvider:
         raise ProviderError(f"provider '{self.name}' has no data source '{kind}'")
 
     def import_resource(self, resource: Resource, import_id: str) -> LiveResource | None:
-        """Dispatch to the kind."""
-        return self.handler(resource.id).import_resource(resource, import_id)
+        """Dispatch to the kind; secrets of ``resource`` come back as digests."""
+        h = self.handler(resource.id)
+        return secure_live(h.spec, resource, h.import_resource(resource, import_id))
 
     def close(self) -> None:
         """Nothing to release by default."""

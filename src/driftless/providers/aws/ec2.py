@@ -8,18 +8,33 @@ I/O: EC2 API calls through the shared client. Security groups live in
 ``user_data``, ``key_name``, ``spot`` and ``iam_instance_profile`` replace.
 Every instance carries the tag ``driftless:address=<address>`` so a create
 that was interrupted before state was written is found again by ``read``.
+
+User data often carries secrets by nature (bootstrap tokens), so it is a
+sensitive attribute: state keeps its keyed digest only. A digest recorded
+under another key (or the unkeyed ``sha256:`` of older versions) is not
+trusted: the user data is read again, so a key change never replaces an
+instance.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from driftless.errors import ProviderError
-from driftless.model import Change, Health, HealthCode, LiveResource, Resource, ResourceId
+from driftless.model import (
+    Change,
+    Health,
+    HealthCode,
+    LiveResource,
+    Resource,
+    ResourceId,
+    sensitive_digest,
+)
+from driftless.model.digest_key import current_key
+from driftless.model.values import digest_key_of
 from driftless.providers.aws._base import (
     ADDRESS_TAG,
     AwsHandler,
@@ -60,6 +75,7 @@ class InstanceHandler(AwsHandler):
         replace_on=frozenset({"ami", "subnet_id", "user_data", "key_name", "spot",
                               "iam_instance_profile"}),
         import_id="the instance id (i-...)",
+        sensitive_attributes=frozenset({"user_data"}),
         attributes={"id": "instance id", "arn": "instance ARN", "private_ip": "private IPv4",
                     "public_ip": "public IPv4", "state": "running, pending, ..."},
     )
@@ -92,8 +108,10 @@ class InstanceHandler(AwsHandler):
         if not alive:
             return None
         i = alive[0]
-        if prior is not None and "user_data" in prior.attributes:
+        if prior is not None and _trusted(prior.attributes.get("user_data", "")):
             user_data = prior.attributes["user_data"]
+        elif prior is not None and prior.attributes.get("user_data", "") is None:
+            user_data = None
         else:
             user_data = self._user_data(rid, i["InstanceId"])
         return LiveResource(rid, _instance_attrs(i, user_data, self.aws.region))
@@ -174,7 +192,12 @@ class InstanceHandler(AwsHandler):
 
 
 def _digest(text: str | None) -> str | None:
-    return None if text is None else "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    return None if text is None else sensitive_digest(text)
+
+
+def _trusted(recorded: Any) -> bool:
+    """Whether a recorded user-data digest was made with the current key."""
+    return isinstance(recorded, str) and digest_key_of(recorded) == current_key().id
 
 
 def _instance_attrs(i: dict[str, Any], user_data: str | None, region: str) -> dict[str, Any]:

@@ -5,8 +5,10 @@ timeout) and ``stat`` of the ``creates`` path. A command has no live object
 of its own: its record is what the last run did. It runs at create, re-runs
 when ``command``/``cwd``/``env``/``triggers`` change or when a resource in
 ``triggered_by`` changed, and is skipped by its guards (``creates``,
-``unless``, ``onlyif``). Secrets in ``env`` are scrubbed from the output
-tails kept in attributes and from error messages.
+``unless``, ``onlyif``). Every secret of the resource (in ``env``, or
+inline in the command text) is masked in the whole output before the tails
+kept in attributes and quoted in errors are cut from it, so a secret that
+straddles the cut leaves no fragment behind.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from driftless.model import (
     ResourceId,
     Sensitive,
 )
+from driftless.model.redact import Redactor, secret_texts
 from driftless.providers.base import KindHandler, KindSpec, comparable, diff_properties
 from driftless.providers.local._paths import AbsPath
 
@@ -75,12 +78,11 @@ def _argv(cmd: Cmd) -> list[str]:
 
 
 def _tail(data: bytes, secrets: Sequence[str]) -> str:
-    text = data[-TAIL_BYTES:].decode("utf-8", "replace")
-    text = "\n".join(text.splitlines()[-TAIL_LINES:])
-    for s in secrets:
-        if s:
-            text = text.replace(s, "(sensitive)")
-    return text
+    """The last lines of ``data``, masked first and cut after (at most TAIL_BYTES)."""
+    text = Redactor(*(Sensitive(s) for s in secrets if s)).text(
+        data.decode("utf-8", "replace"))
+    cut = text.encode()[-TAIL_BYTES:].decode("utf-8", "ignore")
+    return "\n".join(cut.splitlines()[-TAIL_LINES:])
 
 
 def run_command(cmd: Cmd, *, rid: ResourceId, cwd: str | None = None,
@@ -118,8 +120,10 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     proc.communicate()
 
 
-def _secret_values(env: Mapping[str, Any]) -> list[str]:
-    return [str(v.value) for v in env.values() if isinstance(v, Sensitive)]
+def _secret_values(properties: Mapping[str, Any]) -> list[str]:
+    """Every text form of every secret of the resource: env values, and secrets
+    inside the command, guards and triggers (``echo ${var.token}``)."""
+    return sorted(secret_texts(properties), key=len, reverse=True)
 
 
 def _public_env(env: Mapping[str, Any]) -> dict[str, str]:
@@ -176,7 +180,7 @@ class CommandHandler(KindHandler):
     def _run(self, desired: Resource) -> LiveResource:
         rid = desired.id
         props: CommandProps = self.parse(desired)
-        secrets = _secret_values(desired.properties.get("env", {}))
+        secrets = _secret_values(desired.properties)
         skipped = self._guard(props, rid, secrets)
         result = None if skipped else run_command(
             props.command, rid=rid, cwd=props.cwd, env=props.env, timeout=props.timeout,

@@ -9,7 +9,8 @@ it once; ``delete`` stops it gracefully. I/O: files in the state directory,
 signals to our own processes, and the health probes.
 
 Secrets in ``env`` reach the process only through its environment; state,
-attributes and the config file keep their keyed digests. The talk with a
+attributes and the config file keep their keyed digests. A failed start
+quotes the last log lines with every secret of the resource masked. The talk with a
 running supervisor (paths, waiting, health, stop) is in ``service_runtime``.
 """
 
@@ -40,6 +41,7 @@ from driftless.model import (
     contains_unknown,
     reveal,
 )
+from driftless.model.redact import secret_texts
 from driftless.providers.base import KindHandler, KindSpec, comparable, schema_problems
 from driftless.providers.local import service_runtime as runtime
 from driftless.providers.local import supervise
@@ -168,13 +170,14 @@ class ServiceHandler(KindHandler):
         _prepare(desired.id, props, paths)
         supervise.write_json_atomic(paths.config, _config_doc(desired, props, paths))
         supervise.launch(paths.config, env=_env(props), cwd=paths.dir)
-        first = runtime.await_start(desired.id, paths)
+        secrets = secret_texts(desired.properties)  # env values, and inline in the command
+        first = runtime.await_start(desired.id, paths, secrets)
         check, _ = runtime.health_check(paths)
         started = float(first.get("child_started_at") or time.time())
         outcome = wait_healthy(check, started_at=started,
                                alive=lambda: runtime.down(paths, first.get("child_pid")))
         if outcome.code is not HealthCode.HEALTHY:
-            tail = runtime.log_tail(paths.log)
+            tail = runtime.log_tail(paths.log, secrets)
             runtime.stop(paths)
             raise ProviderError(f"{outcome.message}{tail}", resource=desired.id,
                                 hint=f"see the full log in {paths.log}")

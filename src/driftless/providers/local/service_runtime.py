@@ -18,6 +18,7 @@ import json
 import os
 import shlex
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from driftless.errors import ProviderError
 from driftless.health import CommandProbe, HealthCheck, HttpProbe, Probe, TcpProbe
 from driftless.model import Health, HealthCode, LiveResource, ResourceId
+from driftless.model.redact import MASK
 from driftless.providers.local import supervise
 
 if TYPE_CHECKING:
@@ -41,6 +43,7 @@ __all__ = [
 _STRICT = ConfigDict(extra="forbid")
 _START_TIMEOUT = 15.0
 _TAIL_LINES = 8
+_TAIL_BYTES = 4096
 
 
 class HttpCheckProps(BaseModel):
@@ -121,21 +124,25 @@ def spec_digest(spec: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()[:16]
 
 
-def await_start(rid: ResourceId, paths: ServicePaths) -> dict[str, Any]:
-    """The first status the supervisor writes once the child started (or failed to)."""
+def await_start(rid: ResourceId, paths: ServicePaths,
+                secrets: Collection[str] = ()) -> dict[str, Any]:
+    """The first status the supervisor writes once the child started (or failed to).
+
+    ``secrets`` are masked in the log lines a failure quotes.
+    """
     deadline = time.monotonic() + _START_TIMEOUT
     while time.monotonic() < deadline:
         status = supervise.load_status(paths.status)
         if status and status.get("state") in ("running", "backoff", "exited"):
             if status.get("state") == "running":
                 return status
-            tail = log_tail(paths.log)
+            tail = log_tail(paths.log, secrets)
             stop(paths)
             raise ProviderError(f"could not start{tail}", resource=rid)
         time.sleep(0.02)
     stop(paths)
     raise ProviderError(f"the supervisor did not start within {_START_TIMEOUT:g}s"
-                        f"{log_tail(paths.log)}", resource=rid)
+                        f"{log_tail(paths.log, secrets)}", resource=rid)
 
 
 def health_check(paths: ServicePaths) -> tuple[HealthCheck, str | None]:
@@ -212,14 +219,25 @@ def stop(paths: ServicePaths) -> None:
     paths.status.unlink(missing_ok=True)
 
 
-def log_tail(log: Path) -> str:
-    """The last lines of the log, indented, for an error message."""
+def log_tail(log: Path, secrets: Collection[str] = ()) -> str:
+    """The last lines of the log, indented, for an error message; secrets masked.
+
+    The window read is wider than the one quoted by the longest secret, and
+    masking comes before cutting: a secret straddling the cut is still whole
+    when it is masked, so no fragment of it is quoted.
+    """
+    texts = tuple(sorted(secrets, key=len, reverse=True))
+    margin = max((len(s.encode()) for s in texts), default=0)
     try:
         with log.open("rb") as fh:
-            fh.seek(max(0, log.stat().st_size - 4096))
-            lines = fh.read().decode(errors="replace").splitlines()[-_TAIL_LINES:]
+            fh.seek(max(0, log.stat().st_size - _TAIL_BYTES - margin))
+            text = fh.read().decode(errors="replace")
     except OSError:
         return ""
+    for secret in texts:
+        text = text.replace(secret, MASK)
+    cut = text.encode()[-_TAIL_BYTES:].decode(errors="ignore")
+    lines = cut.splitlines()[-_TAIL_LINES:]
     if not lines:
         return ""
     return f"; last log lines ({log}):\n" + "\n".join(f"  | {line}" for line in lines)
