@@ -193,23 +193,26 @@ def _parse_scrypt_kid(kid: str) -> tuple[tuple[int, int, int], bytes] | None:
 class DataKey:
     """A stack's AES-256-GCM key, its wrapped form and whether the current key wrapped it."""
 
-    key: bytes
+    key: bytes = field(repr=False)
     wrapped: str
     current: bool
     id: str = field(init=False)
+    _aead: AESGCM = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "id", hashlib.sha256(self.wrapped.encode()).hexdigest()[:16])
+        # One cipher object per key: building it per row costs more than decrypting.
+        object.__setattr__(self, "_aead", AESGCM(self.key))
 
     def seal(self, plaintext: bytes, aad: str) -> str:
         """``<data key id>.<nonce+ciphertext>``; the AAD binds it to its place in state."""
         nonce = os.urandom(_NONCE)
-        return f"{self.id}.{_b64(nonce + AESGCM(self.key).encrypt(nonce, plaintext, aad.encode()))}"
+        return f"{self.id}.{_b64(nonce + self._aead.encrypt(nonce, plaintext, aad.encode()))}"
 
     def open(self, blob: str, aad: str) -> bytes:
         """Inverse of ``seal``; ``InvalidTag`` / ``ValueError`` when it was tampered with."""
-        raw = _unb64(blob.partition(".")[2])
-        return AESGCM(self.key).decrypt(raw[:_NONCE], raw[_NONCE:], aad.encode())
+        raw = binascii.a2b_base64(blob[blob.index(".") + 1:])
+        return self._aead.decrypt(raw[:_NONCE], raw[_NONCE:], aad.encode())
 
 
 def blob_key_id(blob: str) -> str:

@@ -22,6 +22,7 @@ I/O: only through ``inner``.
 
 from __future__ import annotations
 
+import binascii
 import json
 import threading
 from collections.abc import Mapping
@@ -31,6 +32,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 
+from driftless.errors import StateError
 from driftless.model import LockInfo, ResourceState, StateSnapshot
 from driftless.state.base import Journal, JournalEntry, StateBackend
 from driftless.state.crypto import (
@@ -110,14 +112,15 @@ class EncryptedBackend:
             cache.deks[opened.id] = opened
         return opened
 
-    def _open(self, stack: str, blob: str, aad: str, what: str) -> bytes:
+    def _open(self, stack: str, blob: str, aad: str, what: str,
+              deks: Mapping[str, DataKey] | None = None) -> bytes:
         """Open one sealed blob with a data key this stack has already unwrapped."""
-        dek = self._cache(stack).deks.get(blob_key_id(blob))
+        dek = (self._cache(stack).deks if deks is None else deks).get(blob_key_id(blob))
         if dek is None:
             raise self._missing_key(stack, what, f"data key {blob_key_id(blob)} (not listed)")
         try:
             return dek.open(blob, aad)
-        except (InvalidTag, ValueError):
+        except (InvalidTag, ValueError, binascii.Error):
             raise StateKeyError(
                 f"stack '{stack}': {what} does not decrypt with its data key; it was "
                 "altered or moved from another place in state; nothing was written",
@@ -156,8 +159,8 @@ class EncryptedBackend:
                 out[rid] = row.plain
             else:
                 todo.append((address, rs, blob))
-        texts = [self._open(stack, blob, f"{stack}\0{address}", f"resource {address}")
-                 for address, _, blob in todo]
+        texts = [self._open(stack, blob, f"{stack}\0{address}", f"resource {address}",
+                            cache.deks) for address, _, blob in todo]
         # One json.loads over all rows is much faster than one per row.
         docs = json.loads(b"[" + b",".join(texts) + b"]")
         for (address, rs, blob), doc in zip(todo, docs, strict=True):
@@ -268,8 +271,7 @@ class EncryptedBackend:
         """Check the keys open this stack before taking its lock, so a run without
         the right key fails before it writes even a lock record."""
         if stack not in self._verified:
-            self.read(stack)
-            self.journal(stack).entries()
+            _check_keys(self, stack)
             self._verified.add(stack)
         return self.inner.lock(stack, info)
 
@@ -430,10 +432,24 @@ class _SealGuard:
         """Refuse before the lock is written (once per client and stack)."""
         checked = self.__dict__.setdefault("_seal_checked", set())
         if stack not in checked:
-            self.read(stack)
-            self.journal(stack).entries()
+            _check_keys(self, stack)  # type: ignore[arg-type]
             checked.add(stack)
         return str(super().lock(stack, info))  # type: ignore[misc]
+
+
+def _check_keys(backend: StateBackend, stack: str) -> None:
+    """Read the stack and its journal so a missing key fails before the lock is written.
+
+    Only a key error is raised here; any other failure to read is left to the
+    lock call and the read after it, which report it as they always did.
+    """
+    try:
+        backend.read(stack)
+        backend.journal(stack).entries()
+    except StateKeyError:
+        raise
+    except StateError:
+        pass
 
 
 def _no_key(stack: str, what: str, wrapped: list[str]) -> StateKeyError:
