@@ -261,3 +261,18 @@ def test_a_damaged_row_is_a_state_error_naming_stack_and_file(tmp_path: Path) ->
     with pytest.raises(StateError, match="stack 'infra' holds a damaged row") as caught:
         SQLiteBackend(db).read("infra")
     assert str(db) in str(caught.value) and "backup" in (caught.value.hint or "")
+
+
+def test_reading_an_existing_state_file_writes_nothing(tmp_path: Path) -> None:
+    tmp_path = tmp_path / "state"
+    tmp_path.mkdir()
+    db = tmp_path / "s.db"
+    writer = from_url(f"sqlite:///{db}", tmp_path)
+    writer.write("infra", _snapshot(1))
+    writer.close()
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.iterdir()}
+    reader = from_url(f"sqlite:///{db}", tmp_path)
+    assert reader.read("infra").serial == 1 and reader.stacks() == ["infra"]
+    reader.close()
+    after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.iterdir()}
+    assert after == before

@@ -102,7 +102,9 @@ class SQLiteBackend:
         with self._create_lock:
             if self._ready:
                 return
-            self._check_foreign()
+            if self._check_foreign():
+                self._ready = True  # current schema: reading it writes nothing at all
+                return
             self._prepare_dir()
             db = self._conn()
             with self._errors():
@@ -115,31 +117,29 @@ class SQLiteBackend:
                         db.rollback()
             self._ready = True
 
-    def _check_foreign(self) -> None:
-        """Refuse a file that is not a driftless state database, opened read-only."""
+    def _check_foreign(self) -> bool:
+        """Refuse a file that is not a driftless state database, opened read-only;
+        True when it is one already at the current schema (nothing to migrate)."""
         if not self.path.exists() or self.path.stat().st_size == 0:
-            return
+            return False
         with self._errors():
             db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
             try:
                 app_id = int(db.execute("PRAGMA application_id").fetchone()[0])
+                version = int(db.execute("PRAGMA user_version").fetchone()[0])
                 tables = {r[0] for r in db.execute(
                     "SELECT name FROM sqlite_master WHERE type = 'table'")}
             finally:
                 db.close()
         if app_id == APPLICATION_ID or (app_id == 0 and tables <= _OUR_TABLES):
-            return
+            return (app_id == APPLICATION_ID and version == SCHEMA_VERSION
+                    and tables >= _OUR_TABLES - {"sqlite_sequence"})
         raise StateError(
             f"{self.path} is not a driftless state database (it holds "
             f"{', '.join(sorted(tables - _OUR_TABLES)) or 'another application_id'}); "
             "nothing was written to it",
             hint="point state: in driftless.yaml at a new file, e.g. "
                  "sqlite:///.driftless/state.db")
-
-    def __repr__(self) -> str:
-        return f"SQLiteBackend({str(self.path)!r})"
-
-    # -- connections and errors ------------------------------------------
 
     def _prepare_dir(self) -> None:
         try:
