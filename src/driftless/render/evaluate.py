@@ -6,7 +6,9 @@ holding one becomes a ``Deferred`` that the engine evaluates with live
 attributes (``UNKNOWN`` until they exist). Secrets stay wrapped: anything
 computed from a ``Sensitive`` value is ``Sensitive``, and messages show
 values through ``spell`` (a secret prints as ``(sensitive)``). I/O: ``file``,
-``filebase64`` and ``templatefile`` read files the operator's ``Policy`` allows.
+``filebase64`` and ``templatefile`` read files the operator's ``Policy`` allows;
+``${secret.env:…}``, ``${secret.file:…}`` and ``${secret.cmd:…}`` read what it
+allows them (see ``secret_refs``), once per render through the scope's cache.
 
 Strings come from untrusted Git: each top-level evaluation gets a ``Budget``
 that bounds what its functions return in all and how deep templates nest,
@@ -42,6 +44,7 @@ from driftless.render.expr import (
     Lit,
     MapLit,
     Node,
+    SecretRef,
     Template,
     parse_template,
 )
@@ -60,6 +63,7 @@ from driftless.render.functions import (
 )
 from driftless.render.paths import resolve_path, resource_refs
 from driftless.render.scope import EvalError, NotYet, ResInfo, Scope, no_lookup
+from driftless.render.secret_refs import SecretRefError, resolve_secret
 from driftless.render.spell import SECRET, spell
 from driftless.render.suggest import did_you_mean
 
@@ -119,6 +123,9 @@ def binding_digest(text: str, scope: Scope) -> str:
     used = {k: v for k, v in scope.variables.items() if f"var.{k}" in text}
     stacks = {k: v for k, v in scope.stack_outputs.items() if f"stack.{k}." in text}
     doc = {"vars": used, "stacks": stacks, "count": scope.count_index, "each": scope.each}
+    secrets = {ref: v for ref, v in scope.secrets.values() if ref in text}
+    if secrets:  # only then: digests of renders without secret references stay the same
+        doc["secrets"] = secrets
     return json.dumps(doc, sort_keys=True, default=_digestable)
 
 
@@ -138,6 +145,8 @@ def _check(node: Node, scope: Scope) -> None:
     elif isinstance(node, MapLit):
         for _, child in node.pairs:
             _check(child, scope)
+    elif isinstance(node, SecretRef):
+        _secret(node, scope)  # refused or missing now, at the reference's line
     elif isinstance(node, PathNode):
         for step in node.steps:
             if step is not None and not isinstance(step, str):
@@ -194,7 +203,17 @@ def _eval(node: Node, scope: Scope, lookup: AttrLookup) -> Any:
         return _wrap_if_secret({k: _eval(v, scope, lookup) for k, v in node.pairs})
     if isinstance(node, Call):
         return _call(node, scope, lookup)
+    if isinstance(node, SecretRef):
+        return _secret(node, scope)
     return resolve_path(node, scope, lookup, _eval)
+
+
+def _secret(node: SecretRef, scope: Scope) -> Sensitive:
+    """An external secret, if the operator allows it; resolved once per render (cached)."""
+    try:
+        return resolve_secret(node.kind, node.arg, scope.policy, scope.root, scope.secrets)
+    except SecretRefError as exc:
+        raise EvalError(str(exc), node.offset, hint=exc.hint) from None
 
 
 def _wrap_if_secret(value: list[Any] | dict[str, Any]) -> Any:

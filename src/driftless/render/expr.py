@@ -5,7 +5,9 @@ expression's type: ``count: ${var.n}`` is an integer) or a template mixing
 text and expressions (always a string). ``$${`` writes a literal ``${``.
 Expressions are references (``var.x``, ``web.id``, ``web[0].id``,
 ``web[*].id``, ``each.value.port``), literals (strings, numbers, true,
-false, null, lists, maps) and calls of the few built-in functions. There
+false, null, lists, maps), calls of the few built-in functions, and external
+secret references (``secret.env:NAME``, ``secret.file:/PATH``,
+``secret.cmd:COMMAND``), which take the whole ``${...}``. There
 is no arithmetic and no conditionals on purpose: logic belongs in code.
 Pure: no I/O. Parsed strings are memoised because big stacks repeat them.
 
@@ -33,6 +35,7 @@ __all__ = [
     "MapLit",
     "Node",
     "Path",
+    "SecretRef",
     "Template",
     "parse_template",
 ]
@@ -78,7 +81,21 @@ class Call:
     offset: int
 
 
-Node = Lit | ListLit | MapLit | Path | Call
+@dataclass(frozen=True, slots=True)
+class SecretRef:
+    """``secret.KIND:ARGUMENT``: a value render reads from outside Git, if the operator allows.
+
+    The argument is free text up to the closing ``}`` (a path, a variable
+    name, a command line with spaces and quotes), so it cannot be a token of
+    the expression grammar; the reference is therefore the whole ``${...}``.
+    """
+
+    kind: str
+    arg: str
+    offset: int
+
+
+Node = Lit | ListLit | MapLit | Path | Call | SecretRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,8 +320,31 @@ def _closing(text: str, start: int) -> int:
     raise ExprSyntaxError("unclosed '${' (add '}' or write '$${' for a literal)", start - 2)
 
 
+_SECRET = re.compile(r"\s*secret\.([A-Za-z_][A-Za-z0-9_-]*):", re.ASCII)
+_SECRET_FORMS = "secret.env:NAME, secret.file:/PATH or secret.cmd:COMMAND"
+
+
+def _secret_ref(body: str, base: int) -> SecretRef | None:
+    """``secret.KIND:REST`` when the body is one: REST is everything up to the ``}``.
+
+    The kind is not checked here, so an unknown one is reported when
+    evaluating, with a did-you-mean; only an empty argument is a syntax error.
+    """
+    m = _SECRET.match(body)
+    if m is None:
+        return None
+    arg = body[m.end():].strip()
+    if not arg:
+        raise ExprSyntaxError(f"'secret.{m[1]}:' needs something after ':' ({_SECRET_FORMS})",
+                              base + m.end())
+    return SecretRef(m[1], arg, base + m.start(1) - len("secret."))
+
+
 def _parse_body(body: str, base: int) -> Node:
     """One expression (short ones memoised: big stacks repeat the same few)."""
+    ref = _secret_ref(body, base)
+    if ref is not None:
+        return ref
     if len(body) <= _CACHED_TEXT:
         return _parse_cached(body, base)
     return _Parser(body, base).parse()

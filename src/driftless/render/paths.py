@@ -25,6 +25,9 @@ from driftless.render.suggest import did_you_mean
 
 __all__ = ["Evaluate", "lookup_is_live", "resolve_path", "resource_refs"]
 
+_SECRET_HINT = ("external secrets are written secret.env:NAME, secret.file:/PATH or "
+                "secret.cmd:COMMAND (with a ':')")
+
 # The evaluator's ``_eval``: the value of an expression node in a scope.
 Evaluate = Callable[[Node, Scope, AttrLookup], Any]
 
@@ -100,6 +103,14 @@ def _stack_output(node: PathNode, scope: Scope, evaluate: Evaluate) -> Any:
     return _walk(outputs[name], steps[3:], node, scope, no_lookup, evaluate)
 
 
+def _unknown_hint(root: str, names: list[str]) -> str:
+    """A did-you-mean, or what references look like; ``secret.x`` is a secret missing its ':'."""
+    if root == "secret":
+        return _SECRET_HINT
+    return did_you_mean(root, names) or ("references are var.NAME, RESOURCE.ATTR, "
+                                         "stack.NAME.outputs.X, each.*, count.index")
+
+
 def _instances(node: PathNode, scope: Scope, info: ResInfo,
                evaluate: Evaluate) -> tuple[list[ResourceId], int]:
     """The ids a reference names and how many steps that took (1 when indexed)."""
@@ -135,8 +146,7 @@ def _resource(node: PathNode, scope: Scope, lookup: AttrLookup, evaluate: Evalua
         names = [*RESERVED, *scope.resources]
         raise EvalError(
             f"unknown reference '{node.text}'", node.offset,
-            hint=did_you_mean(node.root, names)
-            or "references are var.NAME, RESOURCE.ATTR, stack.NAME.outputs.X, each.*, count.index",
+            hint=_unknown_hint(node.root, names),
         )
     rids, used = _instances(node, scope, info, evaluate)
     rest = node.steps[used:]

@@ -2,7 +2,9 @@
 
 A ``Scope`` holds every name an expression can refer to (variables, other
 resources, other stacks' outputs, ``count``/``each``, template values) and
-the operator's ``Policy``; ``ResInfo`` is a resource as references see it.
+the operator's ``Policy`` with the render's ``SecretCache`` (each external
+secret reference is resolved once, however many copies of the scope
+resources and instances make); ``ResInfo`` is a resource as references see it.
 ``EvalError`` carries an offset into the evaluated string. I/O: none.
 """
 
@@ -16,6 +18,7 @@ from typing import Any
 from driftless.model import ResourceId
 from driftless.model.policy import Policy
 from driftless.render.calls import Budget
+from driftless.render.secret_refs import SecretCache
 
 __all__ = ["RESERVED", "EvalError", "NotYet", "ResInfo", "Scope", "no_lookup"]
 
@@ -59,6 +62,8 @@ class Scope:
     allow_resources: bool = True
     policy: Policy = field(default_factory=Policy)  # the operator's: readable roots, limits
     budget: Budget | None = field(default=None, compare=False)  # set per evaluation
+    # ${secret.*:...} values of this render, shared by every replace()d copy
+    secrets: SecretCache = field(default_factory=SecretCache, compare=False)
 
 
 
