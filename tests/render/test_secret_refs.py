@@ -364,3 +364,14 @@ def test_cli_refuses_without_the_operator_flags(
     assert "stacks/main/stack.yaml:" in text
     assert not marker.exists()
     assert FILE_SECRET not in text and ENV_SECRET not in text
+
+
+@pytest.mark.parametrize("name", ["DRIFTLESS_STATE_KEY", "SOPS_AGE_KEY", "AWS_SECRET_ACCESS_KEY"])
+def test_env_refuses_the_operators_keys_unless_listed(tmp_path: Path, name: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(name, "KEY-VALUE-123")
+    root = _project(tmp_path, f"${{secret.env:{name}}}")
+    problem = _one_problem(root)
+    assert f"does not allow reading environment variable {name}" in problem
+    assert "KEY-VALUE-123" not in problem
+    assert reveal(_one_value(root, Policy().widened(secret_env=[name]))) == "KEY-VALUE-123"

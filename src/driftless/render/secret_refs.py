@@ -118,13 +118,23 @@ def _shown(text: str) -> str:
     return text if len(text) <= _SHOWN else text[:_SHOWN] + "..."
 
 
+# The keys that protect state, digests and SOPS files: a repository may not read them
+# unless the operator names them in --secret-env (a plan could otherwise copy the
+# key that decrypts state into a file the same repository ships somewhere).
+_KEY_VARIABLES = ("DRIFTLESS_STATE_KEY*", "DRIFTLESS_STATE_FALLBACK_KEY*",
+                  "DRIFTLESS_DIGEST_KEY*", "SOPS_AGE_KEY*", "AWS_SECRET_ACCESS_KEY",
+                  "AWS_SESSION_TOKEN")
+
+
 def _env(name: str, policy: Policy) -> Sensitive:
     """An environment variable, if its name matches the operator's patterns."""
     if not name or "=" in name or "\0" in name or any(c.isspace() for c in name):
         raise SecretRefError(f"secret.env: '{_shown(name)}' is not an environment variable name")
-    if policy.secret_env is not None and not any(fnmatchcase(name, p)
-                                                 for p in policy.secret_env):
-        allowed = ", ".join(policy.secret_env) or "none"
+    guarded = policy.secret_env is None and any(fnmatchcase(name, p) for p in _KEY_VARIABLES)
+    if guarded or (policy.secret_env is not None
+                   and not any(fnmatchcase(name, p) for p in policy.secret_env)):
+        allowed = ("any but the keys driftless and SOPS use" if policy.secret_env is None
+                   else ", ".join(policy.secret_env) or "none")
         raise SecretRefError(
             f"secret.env: the operator does not allow reading environment variable {name} "
             f"(allowed: {_shown(allowed)})",
