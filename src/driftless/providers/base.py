@@ -209,9 +209,17 @@ def _field_diff(
                  or holds_secret(current, secrets))
     if isinstance(value, Unknown | Deferred) or contains_unknown(value):
         return FieldDiff(key, current, value, sensitive, key in spec.replace_on)
-    if _wanted_form(spec, key, value, secrets) == current:
+    if _wanted_form(spec, key, value, secrets) == _live_form(spec, key, current, secrets):
         return None
     return FieldDiff(key, current, value, sensitive, key in spec.replace_on)
+
+
+def _live_form(spec: KindSpec, key: str, current: Any, secrets: tuple[str, ...]) -> Any:
+    """The attribute as ``secure_live`` stores it (a provider that is not a
+    ``KindProvider`` may hand its reads over unsecured)."""
+    if key in spec.identity:
+        return current
+    return seal(current) if key in spec.sensitive_attributes else scrub(current, secrets)
 
 
 def _wanted_form(spec: KindSpec, key: str, value: Any, secrets: tuple[str, ...]) -> Any:
