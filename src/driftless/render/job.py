@@ -21,6 +21,7 @@ from driftless.providers.base import KindSpec
 from driftless.render.evaluate import EvalError, ResInfo, Scope, binding_digest, resolve_string
 from driftless.render.overlay import Layered
 from driftless.render.project import Project
+from driftless.render.sops_values import SopsCache
 from driftless.render.yamlio import Loc, Quoted, where
 
 __all__ = ["Job", "KindLookup", "RenderOptions", "parse_type", "resolve_value"]
@@ -38,6 +39,9 @@ class RenderOptions:
     variable without a value renders as a typed placeholder and is reported
     to it as a warning instead of being an error. Renders that apply leave
     it None, so a missing secret can never be applied as a placeholder.
+    ``environ`` is also where the age keys for SOPS files come from; ``sops``
+    keeps each SOPS file decrypted once for every stack rendered with these
+    options (in memory only; ``dataclasses.replace`` shares it).
     """
 
     env: str | None = None
@@ -46,9 +50,10 @@ class RenderOptions:
     revision: str | None = None
     environ: Mapping[str, str] | None = None
     on_missing_secret: Callable[[Problem], None] | None = field(default=None, compare=False)
+    sops: SopsCache = field(default_factory=SopsCache, compare=False, repr=False)
 
     def environment(self) -> Mapping[str, str]:
-        """Where DRIFTLESS_VAR_* values are read from."""
+        """Where DRIFTLESS_VAR_* values and SOPS age keys are read from."""
         return self.environ if self.environ is not None else os.environ
 
 

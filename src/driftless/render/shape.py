@@ -17,13 +17,14 @@ __all__ = ["ENV_SHAPE", "OVERLAY_SHAPE", "STACK_SHAPE", "sanitize"]
 
 STACK_SHAPE: Mapping[str, type] = {
     "variables": dict, "resources": dict, "outputs": dict, "settings": dict,
-    "depends_on": list, "description": str,
+    "depends_on": list, "description": str, "secrets": list,
 }
 OVERLAY_SHAPE: Mapping[str, type] = {
     "variables": dict, "resources": dict, "outputs": dict, "settings": dict,
     "remove": list, "patches": list, "name_prefix": str, "name_suffix": str,
 }
-ENV_SHAPE: Mapping[str, type] = {"variables": dict, "providers": dict, "stacks": dict}
+ENV_SHAPE: Mapping[str, type] = {"variables": dict, "providers": dict, "stacks": dict,
+                                 "secrets": list}
 _NAMES: dict[type, str] = {dict: "a map", list: "a list", str: "a string"}
 
 

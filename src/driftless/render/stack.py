@@ -28,7 +28,8 @@ from driftless.render.yamlio import LocDict, key_where, problem_at, where
 
 __all__ = ["render_stack"]
 
-_STACK_KEYS = ("description", "variables", "resources", "outputs", "depends_on", "settings")
+_STACK_KEYS = ("description", "variables", "resources", "outputs", "depends_on", "settings",
+               "secrets")
 
 
 def render_stack(project: Project, name: str, options: RenderOptions, *,

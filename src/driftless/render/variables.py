@@ -5,8 +5,10 @@ boolean, list, map, object), an optional default (without one it is
 required), a description, checks (minimum, maximum, pattern, enum) and
 ``sensitive``. Values come from several sources, lowest precedence first:
 declaration default < overlays < environments/<env>.yaml < DRIFTLESS_VAR_x
-< --var-file (in order) < --var. Every problem in every source is reported
-together. Values of sensitive variables never appear in messages. Pure.
+< --var-file (in order) < --var (``values`` has the full list, with SOPS
+files). Every problem in every source is reported together. Values of
+sensitive variables never appear in messages, nor do values that arrive
+``Sensitive`` (decrypted from SOPS), which stay wrapped. Pure.
 
 When secrets are optional (``validate``, ``plan --no-secrets``: CI without
 access to them), a sensitive variable nobody gave a value gets a typed
@@ -35,7 +37,7 @@ import re2
 import yaml
 
 from driftless.errors import Problem
-from driftless.model import UNKNOWN, Sensitive
+from driftless.model import UNKNOWN, Sensitive, contains_sensitive, reveal
 from driftless.render.spell import kind, spell
 from driftless.render.suggest import did_you_mean
 from driftless.render.yamlio import Loc, key_where, problem_at, where
@@ -327,18 +329,23 @@ def resolve_variables(decls: Mapping[str, VarDecl], sources: list[ValueSource], 
 
 
 def _final(decl: VarDecl, value: Any, src: ValueSource | None, problems: list[Problem]) -> Any:
+    """The checked value; a value decrypted from SOPS arrives ``Sensitive`` (whole or
+    in parts), is checked as itself without ever being quoted, and stays wrapped."""
     if src is not None and src.placeholder:
         return value  # no secret inside; UNKNOWN must stay bare to be seen as unknown
-    if src is not None and src.from_text and isinstance(value, str):
-        value = from_text(decl, value)
-    if src is not None and not (value is None and decl.has_default and decl.default is None):
-        for msg in check_value(decl, value):
+    secret = decl.sensitive or contains_sensitive(value)
+    plain = reveal(value)
+    if src is not None and src.from_text and isinstance(plain, str):
+        plain = from_text(decl, plain)
+        value = Sensitive(plain) if isinstance(value, Sensitive) else plain
+    if src is not None and not (plain is None and decl.has_default and decl.default is None):
+        for msg in _check(decl.type, decl.checks, plain, secret):
             loc = src.locs.get(decl.name)
             if loc is None:
                 problems.append(Problem(f"variable '{decl.name}': {msg}", src.label))
             else:
                 problems.append(problem_at(f"variable '{decl.name}' from {src.label}: {msg}", loc))
-    return Sensitive(value) if decl.sensitive else value
+    return Sensitive(plain) if decl.sensitive else value
 
 
 def placeholder(decl: VarDecl) -> Any:
