@@ -219,6 +219,19 @@ def test_a_plaintext_file_in_secrets_is_refused(tmp_path: Path) -> None:
     assert "is not encrypted with sops" in _text(_problems(root, _keys(tmp_path)))
 
 
+def test_a_missing_secrets_file_is_reported_at_its_entry(tmp_path: Path) -> None:
+    root = _project(tmp_path, env="variables: {}\nsecrets: [s/missing.yaml]\n")
+    problems = _problems(root, _keys(tmp_path))
+    assert "s/missing.yaml: cannot read file" in problems[0].message
+    assert (problems[0].file, problems[0].line) == ("environments/prod.yaml", 2)
+
+
+def test_an_encrypted_secrets_list_is_refused_clearly(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    _seal(root / "environments/prod.yaml", "secrets: [s/prod.yaml]\n")
+    assert "a secrets: entry is encrypted" in _text(_problems(root, _keys(tmp_path)))
+
+
 def test_a_secrets_file_with_an_unknown_format_is_refused(tmp_path: Path) -> None:
     root = _project(tmp_path, env="secrets: [s/token.bin]\n")
     assert "must be .yaml, .yml, .json, .env or .ini" in _text(_problems(root, _keys(tmp_path)))
@@ -339,3 +352,19 @@ def test_cli_validate_plan_apply_with_a_sops_environment(
     assert out.read_text() == f"TOKEN={SECRET}\n"
     state = root / ".driftless" / "state.db"
     assert state.exists() and SECRET.encode() not in state.read_bytes()
+    for kept in (root / ".driftless").rglob("*"):  # journal, locks, digest keys too
+        assert not kept.is_file() or SECRET.encode() not in kept.read_bytes(), kept
+
+
+def test_an_environment_file_encrypting_only_variables_keeps_its_secrets_list(
+        tmp_path: Path) -> None:
+    """The layout secrets-sops.md recommends: encrypted_regex ^variables$."""
+    root = _project(tmp_path)
+    _seal(root / "environments/prod.yaml",
+          "variables: {token: t}\nsecrets: [s/more.yaml]\nproviders: {local: {}}\n",
+          rules=CryptRules(encrypted_regex="^variables$"))
+    _seal(root / "s/more.yaml", "replicas: 7\n")
+    out = _render(root, _keys(tmp_path))
+    assert reveal(out["token"]) == "t" and reveal(out["replicas"]) == 7
+    text = (root / "environments/prod.yaml").read_text()
+    assert "secrets: [s/more.yaml]" in text and "local: {}" in text

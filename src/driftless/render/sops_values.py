@@ -229,6 +229,11 @@ def open_secrets_file(project: Project, entry: Any, at: Loc | None, cache: SopsC
     other read; it must be a SOPS file (a plaintext one there is a leak, not
     a secret). Problems are reported at the entry (``at``).
     """
+    if isinstance(entry, Sensitive) or entry is LOCKED:
+        return Opened({}, {}, problem_at(
+            "a secrets: entry is encrypted; file names are not secret", at,
+            hint="leave secrets: in clear, e.g. with the sops rule encrypted_regex: "
+                 "^variables$"))
     if not isinstance(entry, str) or not entry.strip():
         return Opened({}, {}, problem_at("a secrets: entry must be a file path in the "
                                          "project", at))
