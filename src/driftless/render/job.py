@@ -102,7 +102,7 @@ def as_text(value: Any) -> Any:
         inner = value
         return Deferred(inner.text, inner.refs, lambda lookup: as_text(inner.evaluate(lookup)))
     if isinstance(value, Sensitive):
-        return Sensitive(as_text(value.value))
+        return Sensitive(as_text(value.value), origins=value.origins)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
