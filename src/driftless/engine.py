@@ -40,10 +40,16 @@ from driftless.model import (
     mask,
     resolve,
 )
-from driftless.model.redact import Redactor, digest_candidates, has_legacy_digest, rekey
+from driftless.model.redact import (
+    Redactor,
+    digest_candidates,
+    has_legacy_digest,
+    rekey,
+    secret_texts,
+)
 from driftless.plan import PlanOptions, is_cheap, plan_stack, read_resources
 from driftless.providers import ProviderSet, comparable
-from driftless.providers.base import secure_live
+from driftless.providers.base import rekey_live, secure_live
 from driftless.state import StateBackend
 
 __all__ = ["ApplyReport", "Engine"]
@@ -120,8 +126,9 @@ class Engine:
     def plan(self, desired: DesiredStack, *, destroy: bool = False, refresh: bool = True) -> Plan:
         """The plan for ``desired``; the caller holds the stack lock."""
         with _gc_paused():
-            notes = tuple(self.recover(desired.name, desired)) + self._migrate(desired)
-            snapshot = self.backend.read(desired.name)
+            notes = tuple(self.recover(desired.name, desired))
+            snapshot, moved = self._migrate(desired, self.backend.read(desired.name))
+            notes += moved
             options = PlanOptions(destroy=destroy, refresh=refresh, workers=self.workers,
                                   notes=notes)
             try:
@@ -129,32 +136,37 @@ class Engine:
             except DriftlessError as exc:
                 raise _redactor(desired).error(exc) from None
 
-    def _migrate(self, desired: DesiredStack) -> tuple[str, ...]:
+    def _migrate(
+        self, desired: DesiredStack, snap: StateSnapshot,
+    ) -> tuple[StateSnapshot, tuple[str, ...]]:
         """Rewrite state that an older version stored with secrets in clear or with
         digests of the old compiled-in key, once, so nothing looks changed.
 
         It runs under the plan's lock like ``recover``, and writes only when
         something needed rewriting.
         """
-        snap = self.backend.read(desired.name)
         resources = dict(snap.resources)
         moved = 0
         for res in desired.resources:
             st = resources.get(res.id)
-            new = self._secured_state(res, st) if st is not None else None
-            if new is not None and new != st:
-                resources[res.id] = new
+            secured = self._secured_state(res, st) if st is not None else None
+            if secured is not None and secured is not st:
+                resources[res.id] = secured
                 moved += 1
         if not moved:
-            return ()
-        self.backend.write(desired.name, snap.next(resources))
-        return (f"state of {moved} resource(s) rewritten: secrets kept only as digests "
-                "under the current digest key",)
+            return snap, ()
+        new = snap.next(resources)
+        self.backend.write(desired.name, new)
+        return new, (f"state of {moved} resource(s) rewritten: secrets kept only as digests "
+                     "under the current digest key",)
 
     def _secured_state(self, res: Resource, st: ResourceState) -> ResourceState:
         spec = self.providers.spec(res.id.provider, res.id.kind)
+        if not (spec and spec.sensitive_attributes) and not secret_texts(res.properties) \
+                and not has_legacy_digest(st.attributes, st.private, st.inputs):
+            return st  # nothing to rewrite: the common case, asked per resource per plan
         prior = st.live()
-        live = secure_live(spec, res, prior) or prior
+        live = secure_live(spec, res, rekey_live(res, prior)) or prior
         legacy = has_legacy_digest(st.inputs)
         inputs = rekey(st.inputs, digest_candidates(res.properties)) if legacy else st.inputs
         if live is prior and inputs is st.inputs:

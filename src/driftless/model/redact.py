@@ -40,9 +40,30 @@ MIN_SECRET = 4
 
 def secret_texts(value: Any) -> frozenset[str]:
     """Every text form a sensitive value inside ``value`` may take in a message."""
+    if not _any_sensitive(value):
+        return frozenset()  # every read and diff asks: the common answer must be quick
     return frozenset(t for s in _sensitive(value)
                      for t in (*_forms(s.value), *(f for o in s.origins for f in _forms(o)))
                      if len(t) >= MIN_SECRET)
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None), bytes})
+
+
+def _any_sensitive(value: Any) -> bool:
+    """Whether ``value`` holds a ``Sensitive`` (iterative, scalars skipped by class)."""
+    todo = [value]
+    while todo:
+        v = todo.pop()
+        if v.__class__ in _SCALARS:
+            continue
+        if isinstance(v, Sensitive):
+            return True
+        if isinstance(v, Mapping):
+            todo.extend(v.values())
+        elif isinstance(v, list | tuple):
+            todo.extend(v)
+    return False
 
 
 def _sensitive(value: Any) -> Iterator[Sensitive]:
@@ -178,15 +199,28 @@ def holds_secret(value: Any, secrets: Collection[str]) -> bool:
     return value is not None and not isinstance(value, bool) and str(value) in secrets
 
 
-def has_legacy_digest(value: Any) -> bool:
-    """Whether ``value`` holds a digest made with the old compiled-in key."""
-    if isinstance(value, str):
-        return is_legacy_digest(value)
-    if isinstance(value, Mapping):
-        return any(has_legacy_digest(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(has_legacy_digest(v) for v in value)
+def has_legacy_digest(*values: Any) -> bool:
+    """Whether any of ``values`` holds a digest made with the old compiled-in key.
+
+    Iterative and by class: every plan asks this of every resource's state.
+    """
+    todo = list(values)
+    while todo:
+        v = todo.pop()
+        cls = v.__class__
+        if cls is str:
+            if len(v) == _LEGACY_LEN and is_legacy_digest(v):
+                return True
+        elif cls in _SCALARS:
+            continue
+        elif cls is list or cls is tuple:
+            todo.extend(v)
+        elif cls is dict or isinstance(v, Mapping):
+            todo.extend(v.values())
     return False
+
+
+_LEGACY_LEN = len(legacy_digest(""))
 
 
 def digest_candidates(value: Any) -> list[Any]:

@@ -33,6 +33,7 @@ from driftless.model import (
 )
 from driftless.model.redact import (
     digest_candidates,
+    has_legacy_digest,
     holds_secret,
     rekey,
     scrub,
@@ -100,11 +101,11 @@ def secure_live(
 ) -> LiveResource | None:
     """``live`` as it may be kept and shown: no secret of ``resource`` in clear.
 
-    Legacy digests are rewritten under the current key first, then every
-    attribute holding a secret becomes a digest (see ``secure_attributes``).
-    Idempotent, and cheap for a resource without secrets.
+    Every attribute holding a secret becomes a digest (see
+    ``secure_attributes``). Idempotent, and one quick walk of the properties
+    for a resource without secrets. Digests of the old compiled-in key are
+    the engine's to rewrite, once per plan (``rekey_live``).
     """
-    live = rekey_live(resource, live)
     if live is None:
         return None
     props = resource.properties if resource is not None else {}
@@ -119,11 +120,9 @@ def rekey_live(resource: Resource | None, live: LiveResource | None) -> LiveReso
     """``live`` with digests made under the old compiled-in key rewritten (see ``rekey``)."""
     if live is None or resource is None:
         return live
-    props = resource.properties
-    attrs, private = rekey(live.attributes, ()), rekey(live.private, ())
-    if attrs is live.attributes and private is live.private:
-        return live  # no legacy digest: the common case costs one walk
-    found = digest_candidates(props)
+    if not has_legacy_digest(live.attributes, live.private):
+        return live  # the common case costs one walk
+    found = digest_candidates(resource.properties)
     return replace(live, attributes=rekey(live.attributes, found),
                    private=rekey(live.private, found))
 
@@ -385,7 +384,7 @@ class KindProvider:
     def read(self, resource: Resource, prior: LiveResource | None) -> LiveResource | None:
         """Dispatch to the kind; what it read back keeps no secret of ``resource`` in clear."""
         h = self.handler(resource.id)
-        return secure_live(h.spec, resource, h.read(resource, rekey_live(resource, prior)))
+        return secure_live(h.spec, resource, h.read(resource, prior))
 
     def diff(self, desired: Resource, live: LiveResource | None) -> Change:
         """Dispatch to the kind, against the secured live view (a no-refresh plan
