@@ -20,5 +20,9 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     monkeypatch.setenv("GIT_COMMITTER_NAME", "driftless-test")
     monkeypatch.setenv("GIT_COMMITTER_EMAIL", "test@driftless.invalid")
     monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    # one known digest key, so render digests in golden files are the same on every
+    # machine (tests of the key itself set or unset these variables themselves)
+    monkeypatch.setenv("DRIFTLESS_DIGEST_KEY", "driftless-test-digest-key-0001")
     monkeypatch.delenv("CI", raising=False) if os.environ.get("DRIFTLESS_KEEP_CI") is None else None
     yield
