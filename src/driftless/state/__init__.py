@@ -1,4 +1,4 @@
-"""State backends: SQLite (default), S3, ... chosen by URL.
+"""State backends: SQLite (default), S3, PostgreSQL, ... chosen by URL.
 
 ``open_backend`` wraps every backend in ``EncryptedBackend`` with the
 operator's keys from the environment (``DRIFTLESS_STATE_KEY`` …), so new
@@ -38,3 +38,14 @@ def open_backend(url: str, *, root: Path) -> StateBackend:
     keys = keys_from_env()
     backend = open_plain_backend(url, root=root)
     return EncryptedBackend(backend, keys) if keys.configured() else guard_clear(backend)
+
+
+def _postgres(url: str, root: Path) -> StateBackend:
+    """``postgres://`` / ``postgresql://``: psycopg is imported only when one is opened."""
+    from driftless.state.postgres import from_url
+
+    return from_url(url, root)
+
+
+register_scheme("postgres", _postgres)
+register_scheme("postgresql", _postgres)

@@ -1,0 +1,475 @@
+"""The PostgreSQL state backend: shared state in the tables of one schema.
+
+URL: ``postgres://user[:password]@host[:port]/db?schema=driftless`` (or
+``postgresql://``). ``schema`` (default ``driftless``) is ours; every other
+query option (``sslmode``, ``connect_timeout`` …) goes to libpq unchanged,
+and so do ``PGPASSWORD`` and ``~/.pgpass``. A password is never printed:
+messages and ``repr`` name the URL with it replaced by ``***``.
+
+Tables, made on the first lock or write in one transaction under an
+advisory lock (reads of a schema that does not exist yet see empty state and
+create nothing): ``stacks`` (lineage, serial, outputs), ``resources`` (one
+row per resource, so a write upserts only the rows whose JSON changed and
+deletes dropped ones, as SQLite does), ``journal``, ``leases`` and ``meta``
+(the table layout's version). JSON is stored as text, not jsonb: jsonb
+refuses ``\\u0000`` and reorders keys, and unchanged rows are found by
+comparing canonical text.
+
+Leases carry a fencing token. ``lock`` runs in a transaction holding
+``pg_advisory_xact_lock(hashtext(schema), hashtext(stack))``, so two takers
+serialise, and stores a fresh uuid token in the stack's lease row: a new row,
+or an expired one taken over by an UPDATE conditional on the old token
+(compare-and-set in one statement). Expiry is the server's clock, which every
+client shares. ``renew`` and ``unlock`` act only while lock id and token
+still match; ``force`` deletes any holder (the caller records that).
+
+Fencing, and where the token lives: the protocol's ``write`` and journal
+calls carry no lock id, so this backend instance remembers the token it took
+per stack. Every snapshot write and journal write reads the lease row
+``FOR SHARE`` in its own transaction and refuses with ``StateError`` ("lock
+lost: …") unless the row still holds that token; the row lock keeps a
+takeover or force unlock from committing until the write has, so no write
+lands after its lease passed on. A client that took no lock on a stack may
+still write it (one-off tools, the conformance suite) unless someone else
+holds a live lease on it. The journal lives in ``postgres_journal``.
+
+I/O: network only. One connection per thread (the engine journals from a
+thread pool, the lease renewer runs in its own thread), in autocommit mode
+with explicit transactions; every psycopg failure becomes a ``StateError``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from driftless.errors import LockHeld, StateConflict, StateError
+from driftless.model import LockInfo, ResourceState, StateSnapshot
+from driftless.state.postgres_journal import (
+    DDL,
+    SCHEMA_VERSION,
+    PgLocation,
+    PostgresJournal,
+    failure,
+    parse_url,
+)
+from driftless.state.sqlite_journal import dumps, encode
+
+__all__ = ["PgLocation", "PostgresBackend", "PostgresJournal", "from_url", "parse_url"]
+
+LOCK_TIMEOUT = "30s"
+_TABLES = ("stacks", "resources", "leases", "journal", "meta")
+_HOLDER = ("SELECT lock_id, token, info, extract(epoch FROM expires_at), "
+           "expires_at <= clock_timestamp() FROM leases WHERE stack = %s")
+
+# address -> (the ResourceState it came from, if known, and its stored text)
+_Rows = dict[str, tuple[ResourceState | None, str]]
+
+
+@dataclass(frozen=True)
+class _Known:
+    """The rows of one stack as of (lineage, serial), kept to diff writes."""
+
+    lineage: str
+    serial: int
+    rows: _Rows
+
+
+@dataclass(frozen=True)
+class _Held:
+    """A lease this client took: the caller's lock id and our fencing token."""
+
+    lock_id: str
+    token: str
+
+
+def from_url(url: str, root: Path) -> PostgresBackend:
+    """The backend for a ``postgres://`` URL (``root`` is unused: nothing is local)."""
+    del root
+    return PostgresBackend(parse_url(url))
+
+
+def _holder(row: Any) -> LockInfo:
+    """The ``LockInfo`` of a lease row, its expiry from the server's clock."""
+    doc = json.loads(row[2])
+    return LockInfo.from_json({**doc, "id": row[0], "expires": float(row[3])})
+
+
+class PostgresBackend:
+    """``StateBackend`` over one schema of a PostgreSQL database."""
+
+    def __init__(self, loc: PgLocation) -> None:
+        self.loc = loc
+        self._local = threading.local()
+        self._opened: list[psycopg.Connection[Any]] = []
+        self._guard = threading.Lock()
+        self._known: dict[str, _Known] = {}
+        self._held: dict[str, _Held] = {}
+        self._ready = False
+
+    def __repr__(self) -> str:
+        return f"PostgresBackend({self.loc.shown})"
+
+    # -- connections and transactions -----------------------------------------
+
+    def _conn(self) -> psycopg.Connection[Any]:
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.broken:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._guard:
+                self._opened.append(conn)
+        return conn
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        with self._errors():
+            conn = psycopg.connect(self.loc.conninfo, autocommit=True, **self.loc.defaults)
+            try:
+                conn.execute(sql.SQL("SET search_path TO {}").format(
+                    sql.Identifier(self.loc.schema)))
+                # A stuck transaction elsewhere must not hang us forever.
+                conn.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
+            except BaseException:
+                conn.close()
+                raise
+            return conn
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn psycopg failures into a ``StateError`` naming the URL (no password)."""
+        try:
+            yield
+        except psycopg.Error as exc:
+            raise failure(self.loc, exc) from None
+
+    @contextmanager
+    def _txn(self, *, snapshot: bool = False) -> Iterator[psycopg.Cursor[Any]]:
+        """One transaction; ``snapshot`` makes its reads agree (REPEATABLE READ)."""
+        conn = self._conn()
+        with self._errors(), conn.transaction(), conn.cursor() as cur:
+            if snapshot:
+                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            yield cur
+
+    def _exists(self) -> bool:
+        """Whether our tables are there (checking their version once they are)."""
+        if self._ready:
+            return True
+        with self._txn() as cur:
+            cur.execute("SELECT count(*) FROM pg_tables WHERE schemaname = %s "
+                        "AND tablename = ANY(%s)", (self.loc.schema, list(_TABLES)))
+            row = cur.fetchone()
+            if row is None or row[0] != len(_TABLES):
+                return False
+            self._check_version(cur)
+        self._ready = True
+        return True
+
+    def _check_version(self, cur: psycopg.Cursor[Any]) -> None:
+        cur.execute("SELECT value FROM meta WHERE key = 'schema_version'")
+        row = cur.fetchone()
+        version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise StateError(
+                f"schema '{self.loc.schema}' at {self.loc.shown} holds driftless tables of "
+                f"version {version}; this driftless knows up to {SCHEMA_VERSION}",
+                hint="upgrade driftless to use this state")
+
+    def ensure_schema(self) -> bool:
+        """Create the schema and tables if missing; True when this call made them.
+
+        Two first users may race: the advisory lock makes the second wait and
+        then find everything in place (CREATE … IF NOT EXISTS alone can still
+        fail on a concurrent create).
+        """
+        if self._exists():
+            return False
+        with self._txn() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                        (f"driftless schema {self.loc.schema}",))
+            cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                sql.Identifier(self.loc.schema)))
+            for statement in DDL:
+                cur.execute(statement)
+            cur.execute("INSERT INTO meta (key, value) VALUES ('schema_version', %s) "
+                        "ON CONFLICT (key) DO NOTHING", (str(SCHEMA_VERSION),))
+            self._check_version(cur)
+        self._ready = True
+        return True
+
+    def close(self) -> None:
+        """Close every thread's connection."""
+        with self._guard:
+            opened, self._opened = self._opened, []
+            self._known.clear()
+        for conn in opened:
+            conn.close()
+        self._local = threading.local()
+
+    # -- fencing ---------------------------------------------------------------
+
+    def _serialise(self, cur: psycopg.Cursor[Any], stack: str) -> None:
+        """Take the stack's advisory lock until the transaction ends."""
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))",
+                    (self.loc.schema, stack))
+
+    def fence(self, cur: psycopg.Cursor[Any], stack: str, doing: str) -> None:
+        """Refuse ``doing`` unless our lease still holds (or, unlocked, nobody's does).
+
+        ``FOR SHARE`` keeps the lease row as it is until this transaction ends.
+        """
+        with self._guard:
+            held = self._held.get(stack)
+        cur.execute(_HOLDER + " FOR SHARE", (stack,))
+        row = cur.fetchone()
+        if held is not None and (row is None or row[1] != held.token):
+            now = "released" if row is None else f"held by {_holder(row).describe()}"
+            raise StateError(
+                f"lock lost: the lease on stack '{stack}' is {now}; {doing} was refused",
+                hint="another process took the stack over after our lease ran out (or it "
+                     "was force-unlocked); run plan again to see its state")
+        if held is None and row is not None and not row[4]:
+            raise StateError(
+                f"stack '{stack}' is locked by {_holder(row).describe()} and this client "
+                f"holds no lock on it; {doing} was refused",
+                hint="take the stack's lock before changing it, or wait for that run")
+
+    # -- snapshots -----------------------------------------------------------
+
+    def stacks(self) -> list[str]:
+        """Names of every stack with state, sorted by code point."""
+        if not self._exists():
+            return []
+        with self._txn() as cur:
+            cur.execute("SELECT name FROM stacks ORDER BY name")
+            return [r[0] for r in cur.fetchall()]
+
+    def read(self, stack: str) -> StateSnapshot:
+        """The stored snapshot; a fresh, unsaved one for an unknown stack."""
+        if not self._exists():
+            return StateSnapshot.empty()
+        with self._txn(snapshot=True) as cur:
+            cur.execute("SELECT lineage, serial, outputs FROM stacks WHERE name = %s", (stack,))
+            meta = cur.fetchone()
+            if meta is None:
+                return StateSnapshot.empty()
+            cur.execute("SELECT doc FROM resources WHERE stack = %s", (stack,))
+            texts = [r[0] for r in cur.fetchall()]
+        outputs, states = self._decode(stack, meta[2], texts)
+        known: _Rows = {str(rs.id): (rs, text) for rs, text in zip(states, texts, strict=True)}
+        self._remember(stack, _Known(meta[0], int(meta[1]), known))
+        return StateSnapshot(meta[0], int(meta[1]), {rs.id: rs for rs in states}, outputs)
+
+    def _decode(self, stack: str, outputs: str, texts: list[str]
+                ) -> tuple[dict[str, Any], list[ResourceState]]:
+        try:
+            # One json.loads over all rows is much faster than one per row.
+            docs = json.loads("[" + ",".join(texts) + "]")
+            return dict(json.loads(outputs)), [ResourceState.from_json(d) for d in docs]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StateError(
+                f"stack '{stack}' at {self.loc.shown} holds a damaged row ({exc})",
+                hint="restore the stack from a database backup (or driftless state push)",
+            ) from None
+
+    def _remember(self, stack: str, known: _Known) -> None:
+        with self._guard:
+            self._known[stack] = known
+
+    def write(self, stack: str, snap: StateSnapshot) -> None:
+        """Store ``snap`` if it is stored serial + 1 on the same lineage, under our lease."""
+        self._store(stack, snap, importing=False)
+
+    def import_snapshot(self, stack: str, snap: StateSnapshot) -> None:
+        """Store ``snap`` keeping its serial (``state migrate``): only over nothing or
+        an older serial of the same lineage; ``StateConflict`` otherwise."""
+        self._store(stack, snap, importing=True)
+
+    def _store(self, stack: str, snap: StateSnapshot, *, importing: bool) -> None:
+        outputs = encode(f"outputs of stack '{stack}'", dict(snap.outputs))
+        self.ensure_schema()
+        with self._txn() as cur:
+            self._serialise(cur, stack)
+            self.fence(cur, stack, f"the write of serial {snap.serial}")
+            cur.execute("SELECT lineage, serial FROM stacks WHERE name = %s FOR UPDATE",
+                        (stack,))
+            meta = cur.fetchone()
+            _check_base(stack, meta, snap, importing=importing)
+            rows = self._write_rows(cur, stack, snap, self._prior_rows(cur, stack, meta))
+            cur.execute(
+                "INSERT INTO stacks (name, lineage, serial, outputs) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (name) DO UPDATE SET lineage = excluded.lineage, "
+                "serial = excluded.serial, outputs = excluded.outputs",
+                (stack, snap.lineage, snap.serial, outputs))
+        self._remember(stack, _Known(snap.lineage, snap.serial, rows))
+
+    def _prior_rows(self, cur: psycopg.Cursor[Any], stack: str, meta: Any) -> _Rows:
+        """The stored rows: from memory when they are known to be current."""
+        if meta is None:
+            return {}
+        with self._guard:
+            known = self._known.get(stack)
+        if known is not None and (known.lineage, known.serial) == (meta[0], int(meta[1])):
+            return known.rows
+        cur.execute("SELECT address, doc FROM resources WHERE stack = %s", (stack,))
+        return {address: (None, doc) for address, doc in cur.fetchall()}
+
+    def _write_rows(self, cur: psycopg.Cursor[Any], stack: str, snap: StateSnapshot,
+                    prior: _Rows) -> _Rows:
+        """Upsert changed rows, delete dropped ones; returns the new rows."""
+        rows: _Rows = {}
+        changed: list[tuple[str, str, str, int]] = []
+        for rid, rs in snap.resources.items():
+            address = str(rid)
+            before = prior.get(address)
+            # The very object we stored is unchanged: skip re-encoding it.
+            text = before[1] if before and before[0] is rs else encode(address, rs.to_json())
+            rows[address] = (rs, text)
+            if before is None or before[1] != text:
+                changed.append((stack, address, text, snap.serial))
+        gone = [a for a in prior if a not in rows]
+        if gone:
+            cur.execute("DELETE FROM resources WHERE stack = %s AND address = ANY(%s)",
+                        (stack, gone))
+        if changed:
+            cur.executemany(
+                "INSERT INTO resources (stack, address, doc, serial) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (stack, address) DO UPDATE SET doc = excluded.doc, "
+                "serial = excluded.serial", changed)
+        return rows
+
+    # -- locks ---------------------------------------------------------------
+
+    def lock(self, stack: str, info: LockInfo) -> str:
+        """Take the lease (or an expired one, by compare-and-set); else ``LockHeld``."""
+        self.ensure_schema()
+        token = uuid.uuid4().hex
+        lease = max(0.0, info.expires - info.created)
+        doc = dumps({k: v for k, v in info.to_json().items() if k not in ("id", "expires")})
+        with self._txn() as cur:
+            self._serialise(cur, stack)
+            cur.execute(_HOLDER + " FOR UPDATE", (stack,))
+            row = cur.fetchone()
+            if row is None:
+                cur.execute(
+                    "INSERT INTO leases (stack, lock_id, token, info, lease, expires_at) "
+                    "VALUES (%s, %s, %s, %s, %s, clock_timestamp() + make_interval(secs => %s))",
+                    (stack, info.id, token, doc, lease, lease))
+            else:
+                self._take_over(cur, stack, row, info, token=token, doc=doc, lease=lease)
+        with self._guard:
+            self._held[stack] = _Held(info.id, token)
+        return info.id
+
+    def _take_over(self, cur: psycopg.Cursor[Any], stack: str, row: Any, info: LockInfo, *,
+                   token: str, doc: str, lease: float) -> None:
+        """Replace an expired lease (or our own), only if it still holds the token we saw."""
+        if not row[4] and row[0] != info.id:
+            raise LockHeld(stack, _holder(row))
+        cur.execute(
+            "UPDATE leases SET lock_id = %s, token = %s, info = %s, lease = %s, "
+            "expires_at = clock_timestamp() + make_interval(secs => %s) "
+            "WHERE stack = %s AND token = %s "
+            "AND (expires_at <= clock_timestamp() OR lock_id = %s)",
+            (info.id, token, doc, lease, lease, stack, row[1], info.id))
+        if cur.rowcount != 1:
+            raise LockHeld(stack, _holder(row))
+
+    def _token(self, stack: str, lock_id: str) -> str | None:
+        """Our fencing token for ``lock_id``, when this client took it."""
+        with self._guard:
+            held = self._held.get(stack)
+        return held.token if held is not None and held.lock_id == lock_id else None
+
+    def renew(self, stack: str, lock_id: str) -> None:
+        """Push our lease forward by its length; ``StateError`` if it is not ours now."""
+        if not self._exists():
+            raise _not_ours(stack, None, doing="renew")
+        with self._txn() as cur:
+            cur.execute(
+                "UPDATE leases SET expires_at = clock_timestamp() + make_interval(secs => lease) "
+                "WHERE stack = %s AND lock_id = %s AND token = coalesce(%s, token)",
+                (stack, lock_id, self._token(stack, lock_id)))
+            if cur.rowcount == 1:
+                return
+            cur.execute(_HOLDER, (stack,))
+            row = cur.fetchone()
+        raise _not_ours(stack, row and _holder(row), doing="renew")
+
+    def unlock(self, stack: str, lock_id: str, *, force: bool = False) -> None:
+        """Release our lock (a no-op when nobody holds it); ``force`` any lock."""
+        token = self._token(stack, lock_id)
+        with self._guard:
+            if token is not None:
+                del self._held[stack]
+        if not self._exists():
+            return
+        with self._txn() as cur:
+            if force:
+                cur.execute("DELETE FROM leases WHERE stack = %s", (stack,))
+                return
+            cur.execute("DELETE FROM leases WHERE stack = %s AND lock_id = %s "
+                        "AND token = coalesce(%s, token)", (stack, lock_id, token))
+            if cur.rowcount == 1:
+                return
+            cur.execute(_HOLDER, (stack,))
+            row = cur.fetchone()
+        if row is not None:
+            raise _not_ours(stack, _holder(row), doing="unlock")
+
+    def lock_info(self, stack: str) -> LockInfo | None:
+        """The current holder, expired or not."""
+        if not self._exists():
+            return None
+        with self._txn() as cur:
+            cur.execute(_HOLDER, (stack,))
+            row = cur.fetchone()
+        return None if row is None else _holder(row)
+
+    def journal(self, stack: str) -> PostgresJournal:
+        """The stack's write-ahead journal."""
+        return PostgresJournal(self, stack)
+
+
+def _check_base(stack: str, meta: Any, snap: StateSnapshot, *, importing: bool) -> None:
+    """Refuse a write not based on the stored serial and lineage (an import: not newer).
+
+    The serial is checked first: two runs that both created a new stack
+    differ in lineage too, but "changed since it was read" is the truth.
+    """
+    lineage, serial = (snap.lineage, 0) if meta is None else (meta[0], int(meta[1]))
+    if not importing and snap.serial != serial + 1:
+        raise StateConflict(
+            f"stack '{stack}': state changed since it was read "
+            f"(serial {snap.serial - 1} → {serial}); refusing to write serial {snap.serial}",
+            hint="another run wrote this stack; re-run plan and apply again")
+    if lineage != snap.lineage:
+        raise StateConflict(
+            f"stack '{stack}': refusing to write state of lineage {snap.lineage[:12]} "
+            f"over state of lineage {lineage[:12]}; they are different states",
+            hint="check the state URL points at this project's state; to replace it "
+                 "on purpose use driftless state push --force")
+    if importing and meta is not None and serial >= snap.serial:
+        raise StateConflict(
+            f"stack '{stack}' already holds serial {serial}; refusing to import serial "
+            f"{snap.serial} over it", hint="the destination is as new or newer; use it as is")
+
+
+def _not_ours(stack: str, current: LockInfo | None, *, doing: str) -> StateError:
+    if current is None:
+        return StateError(
+            f"cannot {doing} the lock on stack '{stack}': it is not held (lease "
+            "expired and taken, or force-unlocked)",
+            hint="take the lock again before changing this stack")
+    return StateError(
+        f"cannot {doing} the lock on stack '{stack}': it is held by {current.describe()}",
+        hint=f"wait for it to finish, or take it over: driftless state unlock {stack} --force")
