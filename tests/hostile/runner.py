@@ -463,7 +463,7 @@ class Runner:
             timeout: float = TIMEOUT) -> list[CommandResult]:
         """Run each command on ``repo``; ``work`` receives outputs, home and TMPDIR."""
         home, tmp = work / "home", work / "tmp"
-        for d in (home, tmp):
+        for d in (home / ".config", tmp):  # an operator's home has a .config already
             d.mkdir(parents=True, exist_ok=True)
         extra: list[str] = []
         for v in variables:
@@ -480,11 +480,14 @@ class Runner:
             name = command[0]
             argv = ["-C", str(repo), *command, *extra]
             prefix = str(work / name)
+            # the operator's own driftless config (the digest key, made on first use) is
+            # operator material, like an age key: reading and creating it is allowed
+            operator = str(home / ".config" / "driftless")
             request = {
                 "argv": argv, "cwd": str(repo), "env": child_env, "out_prefix": prefix,
                 "timeout": timeout,
-                "read_roots": [*self.read_base, str(repo), str(sandbox), str(tmp)],
-                "write_roots": [str(sandbox), str(repo / ".driftless"), str(tmp)],
+                "read_roots": [*self.read_base, str(repo), str(sandbox), str(tmp), operator],
+                "write_roots": [str(sandbox), str(repo / ".driftless"), str(tmp), operator],
             }
             answer = self._request(request)
             audit = Path(prefix + ".audit")
