@@ -18,7 +18,7 @@ import pytest
 
 from cli_helpers import run, write_project
 from driftless.errors import RenderError
-from driftless.model import Sensitive, resolve, reveal
+from driftless.model import Sensitive, contains_unknown, resolve, reveal
 from driftless.model.policy import Policy
 from driftless.render import RenderOptions, load_project, render_stack, secret_refs
 from driftless.render.expr import Lit, SecretRef, parse_template
@@ -375,3 +375,24 @@ def test_env_refuses_the_operators_keys_unless_listed(tmp_path: Path, name: str,
     assert f"does not allow reading environment variable {name}" in problem
     assert "KEY-VALUE-123" not in problem
     assert reveal(_one_value(root, Policy().widened(secret_env=[name]))) == "KEY-VALUE-123"
+
+
+def test_validate_without_secrets_checks_references_with_placeholders(tmp_path: Path) -> None:
+    root = _project(tmp_path, "token=${secret.env:APP_TOKEN_NOT_SET}")
+    warnings: list[Any] = []
+    project = load_project(root, policy=Policy())
+    options = RenderOptions(environ={}, on_missing_secret=warnings.append)
+    desired = render_stack(project, "app", options)
+    assert contains_unknown(desired.resources[0].properties["content"])
+    assert len(warnings) == 1 and "APP_TOKEN_NOT_SET is not set" in warnings[0].message
+    assert "placeholder" in warnings[0].message
+    # without the option (plan, apply) the same reference is an error
+    assert "APP_TOKEN_NOT_SET is not set" in _one_problem(root)
+
+
+def test_cli_validate_passes_without_secrets_and_plan_does_not(tmp_path: Path) -> None:
+    root = _project(tmp_path, "${secret.cmd:cat /nonexistent-secret}")
+    validate = run(root, "validate")
+    assert validate.returncode == 0, validate.stderr
+    assert "checked with a placeholder" in validate.stderr
+    assert run(root, "plan").returncode == 1

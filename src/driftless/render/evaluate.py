@@ -63,7 +63,7 @@ from driftless.render.functions import (
 )
 from driftless.render.paths import resolve_path, resource_refs
 from driftless.render.scope import EvalError, NotYet, ResInfo, Scope, no_lookup
-from driftless.render.secret_refs import SecretRefError, resolve_secret
+from driftless.render.secret_refs import KINDS, SecretRefError, resolve_secret
 from driftless.render.spell import SECRET, spell
 from driftless.render.suggest import did_you_mean
 
@@ -208,11 +208,18 @@ def _eval(node: Node, scope: Scope, lookup: AttrLookup) -> Any:
     return resolve_path(node, scope, lookup, _eval)
 
 
-def _secret(node: SecretRef, scope: Scope) -> Sensitive:
-    """An external secret, if the operator allows it; resolved once per render (cached)."""
+def _secret(node: SecretRef, scope: Scope) -> Any:
+    """An external secret, if the operator allows it; resolved once per render (cached).
+
+    Where secrets are optional (validate, plan --no-secrets) a reference that
+    cannot be resolved here is a placeholder known only after apply.
+    """
     try:
         return resolve_secret(node.kind, node.arg, scope.policy, scope.root, scope.secrets)
     except SecretRefError as exc:
+        if scope.secrets.on_missing is not None and node.kind in KINDS:
+            scope.secrets.missing(node.kind, node.arg, exc)
+            return UNKNOWN
         raise EvalError(str(exc), node.offset, hint=exc.hint) from None
 
 

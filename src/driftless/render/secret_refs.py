@@ -31,6 +31,7 @@ from contextlib import suppress
 from fnmatch import fnmatchcase
 from pathlib import Path
 
+from driftless.errors import Problem
 from driftless.model import Sensitive
 from driftless.model.policy import ENV_SECRET_ENV, Policy, limit_hint
 from driftless.render.suggest import did_you_mean
@@ -72,9 +73,22 @@ class SecretCache:
     evaluating deferred values from running one command twice.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, on_missing: Callable[[Problem], None] | None = None) -> None:
         self._done: dict[tuple[str, str], Sensitive | SecretRefError] = {}
         self._lock = threading.Lock()
+        # validate and plan --no-secrets: a reference that cannot be resolved here
+        # (CI holds no secrets) is a warning and a placeholder, not an error
+        self.on_missing = on_missing
+        self._reported: set[tuple[str, str]] = set()
+
+    def missing(self, kind: str, arg: str, exc: SecretRefError) -> None:
+        """Report once that ``secret.kind:arg`` is checked with a placeholder."""
+        with self._lock:
+            if (kind, arg) in self._reported or self.on_missing is None:
+                return
+            self._reported.add((kind, arg))
+        self.on_missing(Problem(f"{exc}; checked with a placeholder", hint=(
+            "the environment that applies must be able to resolve it")))
 
     def get(self, kind: str, arg: str, resolve: Callable[[], Sensitive]) -> Sensitive:
         """The cached result of ``secret.kind:arg``, resolving it the first time."""

@@ -20,6 +20,7 @@ from driftless.render.job import Job, KindLookup, RenderOptions, resolve_value
 from driftless.render.overlay import apply_overlays
 from driftless.render.project import Project
 from driftless.render.resources import expand_resources, find_cycles
+from driftless.render.secret_refs import SecretCache
 from driftless.render.shape import STACK_SHAPE, sanitize
 from driftless.render.suggest import did_you_mean
 from driftless.render.values import gather_sources
@@ -85,7 +86,8 @@ def _variables(job: Job) -> None:
     values = resolve_variables(decls, sources, where_hint=hint, problems=job.problems)
     job.scope = Scope(variables=values, stack_outputs=job.stack_outputs,
                       base_dir=job.project.stacks[job.name].path, root=job.project.root,
-                      policy=job.project.policy)
+                      policy=job.project.policy,
+                      secrets=SecretCache(on_missing=job.options.on_missing_secret))
 
 
 def _outputs(job: Job) -> None:
