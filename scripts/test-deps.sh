@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite starts for real, when missing.
-# Idempotent: a second run does nothing but a few `command -v` checks.
+# Idempotent: a second run does nothing but a few `command -v` / file checks.
 set -euo pipefail
 need=()
 command -v git >/dev/null || need+=(git)
+# PostgreSQL's server binaries (tests/state_pg runs initdb and postgres from here).
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need+=(postgresql)
+# setpriv starts the server as the postgres user when the tests run as root.
+command -v setpriv >/dev/null || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
