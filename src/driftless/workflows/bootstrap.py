@@ -11,8 +11,15 @@ The chicken-and-egg of remote state, in three idempotent steps:
    round-trip so comments and layout stay.
 
 Running it again finds the bucket in place, the state identical and the
-file already pointing there, and changes nothing. I/O: AWS through the
-provider and the state backends, and the project's driftless.yaml.
+file already pointing there, and changes nothing.
+
+A ``postgres://`` (or ``postgresql://``) backend has nothing for the engine
+to create: step 1 creates the schema and tables in the existing database
+instead (the server, database and role are the operator's), and the
+``bootstrap`` stack is not made. Steps 2 and 3 are the same.
+
+I/O: AWS through the provider, the state backends (PostgreSQL), and the
+project's driftless.yaml.
 """
 
 from __future__ import annotations
@@ -34,10 +41,14 @@ from driftless.state.s3 import parse_url
 from driftless.state.s3_store import S3Location
 from driftless.workflows.migrate import MigrationStep, plan_migration
 
-__all__ = ["BOOTSTRAP_STACK", "BootstrapReport", "ProjectLike", "bootstrap", "bootstrap_stack"]
+__all__ = [
+    "BOOTSTRAP_STACK", "BootstrapReport", "ProjectLike", "bootstrap", "bootstrap_postgres",
+    "bootstrap_stack",
+]
 
 BOOTSTRAP_STACK = "bootstrap"
 _PROJECT_FILES = ("driftless.yaml", "driftless.yml")
+_POSTGRES = ("postgres", "postgresql")
 
 
 class ProjectLike(Protocol):
@@ -62,6 +73,7 @@ class BootstrapReport:
     results: tuple[ApplyResult, ...]
     migration: tuple[MigrationStep, ...]
     config_file: Path | None
+    schema_created: bool = False
 
     @property
     def copied(self) -> list[str]:
@@ -71,7 +83,7 @@ class BootstrapReport:
     @property
     def changed(self) -> bool:
         """False when the run found everything in place."""
-        return bool(self.results or self.copied or self.config_file)
+        return bool(self.results or self.copied or self.config_file or self.schema_created)
 
 
 def with_lock_table(url: str, lock_table: str | None) -> str:
@@ -178,6 +190,8 @@ def bootstrap(
 ) -> BootstrapReport:
     """Create the S3 backend (and lock table) as protected resources, move state into it,
     and point driftless.yaml at it. Safe to run again: it then changes nothing."""
+    if urlsplit(backend_url).scheme in _POSTGRES:
+        return bootstrap_postgres(project, backend_url, lock_table=lock_table)
     url = with_lock_table(backend_url, lock_table)
     loc = parse_url(url)
     if BOOTSTRAP_STACK in project.stacks:
@@ -198,6 +212,45 @@ def bootstrap(
     changed_file = set_state_url(path, url)
     return BootstrapReport(url, project.state_url, plan, results, tuple(steps),
                            path if changed_file else None)
+
+
+def bootstrap_postgres(project: ProjectLike, url: str, *, lock_table: str | None = None
+                       ) -> BootstrapReport:
+    """Create the schema and tables, move every stack's state in, point driftless.yaml there.
+
+    The database must exist: creating servers, databases and roles is the
+    operator's business (and needs rights state should not be given).
+    """
+    from driftless.state.postgres import from_url
+
+    if lock_table is not None:
+        raise ConfigError(
+            "--lock-table is for S3 state; PostgreSQL keeps its leases in its own table",
+            hint="run driftless bootstrap again without --lock-table")
+    path = project_file(project.root)
+    backend = from_url(url, project.root)  # parses the URL before anything is touched
+    if backend.loc.secrets:
+        raise ConfigError(
+            f"the state URL {backend.loc.shown} holds a password, which bootstrap would "
+            "write into driftless.yaml (and so into Git)",
+            hint="drop the password from the URL and give it in PGPASSWORD or ~/.pgpass")
+    try:
+        created = backend.ensure_schema()
+    finally:
+        backend.close()
+    current = open_backend(project.state_url, root=project.root)
+    try:
+        steps = _migrate(current, project, url)
+    finally:
+        current.close()
+    changed_file = set_state_url(path, url)
+    return BootstrapReport(url, project.state_url, _no_plan(), (), tuple(steps),
+                           path if changed_file else None, schema_created=created)
+
+
+def _no_plan() -> Plan:
+    """The empty plan of a backend the engine has nothing to create for."""
+    return Plan(BOOTSTRAP_STACK, None, "", "", 0, ())
 
 
 def _migrate(current: StateBackend, project: ProjectLike, url: str) -> list[MigrationStep]:

@@ -23,7 +23,7 @@ __all__ = ["Importer", "MigrationStep", "migrate_state", "plan_migration"]
 
 @runtime_checkable
 class Importer(Protocol):
-    """A backend that can store a snapshot with its own serial (S3 can)."""
+    """A backend that can store a snapshot with its own serial (S3 and PostgreSQL can)."""
 
     def import_snapshot(self, stack: str, snap: StateSnapshot) -> None: ...
 
