@@ -52,14 +52,16 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from driftless.errors import LockHeld, StateConflict, StateError
+from driftless.errors import LockHeld, StateError
 from driftless.model import LockInfo, ResourceState, StateSnapshot
 from driftless.state.postgres_journal import (
     DDL,
     SCHEMA_VERSION,
     PgLocation,
     PostgresJournal,
+    check_base,
     failure,
+    not_ours,
     parse_url,
 )
 from driftless.state.sqlite_journal import dumps, encode
@@ -303,7 +305,7 @@ class PostgresBackend:
             cur.execute("SELECT lineage, serial FROM stacks WHERE name = %s FOR UPDATE",
                         (stack,))
             meta = cur.fetchone()
-            _check_base(stack, meta, snap, importing=importing)
+            check_base(stack, meta, snap, importing=importing)
             rows = self._write_rows(cur, stack, snap, self._prior_rows(cur, stack, meta))
             cur.execute(
                 "INSERT INTO stacks (name, lineage, serial, outputs) VALUES (%s, %s, %s, %s) "
@@ -393,7 +395,7 @@ class PostgresBackend:
     def renew(self, stack: str, lock_id: str) -> None:
         """Push our lease forward by its length; ``StateError`` if it is not ours now."""
         if not self._exists():
-            raise _not_ours(stack, None, doing="renew")
+            raise not_ours(stack, None, doing="renew")
         with self._txn() as cur:
             cur.execute(
                 "UPDATE leases SET expires_at = clock_timestamp() + make_interval(secs => lease) "
@@ -403,7 +405,7 @@ class PostgresBackend:
                 return
             cur.execute(_HOLDER, (stack,))
             row = cur.fetchone()
-        raise _not_ours(stack, row and _holder(row), doing="renew")
+        raise not_ours(stack, row and _holder(row), doing="renew")
 
     def unlock(self, stack: str, lock_id: str, *, force: bool = False) -> None:
         """Release our lock (a no-op when nobody holds it); ``force`` any lock."""
@@ -424,7 +426,7 @@ class PostgresBackend:
             cur.execute(_HOLDER, (stack,))
             row = cur.fetchone()
         if row is not None:
-            raise _not_ours(stack, _holder(row), doing="unlock")
+            raise not_ours(stack, _holder(row), doing="unlock")
 
     def lock_info(self, stack: str) -> LockInfo | None:
         """The current holder, expired or not."""
@@ -439,37 +441,3 @@ class PostgresBackend:
         """The stack's write-ahead journal."""
         return PostgresJournal(self, stack)
 
-
-def _check_base(stack: str, meta: Any, snap: StateSnapshot, *, importing: bool) -> None:
-    """Refuse a write not based on the stored serial and lineage (an import: not newer).
-
-    The serial is checked first: two runs that both created a new stack
-    differ in lineage too, but "changed since it was read" is the truth.
-    """
-    lineage, serial = (snap.lineage, 0) if meta is None else (meta[0], int(meta[1]))
-    if not importing and snap.serial != serial + 1:
-        raise StateConflict(
-            f"stack '{stack}': state changed since it was read "
-            f"(serial {snap.serial - 1} → {serial}); refusing to write serial {snap.serial}",
-            hint="another run wrote this stack; re-run plan and apply again")
-    if lineage != snap.lineage:
-        raise StateConflict(
-            f"stack '{stack}': refusing to write state of lineage {snap.lineage[:12]} "
-            f"over state of lineage {lineage[:12]}; they are different states",
-            hint="check the state URL points at this project's state; to replace it "
-                 "on purpose use driftless state push --force")
-    if importing and meta is not None and serial >= snap.serial:
-        raise StateConflict(
-            f"stack '{stack}' already holds serial {serial}; refusing to import serial "
-            f"{snap.serial} over it", hint="the destination is as new or newer; use it as is")
-
-
-def _not_ours(stack: str, current: LockInfo | None, *, doing: str) -> StateError:
-    if current is None:
-        return StateError(
-            f"cannot {doing} the lock on stack '{stack}': it is not held (lease "
-            "expired and taken, or force-unlocked)",
-            hint="take the lock again before changing this stack")
-    return StateError(
-        f"cannot {doing} the lock on stack '{stack}': it is held by {current.describe()}",
-        hint=f"wait for it to finish, or take it over: driftless state unlock {stack} --force")

@@ -8,9 +8,10 @@ whose lease was taken over cannot record intents or outcomes any more.
 
 Shared with ``postgres``, kept here so each file stays readable: the URL
 (``parse_url`` → ``PgLocation``, with the password kept out of everything
-printable), the tables' DDL, and ``failure``, which turns a psycopg error
-into a ``StateError`` with a hint for the usual causes (server not running,
-wrong password, missing database, missing privilege). No I/O but the
+printable), the tables' DDL, the refusals (``check_base``, ``not_ours``) and
+``failure``, which turns a psycopg error into a ``StateError`` with a hint
+for the usual causes (server not running, wrong password, missing database,
+missing privilege). No I/O but the
 backend's connections.
 """
 
@@ -27,14 +28,18 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from driftless.errors import ConfigError, StateError
+from driftless.errors import ConfigError, StateConflict, StateError
+from driftless.model import LockInfo, StateSnapshot
 from driftless.state.base import JournalEntry
 from driftless.state.sqlite_journal import encode
 
 if TYPE_CHECKING:
     from driftless.state.postgres import PostgresBackend
 
-__all__ = ["DDL", "SCHEMA_VERSION", "PgLocation", "PostgresJournal", "failure", "parse_url"]
+__all__ = [
+    "DDL", "SCHEMA_VERSION", "PgLocation", "PostgresJournal", "check_base", "failure",
+    "not_ours", "parse_url",
+]
 
 SCHEMA_VERSION = 1
 DEFAULT_SCHEMA = "driftless"
@@ -124,7 +129,7 @@ def parse_url(url: str) -> PgLocation:
 
 _FINISH = "UPDATE journal SET finished = true, ok = %s, live = %s WHERE seq = %s AND stack = %s"
 
-# What a connection failure usually means, by a piece of libpq's message.
+# What a failure usually means, by a pattern in libpq's or the server's message.
 _HINTS = (
     ("connection refused", "is PostgreSQL running and listening on that host and port? "
                            "check the URL's host:port"),
@@ -135,7 +140,8 @@ _HINTS = (
     ("no password supplied", "give a password in PGPASSWORD or ~/.pgpass"),
     ("no pg_hba.conf entry", "the server does not let this user in from here; "
                              "ask its administrator to allow it in pg_hba.conf"),
-    ("does not exist", "create the database first (createdb …) or fix its name in the URL"),
+    (r'database ".*" does not exist', "create the database first (createdb …) or fix "
+                                      "its name in the URL"),
     ("permission denied", "grant the user CREATE on the database (or create the schema "
                           "for it: CREATE SCHEMA … AUTHORIZATION user) and rights on its tables"),
 )
@@ -145,13 +151,48 @@ def failure(loc: PgLocation, exc: psycopg.Error) -> StateError:
     """A ``StateError`` for ``exc`` that names the URL (password hidden) and a likely fix."""
     message = loc.scrub(re.sub(r"\s+", " ", str(exc)).strip())
     lowered = message.lower()
-    hint = next((h for key, h in _HINTS if key in lowered), None)
+    hint = next((h for pattern, h in _HINTS if re.search(pattern, lowered)), None)
     if isinstance(exc, psycopg.errors.LockNotAvailable):
         hint = "another client held a row lock for long; retry in a moment"
     if isinstance(exc, psycopg.OperationalError) and hint is not None:
         return StateError(f"cannot use PostgreSQL state at {loc.shown}: {message}", hint=hint)
     return StateError(f"PostgreSQL state at {loc.shown} failed: {message}",
                       hint=hint or "check the server's log; the transaction was rolled back")
+
+
+def check_base(stack: str, meta: Any, snap: StateSnapshot, *, importing: bool) -> None:
+    """Refuse a write not based on the stored serial and lineage (an import: not newer).
+
+    The serial is checked first: two runs that both created a new stack
+    differ in lineage too, but "changed since it was read" is the truth.
+    """
+    lineage, serial = (snap.lineage, 0) if meta is None else (meta[0], int(meta[1]))
+    if not importing and snap.serial != serial + 1:
+        raise StateConflict(
+            f"stack '{stack}': state changed since it was read "
+            f"(serial {snap.serial - 1} → {serial}); refusing to write serial {snap.serial}",
+            hint="another run wrote this stack; re-run plan and apply again")
+    if lineage != snap.lineage:
+        raise StateConflict(
+            f"stack '{stack}': refusing to write state of lineage {snap.lineage[:12]} "
+            f"over state of lineage {lineage[:12]}; they are different states",
+            hint="check the state URL points at this project's state; to replace it "
+                 "on purpose use driftless state push --force")
+    if importing and meta is not None and serial >= snap.serial:
+        raise StateConflict(
+            f"stack '{stack}' already holds serial {serial}; refusing to import serial "
+            f"{snap.serial} over it", hint="the destination is as new or newer; use it as is")
+
+
+def not_ours(stack: str, current: LockInfo | None, *, doing: str) -> StateError:
+    if current is None:
+        return StateError(
+            f"cannot {doing} the lock on stack '{stack}': it is not held (lease "
+            "expired and taken, or force-unlocked)",
+            hint="take the lock again before changing this stack")
+    return StateError(
+        f"cannot {doing} the lock on stack '{stack}': it is held by {current.describe()}",
+        hint=f"wait for it to finish, or take it over: driftless state unlock {stack} --force")
 
 
 class PostgresJournal:
