@@ -68,15 +68,18 @@ def _binaries() -> Path:
     return Path(found[-1]).parent
 
 
-def _as_postgres() -> list[str]:
-    """The command prefix that drops root to the postgres user (nothing otherwise).
+def _as_postgres(*, die_with_us: bool = False) -> list[str]:
+    """The ``setpriv`` prefix that drops root to the postgres user.
 
     ``setpriv`` execs the server itself, so our child's pid is the postmaster's
     and a signal reaches it directly (``runuser`` would swallow SIGINT).
+    ``die_with_us`` sends the server SIGINT (a fast shutdown) when this process
+    dies without running the fixture's teardown (killed, or a broken pipe).
     """
+    prefix = ["setpriv", "--pdeathsig", "INT"] if die_with_us else ["setpriv"]
     if os.getuid() != 0:
-        return []
-    return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"]
+        return prefix if die_with_us else []
+    return [*prefix, "--reuid=postgres", "--regid=postgres", "--init-groups"]
 
 
 def _initdb(bindir: Path, data: Path) -> None:
@@ -132,8 +135,8 @@ def running_server() -> Iterator[PgServer]:
         _initdb(bindir, data)
         with log.open("wb") as out:
             proc = subprocess.Popen(
-                [*_as_postgres(), str(bindir / "postgres"), "-D", str(data), "-k", str(base),
-                 "-p", str(port), "-c", "listen_addresses=127.0.0.1", "-F",
+                [*_as_postgres(die_with_us=True), str(bindir / "postgres"), "-D", str(data),
+                 "-k", str(base), "-p", str(port), "-c", "listen_addresses=127.0.0.1", "-F",
                  "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
                 stdout=out, stderr=subprocess.STDOUT)
         try:
