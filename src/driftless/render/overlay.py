@@ -45,13 +45,29 @@ def apply_overlays(project: Project, stack: str, doc: Mapping[str, Any], env: st
     outputs = doc.get("outputs") or {}
     layered = Layered(dict(resources) if isinstance(resources, Mapping) else {},
                       {k: k for k in resources} if isinstance(resources, Mapping) else {},
-                      dict(outputs) if isinstance(outputs, Mapping) else {},
+                      _located_copy(outputs) if isinstance(outputs, Mapping) else {},
                       dict(doc.get("settings") or {}))
     layered.added_by = {k: where(resources, k) for k in layered.resources}
     if env is not None:
         for layer_name in _chain(project, stack, env, [], problems):
             _apply_layer(project, stack, layer_name, layered, problems)
     return layered
+
+
+def _located_copy(values: Mapping[str, Any]) -> LocDict:
+    """A shallow copy that keeps where each value was written (for messages)."""
+    out = LocDict(values)
+    if isinstance(values, LocDict):
+        out.loc, out.locs, out.key_locs = values.loc, dict(values.locs), dict(values.key_locs)
+    return out
+
+
+def _update_located(target: dict[str, Any], more: Mapping[str, Any]) -> None:
+    """``target.update(more)``, carrying ``more``'s locations when both record them."""
+    target.update(more)
+    if isinstance(target, LocDict) and isinstance(more, LocDict):
+        target.locs.update(more.locs)
+        target.key_locs.update(more.key_locs)
 
 
 def _overlay_doc(project: Project, stack: str, name: str, at: Loc | None = None) -> Any:
@@ -112,7 +128,7 @@ def _apply_layer(project: Project, stack: str, name: str, layered: Layered,
         _patch(patch, where(doc.get("patches"), i), layered, problems)
     _rename(doc, layered)
     _add(doc, layered, problems)
-    layered.outputs.update(doc.get("outputs") or {})
+    _update_located(layered.outputs, doc.get("outputs") or {})
     layered.settings.update(doc.get("settings") or {})
 
 
