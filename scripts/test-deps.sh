@@ -8,6 +8,9 @@ command -v git >/dev/null || need+=(git)
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need+=(postgresql)
 # setpriv starts the server as the postgres user when the tests run as root.
 command -v setpriv >/dev/null || need+=(util-linux)
+# node + npm run sops-age, an independent SOPS decoder that reads files we write.
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"

@@ -2,8 +2,8 @@
 
 1. A second implementation reads them: ``sops-age`` (npm, a JavaScript SOPS decoder by
    another author) decrypts files written by ``driftless secrets encrypt``. It is
-   installed once into a cache outside the repository; when node/npm exist but the
-   install fails, the test fails (it never skips silently).
+   installed once into a cache outside the repository (scripts/test-deps.sh installs
+   node and npm); when the install fails, the test fails (it never skips).
 2. The files match the format described by the sops source (metadata keys, the ENC[]
    grammar, base64 lengths, the MAC's form), checked field by field.
 """
@@ -14,7 +14,6 @@ import base64
 import json
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -76,8 +75,6 @@ def _sops_age_module() -> Path:
     return entry
 
 
-@pytest.mark.skipif(shutil.which("node") is None or shutil.which("npm") is None,
-                    reason="node/npm are not installed")
 @pytest.mark.parametrize("kind", list(PLAIN), ids=list(PLAIN))
 def test_sops_age_npm_decrypts_our_files(tmp_path: Path, kind: str) -> None:
     module = _sops_age_module()
