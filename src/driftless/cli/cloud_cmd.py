@@ -24,7 +24,8 @@ from driftless.workflows import BootstrapReport, MigrationStep, bootstrap, plan_
 __all__ = ["register", "register_state"]
 
 BackendOpt = Annotated[str, typer.Option(
-    "--backend", help="Remote state URL, e.g. s3://acme-state/infra?region=eu-west-1")]
+    "--backend", help="Remote state URL, e.g. s3://acme-state/infra?region=eu-west-1 "
+                      "or postgres://driftless@db.internal/infra")]
 LockTableOpt = Annotated[str | None, typer.Option(
     "--lock-table", help="Also create and use this DynamoDB table for locks.")]
 
@@ -70,10 +71,10 @@ def bootstrap_cmd(
 ) -> None:
     """Create the remote state backend and move this project's state into it.
 
-    Creates a versioned, encrypted, private S3 bucket (and with --lock-table a
-    DynamoDB lock table) as protected resources, migrates every stack's state
-    there and updates `state:` in driftless.yaml. Running it again changes
-    nothing.
+    For s3:// creates a versioned, encrypted, private S3 bucket (and with
+    --lock-table a DynamoDB lock table) as protected resources; for postgres://
+    creates the schema and tables. Then migrates every stack's state there and
+    updates `state:` in driftless.yaml. Running it again changes nothing.
 
     Example: driftless bootstrap --backend s3://acme-state/infra --lock-table acme-locks
     """
