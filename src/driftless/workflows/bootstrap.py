@@ -7,8 +7,8 @@ The chicken-and-egg of remote state, in three idempotent steps:
    protected) through the engine, using the project's *current* state;
 2. migrate every stack's state — the ``bootstrap`` stack's own included —
    into the new backend (same lineage, see ``migrate``);
-3. point ``state:`` in driftless.yaml at the new backend, editing the file
-   round-trip so comments and layout stay.
+3. point ``state:`` in driftless.yaml at the new backend by editing only the
+   value's characters, so every other byte of the file stays as written.
 
 Running it again finds the bucket in place, the state identical and the
 file already pointing there, and changes nothing.
@@ -32,10 +32,13 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
+import yaml
+
 from driftless.engine import Engine
 from driftless.errors import ConfigError, StateError
 from driftless.model import ApplyResult, DesiredStack, Plan, Resource, ResourceId
 from driftless.providers import ProviderSet
+from driftless.render.yamlio import load_yaml_text
 from driftless.state import StateBackend, hold_lock, open_backend
 from driftless.state.s3 import parse_url
 from driftless.state.s3_store import S3Location
@@ -160,28 +163,104 @@ def project_file(root: Path) -> Path:
 
 
 def set_state_url(path: Path, url: str) -> bool:
-    """Point ``state:`` in ``path`` at ``url``, keeping comments; False if it already was."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.util import load_yaml_guess_indent
+    """Point ``state:`` in ``path`` at ``url``; False if it already was.
 
-    text = path.read_text()
-    _, indent, block_seq_indent = load_yaml_guess_indent(text)
-    yaml = YAML()
-    yaml.preserve_quotes = True
-    yaml.width = 4096  # a long URL stays on one line
-    yaml.indent(mapping=indent, sequence=indent, offset=block_seq_indent or 0)
-    doc = yaml.load(text)
-    if doc is None or not hasattr(doc, "insert"):
+    A text edit at the parsed position of the value, not a YAML round trip:
+    the file is the user's, so every other byte (indentation, comments,
+    quoting, line endings, a missing final newline) must stay as written.
+    """
+    text = path.read_bytes().decode("utf-8")
+    doc = load_yaml_text(text, str(path))
+    if not isinstance(doc, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     if doc.get("state") == url:
         return False
-    if "state" in doc:
-        doc["state"] = url
-    else:
-        keys = list(doc)
-        doc.insert(keys.index("project") + 1 if "project" in keys else 0, "state", url)
-    yaml.dump(doc, path)
+    node = yaml.compose(text, Loader=yaml.SafeLoader)  # Python marks: character offsets
+    assert isinstance(node, yaml.MappingNode)  # doc above is a mapping
+    path.write_bytes(_edited(node, text, url, path).encode("utf-8"))
     return True
+
+
+def _edited(node: yaml.MappingNode, text: str, url: str, path: Path) -> str:
+    """``text`` with the state value replaced (or added), quoted only if it must be."""
+    pairs = {k.value: (k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode)}
+    style = _state_style(pairs, path) if "state" in pairs else None
+    for scalar in _quotings(url, style):
+        out = (_replace_value(text, pairs["state"][1], scalar) if "state" in pairs
+               else _insert_state(text, node, pairs, scalar))
+        if _reads_as(out, url, path):
+            return out
+    raise ConfigError(f"{path}: cannot write the state URL {url} as a YAML string")
+
+
+def _reads_as(text: str, url: str, path: Path) -> bool:
+    """Whether both driftless's loader and PyYAML's stricter pure-Python parser (which
+    rejects a plain ``?`` in a flow mapping that libyaml takes) read ``url`` back."""
+    doc = load_yaml_text(text, str(path))
+    if not isinstance(doc, dict) or doc.get("state") != url:
+        return False
+    try:
+        strict = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return False
+    return isinstance(strict, dict) and strict.get("state") == url
+
+
+def _state_style(pairs: Mapping[str, tuple[yaml.Node, yaml.Node]], path: Path) -> str | None:
+    """The quoting of the current value; block and non-string values cannot be kept."""
+    key, value = pairs["state"]
+    if not isinstance(value, yaml.ScalarNode) or value.style in ("|", ">"):
+        raise ConfigError(
+            f"{path}:{key.start_mark.line + 1}: state is not a one-line string",
+            hint="write state: as a URL on one line, then run bootstrap again")
+    style: str | None = value.style
+    return style
+
+
+def _quotings(url: str, style: str | None) -> list[str]:
+    """Ways to write ``url``, the file's own quoting first, double quotes last."""
+    double = json.dumps(url)  # a JSON string is a YAML double-quoted scalar
+    if style == "'":
+        return ["'" + url.replace("'", "''") + "'", double]
+    return [double] if style == '"' else [url, double]
+
+
+def _replace_value(text: str, value: yaml.Node, scalar: str) -> str:
+    """Swap the value's characters; an empty value gets a space after its colon."""
+    start, end = value.start_mark.index, value.end_mark.index
+    if start == end:  # "state:" with nothing: the mark sits right after the colon
+        scalar = " " + scalar
+    return text[:start] + scalar + text[end:]
+
+
+def _insert_state(text: str, node: yaml.MappingNode,
+                  pairs: Mapping[str, tuple[yaml.Node, yaml.Node]], scalar: str) -> str:
+    """Add ``state:`` after ``project:`` (or before the first key) at the top level."""
+    if not node.value:
+        raise ConfigError("driftless.yaml has an empty top-level mapping: add project: first")
+    after = pairs.get("project")
+    if node.flow_style:
+        if after is not None:
+            at = after[1].end_mark.index
+            return text[:at] + ", state: " + scalar + text[at:]
+        at = node.value[0][0].start_mark.index
+        return text[:at] + "state: " + scalar + ", " + text[at:]
+    return _insert_line(text, node.value[0][0], after, scalar)
+
+
+def _insert_line(text: str, first: yaml.Node, after: tuple[yaml.Node, yaml.Node] | None,
+                 scalar: str) -> str:
+    """A new block line, indented like the top-level keys, ending like the file's lines."""
+    newline = "\r\n" if "\r\n" in text else "\n"
+    key_at = first.start_mark.index
+    line_start = max(text.rfind("\n", 0, key_at) + 1, 1 if text.startswith("\ufeff") else 0)
+    line = text[line_start:key_at] + "state: " + scalar
+    if after is None:
+        return text[:line_start] + line + newline + text[line_start:]
+    eol = text.find("\n", after[1].end_mark.index)
+    if eol < 0:  # project: is the last line and has no newline: neither will state:
+        return text + newline + line
+    return text[:eol + 1] + line + newline + text[eol + 1:]
 
 
 def bootstrap(
