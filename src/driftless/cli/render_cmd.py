@@ -255,8 +255,8 @@ def render(stack: Annotated[str | None, typer.Argument(help="Stack to render (de
 
 def _render_one(project: Project, name: str, options: RenderOptions, providers: ProviderSet,
                 outputs: Mapping[str, Mapping[str, Any]]) -> DesiredStack:
-    known = {k: _known_outputs(project, k) or v for k, v in outputs.items()}
-    return render_stack(project, name, options, stack_outputs=known,
+    # ``outputs`` already holds each upstream's recorded outputs (read once per stack)
+    return render_stack(project, name, options, stack_outputs=outputs,
                         kinds=kind_lookup(providers))
 
 
