@@ -5,6 +5,7 @@ ordering of Health codes itself is pure data in ``driftless.model.health``.
 """
 
 from driftless.health.checks import Alive, HealthCheck, assess, wait_healthy
+from driftless.health.ports import PortOwnerProbe, local_port, url_port
 from driftless.health.probes import CommandProbe, HttpProbe, Probe, ProbeResult, TcpProbe
 
 __all__ = [
@@ -12,9 +13,12 @@ __all__ = [
     "CommandProbe",
     "HealthCheck",
     "HttpProbe",
+    "PortOwnerProbe",
     "Probe",
     "ProbeResult",
     "TcpProbe",
     "assess",
+    "local_port",
+    "url_port",
     "wait_healthy",
 ]

@@ -100,9 +100,10 @@ def wait_healthy(check: HealthCheck, *, started_at: float, alive: Alive) -> Heal
         down = alive()
         return down if down is not None else Health.healthy("running (no health check)")
     successes = late_failures = 0
+    result: ProbeResult | None = None
     while True:
         if (down := alive()) is not None:
-            return down
+            return _died(down, result)
         result = check.probe()
         successes = successes + 1 if result.ok else 0
         if successes >= check.success_threshold:
@@ -116,3 +117,11 @@ def wait_healthy(check: HealthCheck, *, started_at: float, alive: Alive) -> Heal
                     f"{result.message}",
                 )
         time.sleep(check.interval)
+
+
+def _died(down: Health, last: ProbeResult | None) -> Health:
+    """The death, with what the last failed probe saw: a process that exits while
+    starting often says why only there (its port held by another process)."""
+    if last is None or last.ok:
+        return down
+    return Health(down.code, f"{down.message}; last check: {last.message}")

@@ -26,7 +26,16 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from driftless.errors import ProviderError
-from driftless.health import CommandProbe, HealthCheck, HttpProbe, Probe, TcpProbe
+from driftless.health import (
+    CommandProbe,
+    HealthCheck,
+    HttpProbe,
+    PortOwnerProbe,
+    Probe,
+    TcpProbe,
+    local_port,
+    url_port,
+)
 from driftless.model import Health, HealthCode, LiveResource, ResourceId
 from driftless.model.redact import MASK
 from driftless.providers.local import supervise
@@ -75,6 +84,8 @@ class HealthProps(BaseModel):
     timeout: float = Field(default=2.0, gt=0)
     success_threshold: int = Field(default=1, ge=1)
     failure_threshold: int = Field(default=3, ge=1)
+    # False when another process publishes the port for the service (docker-proxy).
+    port_owner: bool = True
 
 
 def default_state_dir() -> Path:
@@ -156,12 +167,31 @@ def health_check(paths: ServicePaths) -> tuple[HealthCheck, str | None]:
         probes.append(HttpProbe(h.http.url, h.http.status, h.http.contains))
     if h.tcp:
         probes.append(TcpProbe(h.tcp.host, h.tcp.port))
+    probes.extend(_owner_probes(h, paths))
     if h.command:
         argv = shlex.split(h.command) if isinstance(h.command, str) else h.command
         probes.append(CommandProbe(tuple(argv), cwd=config.get("cwd")))
     check = HealthCheck(tuple(probes), h.grace_period, h.interval, h.timeout,
                         h.success_threshold, h.failure_threshold)
     return check, config.get("cwd")
+
+
+def _owner_probes(h: HealthProps, paths: ServicePaths) -> list[Probe]:
+    """One ownership probe per local port checked: answering there is not enough,
+    the listening socket must be the service's own (not a stale server's)."""
+    if not h.port_owner:
+        return []
+    found = [url_port(h.http.url) if h.http else None,
+             local_port(h.tcp.host, h.tcp.port) if h.tcp else None]
+    ports = sorted({port for port in found if port is not None})
+    return [PortOwnerProbe(port, lambda: _child_pid(paths)) for port in ports]
+
+
+def _child_pid(paths: ServicePaths) -> int | None:
+    """The supervised child's pid now (it changes on every restart)."""
+    status = supervise.load_status(paths.status)
+    pid = status.get("child_pid") if status else None
+    return pid if isinstance(pid, int) else None
 
 
 def supervisor_alive(status: dict[str, Any]) -> bool:
