@@ -32,7 +32,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 
-from driftless.errors import StateError
+from driftless.errors import LockHeld, StateError
 from driftless.model import LockInfo, ResourceState, StateSnapshot
 from driftless.state.base import Journal, JournalEntry, StateBackend
 from driftless.state.crypto import (
@@ -274,6 +274,14 @@ class EncryptedBackend:
             _check_keys(self, stack)
             self._verified.add(stack)
         return self.inner.lock(stack, info)
+
+    def take_over(self, stack: str, info: LockInfo, *, holder: LockInfo) -> str:
+        """The inner backend's compare-and-set takeover of a dead holder; one that
+        has none leaves the lock to expire (``LockHeld``), never a forced delete."""
+        take_over = getattr(self.inner, "take_over", None)
+        if take_over is None:
+            raise LockHeld(stack, holder)
+        return str(take_over(stack, info, holder=holder))
 
     def renew(self, stack: str, lock_id: str) -> None:
         """Locks are not encrypted."""

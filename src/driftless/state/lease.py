@@ -6,6 +6,15 @@ the agent take locks; they wrap a plan or apply in ``hold_lock`` so the lease
 stays alive while the work runs and is always released at the end, also on
 an exception or Ctrl-C. A process killed outright stops renewing, and its
 lease runs out so the next run can take over.
+
+A holder found dead (same host, pid gone) is taken over only through the
+backend's ``take_over``, a compare-and-set on that very holder's record: a
+forced delete would let two takers both win. A backend without
+``take_over`` makes the taker wait for the dead holder's lease to expire.
+Renewal runs at least every third of the lease; a renewal that finds the
+lock gone or someone else's marks the lease lost, and the backend's fence
+then refuses every further state and journal write ("lock lost"), so an
+apply stops before starting another change.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
+from typing import Protocol, runtime_checkable
 
 import psutil
 
@@ -26,12 +36,36 @@ from driftless.state.base import StateBackend
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["hold_lock", "hold_locks", "take_lock"]
+__all__ = ["TakesOver", "hold_lock", "hold_locks", "take_lock", "try_lock"]
 
 log = logging.getLogger(__name__)
 
 FIRST_RETRY = 0.05
 LONGEST_RETRY = 2.0
+
+
+@runtime_checkable
+class TakesOver(Protocol):
+    """A backend that can replace a dead holder's lock by compare-and-set."""
+
+    def take_over(self, stack: str, info: LockInfo, *, holder: LockInfo) -> str:
+        """Take the lock only while it is still ``holder``'s; else ``LockHeld``."""
+
+
+def try_lock(backend: StateBackend, stack: str, info: LockInfo) -> None:
+    """One attempt: take the lock, or take it over from a dead holder; else ``LockHeld``."""
+    try:
+        backend.lock(stack, info)
+        return
+    except LockHeld as held:
+        if not holder_gone(held.info) or not isinstance(backend, TakesOver):
+            raise
+        dead = held.info
+    # Same host, process gone: its lease can only protect a corpse. The
+    # takeover is conditional on that holder, so a racing taker cannot also win.
+    backend.take_over(stack, info, holder=dead)
+    _log.warning("took over the lock on stack '%s' from %s, which is no longer running",
+                 stack, dead.describe())
 
 
 def take_lock(
@@ -47,15 +81,9 @@ def take_lock(
         # A fresh record per attempt: the lease must start when it is taken.
         info = LockInfo.new(operation, lease=lease)
         try:
-            backend.lock(stack, info)
+            try_lock(backend, stack, info)
             return info
-        except LockHeld as held:
-            if holder_gone(held.info):
-                # Same host, process gone: its lease can only protect a corpse.
-                backend.unlock(stack, held.info.id, force=True)
-                _log.warning("took over the lock on stack '%s' from %s, which is no longer "
-                             "running", stack, held.info.describe())
-                continue
+        except LockHeld:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise
@@ -91,6 +119,7 @@ class _Renewer:
         self._lock_id = lock_id
         self._every = every
         self._stopped = threading.Event()
+        self.lost = threading.Event()
         self.error: StateError | None = None
         self._thread = threading.Thread(
             target=self._run, name=f"driftless-lease-{stack}", daemon=True
@@ -110,9 +139,23 @@ class _Renewer:
         except StateError as exc:
             self.error = exc
             log.warning("could not renew the lock on stack '%s': %s", self._stack, exc)
+            self._check_lost()
         except Exception as exc:  # the backend's own I/O errors; keep trying
             self.error = StateError(f"renewing the lock on stack '{self._stack}' failed: {exc}")
             log.warning("%s", self.error)
+
+    def _check_lost(self) -> None:
+        """A failed renewal may be a busy store; it is a lost lease only when the
+        lock is gone or carries another id (the backend's fence refuses writes)."""
+        try:
+            holder = self._backend.lock_info(self._stack)
+        except Exception:  # the store is unreachable: not proof of loss, retry later
+            return
+        if holder is None or holder.id != self._lock_id:
+            self.lost.set()
+            self._stopped.set()  # nothing left to renew
+            log.warning("lock lost: the lock on stack '%s' is %s", self._stack,
+                        "released" if holder is None else f"held by {holder.describe()}")
 
     def stop(self, *, timeout: float) -> None:
         self._stopped.set()
@@ -129,7 +172,8 @@ def hold_lock(
     renew_every: float | None = None,
     wait: float = 0.0,
 ) -> Iterator[LockInfo]:
-    """Hold ``stack``'s lock while the body runs, renewing it every ``lease/3``.
+    """Hold ``stack``'s lock while the body runs, renewing it every ``lease/3``
+    (or ``renew_every`` when that is more often).
 
     Raises ``LockHeld`` when the lock stays taken for ``wait`` seconds. If the
     body succeeds but the lease was lost meanwhile (taken over or force
@@ -137,7 +181,9 @@ def hold_lock(
     changed the stack.
     """
     info = take_lock(backend, stack, operation=operation, lease=lease, wait=wait)
-    renewer = _Renewer(backend, stack, info.id, renew_every or lease / 3)
+    # A slower renewal would leave too little of the lease to survive one failed try.
+    every = min(renew_every or lease / 3, lease / 3)
+    renewer = _Renewer(backend, stack, info.id, every)
     renewer.start()
     body_ok = False
     try:

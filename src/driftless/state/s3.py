@@ -13,12 +13,26 @@ DynamoDB table (``lock_table``), see ``s3_lock``; the journal is one object
 per side effect, see ``s3_journal``. Credentials come from the standard AWS
 chain and are never stored or printed. Network I/O only; boto3 is imported
 when the first ``s3://`` URL is opened.
+
+Fencing: every lock carries a fresh token, which this backend instance
+remembers per stack it locked. Each snapshot write and journal write first
+reads the lock and refuses with "lock lost" unless it still holds our token;
+a client that took no lock writes as before. S3 has no transactions, so a
+window remains: the lease can pass on between that check and the put (one
+round trip, plus the time a takeover needs: the old lease must expire or be
+force-unlocked). The snapshot put carries ``If-Match`` on the ETag we read,
+so a new holder that read before our put cannot be overwritten unseen: its
+own write fails as stale. After the put the lock is checked again, and a
+loss found then is reported ("lock lost", the write landed) so the run stops
+before its next change; a journal intent is re-checked the same way before
+its side effect may start.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -95,6 +109,9 @@ class S3Backend:
             self._locks = TableLocks(loc, session.client("dynamodb", **ddb_kwargs))
         else:
             self._locks = ObjectLocks(self._store)
+        # stack -> (lock id, fencing token) of each lock this instance took.
+        self._held: dict[str, tuple[str, str]] = {}
+        self._guard = threading.Lock()
 
     def __repr__(self) -> str:
         return f"S3Backend({self.loc.url()})"
@@ -123,6 +140,7 @@ class S3Backend:
 
     def write(self, stack: str, snap: StateSnapshot) -> None:
         """Store ``snap`` if it is stored serial + 1 on the same lineage; else ``StateConflict``."""
+        self.fence(stack, f"the write of serial {snap.serial}")
         stored = self._stored(stack)
         where = self.loc.url(self._name(stack))
         base = stored[0] if stored else None
@@ -135,6 +153,8 @@ class S3Backend:
         if snap.serial != (base.serial if base else 0) + 1:
             raise _stale(stack, where, base.serial if base else 0, snap)
         self._put(stack, snap, etag=stored[1] if stored else None)
+        self.fence(stack, f"the write of serial {snap.serial} (it landed: the lease "
+                          "was lost while it ran)")
 
     def _put(self, stack: str, snap: StateSnapshot, *, etag: str | None) -> None:
         body = json.dumps(snap.to_json(), sort_keys=True, default=str).encode()
@@ -168,17 +188,54 @@ class S3Backend:
         names = self._store.names(delimiter="/")
         return sorted(n.removesuffix(".json") for n in names if n.endswith(".json"))
 
+    # -- locks and fencing -----------------------------------------------------
+
     def lock(self, stack: str, info: LockInfo) -> str:
         """Take the stack's lease, or ``LockHeld`` naming the holder."""
-        return self._locks.lock(stack, info)
+        return self._hold(stack, info, self._locks.lock(stack, info))
+
+    def take_over(self, stack: str, info: LockInfo, *, holder: LockInfo) -> str:
+        """Take the lock from ``holder`` (found dead), conditional on its record:
+        ``If-Match`` on the lock object's ETag, or the DynamoDB item's old text."""
+        return self._hold(stack, info, self._locks.lock(stack, info, replacing=holder))
+
+    def _hold(self, stack: str, info: LockInfo, token: str) -> str:
+        with self._guard:
+            self._held[stack] = (info.id, token)
+        return info.id
+
+    def _token(self, stack: str, lock_id: str) -> str | None:
+        """Our token for ``lock_id`` when this instance took that lock."""
+        with self._guard:
+            held = self._held.get(stack)
+        return held[1] if held is not None and held[0] == lock_id else None
+
+    def fence(self, stack: str, doing: str) -> None:
+        """Refuse ``doing`` unless the lock we took on ``stack`` still holds our
+        token (one read of the lock); without a lock of ours, anything goes."""
+        with self._guard:
+            held = self._held.get(stack)
+        if held is None:
+            return
+        current = self._locks.holder(stack)
+        if current is None or current[1] != held[1]:
+            now = "released" if current is None else f"held by {current[0].describe()}"
+            raise StateError(
+                f"lock lost: the lock on stack '{stack}' is {now}; {doing} was refused",
+                hint="another process took the stack over after our lease ran out (or it "
+                     "was force-unlocked); run plan again to see its state")
 
     def renew(self, stack: str, lock_id: str) -> None:
         """Push the lease forward; ``StateError`` if it is no longer ours."""
-        self._locks.renew(stack, lock_id)
+        self._locks.renew(stack, lock_id, self._token(stack, lock_id))
 
     def unlock(self, stack: str, lock_id: str, *, force: bool = False) -> None:
         """Release (``force``: whoever holds it)."""
-        self._locks.unlock(stack, lock_id, force=force)
+        token = self._token(stack, lock_id)
+        with self._guard:
+            if token is not None:
+                del self._held[stack]
+        self._locks.unlock(stack, lock_id, token, force=force)
 
     def lock_info(self, stack: str) -> LockInfo | None:
         """The current holder, expired or not."""
@@ -186,7 +243,7 @@ class S3Backend:
 
     def journal(self, stack: str) -> S3Journal:
         """The stack's journal (objects under ``<key>/<stack>.journal/``)."""
-        return S3Journal(self._store, stack)
+        return S3Journal(self._store, stack, fence=lambda doing: self.fence(stack, doing))
 
     def close(self) -> None:
         """Nothing to release: boto3 clients close their pools when collected."""

@@ -6,14 +6,16 @@ so the intent is durable before the provider acts; the put uses
 ``If-None-Match: *`` so two journals can never claim the same number.
 ``clear`` records the next free number in ``head.json`` before deleting,
 so numbers keep growing after the entries they follow are gone.
-Network I/O only.
+Every write first calls the backend's ``fence`` (refusing "lock lost" when
+the lock we took is gone); an intent is fenced again after its put, so a
+side effect never starts on a lease found lost. Network I/O only.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from driftless.errors import StateError
@@ -44,8 +46,10 @@ def _entry_from(raw: bytes) -> JournalEntry:
 class S3Journal:
     """Write-ahead log of one stack's side effects, as S3 objects."""
 
-    def __init__(self, store: S3Store, stack: str) -> None:
+    def __init__(self, store: S3Store, stack: str, *,
+                 fence: Callable[[str], None] | None = None) -> None:
         self._store = store
+        self._fence = fence or (lambda doing: None)
         self._dir = f"{stack}.journal/"
         self._mu = threading.Lock()  # the engine calls begin/finish from worker threads
         self._next: int | None = None
@@ -74,6 +78,7 @@ class S3Journal:
 
     def begin(self, address: str, action: str, intent: Mapping[str, Any]) -> int:
         """Record an intent durably (acknowledged by S3); its sequence number."""
+        self._fence(f"the journal intent for {address}")
         with self._mu:
             if self._next is None:
                 self._next = self._first_free()
@@ -85,10 +90,14 @@ class S3Journal:
                 except PreconditionFailed:
                     continue  # another journal took this number: use the next one
                 self._begun[entry.seq] = entry
-                return entry.seq
+                break
+        # The put may have landed after the lease passed on: no side effect then.
+        self._fence(f"the side effect of journal entry {entry.seq} ({address})")
+        return entry.seq
 
     def finish(self, seq: int, *, ok: bool, live: Mapping[str, Any] | None) -> None:
         """Record the outcome of intent ``seq`` durably."""
+        self._fence(f"the journal outcome of entry {seq}")
         with self._mu:
             entry = self._begun.pop(seq, None)
         if entry is None:
@@ -114,6 +123,7 @@ class S3Journal:
 
     def clear(self, upto: int) -> None:
         """Drop entries with seq <= upto; numbering continues after them."""
+        self._fence("the journal clear")
         head, etag = self._head()
         if upto + 1 > head:
             body = json.dumps({"next": upto + 1}).encode()

@@ -8,6 +8,15 @@ writes journal entries from a pool of worker threads; writers take
 ``BEGIN IMMEDIATE`` so a read-check-write is one atomic step across
 processes. Every ``sqlite3`` failure becomes a ``StateError`` naming the file.
 The journal class lives in ``sqlite_journal`` and is re-exported here.
+
+Leases are fenced. Every ``lock`` stores a fresh token in the lock row
+(inside its ``info`` JSON, so the schema is unchanged) and this backend
+instance remembers it per stack. Taking over an expired holder, or a dead
+one (``take_over``), is a compare-and-set on the row it replaces inside one
+``BEGIN IMMEDIATE`` transaction, so two takers can never both win. Every
+snapshot write and journal write checks, in its own write transaction, that
+the row still holds our token and refuses with "lock lost" otherwise; a
+client that took no lock on a stack writes as before (one-off tools, tests).
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import json
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -91,6 +101,8 @@ class SQLiteBackend:
         self._opened: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
         self._known: dict[str, _Known] = {}
+        # stack -> (lock id, fencing token) of each lock this instance took.
+        self._held: dict[str, tuple[str, str]] = {}
         self._ready = False
         self._create_lock = threading.Lock()
         if path.exists():
@@ -313,6 +325,7 @@ class SQLiteBackend:
         """Store ``snap`` if it follows the stored serial in the same lineage."""
         outputs = encode(f"outputs of stack '{stack}'", dict(snap.outputs))
         with self._txn(immediate=True) as db:
+            self.fence(db, stack, f"the write of serial {snap.serial}")
             meta = db.execute(
                 "SELECT lineage, serial FROM stacks WHERE name = ?", (stack,)
             ).fetchone()
@@ -364,42 +377,90 @@ class SQLiteBackend:
 
     def lock(self, stack: str, info: LockInfo) -> str:
         """Take the lock, or an expired lease; else ``LockHeld``."""
+        return self._acquire(stack, info, replacing=None)
+
+    def take_over(self, stack: str, info: LockInfo, *, holder: LockInfo) -> str:
+        """Take the lock from ``holder`` (a process known to be dead), only while
+        the row still is that holder's: a compare-and-set, so of two takers one wins
+        and the other gets ``LockHeld`` naming the winner."""
+        return self._acquire(stack, info, replacing=holder)
+
+    def _acquire(self, stack: str, info: LockInfo, *, replacing: LockInfo | None) -> str:
+        token = uuid.uuid4().hex
         with self._txn(immediate=True) as db:
             current = self._holder(db, stack)
-            if current is not None and current.id != info.id and not current.expired():
+            if current is not None and not _takeable(current, info, replacing):
                 raise LockHeld(stack, current)
             db.execute(
                 "INSERT OR REPLACE INTO locks (stack, id, info, lease) VALUES (?, ?, ?, ?)",
-                (stack, info.id, dumps(info.to_json()), max(0.0, info.expires - info.created)),
+                (stack, info.id, dumps({**info.to_json(), "token": token}),
+                 max(0.0, info.expires - info.created)),
             )
+        with self._guard:
+            self._held[stack] = (info.id, token)
         return info.id
 
     def _holder(self, db: sqlite3.Connection, stack: str) -> LockInfo | None:
+        return self._row(db, stack)[0]
+
+    def _row(self, db: sqlite3.Connection, stack: str) -> tuple[LockInfo | None, str | None]:
+        """The holder and its fencing token (None for rows written before tokens)."""
         row = db.execute("SELECT info FROM locks WHERE stack = ?", (stack,)).fetchone()
-        return None if row is None else LockInfo.from_json(json.loads(row[0]))
+        if row is None:
+            return None, None
+        doc = json.loads(row[0])
+        return LockInfo.from_json(doc), doc.get("token")
+
+    def _token(self, stack: str, lock_id: str) -> str | None:
+        """Our token for ``lock_id`` when this instance took that lock."""
+        with self._guard:
+            held = self._held.get(stack)
+        return held[1] if held is not None and held[0] == lock_id else None
+
+    def fence(self, db: sqlite3.Connection, stack: str, doing: str) -> None:
+        """Inside a write transaction: refuse ``doing`` unless the lock we took on
+        ``stack`` still holds our token. Without a lock of ours, anything goes."""
+        with self._guard:
+            held = self._held.get(stack)
+        if held is None:
+            return
+        current, token = self._row(db, stack)
+        if current is None or token != held[1]:
+            now = "released" if current is None else f"held by {current.describe()}"
+            raise StateError(
+                f"lock lost: the lock on stack '{stack}' is {now}; {doing} was refused",
+                hint="another process took the stack over after our lease ran out (or it "
+                     "was force-unlocked); run plan again to see its state")
 
     def renew(self, stack: str, lock_id: str) -> None:
         """Push our lease forward by its original length."""
+        mine = self._token(stack, lock_id)
         with self._txn(immediate=True) as db:
             row = db.execute(
                 "SELECT info, lease FROM locks WHERE stack = ?", (stack,)
             ).fetchone()
-            current = None if row is None else LockInfo.from_json(json.loads(row[0]))
-            if current is None or current.id != lock_id:
+            doc: dict[str, Any] = {} if row is None else json.loads(row[0])
+            current = LockInfo.from_json(doc) if doc else None
+            if current is None or current.id != lock_id or mine not in (None, doc.get("token")):
                 raise _not_ours(stack, current, doing="renew")
             renewed = current.renewed(lease=float(row[1]))
             db.execute(
                 "UPDATE locks SET info = ? WHERE stack = ?",
-                (dumps(renewed.to_json()), stack),
+                (dumps({**renewed.to_json(), "token": doc.get("token")}), stack),
             )
 
     def unlock(self, stack: str, lock_id: str, *, force: bool = False) -> None:
         """Release our lock (a no-op when nobody holds it); ``force`` any lock."""
+        mine = self._token(stack, lock_id)
+        with self._guard:
+            if mine is not None:
+                del self._held[stack]
         with self._txn(immediate=True) as db:
-            current = self._holder(db, stack)
+            current, token = self._row(db, stack)
             if current is None:
                 return
-            if current.id != lock_id and not force:
+            ours = current.id == lock_id and mine in (None, token)
+            if not ours and not force:
                 raise _not_ours(stack, current, doing="unlock")
             db.execute("DELETE FROM locks WHERE stack = ?", (stack,))
 
@@ -411,6 +472,15 @@ class SQLiteBackend:
     def journal(self, stack: str) -> SQLiteJournal:
         """The stack's write-ahead journal."""
         return SQLiteJournal(self, stack)
+
+
+def _takeable(current: LockInfo, info: LockInfo, replacing: LockInfo | None) -> bool:
+    """Whether ``info`` may replace ``current``: ours already, expired, or the very
+    holder the caller found dead (same id and start, so not a newer lock)."""
+    if current.id == info.id or current.expired():
+        return True
+    return replacing is not None and (current.id, current.created, current.pid) == (
+        replacing.id, replacing.created, replacing.pid)
 
 
 def _check_base(stack: str, meta: Any, snap: StateSnapshot) -> None:

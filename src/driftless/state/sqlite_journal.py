@@ -55,6 +55,7 @@ class SQLiteJournal:
         """Record an intent; committed (survives kill -9) before returning."""
         text = encode(f"journal intent for {address}", dict(intent))
         with self._backend._txn(immediate=True) as db:
+            self._backend.fence(db, self.stack, f"the journal intent for {address}")
             cur = db.execute(
                 "INSERT INTO journal (stack, address, action, intent, at) VALUES (?, ?, ?, ?, ?)",
                 (self.stack, address, action, text, time.time()),
@@ -67,6 +68,7 @@ class SQLiteJournal:
         """Record the outcome of intent ``seq``."""
         text = None if live is None else encode(f"journal entry {seq}", dict(live))
         with self._backend._txn(immediate=True) as db:
+            self._backend.fence(db, self.stack, f"the journal outcome of entry {seq}")
             cur = db.execute(
                 "UPDATE journal SET finished = 1, ok = ?, live = ? WHERE seq = ? AND stack = ?",
                 (int(ok), text, seq, self.stack),
@@ -100,6 +102,7 @@ class SQLiteJournal:
         now = time.time()
         rows = [(self.stack, a, act, text, now) for a, act, text in texts]
         with self._backend._txn(immediate=True) as db:
+            self._backend.fence(db, self.stack, f"{len(rows)} journal intents")
             db.executemany(
                 "INSERT INTO journal (stack, address, action, intent, at) VALUES (?, ?, ?, ?, ?)",
                 rows)
@@ -115,6 +118,7 @@ class SQLiteJournal:
                  None if live is None else encode(f"journal entry {seq}", live, canonical=False),
                  seq, self.stack) for seq, ok, live in outcomes]
         with self._backend._txn(immediate=True) as db:
+            self._backend.fence(db, self.stack, f"{len(rows)} journal outcomes")
             db.executemany(
                 "UPDATE journal SET finished = 1, ok = ?, live = ? WHERE seq = ? AND stack = ?",
                 rows)
@@ -122,4 +126,5 @@ class SQLiteJournal:
     def clear(self, upto: int) -> None:
         """Drop entries up to and including ``upto``."""
         with self._backend._txn(immediate=True) as db:
+            self._backend.fence(db, self.stack, "the journal clear")
             db.execute("DELETE FROM journal WHERE stack = ? AND seq <= ?", (self.stack, upto))

@@ -5,7 +5,9 @@ I/O: only through the backends it is given. ``make_backend()`` must return a
 two processes sharing state. Each check uses its own random stack names, so
 the store may be shared between checks and need not be empty. Each check is a
 small named function in ``CHECKS``; backend tests may parametrize over it for
-readable ids, or call ``check_backend`` to run them all.
+readable ids, or call ``check_backend`` to run them all. The multi-process
+race suite (``check_lock_race_processes``, in ``testing_race``) is separate:
+it forks and takes tens of seconds, so each backend's tests call it once.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from functools import partial
 from driftless.errors import LockHeld, StateConflict, StateError
 from driftless.model import LockInfo, ResourceId, ResourceState, StateSnapshot
 from driftless.state.base import StateBackend
+from driftless.state.testing_race import check_lock_race_processes
 
-__all__ = ["CHECKS", "Check", "MakeBackend", "check_backend"]
+__all__ = ["CHECKS", "Check", "MakeBackend", "check_backend", "check_lock_race_processes"]
 
 MakeBackend = Callable[[], StateBackend]
 Check = Callable[[MakeBackend], None]
@@ -250,6 +253,34 @@ def check_force_unlock(make_backend: MakeBackend) -> None:
                 "renewing a force-released lock must fail")
 
 
+def check_writes_fenced(make_backend: MakeBackend) -> None:
+    """A holder whose lock was force-unlocked or taken over cannot write state or
+    journal ("lock lost"); a client that never locked still writes."""
+    stack = _stack("fence")
+    with _client(make_backend) as one, _client(make_backend) as two:
+        first = _sample(1, StateSnapshot.empty().lineage, ("a",))
+        one.write(stack, first)
+        mine = _lock_for("apply")
+        one.lock(stack, mine)
+        one.journal(stack).begin("local:file/a", "update", {"n": 1})
+        two.unlock(stack, mine.id, force=True)
+        for write in (lambda: one.write(stack, first.next(outputs={"n": 2})),
+                      lambda: one.journal(stack).begin("local:file/a", "update", {"n": 2})):
+            exc = _expect(StateError, write, "the lock was force-unlocked")
+            assert "lock lost" in str(exc), exc
+        theirs = _lock_for("apply")
+        two.lock(stack, theirs)
+        exc = _expect(StateError, lambda: one.write(stack, first.next(outputs={"n": 3})),
+                      "another client holds the lock now")
+        assert "lock lost" in str(exc) and not isinstance(exc, LockHeld), exc
+        two.write(stack, first.next(outputs={"n": 4}))
+        two.unlock(stack, theirs.id)
+    with _client(make_backend) as three:
+        snap = three.read(stack)
+        three.write(stack, snap.next(outputs={"n": 5}))
+        assert three.read(stack).outputs["n"] == 5
+
+
 def check_journal_round_trip(make_backend: MakeBackend) -> None:
     """begin/finish/entries keep order, intents and outcomes."""
     stack = _stack("journal")
@@ -308,6 +339,7 @@ CHECKS: tuple[Check, ...] = (
     check_expired_lease_taken,
     check_renew,
     check_force_unlock,
+    check_writes_fenced,
     check_journal_round_trip,
     check_journal_unfinished_visible,
     check_journal_clear,
