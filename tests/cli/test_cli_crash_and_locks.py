@@ -54,6 +54,9 @@ def test_lock_of_a_dead_holder_is_taken_after_its_lease(tmp_path: Path) -> None:
     assert backend.lock_info("main") is None
     history = run(tmp_path, "history", "main", "--state-dir", ".", "--json", check=True).stdout
     assert "force-unlock" in history and "forced unlock" in history
+    # plain `driftless history` (the agent's default state dir) shows it too
+    plain = run(tmp_path, "history", "main", "--json", check=True).stdout
+    assert "force-unlock" in plain and "forced unlock" in plain
 
 
 def test_kill_9_at_random_points_never_loses_track(tmp_path: Path) -> None:

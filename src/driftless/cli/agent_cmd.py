@@ -37,7 +37,9 @@ from driftless.agent import (
     unpin,
 )
 from driftless.cli.output import console, guard, print_json
-from driftless.model import Sensitive
+from driftless.errors import ConfigError
+from driftless.model import HistoryEntry, Sensitive
+from driftless.render import find_project
 
 __all__ = ["register"]
 
@@ -145,8 +147,6 @@ def agent(
 def _agent_config(source: str | None, ref: str, path: str, env: str | None, listen: str,
                   interval: float, drift_interval: float, config: Path | None,
                   state_dir: Path) -> AgentConfig:
-    from driftless.errors import ConfigError
-
     if config is not None:
         return load_agent_config(config, state_dir=state_dir.resolve())
     if source is None:
@@ -202,7 +202,7 @@ def history(
     Example: driftless history web --limit 5
     """
     with guard():
-        entries = _store(state_dir).history(stack, limit=limit)
+        entries = _history(stack, state_dir, limit)
     if as_json:
         print_json({"history": [e.to_json() for e in entries]})
         return
@@ -211,6 +211,25 @@ def history(
         counts = ", ".join(f"{v} {k}" for k, v in e.summary.items() if v) or "no changes"
         console.print(f"{when}  {(e.revision or '-')[:7]}  {e.trigger:<11} {e.outcome:<10} "
                       f"{counts}  {escape(e.reason)}  ({e.duration:.2f}s, {e.actor})")
+
+
+def _history(stack: str, state_dir: Path, limit: int) -> list[HistoryEntry]:
+    """The agent's records and the project's own (break-glass applies and forced unlocks
+    made with the CLI), merged newest first."""
+    stores = [default_store_path(state_dir)]
+    project = _project_root()
+    if project is not None and default_store_path(project).resolve() != stores[0].resolve():
+        stores.append(default_store_path(project))
+    entries = [e for path in stores if path.exists()
+               for e in AgentStore(path).history(stack, limit=limit)]
+    return sorted(entries, key=lambda e: e.started, reverse=True)[:limit]
+
+
+def _project_root() -> Path | None:
+    try:
+        return find_project()
+    except ConfigError:
+        return None
 
 
 def _change(state_dir: Path, stack: str, change: Callable[[AgentStore, str], Controls], *,
