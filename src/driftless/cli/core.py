@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from driftless.cli.context import Context, parse_vars, project_context
 from driftless.cli.display import apply_progress, print_plan, print_results
@@ -22,15 +23,20 @@ from driftless.cli.options import DirOpt, EnvOpt, JsonOpt, StackOpt, VarFileOpt,
 from driftless.cli.output import console, err_console, guard, print_json
 from driftless.cli.render_cmd import NoSecretsOpt, SecretWarnings
 from driftless.errors import ConfigError, StalePlanError
-from driftless.model import Plan, ResourceId, SavedPlan, sensitive_digest
+from driftless.model import Change, Plan, ResourceId, SavedPlan, sensitive_digest
 from driftless.model.digest_key import KEY_FILE_ENV, current_key
 from driftless.model.redact import secret_texts
 from driftless.model.values import digest_key_of
+from driftless.plan import adopt_unmanaged, import_command
 from driftless.render.values import ENV_PREFIX
 from driftless.render.variables import parse_declarations
 from driftless.state.lease import hold_lock
 
 __all__ = ["register"]
+
+AdoptOpt = Annotated[bool, typer.Option(
+    "--adopt", help="Take over objects that exist but are not in state (matching ones are "
+                    "recorded as they are; differing ones are adopted, then updated).")]
 
 
 def _ctx(directory: Path | None, env: str | None, var: list[str] | None,
@@ -46,12 +52,15 @@ def plan(
     refresh: Annotated[bool, typer.Option(help="Read live (--no-refresh: trust state).")] = True,
     detailed_exitcode: Annotated[bool, typer.Option(
         "--detailed-exitcode", help="Exit 0 no changes, 2 changes, 1 error.")] = False,
-    no_secrets: NoSecretsOpt = False,
+    no_secrets: NoSecretsOpt = False, adopt: AdoptOpt = False,
 ) -> None:
     """Show what apply would change, and why.
 
     --no-secrets plans where secrets are not (CI): each one not given is a warning
     and a placeholder, and the plan is marked as one that cannot be applied.
+
+    --adopt takes over objects that exist but are not in state (after state.db was
+    lost, or state rm); without it they are listed with '?' and apply refuses them.
 
     Example: driftless plan --env prod -out plan.json
     """
@@ -59,13 +68,17 @@ def plan(
         missing = _without_secrets(ctx, saving=out is not None) if no_secrets else None
         order = ctx.order(stack)
         ctx.check_all(order)
-        plans = [_plan_one(ctx, name, destroy=destroy, refresh=refresh) for name in order]
+        plans = [_plan_one(ctx, name, destroy=destroy, refresh=refresh, adopt=adopt)
+                 for name in order]
         _show_plans(plans, as_json=as_json, missing=missing, root=ctx.project.root)
         if out is not None:
             _save_plan(ctx, plans, out, env=env, var_file=var_file)
             if not as_json:
                 console.print(f"Saved to {out}. Apply exactly this plan with: "
                               f"driftless apply {out}")
+        elif not as_json and any(p.unmanaged() for p in plans):
+            console.print("Objects marked ? exist but are not managed: apply refuses them. "
+                          "Review them, then take them over with `driftless apply --adopt`.")
         elif not as_json and not (missing and missing.found) and any(
                 p.has_changes() for p in plans):
             console.print("Run `driftless apply` to apply, or `driftless plan -out plan.json` "
@@ -126,10 +139,15 @@ def _write_private(path: Path, text: str) -> None:
         fh.write(text)
 
 
-def _plan_one(ctx: Context, name: str, *, destroy: bool, refresh: bool) -> Plan:
+def _plan_one(ctx: Context, name: str, *, destroy: bool, refresh: bool, adopt: bool) -> Plan:
     desired = ctx.render(name)
     with hold_lock(ctx.backend, name, operation="plan"):
-        return ctx.engine.plan(desired, destroy=destroy, refresh=refresh)
+        return _adopting(ctx.engine.plan(desired, destroy=destroy, refresh=refresh), adopt)
+
+
+def _adopting(the_plan: Plan, adopt: bool) -> Plan:
+    """With ``--adopt``, unmanaged objects become adoptions instead of refusals."""
+    return adopt_unmanaged(the_plan) if adopt and the_plan.unmanaged() else the_plan
 
 
 def _show_plans(plans: list[Plan], *, as_json: bool, missing: SecretWarnings | None = None,
@@ -157,20 +175,25 @@ def apply(
     break_glass: Annotated[bool, typer.Option(
         "--break-glass", help="Apply by hand in a never-by-hand project (recorded).")] = False,
     reason: Annotated[str | None, typer.Option("--reason", help="Why, for --break-glass.")] = None,
+    adopt: AdoptOpt = False,
 ) -> None:
     """Make reality match the configuration (or apply exactly a saved plan).
 
-    Example: driftless apply --auto-approve   |   driftless apply plan.json
+    An object that exists but is not in state is never overwritten: apply refuses
+    it (exit 1) unless --adopt takes it over.
+
+    Example: driftless apply --auto-approve   |   driftless apply --adopt   |
+    driftless apply plan.json
     """
     if plan_file is not None:
         _apply_saved(plan_file, directory, parse_vars(var), var_file, break_glass=break_glass,
-                     reason=reason, as_json=as_json)
+                     reason=reason, as_json=as_json)  # adopts if the plan was made with --adopt
         return
     with guard(), _ctx(directory, env, var, var_file) as ctx:
         _policy(ctx, break_glass, reason, "apply")
         order = ctx.order(stack)
         ctx.check_all(order)
-        ok = all(_apply_stack(ctx, n, auto_approve=auto_approve, as_json=as_json)
+        ok = all(_apply_stack(ctx, n, auto_approve=auto_approve, as_json=as_json, adopt=adopt)
                  for n in order)
     if not ok:
         raise typer.Exit(1)
@@ -209,12 +232,15 @@ def _policy(ctx: Context, break_glass: bool, reason: str | None, operation: str)
 
 
 def _apply_stack(ctx: Context, name: str, *, auto_approve: bool, as_json: bool,
-                 destroy: bool = False) -> bool:
+                 destroy: bool = False, adopt: bool = False) -> bool:
     desired = ctx.render(name)
     with hold_lock(ctx.backend, name, operation="destroy" if destroy else "apply"):
-        the_plan = ctx.engine.plan(desired, destroy=destroy)
+        the_plan = _adopting(ctx.engine.plan(desired, destroy=destroy), adopt)
         if not as_json:
             print_plan(the_plan)
+        if the_plan.unmanaged():
+            _report_refused(the_plan, destroy=destroy, as_json=as_json)
+            return False  # never overwrite what state does not own; nothing is applied
         if not the_plan.pending():
             _report_refused(the_plan, destroy=destroy, as_json=as_json)
             return not (the_plan.refused() and not destroy)
@@ -226,8 +252,21 @@ def _report_refused(the_plan: Plan, *, destroy: bool, as_json: bool) -> None:
     if as_json:
         print_json(the_plan.to_json())
     for c in the_plan.refused():
+        if c.unmanaged:
+            _report_unmanaged(c)
+            continue
         word = "skipped (protected)" if destroy else "refused: protected"
         err_console.print(f"{c.id}: {word}; unprotect with: driftless state unprotect {c.id}")
+    if the_plan.unmanaged():
+        err_console.print(f"error: stack '{the_plan.stack}': {len(the_plan.unmanaged())} "
+                          "object(s) exist but are not managed; nothing was applied")
+
+
+def _report_unmanaged(change: Change) -> None:
+    """Why apply refused an existing object, and the two ways to take it over."""
+    attrs = change.prior.attributes if change.prior is not None else {}
+    err_console.print(escape(f"{change.id}: refused: exists, not managed; adopt it with: "
+                             f"{import_command(change.id, attrs)}, or apply --adopt"))
 
 
 def _confirm(auto_approve: bool, name: str) -> None:
@@ -327,8 +366,12 @@ def _apply_saved_stack(ctx: Context, saved: dict[str, Any], *, as_json: bool) ->
             raise StalePlanError(
                 f"stack '{name}': the configuration changed since this plan was made",
                 hint="run plan -out again and review the new plan")
-        fresh = ctx.engine.plan(desired, destroy=bool(saved.get("destroy")))
+        fresh = _adopting(ctx.engine.plan(desired, destroy=bool(saved.get("destroy"))),
+                          bool(saved.get("adopt")))
         _same_changes(name, saved, fresh)
+        if fresh.unmanaged():
+            _report_refused(fresh, destroy=fresh.destroy, as_json=as_json)
+            return False
         if not fresh.pending():
             return True
         return _run_apply(ctx, fresh, desired, as_json=as_json)

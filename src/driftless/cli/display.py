@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from driftless.cli.output import console
 from driftless.model import Action, ApplyResult, Change, Outcome, Plan
+from driftless.plan import import_command
 
 __all__ = ["apply_progress", "print_change", "print_plan", "print_results", "show_value"]
 
@@ -36,16 +37,39 @@ def show_value(value: Any) -> str:
 
 def print_change(change: Change) -> None:
     """One change: symbol, address, action, why; then its field diffs."""
-    if change.refused:
+    if change.refused and change.unmanaged:
+        _print_unmanaged(change)
+    elif change.refused:
         console.print(f"  [bold red]![/] {escape(str(change.id)):<40} [red]delete refused[/]"
                       f"   {escape(change.reason)}")
         return
+    else:
+        _print_action(change)
+    _print_diffs(change)
+
+
+def _print_action(change: Change) -> None:
     style = _STYLE[change.action]
     why = f"   why: {escape(change.reason)}" if change.reason else ""
     if change.desired is not None and change.desired.protect:
         why += "   [dim](protected)[/]"
+    word = _WORD[change.action]
+    if change.adopt:
+        word = "adopt" if change.action is Action.READ else f"adopt, then {word}"
     console.print(f"  [{style}]{change.action.symbol:>3}[/] {escape(str(change.id)):<40} "
-                  f"[{style}]{_WORD[change.action]}[/]{why}")
+                  f"[{style}]{word}[/]{why}")
+
+
+def _print_unmanaged(change: Change) -> None:
+    """``?``: the object exists but state does not own it; say how to take it over."""
+    attrs = change.prior.attributes if change.prior is not None else {}
+    differs = "; differs from the configuration" if change.diffs else ""
+    console.print(f"  [bold yellow]  ?[/] {escape(str(change.id)):<40} "
+                  f"[yellow]exists, not managed{differs}[/]   "
+                  f"({escape(import_command(change.id, attrs))}, or plan/apply with --adopt)")
+
+
+def _print_diffs(change: Change) -> None:
     for diff in change.diffs:
         before, after = diff.shown()
         arrow = f"{show_value(before)} → {show_value(after)}"

@@ -12,9 +12,10 @@ from rich.markup import escape
 
 from driftless.cli.context import Context, project_context
 from driftless.cli.options import DirOpt, JsonOpt, StackOpt
-from driftless.cli.output import console, guard, print_json
+from driftless.cli.output import console, err_console, guard, print_json
 from driftless.errors import ConfigError, StateError
 from driftless.model import LockInfo, ResourceId, ResourceState, StateSnapshot
+from driftless.plan import import_command, import_id_of
 from driftless.state.encrypted import EncryptedBackend
 from driftless.state.lease import hold_lock
 
@@ -90,8 +91,20 @@ def rm(address: AddressArg, directory: DirOpt = None) -> None:
     """Forget a resource without deleting it. Example: driftless state rm local:file/old"""
     with guard(), project_context(directory=directory, env=None) as ctx:
         rid = _address(address)
+        _, snap = _find(ctx, rid)
+        attrs = dict(snap.resources[rid].attributes)
         name = _edit(ctx, rid, "rm", lambda res: res.pop(rid))
     console.print(f"removed {rid} from stack '{name}' state (the object itself was not touched)")
+    err_console.print(escape(_left_in_place(rid, attrs)))
+
+
+def _left_in_place(rid: ResourceId, attrs: dict[str, object]) -> str:
+    """The warning after ``state rm``: the object stays, and while it is declared
+    the next apply refuses it; name it and say how to take it back."""
+    what = import_id_of(rid, attrs)
+    return (f"warning: {rid} ({what}) still exists and is no longer managed: plan shows it "
+            f"as 'exists, not managed' and apply refuses it while it is declared; "
+            f"bring it back with: {import_command(rid, attrs)}, or plan/apply with --adopt")
 
 
 @state_app.command()

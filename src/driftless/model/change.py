@@ -66,6 +66,12 @@ class Change:
     it is shown in the plan and never applied. ``reason`` is one line.
     ``triggered_by`` names the changed resources that made an otherwise
     unchanged resource UPDATE (restart a service, re-run a command).
+
+    ``unmanaged`` marks a resource not in state whose object exists already
+    (state was lost, or ``state rm``): without ``adopt`` it is ``refused`` so
+    apply never overwrites what it does not own. ``adopt`` takes it over:
+    a READ records the object as it is (no side effect); an UPDATE or
+    REPLACE takes it over and then changes it.
     """
 
     id: ResourceId
@@ -77,11 +83,21 @@ class Change:
     refused: bool = False
     depends_on: tuple[ResourceId, ...] = field(default=())
     triggered_by: tuple[ResourceId, ...] = field(default=())
+    unmanaged: bool = False
+    adopt: bool = False
 
     @property
     def is_change(self) -> bool:
-        """Whether apply has anything to do for it."""
-        return self.action not in (Action.NOOP, Action.READ) and not self.refused
+        """Whether apply has anything to do for it (an adoption writes state)."""
+        if self.refused:
+            return False
+        return self.adopt or self.action not in (Action.NOOP, Action.READ)
+
+    @property
+    def alters(self) -> bool:
+        """Whether apply changes the object itself (an adoption READ does not),
+        so whether it fires ``triggered_by``."""
+        return self.is_change and self.action is not Action.READ
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-safe, secret-free record (saved plans, ``--json``)."""
@@ -90,6 +106,8 @@ class Change:
             "action": self.action.value,
             "reason": self.reason,
             "refused": self.refused,
+            "unmanaged": self.unmanaged,
+            "adopt": self.adopt,
             "triggered_by": [str(t) for t in self.triggered_by],
             "diffs": [_diff_json(d) for d in self.diffs],
         }

@@ -34,14 +34,23 @@ class Plan:
     changes: tuple[Change, ...]
     destroy: bool = False
     notes: tuple[str, ...] = ()
+    adopt: bool = False
 
     def pending(self) -> list[Change]:
         """The changes apply will carry out."""
         return [c for c in self.changes if c.is_change]
 
     def refused(self) -> list[Change]:
-        """Deletes refused because the resource is protected."""
+        """Deletes of protected resources, and objects that exist but are not managed."""
         return [c for c in self.changes if c.refused]
+
+    def unmanaged(self) -> list[Change]:
+        """Refused because the object exists and state does not own it (see ``--adopt``)."""
+        return [c for c in self.changes if c.refused and c.unmanaged]
+
+    def adopted(self) -> list[Change]:
+        """Existing objects this plan takes over into state."""
+        return [c for c in self.pending() if c.adopt]
 
     def has_changes(self) -> bool:
         """Whether anything would be done (refusals count: they need attention)."""
@@ -56,15 +65,20 @@ class Plan:
         counts = Counter(c.action.value for c in self.pending())
         out = {a.value: counts.get(a.value, 0) for a in _COUNTED}
         out["refused"] = len(self.refused())
+        out["unmanaged"] = len(self.unmanaged())
+        out["adopt"] = len(self.adopted())
         return out
 
     def summary_line(self) -> str:
         """``Plan: 1 to create, 0 to update, ...`` as one line."""
         s = self.summary()
+        adopt = f", {s['adopt']} to adopt" if s["adopt"] else ""
+        refused = f", {s['refused']} refused" if s["refused"] else ""
+        if s["unmanaged"]:
+            refused += f" ({s['unmanaged']} not managed)"
         return (
             f"Plan: {s['create']} to create, {s['update']} to update, "
-            f"{s['replace']} to replace, {s['delete']} to delete"
-            + (f", {s['refused']} refused." if s["refused"] else ".")
+            f"{s['replace']} to replace, {s['delete']} to delete{adopt}{refused}."
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -76,6 +90,7 @@ class Plan:
             "lineage": self.lineage,
             "serial": self.serial,
             "destroy": self.destroy,
+            "adopt": self.adopt,
             "summary": self.summary(),
             "notes": list(self.notes),
             "changes": [c.to_json() for c in self.changes if c.action is not Action.NOOP],

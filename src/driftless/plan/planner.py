@@ -162,9 +162,11 @@ class _Planner:
         else:
             concrete = replace(res, properties=props) if deferred else res
             change = self.providers.get(res.id.provider).diff(concrete, live)
+        st = self.snapshot.get(res.id)
+        if st is None and live is not None:
+            return _unmanaged(change, res, props, live, self.deps[res.id])
         if change.action is Action.NOOP and not res.triggered_by:
             return change
-        st = self.snapshot.get(res.id)
         reason = _drift_reason(change, props, st.inputs if st else None, st is not None)
         diffs = _create_diffs(change, props)
         return replace(change, desired=res, prior=live, depends_on=self.deps[res.id],
@@ -193,6 +195,19 @@ def _run_chunks(
             except DriftlessError as exc:
                 errors.append(str(exc))
     return results
+
+
+def _unmanaged(
+    change: Change, res: Resource, props: Mapping[str, Any], live: LiveResource,
+    deps: tuple[ResourceId, ...],
+) -> Change:
+    """An object exists where a resource state does not know should be: refused
+    until adopted, so apply never overwrites what it does not own. ``desired``
+    carries the resolved properties when all are known, so an adoption records
+    them without re-resolving references at apply."""
+    concrete = res if contains_unknown(props) else replace(res, properties=props)
+    return replace(change, desired=concrete, prior=live, depends_on=deps,
+                   unmanaged=True, refused=True)
 
 
 def _create_diffs(change: Change, props: Mapping[str, Any]) -> tuple[FieldDiff, ...]:
