@@ -2,7 +2,7 @@
 
 Each prints its measurements as ratios against the baseline its issue names.
 Run one alone with ``python -m bench.bench_engine`` (or _render, _agent,
-_aws_reads).
+_aws_reads, _crash: kill -9 trials, 100 per operation by default, ~20 minutes).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 MODULES = ("bench.bench_engine", "bench.bench_render", "bench.bench_agent",
-           "bench.bench_aws_reads")
+           "bench.bench_aws_reads", "bench.bench_crash")
 
 
 def main() -> int:

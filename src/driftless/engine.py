@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from driftless.apply import walk
-from driftless.apply.recover import fold_journal
+from driftless.apply.recover import check_holders, fold_journal
 from driftless.apply.runner import ChangeRunner
 from driftless.errors import ConfigError, DriftlessError, ProviderError, StalePlanError
 from driftless.model import (
@@ -109,12 +109,15 @@ class Engine:
         """Fold an interrupted apply's journal into state; notes say what was repaired.
 
         ``desired`` lends its secrets, so an adopted object's attributes keep
-        none in clear.
+        none in clear. Unfinished entries of another holder that still runs
+        are refused, and a failed repair raises before anything is written:
+        the journal keeps every entry for the next run.
         """
         journal = self.backend.journal(stack)
         entries = journal.entries()
         if not entries:
             return []
+        check_holders(entries, self.backend.lock_info(stack))
         snap = self.backend.read(stack)
         wanted = {r.id: r for r in desired.resources} if desired is not None else None
         resources, notes = fold_journal(snap, entries, self.providers, wanted)
@@ -183,7 +186,8 @@ class Engine:
             snapshot = self._check_fresh(plan, desired)
             runner = ChangeRunner(providers=self.providers,
                                   journal=self.backend.journal(plan.stack), snapshot=snapshot,
-                                  redactor=_redactor(desired))
+                                  redactor=_redactor(desired),
+                                  lock=self.backend.lock_info(plan.stack))
             results = self._walk(plan, runner, on_result)
             new = self._commit(plan, desired, snapshot, runner)
             return ApplyReport(plan, tuple(results), new)

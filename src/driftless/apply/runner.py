@@ -8,6 +8,12 @@ The journal is state on disk too: intents carry the inputs in comparable
 form (secrets as keyed digests) and the prior view, and outcomes the new
 state, both secured by ``secure_live`` first, so no backend ever holds a
 secret of the resource in clear.
+
+An intent is everything recovery needs without the configuration: the new
+``inputs`` (empty for a delete), the ``prior`` live view, the
+``prior_inputs`` state recorded for the object (so a delete can re-read it by
+its path, name, ...), and the ``lock`` that wrote it (so a recovery never
+adopts the work of a holder that is still running).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from driftless.model import (
     ApplyResult,
     Change,
     LiveResource,
+    LockInfo,
     Outcome,
     Resource,
     ResourceId,
@@ -47,8 +54,9 @@ class ChangeRunner:
     """Runs changes of one apply; thread-safe; collects the new resource states."""
 
     def __init__(self, *, providers: ProviderSet, journal: Journal, snapshot: StateSnapshot,
-                 redactor: Redactor | None = None):
+                 redactor: Redactor | None = None, lock: LockInfo | None = None):
         self.providers = providers
+        self.lock = _lock_json(lock)
         self.redactor = redactor or Redactor()
         self.journal = journal
         self.snapshot = snapshot
@@ -99,7 +107,7 @@ class ChangeRunner:
             return []
         inputs = [comparable(dict(c.desired.properties)) if c.desired else {} for c in changes]
         seqs = begin_all(self.journal, [
-            (str(c.id), c.action.value, {"inputs": i, "prior": _prior_json(self._secured(c))})
+            (str(c.id), c.action.value, self._intent(c, i))
             for c, i in zip(changes, inputs, strict=True)])
         with self._lock:
             self.last_seq = max(self.last_seq, *seqs)
@@ -130,6 +138,20 @@ class ChangeRunner:
         result = ApplyResult(change.id, change.action, Outcome.APPLIED, change.reason,
                              time.monotonic() - start)
         return result, state
+
+    def _intent(self, change: Change, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """What recovery needs to re-read the object whichever way the kill fell.
+
+        ``prior_inputs`` are state's (already comparable: secrets as digests);
+        a delete has no new inputs, so they are its only way to find the object.
+        """
+        intent: dict[str, Any] = {"inputs": inputs, "prior": _prior_json(self._secured(change))}
+        before = self.snapshot.get(change.id) if change.action is not Action.CREATE else None
+        if before is not None:
+            intent["prior_inputs"] = dict(before.inputs)
+        if self.lock is not None:
+            intent["lock"] = self.lock
+        return intent
 
     def _secured(self, change: Change) -> LiveResource | None:
         """The prior view as the journal may keep it (the plan's read may predate
@@ -180,6 +202,13 @@ def _prior_json(prior: LiveResource | None) -> dict[str, Any] | None:
     if prior is None:
         return None
     return {"attributes": dict(prior.attributes), "private": dict(prior.private)}
+
+
+def _lock_json(lock: LockInfo | None) -> dict[str, Any] | None:
+    """The holder as intents record it: enough to tell later whether it still runs."""
+    if lock is None:
+        return None
+    return {"id": lock.id, "who": lock.who, "pid": lock.pid, "expires": lock.expires}
 
 
 def _state_of(

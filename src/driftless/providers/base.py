@@ -351,6 +351,12 @@ class KindHandler:
         """Default: reading the desired resource is the import."""
         return self.read(resource, None)
 
+    def cleanup(self, resource: Resource) -> list[str]:
+        """Remove what a killed create/update/delete of ``resource`` may have left
+        half-done beside the object (temp files); recovery calls it for every
+        unfinished journal entry. Returns what it removed; default: nothing."""
+        return []
+
 
 class KindProvider:
     """A provider made of ``KindHandler`` s, keyed by kind name."""
@@ -425,6 +431,10 @@ class KindProvider:
         """Dispatch to the kind; secrets of ``resource`` come back as digests."""
         h = self.handler(resource.id)
         return secure_live(h.spec, resource, h.import_resource(resource, import_id))
+
+    def cleanup(self, resource: Resource) -> list[str]:
+        """Dispatch to the kind (an optional seam: recovery looks it up with getattr)."""
+        return self.handler(resource.id).cleanup(resource)
 
     def close(self) -> None:
         """Nothing to release by default."""

@@ -50,6 +50,7 @@ __all__ = [
     "os_error",
     "parse_mode",
     "remove_quietly",
+    "remove_stray_temps",
     "trusted_digest",
     "write_atomic",
     "write_stream_atomic",
@@ -160,6 +161,55 @@ def _temp_path(path: str) -> str:
     """
     head, tail = os.path.split(path if os.path.isabs(path) else os.path.abspath(path))
     return f"{head}/.{tail}.{os.getpid()}.{threading.get_ident()}.tmp"
+
+
+def remove_stray_temps(path: Any) -> list[str]:
+    """Remove temp files a killed writer left beside ``path``; return their paths.
+
+    Only names of the writers' own patterns count (``.<name>.<pid>.<tid>.tmp``
+    of ``write_atomic``, ``.<name>.<pid>.lnk`` of the symlink swap), and only
+    when that pid is not alive: a live process may be mid-write. Kill -9 skips
+    every ``finally``, so recovery calls this for each unfinished journal
+    entry; the leftover may hold a secret and blocks an rmdir of its parent.
+    """
+    if not isinstance(path, str) or not path:
+        return []
+    head, tail = os.path.split(os.path.abspath(path))
+    try:
+        names = os.listdir(head)
+    except OSError:
+        return []
+    prefix = f".{tail}."
+    removed = []
+    for name in names:
+        pid = _writer_pid(name, prefix) if name.startswith(prefix) else None
+        if pid is not None and not _alive(pid):
+            remove_quietly(os.path.join(head, name))
+            removed.append(os.path.join(head, name))
+    return removed
+
+
+def _writer_pid(name: str, prefix: str) -> int | None:
+    """The writer's pid in a temp name of ours, or None when it is not one."""
+    rest = name[len(prefix):].split(".")
+    if len(rest) == 3 and rest[2] == "tmp" and rest[0].isdigit() and rest[1].isdigit():
+        return int(rest[0])
+    if len(rest) == 2 and rest[1] == "lnk" and rest[0].isdigit():
+        return int(rest[0])
+    return None
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with ``pid`` exists (ours counts: it may be writing)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC

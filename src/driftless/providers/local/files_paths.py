@@ -31,6 +31,7 @@ from driftless.providers.local._atomic import (
     parse_mode,
     quick_diff,
     remove_quietly,
+    remove_stray_temps,
     wanted_owner,
 )
 from driftless.providers.local._paths import AbsPath, LinkTarget
@@ -76,6 +77,10 @@ class PathHandler(KindHandler):
         props = dict(resource.properties)
         props["path"] = import_id
         return self.read(replace(resource, properties=props), None)
+
+    def cleanup(self, resource: Resource) -> list[str]:
+        """Remove temp files a killed writer of this path left beside it."""
+        return remove_stray_temps(resource.properties.get("path"))
 
 
 class DirectoryProps(BaseModel):
