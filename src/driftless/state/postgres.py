@@ -353,6 +353,15 @@ class PostgresBackend:
 
     def lock(self, stack: str, info: LockInfo) -> str:
         """Take the lease (or an expired one, by compare-and-set); else ``LockHeld``."""
+        return self._acquire(stack, info, replacing=None)
+
+    def take_over(self, stack: str, info: LockInfo, *, holder: LockInfo) -> str:
+        """Take the lease from ``holder`` (a process known to be dead) even before it
+        expires, only while the row still is that holder's (compare-and-set on its
+        token), so of two takers one wins and the other gets ``LockHeld``."""
+        return self._acquire(stack, info, replacing=holder)
+
+    def _acquire(self, stack: str, info: LockInfo, *, replacing: LockInfo | None) -> str:
         self.ensure_schema()
         token = uuid.uuid4().hex
         lease = max(0.0, info.expires - info.created)
@@ -367,22 +376,25 @@ class PostgresBackend:
                     "VALUES (%s, %s, %s, %s, %s, clock_timestamp() + make_interval(secs => %s))",
                     (stack, info.id, token, doc, lease, lease))
             else:
-                self._take_over(cur, stack, row, info, token=token, doc=doc, lease=lease)
+                self._take_over(cur, stack, row, info, token=token, doc=doc, lease=lease,
+                                replacing=replacing)
         with self._guard:
             self._held[stack] = _Held(info.id, token)
         return info.id
 
     def _take_over(self, cur: psycopg.Cursor[Any], stack: str, row: Any, info: LockInfo, *,
-                   token: str, doc: str, lease: float) -> None:
-        """Replace an expired lease (or our own), only if it still holds the token we saw."""
-        if not row[4] and row[0] != info.id:
+                   token: str, doc: str, lease: float, replacing: LockInfo | None) -> None:
+        """Replace an expired lease, our own, or the dead holder named by ``replacing``,
+        only if the row still holds the token we saw."""
+        dead = replacing.id if replacing is not None else None
+        if not row[4] and row[0] not in (info.id, dead):
             raise LockHeld(stack, _holder(row))
         cur.execute(
             "UPDATE leases SET lock_id = %s, token = %s, info = %s, lease = %s, "
             "expires_at = clock_timestamp() + make_interval(secs => %s) "
             "WHERE stack = %s AND token = %s "
-            "AND (expires_at <= clock_timestamp() OR lock_id = %s)",
-            (info.id, token, doc, lease, lease, stack, row[1], info.id))
+            "AND (expires_at <= clock_timestamp() OR lock_id = %s OR lock_id = %s)",
+            (info.id, token, doc, lease, lease, stack, row[1], info.id, dead or info.id))
         if cur.rowcount != 1:
             raise LockHeld(stack, _holder(row))
 
