@@ -53,10 +53,10 @@ def test_shared_race_suite_on_postgres(pg_url: str, tmp_path: Path) -> None:
     """The same race every backend runs: planted dead holders (taken over by
     compare-and-set on their token), expired holders, and live holders force-unlocked
     mid-write; zero double holds and zero lost updates."""
-    from driftless.state import open_backend
+    from driftless.state import StateBackend, open_backend
     from driftless.state.testing import check_lock_race_processes
 
-    def make_backend() -> Any:
+    def make_backend() -> StateBackend:
         return open_backend(pg_url, root=tmp_path)
 
     tally = check_lock_race_processes(make_backend, tmp_path, workers=4, rounds=50)
