@@ -209,6 +209,13 @@ class Engine:
                 hint="run plan again and review the new plan",
             )
         refused = [c for c in plan.refused() if not plan.destroy]
+        unmanaged = [c for c in refused if c.unmanaged]
+        if unmanaged:
+            names = ", ".join(str(c.id) for c in unmanaged)
+            raise ConfigError(
+                f"refusing to apply: {names} exist(s) but are not managed",
+                hint="review them, then import them (driftless import ADDRESS ID) or "
+                     "plan/apply with --adopt")
         if refused:
             names = ", ".join(str(c.id) for c in refused)
             raise ConfigError(

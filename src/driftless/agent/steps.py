@@ -22,7 +22,7 @@ from driftless.agent.record import record
 from driftless.agent.schedule import next_run
 from driftless.engine import Engine
 from driftless.errors import ConfigError, ProviderError, WaitError
-from driftless.model import Action, Health, HealthCode
+from driftless.model import Action, Health, HealthCode, Plan
 from driftless.providers import ProviderSet
 from driftless.providers.base import KindSpec
 from driftless.render import RenderOptions, load_project, render_stack
@@ -137,7 +137,8 @@ def plan(ctx: ReconcileContext) -> None:
     """Take the stack's lock and plan against state and live reads.
 
     Sets Ready=False/LockHeld when another process holds the lock, and
-    Stalled when the plan deletes a protected resource.
+    Stalled when the plan deletes a protected resource or would overwrite an
+    object that exists but is not managed.
     """
     ctx.exits.enter_context(
         hold_lock(ctx.backend, ctx.stack, operation="agent reconcile", lease=60.0, wait=0.0))
@@ -145,16 +146,27 @@ def plan(ctx: ReconcileContext) -> None:
                         workers=ctx.rt.config.workers)
     ctx.plan = planned = ctx.engine.plan(ctx.desired, refresh=True)
     if not planned.can_apply():
-        refused = ", ".join(str(c.id) for c in planned.refused())
-        raise ConfigError(f"the plan deletes protected resources: {refused}",
-                          hint="protect them in git again, or unprotect with "
-                               "driftless state unprotect ADDRESS")
+        _refuse(planned)
     wanted = {r.id for r in ctx.desired.resources}
     ctx.orphans = frozenset(c.id for c in planned.pending()
                             if c.action is Action.DELETE and c.id not in wanted)
     if ctx.revision == ctx.status.revision:
         ctx.drift = drift_lines(planned)
     ctx.reason = redeploy_reason(ctx)
+
+
+def _refuse(planned: Plan) -> None:
+    """Stalled: objects that exist but are not managed are never overwritten by the
+    agent (an operator adopts them), nor are protected resources deleted."""
+    unmanaged = [str(c.id) for c in planned.refused() if c.unmanaged]
+    if unmanaged:
+        raise ConfigError(f"objects exist but are not managed: {', '.join(unmanaged)}",
+                          hint="review them, then adopt them once by hand: "
+                               "driftless apply --adopt (or driftless import ADDRESS ID)")
+    refused = ", ".join(str(c.id) for c in planned.refused())
+    raise ConfigError(f"the plan deletes protected resources: {refused}",
+                      hint="protect them in git again, or unprotect with "
+                           "driftless state unprotect ADDRESS")
 
 
 def apply(ctx: ReconcileContext) -> None:
