@@ -100,3 +100,17 @@ def test_import_command_names_the_path(tmp_path: Path) -> None:
     assert import_command(change.id, change.prior.attributes) == \
         f"driftless import local:file/motd '{target}'"
     assert os.fspath(target) in str(change.prior.attributes.get("path"))
+
+
+def test_a_changed_path_replaces_the_file_instead_of_leaving_the_old_one(tmp_path: Path) -> None:
+    old, new = tmp_path / "a.txt", tmp_path / "b.txt"
+    eng = engine(tmp_path)
+    first = stack("web", [file_res(old, "hi\n", name="f")])
+    eng.apply(eng.plan(first), first)
+    moved = stack("web", [file_res(new, "hi\n", name="f")])
+    plan = eng.plan(moved)
+    (change,) = plan.pending()
+    assert change.action is Action.REPLACE and "path forces replacement" in change.reason
+    eng.apply(plan, moved)
+    assert new.read_text() == "hi\n" and not old.exists()
+    assert not eng.plan(moved).has_changes()

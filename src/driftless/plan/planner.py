@@ -23,6 +23,7 @@ from driftless.model import (
     Plan,
     Resource,
     ResourceId,
+    ResourceState,
     Sensitive,
     StateSnapshot,
     contains_unknown,
@@ -165,12 +166,36 @@ class _Planner:
         st = self.snapshot.get(res.id)
         if st is None and live is not None:
             return _unmanaged(change, res, props, live, self.deps[res.id])
+        if st is not None and change.action is Action.CREATE:
+            moved = self._moved(change, res, props, st)
+            if moved is not None:
+                return replace(moved, desired=res, depends_on=self.deps[res.id])
         if change.action is Action.NOOP and not res.triggered_by:
             return change
         reason = _drift_reason(change, props, st.inputs if st else None, st is not None)
         diffs = _create_diffs(change, props)
         return replace(change, desired=res, prior=live, depends_on=self.deps[res.id],
                        reason=reason or change.reason, diffs=diffs)
+
+
+    def _moved(self, change: Change, res: Resource, props: Mapping[str, Any],
+               st: ResourceState) -> Change | None:
+        """A replace-forcing property (a file's ``path``) changed: the read at the new
+        identity finds nothing, but the old object is still where state says. Replace it
+        (delete the old, create the new) instead of creating beside it."""
+        if contains_unknown(props):
+            return None
+        spec = self.providers.spec(res.id.provider, res.id.kind)
+        if spec is None:
+            return None
+        wanted = comparable(dict(props))
+        moved = [FieldDiff(k, st.inputs.get(k), props.get(k), forces_replace=True)
+                 for k in sorted(spec.replace_on)
+                 if k in st.inputs and st.inputs.get(k) != wanted.get(k)]
+        if not moved:
+            return None
+        return replace(change, action=Action.REPLACE, prior=st.live(), diffs=tuple(moved),
+                       reason=f"{', '.join(d.path for d in moved)} forces replacement")
 
 
 T = TypeVar("T")
