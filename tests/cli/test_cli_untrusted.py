@@ -92,3 +92,24 @@ def test_git_checkout_url_cannot_run_a_command_at_plan_time(tmp_path: Path) -> N
         assert proc.returncode == 1 and "Traceback" not in proc.stderr
         assert "local:git_checkout/app" in proc.stderr + proc.stdout
         assert not marker.exists()
+
+
+def test_a_fresh_multi_stack_project_plans_whole_then_applies_in_order(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_project(tmp_path, {"dir": {"type": "local:directory", "properties": {
+        "path": str(out), "make_parents": True}}},
+        extra={"stacks": ["stacks/main", "stacks/app"]})
+    stack = (tmp_path / "stacks" / "main" / "stack.yaml")
+    stack.write_text(stack.read_text() + f"outputs:\n  dir: {out}\n")
+    (tmp_path / "stacks" / "app").mkdir()
+    (tmp_path / "stacks" / "app" / "stack.yaml").write_text(yaml.safe_dump({"resources": {
+        "conf": {"type": "local:file", "properties": {
+            "path": "${stack.main.outputs.dir}/app.conf", "content": "x"}}}}))
+    plan = run(tmp_path, "plan")
+    assert plan.returncode == 0, plan.stderr
+    assert "local:file/conf" in plan.stdout and "upstream stack" in plan.stdout
+    assert "(known after apply)" in plan.stdout
+    applied = run(tmp_path, "apply", "--auto-approve")
+    assert applied.returncode == 0, applied.stderr
+    assert (out / "app.conf").read_text() == "x"
+    assert run(tmp_path, "plan", "--detailed-exitcode").returncode == 0

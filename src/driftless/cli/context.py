@@ -15,11 +15,12 @@ from typing import Any
 
 from driftless.engine import Engine
 from driftless.errors import ConfigError, RenderError
-from driftless.model import DesiredStack
+from driftless.model import UNKNOWN, DesiredStack
 from driftless.providers import ProviderSet
 from driftless.render import (
     Project,
     RenderOptions,
+    declared_outputs,
     load_project,
     render_stack,
     stack_order,
@@ -71,13 +72,18 @@ class Context:
     def render(self, name: str) -> DesiredStack:
         """Render one stack with its dependencies' recorded outputs."""
         ref = self.project.stacks[name]
-        outputs: dict[str, Mapping[str, Any]] = {
-            dep: self.backend.read(dep).outputs for dep in ref.depends_on
-        }
+        outputs = {dep: self._upstream_outputs(dep) for dep in ref.depends_on}
         desired = render_stack(self.project, name, self.options, stack_outputs=outputs,
                                kinds=self.providers)
         self.rendered[name] = desired
         return desired
+
+    def _upstream_outputs(self, dep: str) -> Mapping[str, Any]:
+        """``dep``'s recorded outputs; a declared output it has not recorded yet (never
+        applied) is known only after apply, so a fresh project still plans whole."""
+        recorded = dict(self.backend.read(dep).outputs)
+        missing = [o for o in declared_outputs(self.project, dep) if o not in recorded]
+        return {**dict.fromkeys(missing, UNKNOWN), **recorded}
 
 
 @contextmanager

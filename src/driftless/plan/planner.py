@@ -101,6 +101,7 @@ class _Planner:
         self.deps = deps
         # resources holding ${res.attr} references (only those with dependencies can)
         self.deferring = {rid for rid, ds in deps.items() if ds}
+        self.upstream_unknown: set[ResourceId] = set()
 
     def state_attrs(self, rid: ResourceId) -> Mapping[str, Any] | None:
         st = self.snapshot.get(rid)
@@ -111,6 +112,9 @@ class _Planner:
         """Read every resource: cheap kinds inline, the others in the pool."""
         self.deferring = {r.id for r in wanted
                           if r.id in self.deferring and deferred_refs(r.properties)}
+        # values of an upstream stack not applied yet: nothing to read or diff against
+        self.upstream_unknown = {r.id for r in wanted if r.id not in self.deferring
+                                 and contains_unknown(r.properties)}
         out: dict[ResourceId, LiveResource | None] = {}
         errors: list[str] = []
         cheap = [r for r in wanted if is_cheap(self.providers, r.id)]
@@ -128,7 +132,7 @@ class _Planner:
     def _read_one(self, res: Resource) -> LiveResource | None:
         st = self.snapshot.get(res.id)
         prior = st.live() if st is not None else None
-        if not self.options.refresh:
+        if not self.options.refresh or res.id in self.upstream_unknown:
             return prior
         if res.id in self.deferring:
             props = resolve(res.properties, self.state_attrs)
@@ -158,7 +162,9 @@ class _Planner:
     ) -> Change:
         deferred = res.id in self.deferring
         props = resolve(res.properties, known.get) if deferred else res.properties
-        if deferred and contains_unknown(props):
+        if res.id in self.upstream_unknown:
+            change = _unknown_change(res, props, live, why=_UPSTREAM)
+        elif deferred and contains_unknown(props):
             change = _unknown_change(res, props, live)
         else:
             concrete = replace(res, properties=props) if deferred else res
@@ -243,13 +249,17 @@ def _create_diffs(change: Change, props: Mapping[str, Any]) -> tuple[FieldDiff, 
                  for k, v in sorted(props.items()) if v is not None)
 
 
-def _unknown_change(res: Resource, props: Mapping[str, Any], live: LiveResource | None) -> Change:
+_UPSTREAM = "known after apply: an upstream stack has not recorded its outputs yet"
+
+
+def _unknown_change(res: Resource, props: Mapping[str, Any], live: LiveResource | None,
+                    *, why: str = "depends on values known after apply") -> Change:
     if live is None:
-        return Change(res.id, Action.CREATE, res, None, reason="does not exist yet")
+        reason = "does not exist yet" if why != _UPSTREAM else why
+        return Change(res.id, Action.CREATE, res, None, reason=reason)
     diffs = tuple(FieldDiff(k, live.attributes.get(k), v) for k, v in sorted(props.items())
                   if contains_unknown(v))
-    return Change(res.id, Action.UPDATE, res, live, diffs,
-                  reason="depends on values known after apply")
+    return Change(res.id, Action.UPDATE, res, live, diffs, reason=why)
 
 
 def _drift_reason(

@@ -20,15 +20,16 @@ from driftless.render.project import (
 from driftless.render.schema import language_schema
 from driftless.render.show import stack_json
 from driftless.render.stack import render_stack
-from driftless.render.validate import validate_project, validate_stacks
+from driftless.render.validate import declared_outputs, validate_project, validate_stacks
 
 __all__ = [
     "DEFAULT_STATE",
-    "PROJECT_FILE",
     "KindLookup",
+    "PROJECT_FILE",
     "Project",
     "RenderOptions",
     "StackRef",
+    "declared_outputs",
     "env_template",
     "find_project",
     "language_schema",

@@ -16,7 +16,7 @@ from driftless.render.job import KindLookup, RenderOptions
 from driftless.render.project import Project, stack_order
 from driftless.render.stack import render_stack
 
-__all__ = ["validate_project", "validate_stacks"]
+__all__ = ["declared_outputs", "validate_project", "validate_stacks"]
 
 
 def validate_project(project: Project, options: RenderOptions, *,
@@ -46,11 +46,12 @@ def validate_stacks(project: Project, options: RenderOptions, *,
             outputs[name] = dict.fromkeys(rendered[name].outputs, UNKNOWN)
         except RenderError as exc:
             problems.extend(p for p in exc.problems if p not in problems)
-            outputs[name] = dict.fromkeys(_declared_outputs(project, name), UNKNOWN)
+            outputs[name] = dict.fromkeys(declared_outputs(project, name), UNKNOWN)
     return problems, rendered
 
 
-def _declared_outputs(project: Project, name: str) -> list[str]:
+def declared_outputs(project: Project, name: str) -> list[str]:
+    """The output names stack ``name`` declares (before any overlay), for stand-ins."""
     doc = project.load_stack_doc(name)
     raw = doc.get("outputs") if isinstance(doc, Mapping) else None
     return list(raw) if isinstance(raw, Mapping) else []
