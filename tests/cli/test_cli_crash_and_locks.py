@@ -77,3 +77,24 @@ def test_kill_9_at_random_points_never_loses_track(tmp_path: Path) -> None:
         for name in on_disk:
             assert f"local:file/{name.removesuffix('.txt')}" in managed, (trial, name)
         assert (root / "out" / "slow.done").exists() and (root / "out" / "after.txt").exists()
+
+
+def test_an_apply_that_loses_its_lock_stops_and_exits_1(tmp_path: Path) -> None:
+    """Force-unlocked while a slow command runs, and the lock taken by someone else:
+    the apply says "lock lost", exits 1 and starts nothing after the command."""
+    after = tmp_path / "after.txt"
+    write_project(tmp_path, {
+        "slow": {"type": "local:command", "properties": {
+            "command": ["sleep", "3"], "creates": str(tmp_path / "slow.done")}},
+        "after": {"type": "local:file", "depends_on": ["slow"], "properties": {
+            "path": str(after), "content": "x"}},
+    })
+    first = popen(tmp_path, "apply", "--auto-approve")
+    time.sleep(1.5)
+    assert run(tmp_path, "state", "unlock", "main", "--force").returncode == 0
+    thief = from_url("sqlite:///.driftless/state.db", tmp_path)
+    thief.lock("main", LockInfo.new("apply", lease=60))
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 1, out + err
+    assert "lock lost" in err and "Traceback" not in err
+    assert not after.exists()
