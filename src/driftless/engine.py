@@ -50,6 +50,7 @@ from driftless.model.redact import (
 from driftless.plan import PlanOptions, is_cheap, plan_stack, read_resources
 from driftless.providers import ProviderSet, comparable
 from driftless.providers.base import rekey_live, secure_live
+from driftless.providers.compact import compact_inputs, readable_inputs
 from driftless.state import StateBackend
 
 __all__ = ["ApplyReport", "Engine"]
@@ -271,7 +272,7 @@ class Engine:
         self.recover(desired.name, desired)
         snap = self.backend.read(desired.name)
         by_id = {r.id: r for r in desired.resources}
-        managed = [by_id.get(rid) or Resource(rid, st.inputs)
+        managed = [by_id.get(rid) or Resource(rid, readable_inputs(st.inputs))
                    for rid, st in sorted(snap.resources.items())]
         with _gc_paused():
             lives = read_resources(managed, snap, self.providers, workers=self.workers)
@@ -312,7 +313,8 @@ class Engine:
         if live is None:
             raise ProviderError(f"nothing found to import with id '{import_id}'", resource=rid)
         live = secure_live(self.providers.spec(rid.provider, rid.kind), res, live) or live
-        st = ResourceState(rid, live.attributes, live.private, comparable(dict(props)),
+        st = ResourceState(rid, live.attributes, live.private,
+                           compact_inputs(comparable(dict(props))),
                            res.protect, res.depends_on)
         self.backend.write(desired.name, snap.next({**snap.resources, rid: st}))
         return st

@@ -47,6 +47,7 @@ from driftless.model import (
 from driftless.model.values import is_digest
 from driftless.providers import ProviderSet
 from driftless.providers.base import IDENTITY_ATTRIBUTES, secure_live
+from driftless.providers.compact import readable_inputs
 from driftless.state import JournalEntry
 
 __all__ = ["check_holders", "fold_journal"]
@@ -140,7 +141,7 @@ def _prior_inputs(entry: JournalEntry, old: ResourceState | None,
 
 def _read(providers: ProviderSet, rid: ResourceId, props: Mapping[str, Any],
           prior: LiveResource | None) -> LiveResource | None:
-    return providers.get(rid.provider).read(Resource(rid, props), prior)
+    return providers.get(rid.provider).read(Resource(rid, readable_inputs(props)), prior)
 
 
 def _cleanup(providers: ProviderSet, rid: ResourceId, *props: Mapping[str, Any] | None) -> None:
@@ -150,7 +151,7 @@ def _cleanup(providers: ProviderSet, rid: ResourceId, *props: Mapping[str, Any] 
         return
     for p in props:
         if p:
-            hook(Resource(rid, p))
+            hook(Resource(rid, readable_inputs(p)))
 
 
 def _unreadable(rid: ResourceId, entry: JournalEntry, exc: Exception) -> StateError:

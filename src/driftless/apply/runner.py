@@ -43,6 +43,7 @@ from driftless.model import (
 from driftless.model.redact import Redactor
 from driftless.providers import ProviderSet, comparable
 from driftless.providers.base import secure_live
+from driftless.providers.compact import compact_inputs
 from driftless.state import Journal
 
 __all__ = ["ChangeRunner", "begin_all", "finish_all"]
@@ -105,7 +106,9 @@ class ChangeRunner:
     def _run_all(self, changes: list[Change]) -> list[ApplyResult]:
         if not changes:
             return []
-        inputs = [comparable(dict(c.desired.properties)) if c.desired else {} for c in changes]
+        # compacted: state and journal keep digests of long values, not file contents
+        inputs = [compact_inputs(comparable(dict(c.desired.properties))) if c.desired else {}
+                  for c in changes]
         seqs = begin_all(self.journal, [
             (str(c.id), c.action.value, self._intent(c, i))
             for c, i in zip(changes, inputs, strict=True)])

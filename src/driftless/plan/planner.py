@@ -32,6 +32,7 @@ from driftless.model import (
 )
 from driftless.plan.validate import check_stack
 from driftless.providers import ProviderSet, comparable
+from driftless.providers.compact import compact_inputs, same_inputs
 
 __all__ = ["PlanOptions", "in_chunks", "is_cheap", "plan_stack", "read_resources"]
 
@@ -195,9 +196,10 @@ class _Planner:
         if spec is None:
             return None
         wanted = comparable(dict(props))
+        short = compact_inputs(wanted)  # state may hold either form
         moved = [FieldDiff(k, st.inputs.get(k), props.get(k), forces_replace=True)
                  for k in sorted(spec.replace_on)
-                 if k in st.inputs and st.inputs.get(k) != wanted.get(k)]
+                 if k in st.inputs and st.inputs.get(k) not in (wanted.get(k), short.get(k))]
         if not moved:
             return None
         return replace(change, action=Action.REPLACE, prior=st.live(), diffs=tuple(moved),
@@ -269,7 +271,8 @@ def _drift_reason(
         return None
     if change.action is Action.CREATE:
         return "drift: deleted outside driftless; will be re-created"
-    if inputs is not None and not contains_unknown(props) and comparable(dict(props)) == inputs:
+    if (inputs is not None and not contains_unknown(props)
+            and same_inputs(comparable(dict(props)), inputs)):
         fields = ", ".join(d.path for d in change.diffs[:3])
         return f"drift: {fields} changed outside driftless"
     return None

@@ -21,6 +21,7 @@ from driftless.model import (
     deferred_refs,
 )
 from driftless.providers import ProviderSet, comparable, schema_problems
+from driftless.providers.compact import same_inputs
 
 __all__ = ["Checked", "all_dependencies", "check_stack"]
 
@@ -73,8 +74,10 @@ def _problem(res: Resource, message: str, hint: str | None = None) -> Problem:
 def _unchanged(res: Resource, st: ResourceState | None) -> bool:
     if st is None or not st.inputs:
         return False
-    # plain values compare directly (in C); secrets only through their digests
-    return res.properties == st.inputs or comparable(dict(res.properties)) == st.inputs
+    # plain values compare directly (in C); secrets only through their digests,
+    # long values only through their markers (compacting only when `==` fails)
+    return res.properties == st.inputs or same_inputs(comparable(dict(res.properties)),
+                                                      st.inputs)
 
 
 def _duplicates(resources: Iterable[Resource]) -> list[Problem]:
