@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -179,6 +179,10 @@ class SQLiteBackend:
                 check_same_thread=False,
             )
             try:
+                if self.path.stat().st_size == 0:
+                    # a new file gives back the space of cleared journal rows; the mode
+                    # must be set before WAL or any table (an older file keeps its own)
+                    db.execute("PRAGMA auto_vacuum = INCREMENTAL")
                 self._enter_wal(db)
                 db.execute("PRAGMA synchronous=NORMAL")
             except sqlite3.Error:
@@ -267,6 +271,14 @@ class SQLiteBackend:
                 db.execute(statement)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
+    def reclaim(self) -> None:
+        """Give the pages of deleted rows (a cleared journal) back to the file system,
+        so state stays the size of what it records. Best effort: a busy database just
+        keeps its free pages until the next time. Needs incremental auto-vacuum, which
+        new files get; ``executescript`` steps the pragma to the end, as it must."""
+        with suppress(sqlite3.Error):
+            self._conn().executescript("PRAGMA incremental_vacuum;")
 
     def close(self) -> None:
         """Close every thread's connection."""

@@ -128,3 +128,4 @@ class SQLiteJournal:
         with self._backend._txn(immediate=True) as db:
             self._backend.fence(db, self.stack, "the journal clear")
             db.execute("DELETE FROM journal WHERE stack = ? AND seq <= ?", (self.stack, upto))
+        self._backend.reclaim()
