@@ -44,7 +44,7 @@ def test_refused_plan_changes_nothing(tmp_path: Path) -> None:
     plan = eng.plan(desired)
     (change,) = plan.unmanaged()
     assert change.action is Action.UPDATE and change.diffs, "the plan shows how it differs"
-    with pytest.raises(ConfigError, match="exist.s. but are not managed"):
+    with pytest.raises(ConfigError, match=r"exist.s. but are not managed"):
         eng.apply(plan, desired)
     assert target.read_text() == "theirs\n" and target.stat().st_mtime_ns == before
 
