@@ -55,6 +55,16 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(autouse=True)
+def _fresh_aws(request: pytest.FixtureRequest) -> None:
+    """Each scenario starts with an empty moto: the buckets and instances an earlier
+    scenario created (same names, same address tags) would otherwise be found as
+    objects that exist but are not managed, and apply rightly refuses those."""
+    if "moto" in request.fixturenames:
+        url = request.getfixturevalue("moto")
+        httpx.post(f"{url}/moto-api/reset", timeout=30).raise_for_status()
+
+
 @pytest.fixture(scope="module")
 def age_key() -> tuple[str, str]:
     """An age identity made for this module: (secret key, recipient)."""
