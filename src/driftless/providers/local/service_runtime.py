@@ -207,6 +207,8 @@ def down(paths: ServicePaths, first_child: Any) -> Health | None:
     if child_ok and (first_child is None or status.get("child_pid") == first_child):
         return None
     code = status.get("last_exit")
+    if code is None and first_child is not None:
+        return None  # the supervisor has not recorded the exit yet: ask again shortly
     restarts = status.get("restarts", 0)
     when = "while starting" if first_child is not None else f"({restarts} restarts so far)"
     return Health(HealthCode.DEGRADED, f"the process exited with code {code} {when}")
