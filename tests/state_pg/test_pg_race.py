@@ -48,17 +48,3 @@ def test_four_processes_never_hold_the_lock_together_nor_lose_an_update(
     assert total["ok"] == WORKERS * ROUNDS - total["fenced"]
     assert total["ghosts"] == zombies and total["fenced"] > 0
 
-
-def test_shared_race_suite_on_postgres(pg_url: str, tmp_path: Path) -> None:
-    """The same race every backend runs: planted dead holders (taken over by
-    compare-and-set on their token), expired holders, and live holders force-unlocked
-    mid-write; zero double holds and zero lost updates."""
-    from driftless.state import StateBackend, open_backend
-    from driftless.state.testing import check_lock_race_processes
-
-    def make_backend() -> StateBackend:
-        return open_backend(pg_url, root=tmp_path)
-
-    tally = check_lock_race_processes(make_backend, tmp_path, workers=4, rounds=50)
-    print(f"postgres race: {dict(tally)}")
-    assert tally["dead_planted"] and tally["expired_planted"] and tally["fenced"]
