@@ -166,7 +166,8 @@ def _render(tpl: Template, scope: Scope, lookup: AttrLookup) -> Any:
     if any(isinstance(v, Unknown) for v in values):
         return UNKNOWN
     secret = any(isinstance(v, Sensitive) for v in values)
-    texts = [_to_text(reveal(v), off) for v, off in zip(values, tpl.offsets, strict=True)]
+    plain = [reveal(v) for v in values] if secret else values
+    texts = [_to_text(v, off) for v, off in zip(plain, tpl.offsets, strict=True)]
     try:
         check_size(sum(map(len, texts)), scope.policy, "the string")
     except FunctionError as exc:

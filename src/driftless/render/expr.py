@@ -105,6 +105,8 @@ class Template:
     parts: tuple[str | Node, ...]
     offsets: tuple[int, ...]
     calls: bool = False  # any function call inside: only then is a size budget needed
+    # the whole text when it holds no expression (set once: asked for every string)
+    text: str | None = None
 
     @property
     def single(self) -> Node | None:
@@ -116,9 +118,7 @@ class Template:
     @property
     def literal(self) -> str | None:
         """The text when the string holds no expression at all."""
-        if all(isinstance(p, str) for p in self.parts):
-            return "".join(p for p in self.parts if isinstance(p, str))
-        return None
+        return self.text
 
 
 _TOKEN = re.compile(
@@ -370,7 +370,7 @@ def _template_cached(text: str) -> Template:
 def _template(text: str) -> Template:
     """Split ``text`` at each ``${...}``; linear in its length."""
     if "${" not in text:
-        return Template((text,), (0,))
+        return Template((text,), (0,), text=text)
     parts: list[str | Node] = []
     offsets: list[int] = []
     buf, pos = [], 0
@@ -396,7 +396,9 @@ def _template(text: str) -> Template:
         parts.append("".join(buf))
         offsets.append(pos)
     calls = any(_has_call(p) for p in parts if not isinstance(p, str))
-    return Template(tuple(parts), tuple(offsets), calls)
+    only_text = "".join(p for p in parts if isinstance(p, str)) if all(
+        isinstance(p, str) for p in parts) else None
+    return Template(tuple(parts), tuple(offsets), calls, only_text)
 
 
 def _has_call(node: Node) -> bool:
