@@ -102,7 +102,7 @@ class SQLiteJournal:
         now = time.time()
         rows = [(self.stack, a, act, text, now) for a, act, text in texts]
         with self._backend._txn(immediate=True) as db:
-            self._backend.fence(db, self.stack, f"{len(rows)} journal intents")
+            self._backend.fence(db, self.stack, f"a batch of {len(rows)} journal intent(s)")
             db.executemany(
                 "INSERT INTO journal (stack, address, action, intent, at) VALUES (?, ?, ?, ?, ?)",
                 rows)
@@ -118,7 +118,7 @@ class SQLiteJournal:
                  None if live is None else encode(f"journal entry {seq}", live, canonical=False),
                  seq, self.stack) for seq, ok, live in outcomes]
         with self._backend._txn(immediate=True) as db:
-            self._backend.fence(db, self.stack, f"{len(rows)} journal outcomes")
+            self._backend.fence(db, self.stack, f"a batch of {len(rows)} journal outcome(s)")
             db.executemany(
                 "UPDATE journal SET finished = 1, ok = ?, live = ? WHERE seq = ? AND stack = ?",
                 rows)
