@@ -21,7 +21,14 @@ from driftless.model.policy import Policy
 from driftless.render.calls import Args, Budget, FunctionError, limit_error
 from driftless.render.spell import spell
 
-__all__ = ["file_base64", "file_text", "read_project_file", "read_template"]
+__all__ = [
+    "file_base64",
+    "file_text",
+    "os_reason",
+    "read_fd",
+    "read_project_file",
+    "read_template",
+]
 
 _OUTSIDE = ("{name} is outside the project; a repository may only read its own files "
             "(the operator can allow more with --allow-read DIR)")
@@ -83,18 +90,20 @@ def _read_regular(path: Path, name: Any, limit: int, encoded: bool) -> bytes:
     try:
         before = os.stat(path)
     except OSError as exc:
-        raise FunctionError(f"cannot read {spell(name)}: {_reason(exc)}") from None
+        raise FunctionError(f"cannot read {spell(name)}: {os_reason(exc)}") from None
     _refuse_special(before, name, limit, encoded)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
-        raise FunctionError(f"cannot read {spell(name)}: {_reason(exc)}") from None
+        raise FunctionError(f"cannot read {spell(name)}: {os_reason(exc)}") from None
     try:
         now = os.fstat(fd)
         if (now.st_dev, now.st_ino) != (before.st_dev, before.st_ino):
             raise FunctionError(f"{spell(name)} changed while being read")
         _refuse_special(now, name, limit, encoded)
-        data = _read_fd(fd, _readable(limit, encoded) + 1)
+        data = read_fd(fd, _readable(limit, encoded) + 1)
+    except OSError as exc:
+        raise FunctionError(f"cannot read the file: {os_reason(exc)}") from None
     finally:
         os.close(fd)
     _refuse_size(len(data), name, limit, encoded)  # it grew, or lies about its size
@@ -119,14 +128,13 @@ def _refuse_size(size: int, name: Any, limit: int, encoded: bool) -> None:
         raise limit_error(("base64 of " if encoded else "") + spell(name), shown, limit)
 
 
-def _read_fd(fd: int, most: int) -> bytes:
+def read_fd(fd: int, most: int) -> bytes:
+    """At most ``most`` bytes of an open file; an ``OSError`` is left to the caller,
+    which words it for its own reference (``file()``, ``secret.file:``)."""
     chunks: list[bytes] = []
     left = most
     while left > 0:
-        try:
-            chunk = os.read(fd, min(left, 1 << 20))
-        except OSError as exc:
-            raise FunctionError(f"cannot read the file: {_reason(exc)}") from None
+        chunk = os.read(fd, min(left, 1 << 20))
         if not chunk:
             break
         chunks.append(chunk)
@@ -134,7 +142,7 @@ def _read_fd(fd: int, most: int) -> bytes:
     return b"".join(chunks)
 
 
-def _reason(exc: OSError) -> str:
+def os_reason(exc: OSError) -> str:
     """The OS's reason in lowercase, without the path (it may hold a secret)."""
     reason = exc.strerror or type(exc).__name__
     return reason[:1].lower() + reason[1:]

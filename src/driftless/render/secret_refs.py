@@ -34,6 +34,7 @@ from pathlib import Path
 from driftless.errors import Problem
 from driftless.model import Sensitive
 from driftless.model.policy import ENV_SECRET_ENV, Policy, limit_hint
+from driftless.render.files import os_reason, read_fd
 from driftless.render.suggest import did_you_mean
 
 __all__ = [
@@ -202,14 +203,16 @@ def _read_regular(path: Path, text: str, limit: int) -> bytes:
         flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
         fd = os.open(path, flags | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
-        raise SecretRefError(f"secret.file: cannot read '{_shown(text)}': {_reason(exc)}") \
+        raise SecretRefError(f"secret.file: cannot read '{_shown(text)}': {os_reason(exc)}") \
             from None
     try:
         now = os.fstat(fd)
         if (now.st_dev, now.st_ino) != (before.st_dev, before.st_ino):
             raise SecretRefError(f"secret.file: '{_shown(text)}' changed while being read")
         _refuse_special(now, text, limit)
-        data = _read_fd(fd, limit + 1)
+        data = read_fd(fd, limit + 1)
+    except OSError as exc:
+        raise SecretRefError(f"secret.file: cannot read the file: {os_reason(exc)}") from None
     finally:
         os.close(fd)
     _refuse_size(len(data), text, limit)  # it grew after the stat
@@ -228,27 +231,6 @@ def _refuse_size(size: int, text: str, limit: int) -> None:
     if size > limit:
         raise SecretRefError(f"secret.file: '{_shown(text)}' has {size} bytes, over the limit "
                              f"string_bytes ({limit})", hint=limit_hint("string_bytes"))
-
-
-def _read_fd(fd: int, most: int) -> bytes:
-    chunks: list[bytes] = []
-    left = most
-    while left > 0:
-        try:
-            chunk = os.read(fd, min(left, 1 << 20))
-        except OSError as exc:
-            raise SecretRefError(f"secret.file: cannot read the file: {_reason(exc)}") from None
-        if not chunk:
-            break
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
-
-
-def _reason(exc: OSError) -> str:
-    """The OS's reason in lowercase, without the path."""
-    reason = exc.strerror or type(exc).__name__
-    return reason[:1].lower() + reason[1:]
 
 
 def _cmd(line: str, policy: Policy, cwd: Path) -> Sensitive:
@@ -287,7 +269,7 @@ def _run(argv: list[str], cwd: Path, limit: int) -> bytes:
     except FileNotFoundError:
         raise SecretRefError(f"secret.cmd: command '{name}' not found") from None
     except OSError as exc:
-        raise SecretRefError(f"secret.cmd: cannot run '{name}': {_reason(exc)}") from None
+        raise SecretRefError(f"secret.cmd: cannot run '{name}': {os_reason(exc)}") from None
     deadline = time.monotonic() + COMMAND_TIMEOUT
     try:
         out, err = _drain(proc, limit, deadline, name)
