@@ -64,6 +64,7 @@ from driftless.state.postgres_journal import (
     not_ours,
     parse_url,
 )
+from driftless.state.rows import KnownRows, Rows
 from driftless.state.sqlite_journal import dumps, encode
 
 __all__ = ["PgLocation", "PostgresBackend", "PostgresJournal", "from_url", "parse_url"]
@@ -72,18 +73,6 @@ LOCK_TIMEOUT = "30s"
 _TABLES = ("stacks", "resources", "leases", "journal", "meta")
 _HOLDER = ("SELECT lock_id, token, info, extract(epoch FROM expires_at), "
            "expires_at <= clock_timestamp() FROM leases WHERE stack = %s")
-
-# address -> (the ResourceState it came from, if known, and its stored text)
-_Rows = dict[str, tuple[ResourceState | None, str]]
-
-
-@dataclass(frozen=True)
-class _Known:
-    """The rows of one stack as of (lineage, serial), kept to diff writes."""
-
-    lineage: str
-    serial: int
-    rows: _Rows
 
 
 @dataclass(frozen=True)
@@ -114,7 +103,7 @@ class PostgresBackend:
         self._local = threading.local()
         self._opened: list[psycopg.Connection[Any]] = []
         self._guard = threading.Lock()
-        self._known: dict[str, _Known] = {}
+        self._known: dict[str, KnownRows] = {}
         self._held: dict[str, _Held] = {}
         self._ready = False
 
@@ -267,8 +256,8 @@ class PostgresBackend:
             cur.execute("SELECT doc FROM resources WHERE stack = %s", (stack,))
             texts = [r[0] for r in cur.fetchall()]
         outputs, states = self._decode(stack, meta[2], texts)
-        known: _Rows = {str(rs.id): (rs, text) for rs, text in zip(states, texts, strict=True)}
-        self._remember(stack, _Known(meta[0], int(meta[1]), known))
+        known: Rows = {str(rs.id): (rs, text) for rs, text in zip(states, texts, strict=True)}
+        self._remember(stack, KnownRows(meta[0], int(meta[1]), known))
         return StateSnapshot(meta[0], int(meta[1]), {rs.id: rs for rs in states}, outputs)
 
     def _decode(self, stack: str, outputs: str, texts: list[str]
@@ -283,7 +272,7 @@ class PostgresBackend:
                 hint="restore the stack from a database backup (or driftless state push)",
             ) from None
 
-    def _remember(self, stack: str, known: _Known) -> None:
+    def _remember(self, stack: str, known: KnownRows) -> None:
         with self._guard:
             self._known[stack] = known
 
@@ -312,9 +301,9 @@ class PostgresBackend:
                 "ON CONFLICT (name) DO UPDATE SET lineage = excluded.lineage, "
                 "serial = excluded.serial, outputs = excluded.outputs",
                 (stack, snap.lineage, snap.serial, outputs))
-        self._remember(stack, _Known(snap.lineage, snap.serial, rows))
+        self._remember(stack, KnownRows(snap.lineage, snap.serial, rows))
 
-    def _prior_rows(self, cur: psycopg.Cursor[Any], stack: str, meta: Any) -> _Rows:
+    def _prior_rows(self, cur: psycopg.Cursor[Any], stack: str, meta: Any) -> Rows:
         """The stored rows: from memory when they are known to be current."""
         if meta is None:
             return {}
@@ -326,9 +315,9 @@ class PostgresBackend:
         return {address: (None, doc) for address, doc in cur.fetchall()}
 
     def _write_rows(self, cur: psycopg.Cursor[Any], stack: str, snap: StateSnapshot,
-                    prior: _Rows) -> _Rows:
+                    prior: Rows) -> Rows:
         """Upsert changed rows, delete dropped ones; returns the new rows."""
-        rows: _Rows = {}
+        rows: Rows = {}
         changed: list[tuple[str, str, str, int]] = []
         for rid, rs in snap.resources.items():
             address = str(rid)

@@ -28,13 +28,13 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from driftless.errors import ConfigError, LockHeld, StateConflict, StateError
 from driftless.model import LockInfo, ResourceState, StateSnapshot
+from driftless.state.rows import KnownRows, Rows
 from driftless.state.sqlite_journal import SQLiteJournal, dumps, encode
 
 __all__ = ["SQLiteBackend", "SQLiteJournal", "from_url"]
@@ -64,19 +64,6 @@ CREATE TABLE IF NOT EXISTS journal (
 CREATE INDEX IF NOT EXISTS journal_by_stack ON journal (stack, seq);
 """
 
-# Prior rows of a stack: address -> (the ResourceState it came from, if
-# known, and its stored JSON text).
-_Rows = dict[str, tuple[ResourceState | None, str]]
-
-
-@dataclass(frozen=True)
-class _Known:
-    """The rows of one stack as of (lineage, serial), kept to diff writes."""
-
-    lineage: str
-    serial: int
-    rows: _Rows
-
 
 def from_url(url: str, root: Path) -> SQLiteBackend:
     """``sqlite:///rel/path.db`` (relative to ``root``) or ``sqlite:////abs.db``."""
@@ -100,7 +87,7 @@ class SQLiteBackend:
         self._local = threading.local()
         self._opened: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
-        self._known: dict[str, _Known] = {}
+        self._known: dict[str, KnownRows] = {}
         # stack -> (lock id, fencing token) of each lock this instance took.
         self._held: dict[str, tuple[str, str]] = {}
         self._ready = False
@@ -308,11 +295,11 @@ class SQLiteBackend:
             texts = [r[0] for r in rows]
         outputs, states = self._decode(stack, meta[2], texts)
         resources = {}
-        known: _Rows = {}
+        known: Rows = {}
         for rs, text in zip(states, texts, strict=True):
             resources[rs.id] = rs
             known[str(rs.id)] = (rs, text)
-        self._remember(stack, _Known(meta[0], meta[1], known))
+        self._remember(stack, KnownRows(meta[0], meta[1], known))
         return StateSnapshot(meta[0], meta[1], resources, outputs)
 
     def _decode(
@@ -329,7 +316,7 @@ class SQLiteBackend:
                 hint="restore the state from a backup (driftless state push)",
             ) from None
 
-    def _remember(self, stack: str, known: _Known) -> None:
+    def _remember(self, stack: str, known: KnownRows) -> None:
         with self._guard:
             self._known[stack] = known
 
@@ -349,9 +336,9 @@ class SQLiteBackend:
                 "VALUES (?, ?, ?, ?)",
                 (stack, snap.lineage, snap.serial, outputs),
             )
-        self._remember(stack, _Known(snap.lineage, snap.serial, rows))
+        self._remember(stack, KnownRows(snap.lineage, snap.serial, rows))
 
-    def _prior_rows(self, db: sqlite3.Connection, stack: str, meta: Any) -> _Rows:
+    def _prior_rows(self, db: sqlite3.Connection, stack: str, meta: Any) -> Rows:
         """The stored rows: from memory when they are known to be current."""
         if meta is None:
             return {}
@@ -363,10 +350,10 @@ class SQLiteBackend:
         return {address: (None, doc) for address, doc in cur}
 
     def _write_rows(
-        self, db: sqlite3.Connection, stack: str, snap: StateSnapshot, prior: _Rows
-    ) -> _Rows:
+        self, db: sqlite3.Connection, stack: str, snap: StateSnapshot, prior: Rows
+    ) -> Rows:
         """Upsert changed rows, delete dropped ones; returns the new rows."""
-        rows: _Rows = {}
+        rows: Rows = {}
         changed: list[tuple[str, str, str, int]] = []
         for rid, rs in snap.resources.items():
             address = str(rid)
