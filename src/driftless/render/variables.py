@@ -132,15 +132,9 @@ def _declaration(name: str, body: Any, loc: Loc | None, problems: list[Problem])
 
 
 def _infer_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, list):
-        return "list"
-    return "map" if isinstance(value, Mapping) else "string"
+    """The declared type a bare default implies (``null`` and anything else: string)."""
+    named = kind(value)
+    return named if named in ("boolean", "integer", "number", "list", "map") else "string"
 
 
 _RE2_OPTIONS = re2.Options()
