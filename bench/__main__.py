@@ -1,8 +1,10 @@
 """``python -m bench`` (``make bench``): every benchmark, one after another.
 
 Each prints its measurements as ratios against the baseline its issue names.
-Run one alone with ``python -m bench.bench_engine`` (or _render, _agent,
-_aws_reads, _crash: kill -9 trials, 100 per operation by default, ~20 minutes).
+Run one alone with ``python -m bench.bench_cli`` (whole CLI processes, as a
+user runs them; ``--quick`` for a smoke run), or bench_engine, _render,
+_agent, _aws_reads, _crash (kill -9 trials, 100 per operation by default,
+~20 minutes).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-MODULES = ("bench.bench_engine", "bench.bench_render", "bench.bench_agent",
+MODULES = ("bench.bench_cli", "bench.bench_engine", "bench.bench_render", "bench.bench_agent",
            "bench.bench_aws_reads", "bench.bench_crash")
 
 
