@@ -153,9 +153,25 @@ class _Planner:
             live = lives.get(res.id)
             change = _apply_triggers(res, self._diff_one(res, live, known), changes)
             changes[res.id] = change
-            if change.action is Action.NOOP and live is not None:
-                known[res.id] = live.attributes
+            if live is not None and not change.refused:
+                kept = self._known_after(change, live)
+                if kept is not None:
+                    known[res.id] = kept
         return list(changes.values())
+
+    def _known_after(self, change: Change, live: LiveResource) -> Mapping[str, Any] | None:
+        """The attributes dependents may rely on once ``change`` is applied: all of
+        them for a no-op, those the kind keeps across an in-place update (ids, ARNs,
+        names), none for a create or replace. A missing attribute reads as unknown."""
+        if change.action is Action.NOOP:
+            return live.attributes
+        if change.action is not Action.UPDATE:
+            return None
+        spec = self.providers.spec(change.id.provider, change.id.kind)
+        if spec is None:
+            return None
+        kept = spec.kept_by_update()
+        return {k: v for k, v in live.attributes.items() if k in kept}
 
     def _diff_one(
         self, res: Resource, live: LiveResource | None,
@@ -164,9 +180,9 @@ class _Planner:
         deferred = res.id in self.deferring
         props = resolve(res.properties, known.get) if deferred else res.properties
         if res.id in self.upstream_unknown:
-            change = _unknown_change(res, props, live, why=_UPSTREAM)
+            change = _unknown_change(res, props, live, self._forcing(res), why=_UPSTREAM)
         elif deferred and contains_unknown(props):
-            change = _unknown_change(res, props, live)
+            change = _unknown_change(res, props, live, self._forcing(res))
         else:
             concrete = replace(res, properties=props) if deferred else res
             change = self.providers.get(res.id.provider).diff(concrete, live)
@@ -184,6 +200,10 @@ class _Planner:
         return replace(change, desired=res, prior=live, depends_on=self.deps[res.id],
                        reason=reason or change.reason, diffs=diffs)
 
+
+    def _forcing(self, res: Resource) -> frozenset[str]:
+        spec = self.providers.spec(res.id.provider, res.id.kind)
+        return spec.replace_on if spec is not None else frozenset()
 
     def _moved(self, change: Change, res: Resource, props: Mapping[str, Any],
                st: ResourceState) -> Change | None:
@@ -255,12 +275,20 @@ _UPSTREAM = "known after apply: an upstream stack has not recorded its outputs y
 
 
 def _unknown_change(res: Resource, props: Mapping[str, Any], live: LiveResource | None,
+                    forcing: frozenset[str],
                     *, why: str = "depends on values known after apply") -> Change:
+    """A change whose new values are not all known: an update, or a replacement
+    when an unknown value sits in a property whose change forces one."""
     if live is None:
         reason = "does not exist yet" if why != _UPSTREAM else why
         return Change(res.id, Action.CREATE, res, None, reason=reason)
-    diffs = tuple(FieldDiff(k, live.attributes.get(k), v) for k, v in sorted(props.items())
-                  if contains_unknown(v))
+    diffs = tuple(FieldDiff(k, live.attributes.get(k), v, forces_replace=k in forcing)
+                  for k, v in sorted(props.items()) if contains_unknown(v))
+    forced = [d.path for d in diffs if d.forces_replace]
+    if forced:
+        return Change(res.id, Action.REPLACE, res, live, diffs,
+                      reason=f"{', '.join(forced)} may change and would force replacement "
+                             f"({why})")
     return Change(res.id, Action.UPDATE, res, live, diffs, reason=why)
 
 

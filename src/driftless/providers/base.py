@@ -62,6 +62,9 @@ IDENTITY_ATTRIBUTES = frozenset({
 """Attributes a provider finds its object again by (delete reads them from
 state): they are never digested, even when derived from a secret."""
 
+STABLE_ATTRIBUTES = frozenset({"id", "arn"})
+"""What no in-place update changes, whatever the kind declares."""
+
 
 @dataclass(frozen=True)
 class KindSpec:
@@ -94,6 +97,13 @@ class KindSpec:
     read_fields: frozenset[str] = frozenset()
     sensitive_attributes: frozenset[str] = frozenset()
     identity: frozenset[str] = IDENTITY_ATTRIBUTES
+    update_changes: frozenset[str] | None = None
+
+    def kept_by_update(self) -> frozenset[str]:
+        """The attributes whose value an in-place update never changes."""
+        if self.update_changes is None:
+            return STABLE_ATTRIBUTES
+        return frozenset(self.attributes) - self.update_changes
 
 
 def secure_live(

@@ -5,8 +5,9 @@ real endpoint (the local machine, a real sshd, a moto server). Each case
 walks: kind and schema exist → read before create is None → diff says
 CREATE → apply → read gives the same object → diff NOOP → applying the
 no-op changes nothing → diff against ``updated`` is UPDATE/REPLACE → apply →
-NOOP again → import by id finds it → delete → read None → delete again is
-harmless. I/O: whatever the provider under test does; nothing of its own.
+NOOP again (an UPDATE kept what ``update_changes`` says it keeps) → import
+by id finds it → delete → read None → delete again is harmless.
+I/O: whatever the provider under test does; nothing of its own.
 """
 
 from __future__ import annotations
@@ -117,9 +118,24 @@ class _Walk:
         live = self.converge("create", case.resource, self.apply("create", create))
         change = self.diff("diff to updated", case.updated, live,
                            (Action.UPDATE, Action.REPLACE))
-        live = self.converge("update", case.updated, self.apply("update", change))
+        updated = self.converge("update", case.updated, self.apply("update", change))
+        if change.action is Action.UPDATE:
+            self.kept_across_update(case.updated, live, updated)
+        live = updated
         self.imported(live)
         self.deleted(live)
+
+    def kept_across_update(self, resource: Resource, before: LiveResource,
+                           after: LiveResource) -> None:
+        """What the kind says an update keeps (``KindSpec.update_changes``) must be
+        kept: the planner shows dependents of an update as unchanged on that claim."""
+        spec = self.p.kinds()[resource.id.kind]
+        kept = spec.kept_by_update()
+        moved = sorted(k for k in kept if k in before.attributes
+                       and before.attributes.get(k) != after.attributes.get(k))
+        self.check(not moved, "attributes kept by update",
+                   f"{moved} changed in an in-place update, but the kind's update_changes "
+                   "says they are kept")
 
     def imported(self, live: LiveResource) -> None:
         if self.case.import_id is None:

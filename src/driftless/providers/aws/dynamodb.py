@@ -60,6 +60,7 @@ class TableHandler(KeyedHandler):
         "dynamodb.Table", TableProps, "a DynamoDB table",
         replace_on=frozenset({"name", "hash_key", "range_key", "attributes"}),
         import_id="the table name", attributes={"arn": "table ARN", "name": "table name"},
+        update_changes=frozenset(),
     )
 
     def _read(self, rid: ResourceId, name: str) -> LiveResource | None:

@@ -78,6 +78,7 @@ class InstanceHandler(AwsHandler):
         sensitive_attributes=frozenset({"user_data"}),
         attributes={"id": "instance id", "arn": "instance ARN", "private_ip": "private IPv4",
                     "public_ip": "public IPv4", "state": "running, pending, ..."},
+        update_changes=frozenset({"public_ip", "state"}),  # a stop/start for the type
     )
 
     def compare_form(self, props: Any, given: Any) -> dict[str, Any]:

@@ -142,7 +142,8 @@ class VpcHandler(_Tagged):
     describe, result_key, id_filter, id_key = "describe_vpcs", "Vpcs", "vpc-id", "VpcId"
     resource_type = "vpc"
     spec = KindSpec("ec2.Vpc", VpcProps, "a VPC", replace_on=frozenset({"cidr_block"}),
-                    import_id="vpc id", attributes={"id": "vpc id"})
+                    import_id="vpc id", attributes={"id": "vpc id"},
+                    update_changes=frozenset())
 
     def attrs(self, obj: dict[str, Any]) -> dict[str, Any]:
         return {**super().attrs(obj), "cidr_block": obj["CidrBlock"],
@@ -191,7 +192,8 @@ class SubnetHandler(_Tagged):
     resource_type = "subnet"
     spec = KindSpec("ec2.Subnet", SubnetProps, "a VPC subnet",
                     replace_on=frozenset({"vpc_id", "cidr_block", "availability_zone"}),
-                    import_id="subnet id", attributes={"id": "subnet id"})
+                    import_id="subnet id", attributes={"id": "subnet id"},
+                    update_changes=frozenset())
 
     def attrs(self, obj: dict[str, Any]) -> dict[str, Any]:
         return {**super().attrs(obj), "vpc_id": obj["VpcId"], "cidr_block": obj["CidrBlock"],
@@ -231,7 +233,8 @@ class GatewayHandler(_Tagged):
     id_filter, id_key = "internet-gateway-id", "InternetGatewayId"
     resource_type = "internet-gateway"
     spec = KindSpec("ec2.InternetGateway", GatewayProps, "an internet gateway",
-                    import_id="igw id", attributes={"id": "gateway id"})
+                    import_id="igw id", attributes={"id": "gateway id"},
+                    update_changes=frozenset())
 
     def attrs(self, obj: dict[str, Any]) -> dict[str, Any]:
         vpcs = [a["VpcId"] for a in obj.get("Attachments", [])]
@@ -276,7 +279,7 @@ class RouteTableHandler(_Tagged):
     id_filter, id_key, resource_type = "route-table-id", "RouteTableId", "route-table"
     spec = KindSpec("ec2.RouteTable", RouteTableProps, "a route table",
                     replace_on=frozenset({"vpc_id"}), import_id="route table id",
-                    attributes={"id": "route table id"})
+                    attributes={"id": "route table id"}, update_changes=frozenset())
 
     def attrs(self, obj: dict[str, Any]) -> dict[str, Any]:
         routes = [{"cidr_block": r["DestinationCidrBlock"], "gateway_id": r["GatewayId"]}
@@ -347,7 +350,8 @@ class ElasticIpHandler(_Tagged):
     resource_type = "elastic-ip"
     spec = KindSpec("ec2.ElasticIp", ElasticIpProps, "an elastic IP address",
                     import_id="allocation id",
-                    attributes={"id": "allocation id", "public_ip": "the address"})
+                    attributes={"id": "allocation id", "public_ip": "the address"},
+                    update_changes=frozenset())
 
     def attrs(self, obj: dict[str, Any]) -> dict[str, Any]:
         return {**super().attrs(obj), "public_ip": obj.get("PublicIp"),

@@ -127,6 +127,7 @@ class SecurityGroupHandler(AwsHandler):
         "ec2.SecurityGroup", SecurityGroupProps, "an EC2 security group",
         replace_on=frozenset({"name", "description", "vpc_id"}), import_id="the group id (sg-...)",
         attributes={"id": "group id", "arn": "group ARN", "name": "group name"},
+        update_changes=frozenset(),
     )
 
     def compare_form(self, props: Any, given: Any) -> dict[str, Any]:

@@ -98,6 +98,7 @@ class RoleHandler(KeyedHandler):
         "iam.Role", RoleProps, "an IAM role",
         replace_on=frozenset({"name", "path"}), import_id="the role name",
         attributes={"arn": "role ARN", "name": "role name", "id": "role id"},
+        update_changes=frozenset(),
     )
 
     def _read(self, rid: ResourceId, name: str) -> LiveResource | None:
@@ -168,7 +169,7 @@ class RolePolicyHandler(KeyedHandler):
     spec = KindSpec(
         "iam.RolePolicy", RolePolicyProps, "an inline IAM policy on a role",
         replace_on=frozenset({"role", "name"}), import_id="role:policy-name",
-        attributes={"id": "role:name"},
+        attributes={"id": "role:name"}, update_changes=frozenset(),
     )
 
     def _read(self, rid: ResourceId, role: str, name: str) -> LiveResource | None:
@@ -203,7 +204,7 @@ class AttachmentHandler(KeyedHandler):
     spec = KindSpec(
         "iam.PolicyAttachment", AttachmentProps, "a managed IAM policy attached to a role",
         replace_on=frozenset({"role", "policy_arn"}), import_id="role:policy-arn",
-        attributes={"id": "role:policy_arn"},
+        attributes={"id": "role:policy_arn"}, update_changes=frozenset(),
     )
 
     def _read(self, rid: ResourceId, role: str, arn: str) -> LiveResource | None:
@@ -234,6 +235,7 @@ class ProfileHandler(KeyedHandler):
         "iam.InstanceProfile", ProfileProps, "an IAM instance profile",
         replace_on=frozenset({"name", "path"}), import_id="the profile name",
         attributes={"name": "profile name", "arn": "profile ARN", "id": "profile id"},
+        update_changes=frozenset(),
     )
 
     def _read(self, rid: ResourceId, name: str) -> LiveResource | None:

@@ -66,6 +66,7 @@ class BucketHandler(AwsHandler):
         replace_on=frozenset({"name"}), import_id="the bucket name",
         attributes={"name": "bucket name", "arn": "bucket ARN", "id": "bucket name",
                     "domain_name": "bucket DNS name"},
+        update_changes=frozenset(),
     )
 
     def _name(self, resource: Resource, prior: LiveResource | None) -> str | None:
@@ -288,6 +289,7 @@ class ObjectHandler(AwsHandler):
         attributes={"id": "bucket/key", "arn": "object ARN", "etag": "ETag",
                     "version_id": "version id (versioned buckets)",
                     "checksum": "sha256 of the body"},
+        update_changes=frozenset({"etag", "version_id", "checksum"}),
     )
 
     def _body(self, resource: Resource, props: ObjectProps) -> bytes:

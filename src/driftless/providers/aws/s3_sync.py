@@ -65,6 +65,7 @@ class SyncHandler(AwsHandler):
         replace_on=frozenset({"bucket", "prefix"}),
         attributes={"files": "number of files in sync", "manifest": "digest of the file list",
                     "uri": "s3://bucket/prefix"},
+        update_changes=frozenset({"files", "manifest"}),
     )
 
     def __init__(self, aws: AwsClients, *, progress: ProgressFactory | None = None) -> None:

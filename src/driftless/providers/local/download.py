@@ -112,6 +112,7 @@ class DownloadHandler(ContentFileHandler):
         attributes={"path": "the path", "type": "what is at the path",
                     "sha256": "sha256 of the local bytes", "mode": "permission bits",
                     "size": "size in bytes"},
+        update_changes=frozenset({"sha256", "mode", "size"}),
     )
 
     def keyed(self, props: Mapping[str, Any]) -> bool:

@@ -133,6 +133,7 @@ class EnvFileHandler(ContentFileHandler):
         replace_on=frozenset({"path"}), import_id="the file's absolute path",
         attributes={"path": "the path", "type": "what is at the path",
                     "mode": "permission bits", "keys": "KEY → keyed digest of its value"},
+        update_changes=frozenset({"mode", "keys"}),
     )
 
     def keyed(self, props: Mapping[str, Any]) -> bool:

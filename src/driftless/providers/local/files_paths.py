@@ -66,6 +66,7 @@ def path_spec(name: str, schema: type[BaseModel], description: str, *, what: str
         replace_on=frozenset({"path"}), import_id=f"the {what}'s absolute path",
         attributes={"path": "the path", "type": "what is at the path", **attributes},
         read_fields=read_fields,
+        update_changes=frozenset(attributes) - {"type"},  # a path keeps its object's type
     )
 
 

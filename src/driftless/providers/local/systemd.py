@@ -119,6 +119,7 @@ class SystemdUnitHandler(KindHandler):
         attributes={"name": "unit name", "path": "unit file path",
                     "content_sha256": "digest of the unit text",
                     "enabled": "enabled at boot", "state": "started or stopped"},
+        update_changes=frozenset({"content_sha256", "enabled", "state"}),
     )
 
     def parse(self, resource: Resource) -> UnitProps:

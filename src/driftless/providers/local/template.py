@@ -95,6 +95,7 @@ class TemplateHandler(ContentFileHandler):
                               "sensitive)",
                     "mode": "permission bits", "size": "size in bytes"},
         read_fields=frozenset({"source"}),
+        update_changes=frozenset({"sha256", "mode", "size"}),
     )
 
     def keyed(self, props: Mapping[str, Any]) -> bool:
