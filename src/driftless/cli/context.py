@@ -53,6 +53,8 @@ class Context:
     providers: ProviderSet
     engine: Engine
     rendered: dict[str, DesiredStack] = field(default_factory=dict)
+    # stack -> upstream stack -> outputs it rendered with as known after apply
+    awaiting: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
 
     def order(self, selected: Sequence[str] | None = None) -> list[str]:
         """Stacks in dependency order (all, or the selected ones and their deps)."""
@@ -69,21 +71,36 @@ class Context:
         if problems:
             raise RenderError(problems)
 
-    def render(self, name: str) -> DesiredStack:
-        """Render one stack with its dependencies' recorded outputs."""
-        ref = self.project.stacks[name]
-        outputs = {dep: self._upstream_outputs(dep) for dep in ref.depends_on}
+    def render(self, name: str, *,
+               as_planned: Mapping[str, Sequence[str]] | None = None) -> DesiredStack:
+        """Render one stack with its dependencies' recorded outputs.
+
+        ``as_planned`` renders it as a saved plan saw it: those upstream outputs
+        count as unknown again, so the digest shows whether anything but them moved.
+        """
+        outputs: dict[str, Mapping[str, Any]] = {}
+        waiting: dict[str, tuple[str, ...]] = {}
+        for dep in self.project.stacks[name].depends_on:
+            recorded, missing = self._upstream_outputs(dep)
+            if as_planned is not None:
+                missing = tuple(as_planned.get(dep, ()))
+            outputs[dep] = {**recorded, **dict.fromkeys(missing, UNKNOWN)}
+            if missing:
+                waiting[dep] = missing
         desired = render_stack(self.project, name, self.options, stack_outputs=outputs,
                                kinds=self.providers)
-        self.rendered[name] = desired
+        if as_planned is None:
+            self.rendered[name] = desired
+            self.awaiting[name] = waiting
         return desired
 
-    def _upstream_outputs(self, dep: str) -> Mapping[str, Any]:
-        """``dep``'s recorded outputs; a declared output it has not recorded yet (never
-        applied) is known only after apply, so a fresh project still plans whole."""
+    def _upstream_outputs(self, dep: str) -> tuple[dict[str, Any], tuple[str, ...]]:
+        """``dep``'s recorded outputs, and the declared ones it has not recorded yet
+        (never applied): those are known only after apply, so a fresh project
+        still plans whole."""
         recorded = dict(self.backend.read(dep).outputs)
-        missing = [o for o in declared_outputs(self.project, dep) if o not in recorded]
-        return {**dict.fromkeys(missing, UNKNOWN), **recorded}
+        missing = tuple(o for o in declared_outputs(self.project, dep) if o not in recorded)
+        return recorded, missing
 
 
 @contextmanager

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -142,7 +143,8 @@ def _write_private(path: Path, text: str) -> None:
 def _plan_one(ctx: Context, name: str, *, destroy: bool, refresh: bool, adopt: bool) -> Plan:
     desired = ctx.render(name)
     with hold_lock(ctx.backend, name, operation="plan"):
-        return _adopting(ctx.engine.plan(desired, destroy=destroy, refresh=refresh), adopt)
+        the_plan = ctx.engine.plan(desired, destroy=destroy, refresh=refresh)
+    return _adopting(replace(the_plan, awaiting=ctx.awaiting.get(name, {})), adopt)
 
 
 def _adopting(the_plan: Plan, adopt: bool) -> Plan:
@@ -306,6 +308,8 @@ def _apply_saved(plan_file: Path, directory: Path | None, given: dict[str, str],
                              variables=[f"{k}={v}" for k, v in variables.items()],
                              var_files=files) as ctx:
             _policy(ctx, break_glass, reason, "apply")
+            for saved in doc["plans"]:  # a stale stack anywhere: nothing is applied
+                _check_config(ctx, saved["stack"], saved, ctx.render(saved["stack"]))
             ok = all(_apply_saved_stack(ctx, saved, as_json=as_json) for saved in doc["plans"])
     if not ok:
         raise typer.Exit(1)
@@ -362,19 +366,61 @@ def _apply_saved_stack(ctx: Context, saved: dict[str, Any], *, as_json: bool) ->
                 f"stack '{name}': the state changed since this plan was made "
                 f"(serial {saved['serial']} -> {snap.serial}); the saved plan was not applied",
                 hint="run plan -out again and review the new plan")
-        if desired.digest != saved["digest"]:
-            raise StalePlanError(
-                f"stack '{name}': the configuration changed since this plan was made",
-                hint="run plan -out again and review the new plan")
+        awaited = _check_config(ctx, name, saved, desired)
         fresh = _adopting(ctx.engine.plan(desired, destroy=bool(saved.get("destroy"))),
                           bool(saved.get("adopt")))
-        _same_changes(name, saved, fresh)
+        if awaited:
+            _narrowed_changes(name, saved, fresh)
+            if not as_json:
+                console.print(f"stack '{name}' was planned before {awaited} recorded the "
+                              "values it uses; planned again with them:")
+                print_plan(fresh)
+        else:
+            _same_changes(name, saved, fresh)
         if fresh.unmanaged():
             _report_refused(fresh, destroy=fresh.destroy, as_json=as_json)
             return False
         if not fresh.pending():
             return True
         return _run_apply(ctx, fresh, desired, as_json=as_json)
+
+
+def _check_config(ctx: Context, name: str, saved: dict[str, Any], desired: Any) -> str:
+    """Refuse a saved plan whose stack configuration moved. A stack planned with
+    upstream outputs not yet recorded renders differently once they are; it is
+    rendered again with those outputs unknown, as planned, to compare. Returns
+    the upstream stacks it waited on ("" when none)."""
+    awaiting = saved.get("awaiting") or {}
+    if desired.digest == saved["digest"] and not awaiting:
+        return ""
+    if awaiting and ctx.render(name, as_planned=awaiting).digest == saved["digest"]:
+        return ", ".join(f"stack {dep}" for dep in sorted(awaiting))
+    if desired.digest == saved["digest"]:
+        return ""
+    raise StalePlanError(
+        f"stack '{name}': the configuration changed since this plan was made",
+        hint="run plan -out again and review the new plan")
+
+
+_NARROWER = {("replace", "update")}  # (planned, now): a known value may need less
+
+
+def _narrowed_changes(name: str, saved: dict[str, Any], fresh: Plan) -> None:
+    """Values the saved plan showed as known after apply are now known: every
+    change must be one the plan showed, or a smaller one (an update where it
+    feared a replacement); dropping a change that turned out a no-op is fine."""
+    want = {c["address"]: c["action"] for c in saved["changes"] if not c.get("refused")}
+    extra = sorted(f"{c.id} {c.action.value}" for c in fresh.pending()
+                   if not _within(want.get(str(c.id)), c.action.value))
+    if extra:
+        raise StalePlanError(
+            f"stack '{name}': with its upstream values known, it needs changes the saved "
+            f"plan did not show ({', '.join(extra[:3])}); the saved plan was not applied",
+            hint="run plan -out again and review the new plan")
+
+
+def _within(planned: str | None, now: str) -> bool:
+    return planned == now or (planned, now) in _NARROWER
 
 
 def _same_changes(name: str, saved: dict[str, Any], fresh: Plan) -> None:

@@ -35,6 +35,8 @@ class Plan:
     destroy: bool = False
     notes: tuple[str, ...] = ()
     adopt: bool = False
+    # upstream stack -> its outputs this plan saw as known only after apply
+    awaiting: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def pending(self) -> list[Change]:
         """The changes apply will carry out."""
@@ -94,6 +96,8 @@ class Plan:
             "summary": self.summary(),
             "notes": list(self.notes),
             "changes": [c.to_json() for c in self.changes if c.action is not Action.NOOP],
+            **({"awaiting": {k: list(v) for k, v in self.awaiting.items()}}
+               if self.awaiting else {}),
         }
 
 
