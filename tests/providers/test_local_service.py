@@ -193,8 +193,10 @@ def test_stop_escalates_to_sigkill_for_a_stubborn_process(state_dir: Path, tmp_p
     h = ServiceHandler()
     stubborn = ("import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
                 "print('ready', flush=True)\ntime.sleep(60)\n")
+    log = tmp_path / "stubborn.log"  # outside state_dir: destroy keeps it to read here
     desired = Resource(RID, {"command": [sys.executable, "-c", stubborn],
-                             "state_dir": str(state_dir), "stop_timeout": 0.5})
+                             "state_dir": str(state_dir), "stop_timeout": 0.5,
+                             "log": str(log)})
     live = h.create(Change(RID, Action.CREATE, desired))
     child = live.attributes["pid"]
     began = time.monotonic()
@@ -203,7 +205,7 @@ def test_stop_escalates_to_sigkill_for_a_stubborn_process(state_dir: Path, tmp_p
     assert not supervise.is_alive(child, live.private["create_time"])
     assert not supervise.is_alive(live.private["supervisor_pid"],
                                   live.private["supervisor_create_time"])
-    assert "SIGKILL" in Path(live.private["paths"]["log"]).read_text()
+    assert "SIGKILL" in log.read_text()
 
 
 def test_env_file_and_explicit_env(state_dir: Path, tmp_path: Path) -> None:
@@ -263,3 +265,16 @@ def test_invalid_properties_are_a_provider_error(state_dir: Path) -> None:
     with pytest.raises(ProviderError, match=r"^local:service/web: invalid properties: property "
                                             r"'restart'"):
         h.read(bad, None)
+
+
+def test_destroy_removes_what_the_supervisor_wrote_but_not_a_log_placed_elsewhere(
+        state_dir: Path, site: Path, tmp_path: Path) -> None:
+    h, port = ServiceHandler(), free_port()
+    live = _apply(h, _web(state_dir, site, port), None)
+    assert {p.name for p in (state_dir / "web").iterdir()} >= {"supervisor.json", "service.log"}
+    h.delete(live)
+    assert not (state_dir / "web").exists()
+    kept_log = tmp_path / "logs" / "web.log"
+    live = _apply(h, _web(state_dir, site, free_port(), log=str(kept_log)), None)
+    h.delete(live)
+    assert not (state_dir / "web").exists() and "started pid" in kept_log.read_text()

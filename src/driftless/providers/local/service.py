@@ -16,6 +16,7 @@ running supervisor (paths, waiting, health, stop) is in ``service_runtime``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -140,16 +141,26 @@ class ServiceHandler(KindHandler):
         return self._start(change.desired)
 
     def update(self, change: Change) -> LiveResource:
-        """Restart exactly once: stop the running one, start the new spec."""
-        if change.prior is not None:
-            self.delete(change.prior)
+        """Restart exactly once: stop the running one (its log stays), start the new spec."""
+        paths = ServicePaths.from_private(change.prior.private) if change.prior else None
+        if paths is not None:
+            runtime.stop(paths)
         return self.create(change)
 
     def delete(self, prior: LiveResource) -> None:
-        """Stop it gracefully (SIGTERM, stop_timeout, SIGKILL); gone is fine."""
+        """Stop it gracefully (SIGTERM, stop_timeout, SIGKILL), then remove what the
+        supervisor wrote in its directory (config, status, a log kept there) and the
+        directory when that leaves it empty; gone is fine. A log the stack placed
+        elsewhere (``log:``) is the operator's and stays."""
         paths = ServicePaths.from_private(prior.private)
-        if paths is not None:
-            runtime.stop(paths)
+        if paths is None:
+            return
+        runtime.stop(paths)
+        for path in (paths.config, paths.status, paths.log):
+            if path.parent == paths.dir:
+                path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # not empty: something else lives there
+            paths.dir.rmdir()
 
     def health(self, live: LiveResource) -> Health:
         """MISSING when gone, DEGRADED when crashing or failing checks."""
