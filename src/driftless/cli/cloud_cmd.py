@@ -135,8 +135,10 @@ def _migrate(source: str, target: str, *, root: Path, stacks: list[str] | None,
 
 
 def register_state(state_app: typer.Typer) -> None:
-    """Add ``migrate`` to the ``state`` group."""
-    state_app.command("migrate")(migrate_cmd)
+    """Add ``migrate`` to the ``state`` group (once: the group is shared by every
+    application ``driftless.cli`` builds in a process)."""
+    if all(c.callback is not migrate_cmd for c in state_app.registered_commands):
+        state_app.command("migrate")(migrate_cmd)
 
 
 def register(app: typer.Typer) -> None:

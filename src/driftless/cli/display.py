@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from driftless.cli.output import console
 from driftless.model import Action, ApplyResult, Change, Outcome, Plan
@@ -117,6 +116,9 @@ def apply_progress(total: int, *, enabled: bool) -> Iterator[Any]:
     if not enabled or not console.is_terminal or total < 2:
         yield lambda _result: None
         return
+    # imported here: a run without a terminal (CI, the agent, a pipe) never needs it
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (TextColumn("applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("apply", total=total)

@@ -1,39 +1,136 @@
 """Find providers through the ``driftless.providers`` entry point group.
 
 Third-party packages add providers by declaring an entry point; nothing here
-names a provider except through that table.
+names a provider except through that table. Loading is lazy at both levels,
+because every CLI run pays for what it imports: a provider is imported when
+a resource first names it (its entry point resolved by name), and a
+``LazyKindProvider`` imports a kind's module when that kind is first used
+(a local-only plan of files never imports the HTTP client of ``download``
+or the template sandbox).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from importlib.metadata import entry_points
-from typing import Any
+import importlib
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from driftless.errors import ConfigError
-from driftless.providers.base import KindSpec, Provider
+from driftless.providers.base import KindHandler, KindProvider, KindSpec, Provider
 
-__all__ = ["ProviderSet", "available_providers", "load_provider"]
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
+__all__ = ["LazyKindProvider", "ProviderSet", "available_providers", "load_provider"]
 
 GROUP = "driftless.providers"
 
 
 def available_providers() -> list[str]:
     """Names of every installed provider."""
+    from importlib.metadata import entry_points
+
     return sorted(ep.name for ep in entry_points(group=GROUP))
+
+
+def _entry_point(name: str) -> EntryPoint | None:
+    """The entry point named ``name`` of the group (by name: the selection is
+    done by ``importlib.metadata``, nothing else is resolved or imported)."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=GROUP, name=name):
+        return ep
+    return None
 
 
 def load_provider(name: str) -> Provider:
     """Instantiate the provider registered as ``name``."""
-    matches = [ep for ep in entry_points(group=GROUP) if ep.name == name]
-    if not matches:
+    ep = _entry_point(name)
+    if ep is None:
         raise ConfigError(
             f"provider '{name}' is not installed",
             hint=f"installed providers: {', '.join(available_providers()) or 'none'}",
         )
-    factory = matches[0].load()
+    factory = ep.load()
     provider: Provider = factory()
     return provider
+
+
+class _LazyHandlers(Mapping[str, KindHandler]):
+    """kind -> handler, importing the kind's module (its ``HANDLERS``) on first use."""
+
+    def __init__(self, package: str, modules: Mapping[str, str]) -> None:
+        self._package = package
+        self._modules = dict(modules)
+        self._loaded: dict[str, KindHandler] = {}
+
+    def __getitem__(self, kind: str) -> KindHandler:
+        try:
+            return self._loaded[kind]
+        except KeyError:
+            return self._load(kind)
+
+    def _load(self, kind: str) -> KindHandler:
+        module = importlib.import_module(f"{self._package}.{self._modules[kind]}")
+        handlers: Mapping[str, KindHandler] = module.HANDLERS
+        if kind not in handlers:
+            raise KeyError(kind)
+        self._loaded.update({k: h for k, h in handlers.items() if k in self._modules})
+        return handlers[kind]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in self._modules
+
+
+class _LazySpecs(Mapping[str, KindSpec]):
+    """kind -> spec over ``_LazyHandlers``; ``get`` is the engine's per-resource path."""
+
+    def __init__(self, handlers: _LazyHandlers) -> None:
+        self._handlers = handlers
+        self._specs: dict[str, KindSpec] = {}
+
+    def get(self, kind: str, default: Any = None) -> Any:
+        """The kind's spec (its module imported now if it was not yet), or ``default``."""
+        try:
+            return self._specs[kind]
+        except KeyError:
+            if kind not in self._handlers:
+                return default
+            spec = self._specs[kind] = self._handlers[kind].spec
+            return spec
+
+    def __getitem__(self, kind: str) -> KindSpec:
+        spec: KindSpec | None = self.get(kind)
+        if spec is None:
+            raise KeyError(kind)
+        return spec
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._handlers)
+
+    def __len__(self) -> int:
+        return len(self._handlers)
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in self._handlers
+
+
+class LazyKindProvider(KindProvider):
+    """A ``KindProvider`` whose kinds live in modules of one package, each
+    exposing ``HANDLERS``; a module is imported when one of its kinds is first
+    used (its spec asked for, or a resource of it read or applied)."""
+
+    def __init__(self, package: str, modules: Mapping[str, str]) -> None:
+        super().__init__({})
+        handlers = _LazyHandlers(package, modules)
+        self._handlers = handlers  # type: ignore[assignment]
+        self._specs = _LazySpecs(handlers)  # type: ignore[assignment]
 
 
 class ProviderSet:

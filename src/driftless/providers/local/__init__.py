@@ -1,38 +1,40 @@
 """The local host provider: files, commands, templates, checkouts, services.
 
 It is driftless's embedded default target. Each kind lives in its own module
-exposing ``HANDLERS``; this module only assembles them.
+exposing ``HANDLERS``; this module only says which module holds which kind,
+so that a run imports only the kinds it uses (``download`` pulls in an HTTP
+client, ``template`` the Jinja2 sandbox, ``service`` the supervisor).
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from driftless.providers.base import KindHandler, KindProvider
-from driftless.providers.local import (
-    command,
-    download,
-    env_file,
-    files,
-    git_checkout,
-    marker,
-    service,
-    systemd,
-    template,
-)
+from driftless.providers.registry import LazyKindProvider
 
 __all__ = ["LocalProvider"]
 
-_MODULES = (files, command, template, env_file, git_checkout, download, marker, service, systemd)
+KIND_MODULES = {
+    "file": "files",
+    "directory": "files",
+    "symlink": "files",
+    "command": "command",
+    "template": "template",
+    "env_file": "env_file",
+    "git_checkout": "git_checkout",
+    "download": "download",
+    "marker_wait": "marker",
+    "service": "service",
+    "systemd_unit": "systemd",
+}
+"""kind -> the module of this package whose ``HANDLERS`` define it (a test
+checks it against every module's ``HANDLERS``)."""
 
 
-class LocalProvider(KindProvider):
+class LocalProvider(LazyKindProvider):
     """Resources on this machine, run as the user driftless runs as."""
 
     name: ClassVar[str] = "local"
 
     def __init__(self) -> None:
-        handlers: dict[str, KindHandler] = {}
-        for module in _MODULES:
-            handlers.update(module.HANDLERS)
-        super().__init__(handlers)
+        super().__init__(__name__, KIND_MODULES)

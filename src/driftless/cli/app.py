@@ -1,0 +1,167 @@
+"""The typer application: the root options and every command group.
+
+``driftless.cli.main`` builds it with only the group that defines the command
+being run (a plan does not import the agent, the workflows or the SOPS
+command line); ``--help``, no command or an unknown one get every group, so
+help and "no such command" read as before. ``GROUPS`` names which module
+registers each top-level command; a test keeps it complete.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from driftless.model.policy import (
+    ENV_ALLOW_READ,
+    ENV_LIMIT_PREFIX,
+    ENV_SECRET_COMMANDS,
+    ENV_SECRET_ENV,
+    ENV_SECRET_FILES,
+    Policy,
+    PolicyError,
+)
+
+__all__ = ["GROUPS", "MODULES", "build_app", "command_of", "full_app"]
+
+MODULES = ("init_cmd", "core", "render_cmd", "state_cmd", "agent_cmd", "cloud_cmd", "scan_cmd",
+           "secrets_cmd")
+"""Every command group module, in the order their commands are listed in help."""
+
+GROUPS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("plan", "apply", "destroy", "refresh", "import", "output"), ("core",)),
+    **dict.fromkeys(("validate", "render", "schema", "env"), ("render_cmd",)),
+    # cloud_cmd adds ``state migrate`` to the state group
+    "state": ("state_cmd", "cloud_cmd"),
+    **dict.fromkeys(("agent", "status", "history", "rollback", "unpin", "suspend", "resume",
+                     "reconcile"), ("agent_cmd",)),
+    "bootstrap": ("cloud_cmd",),
+    "scan": ("scan_cmd",),
+    "secrets": ("secrets_cmd",),
+    "init": ("init_cmd",),
+}
+"""Top-level command -> the modules whose ``register`` must run for it."""
+
+_VALUE_OPTIONS = frozenset({"-C", "--chdir", "--allow-read", "--limit", "--allow-secret-files",
+                            "--secret-env"})
+"""Root options that take the next argument as their value."""
+
+
+def command_of(argv: Sequence[str]) -> str | None:
+    """The top-level command in ``argv`` (the first argument that is not a root
+    option or its value), or None."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in _VALUE_OPTIONS:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def _version(value: bool) -> None:
+    if value:
+        from driftless.cli import print_version
+
+        print_version()
+        raise typer.Exit()
+
+
+def build_app(command: str | None = None) -> typer.Typer:
+    """A new application with the groups ``command`` needs (every group when the
+    command is None or not one of ``GROUPS``)."""
+    app = _new_app()
+    for module in GROUPS.get(command or "", MODULES):
+        importlib.import_module(f"driftless.cli.{module}").register(app)
+    return app
+
+
+@cache
+def full_app() -> typer.Typer:
+    """The application with every command (``driftless.cli.app``; built once)."""
+    return build_app()
+
+
+def _new_app() -> typer.Typer:
+    app = typer.Typer(
+        name="driftless",
+        help="Make reality match Git: plan, apply and continuously reconcile.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode="rich",
+    )
+    app.callback()(_root)
+    return app
+
+
+def _root(
+    directory: Annotated[Path | None, typer.Option(
+        "-C", "--chdir", help="Run as if started in DIR (like git -C).")] = None,
+    allow_read: Annotated[list[Path] | None, typer.Option(
+        "--allow-read", metavar="DIR",
+        help="Let the project read files under DIR too (repeatable; the repository "
+             "itself can never widen what it may read).")] = None,
+    limit: Annotated[list[str] | None, typer.Option(
+        "--limit", metavar="NAME=N",
+        help="Raise or lower a render limit, e.g. --limit instances=50000 "
+             "(see docs/security.md for the names and defaults).")] = None,
+    secret_file_dir: Annotated[list[Path] | None, typer.Option(
+        "--allow-secret-files", metavar="DIR",
+        help="Let ${secret.file:...} references read files under DIR (repeatable).")] = None,
+    secret_env: Annotated[list[str] | None, typer.Option(
+        "--secret-env", metavar="PATTERN",
+        help="Only these environment variables (glob, repeatable) may be read by "
+             "${secret.env:...}; default: any.")] = None,
+    secret_commands: Annotated[bool, typer.Option(
+        "--allow-secret-commands",
+        help="Let ${secret.cmd:...} references run their command.")] = False,
+    version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_version,
+        help="Print driftless's version and exit.")] = False,
+) -> None:
+    """Make reality match Git: plan, apply and continuously reconcile.
+
+    Example: driftless -C examples/quickstart plan
+    """
+    _operator_policy(allow_read or [], limit or [])
+    _secret_policy(secret_file_dir or [], secret_env, secret_commands)
+    if directory is not None:
+        try:
+            os.chdir(directory)
+        except OSError as exc:
+            raise typer.BadParameter(f"cannot change to {directory}: {exc.strerror}") from None
+
+
+def _operator_policy(allow_read: list[Path], limits: list[str]) -> None:
+    """Check --allow-read/--limit and hand them on as the environment variables that
+    every project load (and any agent this process starts) reads the policy from."""
+    pairs = dict(item.partition("=")[::2] for item in limits)
+    try:
+        Policy.from_environ(os.environ).widened(read_roots=allow_read, limits=pairs)
+    except PolicyError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--limit") from None
+    if allow_read:
+        roots = [os.environ.get(ENV_ALLOW_READ, ""), *(str(p.resolve()) for p in allow_read)]
+        os.environ[ENV_ALLOW_READ] = ":".join(r for r in roots if r)
+    for name, value in pairs.items():
+        os.environ[ENV_LIMIT_PREFIX + name.strip().upper().replace("-", "_")] = value
+
+
+def _secret_policy(dirs: list[Path], env_patterns: list[str] | None, commands: bool) -> None:
+    """Hand the secret-reference flags on as DRIFTLESS_SECRET_* (see ``_operator_policy``)."""
+    if dirs:
+        roots = [os.environ.get(ENV_SECRET_FILES, ""), *(str(p.resolve()) for p in dirs)]
+        os.environ[ENV_SECRET_FILES] = ":".join(r for r in roots if r)
+    if env_patterns:
+        os.environ[ENV_SECRET_ENV] = ":".join(env_patterns)
+    if commands:
+        os.environ[ENV_SECRET_COMMANDS] = "1"
