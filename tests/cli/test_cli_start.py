@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import typer
-from cli_helpers import CLI, files, run, write_project
 
 import driftless
+from cli_helpers import CLI, files, run, write_project
 from driftless.cli.app import GROUPS, MODULES, build_app, command_of, full_app
 from driftless.providers.local import KIND_MODULES, LocalProvider
 
