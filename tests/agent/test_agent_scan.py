@@ -59,7 +59,8 @@ def _agent(tmp_path: Path, repo: Path, *, refuse: bool) -> Agent:
 
 
 def _reconcile(agent: Agent) -> ReconcileContext:
-    agent.cycle += 1  # a new cycle fetches git again
+    agent.cycle += 1
+    agent.sources.refresh("default")  # the loop fetches before runs; runs never fetch
     ctx = ReconcileContext("web", "default", "manual", agent.cycle, agent.runtime,
                            agent.store.status("web"))
     return run_once(ctx)

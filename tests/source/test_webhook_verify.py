@@ -53,7 +53,8 @@ def test_verify_github(header: str | None, ok: bool) -> None:
 def test_verify_generic_and_gitlab() -> None:
     body = b'{"ref": "main"}'
     assert verify_hmac(SECRET, body, sign(body))
-    assert verify_hmac(SECRET, body, sign(body)[7:].upper())
+    assert verify_hmac(SECRET, body, "sha256=" + sign(body)[7:].upper())  # hex in either case
+    assert not verify_hmac(SECRET, body, sign(body)[7:])  # bare hex: undocumented, now refused
     assert not verify_hmac(SECRET, body + b" ", sign(body))
     assert not verify_hmac(b"", body, sign(body, b""))
     assert verify_gitlab("tok", "tok")

@@ -12,11 +12,14 @@ from typing import Any
 
 from driftless.agent.config import (
     AgentConfig,
+    Overrides,
     SourceConfig,
     StackSettings,
     WebhookSecrets,
+    apply_overrides,
     load_agent_config,
     parse_listen,
+    webhook_secrets_from_env,
 )
 from driftless.agent.control import pin, request_reconcile, rollback_target, set_suspended, unpin
 from driftless.agent.policy import check_manual_apply, in_agent_or_ci, record_break_glass
@@ -28,11 +31,13 @@ __all__ = [
     "AgentConfig",
     "AgentStore",
     "Controls",
+    "Overrides",
     "SourceConfig",
     "StackSettings",
     "StackStatus",
     "WebhookSecrets",
     "admin_token_path",
+    "apply_overrides",
     "check_manual_apply",
     "default_store_path",
     "in_agent_or_ci",
@@ -45,6 +50,7 @@ __all__ = [
     "rollback_target",
     "set_suspended",
     "unpin",
+    "webhook_secrets_from_env",
 ]
 
 

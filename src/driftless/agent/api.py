@@ -26,7 +26,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from driftless.agent import control
-from driftless.agent.hooks import HookReceiver
 from driftless.errors import DriftlessError
 from driftless.model import Sensitive, reveal
 
@@ -87,8 +86,11 @@ def _probe_routes(agent: Agent) -> list[Route]:
     async def readyz(_: Request) -> Response:
         stacks = store.statuses()
         waiting = [s.stack for s in stacks if not s.ready]
-        ok = agent.started.is_set() and bool(stacks) and not waiting
-        return JSONResponse({"ready": ok, "not_ready": waiting}, status_code=200 if ok else 503)
+        down = {name: err.message for name in agent.sources.configs
+                if (err := agent.sources.unavailable(name)) is not None}
+        ok = agent.started.is_set() and bool(stacks) and not waiting and not down
+        return JSONResponse({"ready": ok, "not_ready": waiting, "sources_unavailable": down},
+                            status_code=200 if ok else 503)
 
     return [Route("/healthz", healthz), Route("/readyz", readyz)]
 
@@ -124,8 +126,9 @@ def _control_routes(agent: Agent) -> list[Route]:
     async def act(request: Request) -> Response:
         name, action = request.path_params["name"], request.path_params["action"]
         body = await _json_body(request)
-        controls = _apply_action(agent, name, action, body)
-        agent.request(stack=name, trigger="rollback" if action == "rollback" else "manual")
+        who = f"API admin token from {request.client.host if request.client else 'unknown'}"
+        controls = _apply_action(agent, name, action, body, actor=who)
+        agent.request(stack=name, trigger=controls.request_trigger)
         return JSONResponse({"stack": name, "action": action, "pinned": controls.pinned,
                              "suspended": controls.suspended}, status_code=202)
 
@@ -133,15 +136,42 @@ def _control_routes(agent: Agent) -> list[Route]:
 
 
 def _hook_routes(agent: Agent) -> list[Route]:
-    """Webhooks: authenticated by their own signatures, not by bearer tokens."""
-    hooks = HookReceiver(agent)
+    """Webhooks: authenticated by their own signatures, not by bearer tokens.
+
+    The body is read in chunks and refused with 413 as soon as it passes
+    ``webhook_body_limit`` (before any signature check), so an unsigned
+    200 MB POST costs at most the limit in memory.
+    """
+    hooks, limit = agent.hooks, agent.config.webhook_body_limit
 
     async def hook(request: Request) -> Response:
-        status, doc = hooks.receive(request.path_params["kind"], dict(request.headers),
-                                    await request.body())
+        client = request.client.host if request.client else "unknown"
+        if hooks.blocked(client):
+            return JSONResponse({"error": "too many failed webhook signatures; retry later"},
+                                status_code=429, headers={"Retry-After": "60"})
+        body = await _capped_body(request, limit)
+        if body is None:
+            return JSONResponse({"error": f"webhook body over {limit} bytes"}, status_code=413,
+                                headers={"Connection": "close"})
+        status, doc = hooks.receive(request.path_params["kind"], dict(request.headers), body,
+                                    client=client)
         return JSONResponse(doc, status_code=status)
 
     return [Route("/hooks/{kind}", hook, methods=["POST"])]
+
+
+async def _capped_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None once it is known to exceed ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _metrics_routes(agent: Agent) -> list[Route]:
@@ -167,16 +197,19 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
-def _apply_action(agent: Agent, name: str, action: str, body: dict[str, Any]) -> Any:
+def _apply_action(agent: Agent, name: str, action: str, body: dict[str, Any], *,
+                  actor: str) -> Any:
     store = agent.store
     if action == "reconcile":
-        return control.request_reconcile(store, name)
+        return control.request_reconcile(store, name, actor=actor)
+    if action == "wake":  # the CLI wrote its control (a rollback, say) already: just wake up
+        return control.controls_of(store, name)
     if action in ("suspend", "resume"):
-        return control.set_suspended(store, name, action == "suspend")
+        return control.set_suspended(store, name, action == "suspend", actor=actor)
     if action == "rollback":
-        return control.pin(store, name, to=body.get("to"))
+        return control.pin(store, name, to=body.get("to"), actor=actor)
     if action == "unpin":
-        return control.unpin(store, name)
+        return control.unpin(store, name, actor=actor)
     raise DriftlessError(f"unknown action '{action}'",
                          hint="use reconcile, suspend, resume, rollback or unpin")
 

@@ -29,9 +29,12 @@ def admin_token(state_dir: Path) -> str | None:
         return None
 
 
-def wake_agent(store: AgentStore, state_dir: Path, stack: str, *, action: str = "reconcile",
+def wake_agent(store: AgentStore, state_dir: Path, stack: str, *, action: str = "wake",
                body: dict[str, str] | None = None) -> str | None:
     """POST ``action`` for ``stack`` to the running agent; None when none answers.
+
+    The default, ``wake``, changes nothing: the CLI wrote its control to the
+    store already, and the agent reads it (with who asked) when it wakes.
 
     Returns the agent URL on success. A refused token is reported as an
     error string in the return value's place: callers print it.

@@ -6,6 +6,10 @@ source holding one project. I/O: reads that YAML file, and token/secret
 files or environment variables named by it. Secrets are wrapped in
 ``Sensitive`` as soon as they are read.
 
+Precedence, for every setting that has more than one: a command-line flag,
+then its environment variable, then the file, then the default
+(``Overrides`` carries the first two; ``apply_overrides`` lays them on top).
+
 ::
 
     agent:
@@ -18,6 +22,7 @@ files or environment variables named by it. Secrets are wrapped in
         - {name: app, url: https://git.example.com/app.git, ref: main, path: deploy,
            interval: 60, env: prod, stacks: [web],
            webhook: {github_secret: {env: GH_HOOK_SECRET}}}
+      webhook_body_limit: 1048576           # bytes; larger deliveries get 413
       stacks:
         web: {prune: true, self_heal: true, auto_rollback: false}
       refuse_plaintext_secrets: true        # stall a revision whose changes hold one
@@ -30,7 +35,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +46,23 @@ from driftless.model import Sensitive
 from driftless.model.policy import Policy, PolicyError
 
 __all__ = [
+    "DEFAULT_BODY_LIMIT",
     "AgentConfig",
+    "Overrides",
     "SourceConfig",
     "StackSettings",
     "WebhookSecrets",
+    "apply_overrides",
     "load_agent_config",
     "parse_listen",
     "read_secret",
+    "webhook_secrets_from_env",
 ]
+
+DEFAULT_STATE_DIR = Path(".driftless-agent")
+DEFAULT_BODY_LIMIT = 1 << 20  # 1 MiB: GitHub caps payloads at 25 MB, pushes are far smaller
+WEBHOOK_KEYS = {"github_secret": "github", "gitlab_token": "gitlab",
+                "generic_secret": "hmac", "hmac_secret": "hmac"}
 
 
 @dataclass(frozen=True)
@@ -70,7 +84,9 @@ class StackSettings:
 
 @dataclass(frozen=True)
 class WebhookSecrets:
-    """Secrets a source's webhooks are verified with (any may be absent)."""
+    """Secrets a source's webhooks are verified with, one per provider (any may be
+    absent; an absent one refuses that provider's deliveries, it never falls back
+    to another provider's secret)."""
 
     github: Sensitive | None = None
     gitlab: Sensitive | None = None
@@ -97,7 +113,7 @@ class AgentConfig:
     """Everything the agent needs to start."""
 
     sources: tuple[SourceConfig, ...]
-    state_dir: Path = Path(".driftless-agent")
+    state_dir: Path = DEFAULT_STATE_DIR
     host: str = "127.0.0.1"
     port: int = 8765
     drift_interval: float = 300.0
@@ -107,6 +123,7 @@ class AgentConfig:
     workers: int = 10
     # scan the files each new revision changes and stall it on a plaintext secret
     refuse_plaintext_secrets: bool = False
+    webhook_body_limit: int = DEFAULT_BODY_LIMIT
     # what the fetched repositories may read and cost: set here by the operator,
     # never by a repository (the agent section of a fetched revision is ignored)
     policy: Policy = field(default_factory=lambda: Policy.from_environ(os.environ))
@@ -149,6 +166,57 @@ def read_secret(spec: Any, *, where: str) -> Sensitive | None:
         raise ConfigError(f"{where}: cannot read secret file {name}: {exc.strerror}") from exc
 
 
+@dataclass(frozen=True)
+class Overrides:
+    """Settings given by flag or environment (None: not given); they beat the file."""
+
+    state_dir: Path | None = None
+    listen: str | None = None
+    interval: float | None = None
+    drift_interval: float | None = None
+    webhook_body_limit: int | None = None
+    refuse_plaintext_secrets: bool | None = None
+
+
+def apply_overrides(cfg: AgentConfig, given: Overrides) -> AgentConfig:
+    """``cfg`` (from the file or defaults) with every given override on top."""
+    changes: dict[str, Any] = {}
+    if given.state_dir is not None:
+        changes["state_dir"] = given.state_dir
+    if given.listen is not None:
+        changes["host"], changes["port"] = parse_listen(given.listen)
+    if given.drift_interval is not None:
+        changes["drift_interval"] = given.drift_interval
+    if given.webhook_body_limit is not None:
+        changes["webhook_body_limit"] = _body_limit(given.webhook_body_limit, where="override")
+    if given.refuse_plaintext_secrets is not None:
+        changes["refuse_plaintext_secrets"] = given.refuse_plaintext_secrets
+    if given.interval is not None:
+        changes["sources"] = tuple(replace(s, interval=given.interval) for s in cfg.sources)
+    return replace(cfg, **changes)
+
+
+def webhook_secrets_from_env(environ: Mapping[str, str]) -> WebhookSecrets:
+    """The flag form's webhook secrets: one environment variable per provider."""
+    def get(name: str) -> Sensitive | None:
+        value = environ.get(name)
+        return Sensitive(value) if value else None
+    return WebhookSecrets(github=get("DRIFTLESS_WEBHOOK_SECRET"),
+                          gitlab=get("DRIFTLESS_GITLAB_TOKEN"),
+                          hmac=get("DRIFTLESS_GENERIC_WEBHOOK_SECRET"))
+
+
+def _body_limit(value: Any, *, where: str) -> int:
+    try:
+        limit = int(value)
+    except (TypeError, ValueError):
+        limit = 0
+    if limit < 1024:
+        raise ConfigError(f"{where}: webhook_body_limit must be a number of bytes >= 1024",
+                          hint="the default is 1048576 (1 MiB)")
+    return limit
+
+
 def load_agent_config(path: Path, *, state_dir: Path | None = None) -> AgentConfig:
     """Parse the ``agent:`` section of ``path`` (a driftless.yaml)."""
     try:
@@ -176,14 +244,24 @@ def _agent_from(section: Mapping[str, Any], *, where: str, base: Path,
               for k, v in (section.get("stacks") or {}).items()}
     return AgentConfig(
         sources=sources,
-        state_dir=state_dir or base / str(section.get("state_dir", ".driftless-agent")),
+        state_dir=state_dir or _state_dir(section, base),
         host=host, port=port,
         drift_interval=float(section.get("drift_interval", 300.0)),
         read_token=read_secret(section.get("read_token"), where=f"{where}: agent.read_token"),
         admin_token=read_secret(section.get("admin_token"), where=f"{where}: agent.admin_token"),
         stacks=stacks, policy=_policy_from(section, where=where, base=base),
         refuse_plaintext_secrets=bool(section.get("refuse_plaintext_secrets", False)),
+        webhook_body_limit=_body_limit(section.get("webhook_body_limit", DEFAULT_BODY_LIMIT),
+                                       where=f"{where}: agent.webhook_body_limit"),
     )
+
+
+def _state_dir(section: Mapping[str, Any], base: Path) -> Path:
+    """``state_dir:`` relative to the file; without one, the default (relative to
+    the directory the agent starts in)."""
+    if "state_dir" in section:
+        return (base / str(section["state_dir"])).resolve()
+    return DEFAULT_STATE_DIR
 
 
 def _policy_from(section: Mapping[str, Any], *, where: str, base: Path) -> Policy:
@@ -211,6 +289,18 @@ def _policy_from(section: Mapping[str, Any], *, where: str, base: Path) -> Polic
         raise ConfigError(f"{where}: {exc}") from None
 
 
+def _webhook_from(hook: Any, *, where: str) -> WebhookSecrets:
+    """One secret per provider; unknown keys are refused so a typo is not a silent 401."""
+    if not isinstance(hook, Mapping) or not set(hook) <= set(WEBHOOK_KEYS):
+        raise ConfigError(f"{where}: expected a map with some of "
+                          "github_secret, gitlab_token, generic_secret",
+                          hint="e.g. webhook: {github_secret: {env: GH_HOOK_SECRET}}")
+    if "generic_secret" in hook and "hmac_secret" in hook:
+        raise ConfigError(f"{where}: hmac_secret is the old name of generic_secret; give one")
+    found = {WEBHOOK_KEYS[k]: read_secret(v, where=f"{where}.{k}") for k, v in hook.items()}
+    return WebhookSecrets(**found)
+
+
 def _source_from(doc: Any, *, where: str, base: Path) -> SourceConfig:
     if not isinstance(doc, Mapping) or "url" not in doc:
         raise ConfigError(f"{where}: a source needs at least url:",
@@ -224,10 +314,6 @@ def _source_from(doc: Any, *, where: str, base: Path) -> SourceConfig:
         name=str(doc.get("name", "default")), url=url, ref=str(doc.get("ref", "main")),
         path=str(doc.get("path", ".")), interval=float(doc.get("interval", 60.0)),
         env=doc.get("env"), stacks=None if stacks is None else tuple(str(s) for s in stacks),
-        webhook=WebhookSecrets(
-            read_secret(hook.get("github_secret"), where=f"{where}.webhook.github_secret"),
-            read_secret(hook.get("gitlab_token"), where=f"{where}.webhook.gitlab_token"),
-            read_secret(hook.get("hmac_secret"), where=f"{where}.webhook.hmac_secret"),
-        ),
+        webhook=_webhook_from(hook, where=f"{where}.webhook"),
         credentials_file=doc.get("credentials_file"),
     )

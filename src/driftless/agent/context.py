@@ -77,6 +77,7 @@ class ReconcileContext:
     done: bool = False
     outcome: str = ""
     exits: ExitStack = field(default_factory=ExitStack)
+    actor: str = "agent"  # who asked: the agent, or the user of a manual run or rollback
 
     @property
     def revision(self) -> str | None:

@@ -5,10 +5,18 @@ starts, and signal handlers. The loop runs in the main thread; the HTTP
 server in its own (ARCHITECTURE.md, "Concurrency"). While idle it sleeps on
 an ``Event`` with a timeout until the next due time, so idle CPU is ~0.
 
-A stack is due when its source's poll interval passed, a webhook or a human
-asked, its drift interval passed, or its retry delay ran out. Stacks run in
-dependency order; a dependent waits (WaitError) until its dependencies are
-Ready.
+A source is fetched when its poll interval passed or a webhook asked, and
+only by the loop, so one fetch of a source runs at a time and webhooks that
+arrive meanwhile wait as one more fetch (none when they name the commit the
+fetch found): a burst of deliveries costs a fetch or two. A stack is due
+when its source brought something, a human asked, its drift interval passed
+(drift checks keep their own schedule whatever else is pending), or its
+retry delay ran out. Stacks run in dependency order; a dependent waits
+(WaitError) until its dependencies are Ready.
+
+While a source's fetch fails, its stacks are Ready=False
+``SourceUnavailable`` (sync Unknown) and it is retried with exponential
+backoff per source; drift checks still run on the last fetched revision.
 """
 
 from __future__ import annotations
@@ -20,18 +28,19 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from driftless.agent.config import AgentConfig
 from driftless.agent.context import AgentRuntime, ReconcileContext
+from driftless.agent.hooks import HookReceiver
 from driftless.agent.metrics import AgentMetrics
 from driftless.agent.policy import AGENT_ENV
 from driftless.agent.sources import SourceCache
 from driftless.agent.steps import run_once
 from driftless.agent.store import AgentStore, StackStatus, default_store_path
-from driftless.errors import DriftlessError
+from driftless.errors import DriftlessError, SourceError
 from driftless.model import Condition, Sensitive
 from driftless.render import load_project, stack_order
 
@@ -59,6 +68,8 @@ class _Slot:
     drift_due: float = 0.0
     attempt: int = 0
     seen_request: float = 0.0
+    drift_pending: bool = False
+    actor: str = "agent"
 
 
 class Agent:
@@ -73,7 +84,8 @@ class Agent:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._lock = threading.Lock()
-        self._requests: list[tuple[str | None, str | None, str]] = []
+        self._requests: list[tuple[str | None, str | None, str, str | None]] = []
+        self._wanted: dict[str, str] = {}  # source -> trigger of a pending fetch
         self.runtime = AgentRuntime(config, self.store, self.sources, self.metrics,
                                     self._stop.is_set)
         self.slots: dict[str, _Slot] = {}
@@ -81,14 +93,20 @@ class Agent:
         self.cycle = 0
         self.admin_token = config.admin_token or self._generated_token()
         self.started = threading.Event()
+        self.hooks = HookReceiver(self)
 
     # -- requests from other threads ---------------------------------------------
 
     def request(self, *, stack: str | None = None, source: str | None = None,
-                trigger: str = "manual") -> None:
-        """Run ``stack`` (or every stack of ``source``, or all) as soon as possible."""
+                trigger: str = "manual", after: str | None = None) -> None:
+        """Run ``stack`` (or every stack of ``source``, or all) as soon as possible.
+
+        A ``webhook`` request for a source asks for a fetch; ``after`` (the
+        commit the delivery names) lets the loop skip it when that commit is
+        already the fetched one. It never chooses what is deployed.
+        """
         with self._lock:
-            self._requests.append((stack, source, trigger))
+            self._requests.append((stack, source, trigger, after))
         self._wake.set()
 
     def stop(self) -> None:
@@ -122,8 +140,9 @@ class Agent:
     def _cycle_once(self) -> None:
         self.cycle += 1
         now = time.time()
+        self.hooks.failures.flush()
         self._take_requests(now)
-        self._poll_due_sources(now)
+        self._fetch_due_sources(now)
         self._drift_due(now)
         for slot in self._ordered_due(now):
             if self._stop.is_set():
@@ -139,15 +158,52 @@ class Agent:
 
     # -- deciding what is due --------------------------------------------------------
 
-    def _poll_due_sources(self, now: float) -> None:
+    def _fetch_due_sources(self, now: float) -> None:
+        """Fetch each source whose poll is due (backoff included) or a webhook wants."""
         for name, due in self._source_due.items():
-            if due > now:
+            trigger = self._wanted.pop(name, None)
+            if trigger is None and due > now:
                 continue
+            trigger = trigger or "poll"
             self._source_due[name] = now + self.sources.configs[name].interval
+            if not self._refresh(name):
+                continue  # its stacks are marked; the next fetch makes them due
             self._discover(name)
             for slot in self._slots_of(name):
-                if slot.attempt == 0:  # a failing stack keeps its backoff
-                    self._make_due(slot, "poll", now, keep_earlier=True)
+                if slot.attempt == 0 or trigger == "webhook":  # a failing stack keeps its backoff
+                    self._make_due(slot, trigger, now, keep_earlier=True)
+
+    def _refresh(self, name: str) -> bool:
+        """One fetch of ``name``; on a git failure mark its stacks and back off."""
+        try:
+            self.sources.refresh(name)
+        except SourceError as exc:
+            self.metrics.fetched(name, ok=False)
+            retry = self.sources.retry_at(name)
+            self._source_due[name] = retry
+            log.warning("source %s unavailable (%d failed fetches, next in %.0f s): %s",
+                        name, self.sources.attempt(name), retry - time.time(), exc.message)
+            for slot in self._slots_of(name):
+                self._mark_unavailable(slot.stack, name)
+            return False
+        except DriftlessError:
+            self.metrics.fetched(name, ok=True)
+            return True  # a missing ref or path: the stacks' runs stall on it
+        self.metrics.fetched(name, ok=True)
+        return True
+
+    def _mark_unavailable(self, stack: str, source: str) -> None:
+        """Ready=False SourceUnavailable, sync Unknown: git cannot say what is current."""
+        note = self.sources.unavailable_note(source)
+        if not note:
+            return
+        st = self.store.status(stack)
+        if not st.revision:
+            return  # nothing known yet: the source problem is recorded by _discover
+        cond = Condition("Ready", False, "SourceUnavailable", note, time.time())
+        rest = st.message.partition("; ")[2] if st.message.startswith("git source") else st.message
+        self.store.put_status(replace(st, sync="Unknown", conditions=(cond,),
+                                      message="; ".join(p for p in (note, rest) if p)))
 
     def _discover(self, source: str) -> None:
         """Learn the source's stacks (from config, else from its project)."""
@@ -166,7 +222,7 @@ class Agent:
 
     def _stacks_in_project(self, source: str) -> list[str] | None:
         try:
-            src = self.sources.latest(source, cycle=self.cycle)
+            src = self.sources.current(source)
             return list(stack_order(load_project(src.path, policy=self.config.policy)))
         except DriftlessError as exc:
             known = [s.stack for s in self._slots_of(source)]
@@ -181,26 +237,36 @@ class Agent:
                                           conditions=(cond,)))
 
     def _drift_due(self, now: float) -> None:
+        # Its own flag, not a trigger: a pending webhook or poll never displaces it.
         for slot in self.slots.values():
             if slot.drift_due <= now:
                 slot.drift_due = now + self.config.drift_interval
-                self._make_due(slot, "drift", now, keep_earlier=True)
+                slot.drift_pending = True
+                slot.due = min(slot.due, now)
 
     def _take_requests(self, now: float) -> None:
         with self._lock:
             requests, self._requests = self._requests, []
-        for stack, source, trigger in requests:
+        for stack, source, trigger, after in requests:
             if trigger == "webhook" and source is not None:
-                self._source_due[source] = now + self.sources.configs[source].interval
-                self._discover(source)
+                if not self._fetched_already(source, after):
+                    self._wanted[source] = "webhook"
+                continue
             for slot in self.slots.values():
                 if stack in (None, slot.stack) and source in (None, slot.source):
                     self._make_due(slot, trigger, now)
         for slot in self.slots.values():
-            requested = self.store.controls(slot.stack).requested
-            if requested > slot.seen_request:
-                slot.seen_request = requested
-                self._make_due(slot, "manual", now)
+            ctl = self.store.controls(slot.stack)
+            if ctl.requested > slot.seen_request:
+                slot.seen_request = ctl.requested
+                self._make_due(slot, ctl.request_trigger or "manual", now)
+                slot.actor = ctl.requested_by or "agent"
+
+    def _fetched_already(self, source: str, after: str | None) -> bool:
+        """A webhook naming the commit the last fetch found needs no fetch."""
+        known = self.sources.known(source)
+        return (bool(after) and known is not None and known.revision == after
+                and self.sources.unavailable(source) is None)
 
     @staticmethod
     def _make_due(slot: _Slot, trigger: str, now: float, *, keep_earlier: bool = False) -> None:
@@ -217,18 +283,36 @@ class Agent:
     # -- running one stack ---------------------------------------------------------
 
     def _run_slot(self, slot: _Slot) -> None:
-        ctx = ReconcileContext(slot.stack, slot.source, slot.trigger, self.cycle,
-                               self.runtime, self.store.status(slot.stack))
+        status = self.store.status(slot.stack)
+        ctx = ReconcileContext(slot.stack, slot.source, self._trigger(slot, status), self.cycle,
+                               self.runtime, status)
+        ctx.actor = slot.actor if ctx.trigger in ("manual", "rollback") else "agent"
         slot.seen_request = max(slot.seen_request, ctx.status.controls.requested)
+        slot.drift_pending, slot.actor = False, "agent"
         done = run_once(ctx, attempt=slot.attempt)
         ok = done.condition is not None and done.condition.status and not done.error
-        slot.attempt = 0 if ok else slot.attempt + 1
+        down = self.sources.unavailable(slot.source) is not None
+        slot.attempt = 0 if ok or down else slot.attempt + 1
         slot.trigger = "rollback" if done.mark_bad else "poll"
+        if done.mark_bad:
+            slot.actor = "agent (auto_rollback)"
         slot.due = time.time() + done.delay
+        if down:  # the source's next fetch makes the stack due again
+            slot.due = max(slot.due, self.sources.retry_at(slot.source))
+            self._mark_unavailable(slot.stack, slot.source)
         if done.trigger == "drift" or done.outcome != "unchanged":
             slot.drift_due = time.time() + self.config.drift_interval
-        if done.error is not None:
+        if done.error is not None and not isinstance(done.error, SourceError):
             log.warning("stack %s: %s", slot.stack, done.error)
+
+    def _trigger(self, slot: _Slot, status: StackStatus) -> str:
+        """The slot's trigger; a pending drift check on an unchanged revision is ``drift``."""
+        if not slot.drift_pending or slot.trigger not in ("poll", "webhook"):
+            return slot.trigger
+        known = self.sources.known(slot.source)
+        if known is None or known.revision == status.revision:
+            return "drift"
+        return slot.trigger  # a new revision is planned with live reads anyway
 
     # -- plumbing --------------------------------------------------------------------
 

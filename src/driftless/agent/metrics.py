@@ -33,6 +33,17 @@ class AgentMetrics:
         self.resources = Gauge(
             "driftless_resources", "Managed resources by stack and health",
             ["stack", "health"], registry=self.registry)
+        self.fetches = Counter(
+            "driftless_source_fetches", "Git fetches (ls-remote, then fetch if needed)",
+            ["source"], registry=self.registry)
+        self.source_up = Gauge(
+            "driftless_source_available", "1 while the last fetch of the source succeeded",
+            ["source"], registry=self.registry)
+
+    def fetched(self, source: str, *, ok: bool) -> None:
+        """Record one fetch of ``source`` and whether git answered."""
+        self.fetches.labels(source).inc()
+        self.source_up.labels(source).set(1 if ok else 0)
 
     def observe(self, *, stack: str, result: str, duration: float,
                 error_reason: str | None, drifted: int, by_health: Mapping[str, int]) -> None:

@@ -41,4 +41,6 @@ def redeploy_reason(ctx: ReconcileContext) -> str:
     paths = ctx.rt.sources.changed_paths(ctx.source_name, old, ctx.source.revision)
     why = [f"{c.id}: {c.reason}" for c in pending if c.reason]
     head = f"{_few(paths)} changed in {short}" if paths else f"{old[:7]} → {short}"
+    if ctx.trigger == "rollback":
+        head = f"rollback to {short} asked by {ctx.actor} ({head})"
     return head + (f"; {_few(why)}" if why else "")

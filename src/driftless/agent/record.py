@@ -109,5 +109,5 @@ def _entry(ctx: ReconcileContext, status: StackStatus, duration: float) -> Histo
         stack=ctx.stack, revision=ctx.revision, digest=status.digest, trigger=ctx.trigger,
         started=ctx.started, duration=round(duration, 4), summary=summary,
         results=tuple(r.to_json() for r in ctx.results),
-        reason=ctx.reason or status.message, outcome=_result(ctx), actor="agent",
+        reason=ctx.reason or status.message, outcome=_result(ctx), actor=ctx.actor,
     )

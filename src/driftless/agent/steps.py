@@ -44,7 +44,7 @@ def fetch(ctx: ReconcileContext) -> None:
     ctl, st, sources = ctx.status.controls, ctx.status, ctx.rt.sources
     if ctl.suspended:  # suspension wins over every trigger, a manual one included
         return ctx.finish("suspended")
-    latest = sources.latest(ctx.source_name, cycle=ctx.cycle, fresh=ctx.trigger != "drift")
+    latest = sources.current(ctx.source_name)  # the loop fetched it; runs never do
     if ctl.pinned:
         ctx.source = sources.checkout(ctx.source_name, ctl.pinned)
         ctx.notes.append(f"pinned to {ctl.pinned[:7]} (driftless unpin {ctx.stack} to follow git)")
@@ -255,6 +255,11 @@ def run_once(ctx: ReconcileContext, *, attempt: int = 0) -> ReconcileContext:
                                       f"{first.id}: {first.message}", retryable=True)
     interval = ctx.rt.sources.configs[ctx.source_name].interval
     ctx.condition, ctx.delay = next_run(ctx.error, attempt, interval=interval)
+    down = ctx.rt.sources.unavailable(ctx.source_name)
+    if ctx.condition.status and down is not None:
+        # Applied the last fetched revision, but git cannot say it is still current.
+        ctx.condition = next_run(down, 0)[0]
+        ctx.notes.insert(0, ctx.rt.sources.unavailable_note(ctx.source_name))
     if ctx.mark_bad:
         ctx.delay = 0.0
     record(ctx)

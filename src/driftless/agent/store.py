@@ -42,6 +42,18 @@ CREATE INDEX IF NOT EXISTS history_stack ON history (stack, id);
 HISTORY_KEEP = 200
 
 
+# Added after the first release: opened stores gain them (ALTER TABLE).
+_CONTROL_COLUMNS = (("request_trigger", "TEXT"), ("requested_by", "TEXT"))
+
+
+def _add_columns(db: sqlite3.Connection, table: str,
+                 columns: tuple[tuple[str, str], ...]) -> None:
+    have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+    for name, kind in columns:
+        if name not in have:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
+
 def default_store_path(state_dir: Path) -> Path:
     """Where the agent keeps its store inside its state directory."""
     return state_dir / ".driftless" / "agent.db"
@@ -54,6 +66,8 @@ class Controls:
     pinned: str | None = None
     suspended: bool = False
     requested: float = 0.0
+    request_trigger: str = "manual"  # "rollback" when the request is a rollback
+    requested_by: str = ""  # who asked (a user name, or the API and its client)
 
 
 @dataclass(frozen=True)
@@ -131,6 +145,7 @@ class AgentStore:
             path.parent.mkdir(parents=True, exist_ok=True)
             with self._conn() as db:
                 db.executescript(_SCHEMA)
+                _add_columns(db, "controls", _CONTROL_COLUMNS)
         except (OSError, sqlite3.Error) as exc:
             raise StateError(
                 f"cannot open the agent store {path}: {exc}",
@@ -181,20 +196,22 @@ class AgentStore:
         """The stack's pin, suspension and pending reconcile request."""
         with self._conn() as db:
             row = db.execute(
-                "SELECT pinned, suspended, requested FROM controls WHERE stack=?", (stack,)
+                "SELECT pinned, suspended, requested, request_trigger, requested_by"
+                " FROM controls WHERE stack=?", (stack,)
             ).fetchone()
         if row is None:
             return Controls()
-        return Controls(row[0], bool(row[1]), float(row[2]))
+        return Controls(row[0], bool(row[1]), float(row[2]), row[3] or "manual", row[4] or "")
 
     def set_controls(self, stack: str, **changes: Any) -> Controls:
         """Change some of ``pinned``, ``suspended``, ``requested``; returns the result."""
         current = replace(self.controls(stack), **changes)
         with self._conn() as db:
             db.execute(
-                "INSERT OR REPLACE INTO controls (stack, pinned, suspended, requested)"
-                " VALUES (?, ?, ?, ?)",
-                (stack, current.pinned, int(current.suspended), current.requested),
+                "INSERT OR REPLACE INTO controls (stack, pinned, suspended, requested,"
+                " request_trigger, requested_by) VALUES (?, ?, ?, ?, ?, ?)",
+                (stack, current.pinned, int(current.suspended), current.requested,
+                 current.request_trigger, current.requested_by),
             )
         return current
 

@@ -25,16 +25,17 @@ from driftless.agent import (
     AgentConfig,
     AgentStore,
     Controls,
+    Overrides,
     SourceConfig,
     StackStatus,
-    WebhookSecrets,
+    apply_overrides,
     default_store_path,
     load_agent_config,
-    parse_listen,
     pin,
     request_reconcile,
     set_suspended,
     unpin,
+    webhook_secrets_from_env,
 )
 from driftless.cli.output import console, guard, print_json
 from driftless.errors import ConfigError
@@ -109,12 +110,22 @@ def agent(
     ref: Annotated[str, typer.Option(help="Branch, tag, commit or semver range.")] = "main",
     path: Annotated[str, typer.Option(help="Project directory inside the repository.")] = ".",
     env: Annotated[str | None, typer.Option(help="Environment to render.")] = None,
-    listen: Annotated[str, typer.Option(help="HOST:PORT on loopback.")] = "127.0.0.1:8765",
-    interval: Annotated[float, typer.Option(help="Seconds between git polls.")] = 60.0,
-    drift_interval: Annotated[float, typer.Option(help="Seconds between drift checks.")] = 300.0,
+    listen: Annotated[str | None, typer.Option(
+        envvar="DRIFTLESS_AGENT_LISTEN", help="HOST:PORT on loopback [default: 127.0.0.1:8765]."
+    )] = None,
+    interval: Annotated[float | None, typer.Option(
+        envvar="DRIFTLESS_AGENT_INTERVAL", help="Seconds between git polls [default: 60].")] = None,
+    drift_interval: Annotated[float | None, typer.Option(
+        envvar="DRIFTLESS_AGENT_DRIFT_INTERVAL",
+        help="Seconds between drift checks [default: 300].")] = None,
     config: Annotated[Path | None, typer.Option(
         "--config", help="A driftless.yaml with an agent: section.")] = None,
-    state_dir: StateDir = DEFAULT_STATE_DIR,
+    state_dir: Annotated[Path | None, typer.Option(
+        "--state-dir", envvar="DRIFTLESS_AGENT_STATE_DIR",
+        help="The agent's work directory [default: .driftless-agent].")] = None,
+    webhook_body_limit: Annotated[int | None, typer.Option(
+        envvar="DRIFTLESS_AGENT_WEBHOOK_BODY_LIMIT",
+        help="Largest webhook body in bytes [default: 1048576].")] = None,
     refuse_plaintext_secrets: Annotated[bool, typer.Option(
         "--refuse-plaintext-secrets",
         help="Stall a revision whose changed files hold a plaintext secret.")] = False,
@@ -124,17 +135,22 @@ def agent(
 
     Example: driftless agent --source https://git.example.com/ops.git --ref main
 
-    Secrets come from the environment: DRIFTLESS_WEBHOOK_SECRET (GitHub and
-    generic HMAC webhooks), DRIFTLESS_GITLAB_TOKEN, DRIFTLESS_ADMIN_TOKEN (else one is
-    generated into STATE_DIR/.driftless/admin-token), DRIFTLESS_READ_TOKEN.
+    A flag beats its environment variable, which beats --config's file, which
+    beats the default. Secrets come from the environment: DRIFTLESS_WEBHOOK_SECRET
+    (GitHub webhooks), DRIFTLESS_GITLAB_TOKEN, DRIFTLESS_GENERIC_WEBHOOK_SECRET,
+    DRIFTLESS_ADMIN_TOKEN (else one is generated into
+    STATE_DIR/.driftless/admin-token), DRIFTLESS_READ_TOKEN.
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    given = Overrides(
+        state_dir=state_dir.resolve() if state_dir is not None else None, listen=listen,
+        interval=interval, drift_interval=drift_interval, webhook_body_limit=webhook_body_limit,
+        # the flag only ever tightens the config file
+        refuse_plaintext_secrets=True if refuse_plaintext_secrets else None)
     with guard("the agent did not start"):
-        cfg = _agent_config(source, ref, path, env, listen, interval, drift_interval,
-                            config, state_dir)
-        if refuse_plaintext_secrets:  # the flag only ever tightens the config file
-            cfg = replace(cfg, refuse_plaintext_secrets=True)
+        cfg = apply_overrides(_agent_config(source, ref, path, env, config), given)
+        cfg = replace(cfg, state_dir=cfg.state_dir.resolve())
         from driftless.agent import Agent
 
         runner = Agent(cfg)
@@ -144,33 +160,23 @@ def agent(
     console.print("driftless agent stopped.")
 
 
-def _agent_config(source: str | None, ref: str, path: str, env: str | None, listen: str,
-                  interval: float, drift_interval: float, config: Path | None,
-                  state_dir: Path) -> AgentConfig:
+def _agent_config(source: str | None, ref: str, path: str, env: str | None,
+                  config: Path | None) -> AgentConfig:
+    """The file's configuration, or the flag form's defaults (overrides come later)."""
     if config is not None:
-        return load_agent_config(config, state_dir=state_dir.resolve())
+        return load_agent_config(config)
     if source is None:
         raise ConfigError("no source given", hint="use --source URL or --config driftless.yaml")
-    host, port = parse_listen(listen)
     url = source if "://" in source else str(Path(source).resolve())
-    src = SourceConfig(name="default", url=url, ref=ref, path=path, interval=interval, env=env,
-                       webhook=_env_webhook())
-    return AgentConfig(sources=(src,), state_dir=state_dir.resolve(), host=host, port=port,
-                       drift_interval=drift_interval,
-                       read_token=_env_secret("DRIFTLESS_READ_TOKEN"),
+    src = SourceConfig(name="default", url=url, ref=ref, path=path, env=env,
+                       webhook=webhook_secrets_from_env(os.environ))
+    return AgentConfig(sources=(src,), read_token=_env_secret("DRIFTLESS_READ_TOKEN"),
                        admin_token=_env_secret("DRIFTLESS_ADMIN_TOKEN"))
 
 
 def _env_secret(name: str) -> Sensitive | None:
     value = os.environ.get(name)
     return Sensitive(value) if value else None
-
-
-def _env_webhook() -> WebhookSecrets:
-    # The simple case takes webhook secrets from the environment, never from argv.
-    shared = _env_secret("DRIFTLESS_WEBHOOK_SECRET")
-    return WebhookSecrets(github=shared, gitlab=_env_secret("DRIFTLESS_GITLAB_TOKEN") or shared,
-                          hmac=shared)
 
 
 def status(

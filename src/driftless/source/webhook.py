@@ -2,18 +2,22 @@
 
 The agent's HTTP server hands the raw body and headers of a POST to these
 functions; nothing here does network I/O. Checks are constant-time
-(``hmac.compare_digest``). Three senders are understood:
+(``hmac.compare_digest``). Exactly these forms are accepted (and documented
+in docs/operations/sources.md); anything else is refused:
 
-- ``github``: ``X-Hub-Signature-256: sha256=<hex>`` over the body,
-  ``X-GitHub-Event: push``, ``X-GitHub-Delivery`` as the delivery id;
+- ``github``: ``X-Hub-Signature-256: sha256=<hex>`` (HMAC-SHA256 of the
+  body), ``X-GitHub-Event`` (``push``; other events are ignored, a missing
+  one is a malformed request), ``X-GitHub-Delivery`` as the delivery id;
 - ``gitlab``: ``X-Gitlab-Token`` equal to the shared secret,
-  ``X-Gitlab-Event: Push Hook`` / ``Tag Push Hook``,
-  ``X-Gitlab-Event-UUID`` (or ``Idempotency-Key``) as the delivery id;
+  ``X-Gitlab-Event: Push Hook`` / ``Tag Push Hook`` (required),
+  ``X-Gitlab-Event-UUID`` or ``Idempotency-Key`` as the delivery id;
 - ``generic``: ``X-Signature-256: sha256=<hex>`` (HMAC-SHA256 of the body),
   ``X-Delivery-Id`` and a JSON body ``{"ref", "after", "repository"}``.
 
-A ``ReplayGuard`` remembers recent delivery ids so a replayed request is
-rejected; ``event_matches`` ignores pushes to other branches and repos.
+``<hex>`` is 64 hex digits (either case). A ``ReplayGuard`` remembers
+recent delivery ids *and* digests of verified bodies, so a captured body
+re-sent under a new delivery id is a replay too; ``event_matches`` ignores
+pushes to other branches and repos.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ __all__ = [
     "InvalidWebhook",
     "PushEvent",
     "ReplayGuard",
+    "body_digest",
     "event_matches",
     "parse_push",
     "verify",
@@ -66,18 +71,16 @@ class PushEvent:
 
 
 def verify_hmac(secret: bytes, body: bytes, header: str | None) -> bool:
-    """``header`` is ``sha256=<hex>`` (or bare hex) of HMAC-SHA256(secret, body)."""
-    if not header or not secret:
+    """``header`` is ``sha256=<hex>`` of HMAC-SHA256(secret, body); the prefix is required."""
+    if not header or not secret or not header.startswith("sha256="):
         return False
-    given = header.strip().removeprefix("sha256=").lower()
+    given = header.removeprefix("sha256=").lower()
     expected = hmac.new(secret, body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
 def verify_github(secret: bytes, body: bytes, signature_header: str | None) -> bool:
-    """GitHub's ``X-Hub-Signature-256``; the ``sha256=`` prefix is required."""
-    if not signature_header or not signature_header.startswith("sha256="):
-        return False
+    """GitHub's ``X-Hub-Signature-256``: ``sha256=<hex>``, as ``verify_hmac``."""
     return verify_hmac(secret, body, signature_header)
 
 
@@ -140,25 +143,37 @@ def _repository(data: Mapping[str, Any]) -> str:
     return ""
 
 
-def _delivery_id(provider: str, h: Mapping[str, str], body: bytes) -> str:
-    names = {
-        "github": ("x-github-delivery",),
-        "gitlab": ("x-gitlab-event-uuid", "idempotency-key", "x-gitlab-webhook-uuid"),
-        "generic": ("x-delivery-id", "x-request-id"),
-    }[provider]
-    for name in names:
-        if h.get(name):
-            return h[name]
-    # Without an id, the same body delivered twice is the replay to catch.
+DELIVERY_HEADERS = {
+    "github": ("x-github-delivery",),
+    "gitlab": ("x-gitlab-event-uuid", "idempotency-key"),
+    "generic": ("x-delivery-id",),
+}
+EVENT_HEADERS = {"github": "x-github-event", "gitlab": "x-gitlab-event"}
+
+
+def body_digest(body: bytes) -> str:
+    """The replay key of a body: ``sha256:<hex>``."""
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
+def _delivery_id(provider: str, h: Mapping[str, str], body: bytes) -> str:
+    for name in DELIVERY_HEADERS[provider]:
+        if h.get(name):
+            return h[name]
+    # Without an id, the same body delivered twice is the replay to catch.
+    return body_digest(body)
+
+
 def _is_push(provider: str, h: Mapping[str, str]) -> bool:
+    header = EVENT_HEADERS.get(provider)
+    if header is None:
+        return True  # generic: every delivery is a push
+    event = h.get(header)
+    if not event:
+        raise InvalidWebhook(f"{provider} webhook without a {header} header")
     if provider == "github":
-        return h.get("x-github-event", "push") == "push"
-    if provider == "gitlab":
-        return h.get("x-gitlab-event", "Push Hook") in ("Push Hook", "Tag Push Hook")
-    return True
+        return event == "push"
+    return event in ("Push Hook", "Tag Push Hook")
 
 
 def parse_push(provider: str, headers: Mapping[str, str], body: bytes) -> PushEvent | None:
@@ -180,7 +195,12 @@ def parse_push(provider: str, headers: Mapping[str, str], body: bytes) -> PushEv
 
 
 class ReplayGuard:
-    """Remembers the last ``max_entries`` delivery ids; a repeat is a replay."""
+    """Remembers the last ``max_entries`` keys; a repeat is a replay.
+
+    The agent feeds it both the delivery id and the digest of the verified
+    body (``seen``): the id alone is not covered by any signature, so a
+    captured body re-sent under a new id must be caught by its digest.
+    """
 
     def __init__(self, max_entries: int = 1024) -> None:
         self.max_entries = max(1, max_entries)
@@ -197,6 +217,24 @@ class ReplayGuard:
             if len(self._seen) > self.max_entries:
                 self._seen.popitem(last=False)
             return True
+
+    def accept_delivery(self, delivery_id: str, body: bytes) -> bool:
+        """True for a new delivery: neither its id nor its body was seen before."""
+        keys = dict.fromkeys(("id:" + delivery_id, "body:" + body_digest(body)))
+        with self._lock:
+            if any(k in self._seen for k in keys):
+                for k in keys:
+                    self._remember(k)
+                return False
+            for k in keys:
+                self._remember(k)
+            return True
+
+    def _remember(self, key: str) -> None:
+        self._seen[key] = None
+        self._seen.move_to_end(key)
+        while len(self._seen) > self.max_entries:
+            self._seen.popitem(last=False)
 
     def __contains__(self, delivery_id: str) -> bool:
         with self._lock:
