@@ -11,6 +11,8 @@ command -v setpriv >/dev/null || need+=(util-linux)
 # node + npm run sops-age, an independent SOPS decoder that reads files we write.
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
+# Debian's Chromium, driven by Playwright (tests/ui); browser downloads are not used.
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"

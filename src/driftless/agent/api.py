@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from driftless.agent import control
+from driftless.agent.ui import ui_routes
 from driftless.errors import DriftlessError
 from driftless.model import Sensitive, reveal
 
@@ -114,10 +115,14 @@ def _status_routes(agent: Agent) -> list[Route]:
         entries = store.history(request.path_params["name"], limit=limit)
         return JSONResponse({"history": [e.to_json() for e in entries]})
 
+    async def resources(request: Request) -> Response:
+        return JSONResponse({"resources": store.resources(request.path_params["name"])})
+
     return [
         Route("/api/v1/stacks", _reader(agent, stacks)),
         Route("/api/v1/stacks/{name}", _reader(agent, one)),
         Route("/api/v1/stacks/{name}/history", _reader(agent, history)),
+        Route("/api/v1/stacks/{name}/resources", _reader(agent, resources)),
     ]
 
 
@@ -185,7 +190,7 @@ def _metrics_routes(agent: Agent) -> list[Route]:
 def build_app(agent: Agent) -> Starlette:
     """The Starlette application serving ``agent``."""
     routes = [*_probe_routes(agent), *_status_routes(agent), *_control_routes(agent),
-              *_hook_routes(agent), *_metrics_routes(agent)]
+              *_hook_routes(agent), *_metrics_routes(agent), *ui_routes()]
     return Starlette(routes=routes)
 
 

@@ -65,6 +65,7 @@ class ReconcileContext:
     results: list[ApplyResult] = field(default_factory=list)
     snapshot: Any = None
     health: Health | None = None
+    healths: dict[ResourceId, Health] = field(default_factory=dict)
     by_health: dict[str, int] = field(default_factory=dict)
     applied: bool = False
     skip_apply: bool = False

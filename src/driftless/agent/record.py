@@ -11,6 +11,7 @@ import time
 from dataclasses import replace
 
 from driftless.agent.context import ReconcileContext
+from driftless.agent.inventory import change_docs, resource_docs
 from driftless.agent.store import StackStatus
 from driftless.errors import ConfigError, RenderError
 from driftless.model import HealthCode, HistoryEntry
@@ -32,6 +33,8 @@ def record(ctx: ReconcileContext) -> None:
         return
     status = _status(ctx)
     ctx.rt.store.put_status(status)
+    if ctx.health is not None:  # health was checked: the resource list is current
+        ctx.rt.store.put_resources(ctx.stack, resource_docs(ctx))
     if _worth_history(ctx):
         ctx.rt.store.add_history(_entry(ctx, status, duration))
     reason = None if ctx.condition is None or ctx.error is None else ctx.condition.reason
@@ -109,5 +112,6 @@ def _entry(ctx: ReconcileContext, status: StackStatus, duration: float) -> Histo
         stack=ctx.stack, revision=ctx.revision, digest=status.digest, trigger=ctx.trigger,
         started=ctx.started, duration=round(duration, 4), summary=summary,
         results=tuple(r.to_json() for r in ctx.results),
+        changes=change_docs(ctx.plan),
         reason=ctx.reason or status.message, outcome=_result(ctx), actor=ctx.actor,
     )

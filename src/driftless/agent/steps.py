@@ -215,7 +215,7 @@ def check_health(ctx: ReconcileContext) -> None:
     With ``auto_rollback`` a newly applied revision that ends Degraded or
     Missing is marked bad, and the next run returns to the last healthy one.
     """
-    healths = ctx.engine.health(ctx.stack)
+    ctx.healths = healths = ctx.engine.health(ctx.stack)
     ctx.health = Health.worst(list(healths.values()))
     counts: dict[str, int] = {}
     for h in healths.values():

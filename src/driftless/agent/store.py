@@ -1,4 +1,4 @@
-"""The agent's own SQLite store: per-stack status, controls and history.
+"""The agent's own SQLite store: per-stack status, controls, history and resources.
 
 I/O: one SQLite file (default ``<state-dir>/.driftless/agent.db``), separate
 from the state database. Why its own file: status and history are written
@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS history (
   id INTEGER PRIMARY KEY AUTOINCREMENT, stack TEXT NOT NULL, started REAL NOT NULL,
   doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS history_stack ON history (stack, id);
+CREATE TABLE IF NOT EXISTS resources (stack TEXT PRIMARY KEY, doc TEXT NOT NULL);
 """
 
 HISTORY_KEEP = 200
@@ -237,6 +238,20 @@ class AgentStore:
         with self._conn() as db:
             rows = db.execute(query + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
         return [HistoryEntry.from_json(json.loads(r[0])) for r in rows]
+
+    # -- resources (agent-written) ----------------------------------------------
+
+    def put_resources(self, stack: str, resources: list[dict[str, Any]]) -> None:
+        """Replace the stack's resource list (address, health, dependencies, file:line)."""
+        with self._conn() as db:
+            db.execute("INSERT OR REPLACE INTO resources (stack, doc) VALUES (?, ?)",
+                       (stack, json.dumps(resources, default=str)))
+
+    def resources(self, stack: str) -> list[dict[str, Any]]:
+        """The stack's resources as of its last health check; empty if never checked."""
+        with self._conn() as db:
+            row = db.execute("SELECT doc FROM resources WHERE stack=?", (stack,)).fetchone()
+        return [] if row is None else list(json.loads(row[0]))
 
     # -- meta -------------------------------------------------------------------
 

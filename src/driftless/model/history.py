@@ -42,6 +42,7 @@ class HistoryEntry:
     reason: str = ""
     outcome: str = ""
     actor: str = ""
+    changes: tuple[Mapping[str, Any], ...] = ()  # the plan's changes, masked
 
     def to_json(self) -> dict[str, Any]:
         """JSON form for storage and the API."""
@@ -51,6 +52,7 @@ class HistoryEntry:
             "duration": self.duration, "summary": dict(self.summary),
             "results": [dict(r) for r in self.results], "reason": self.reason,
             "outcome": self.outcome, "actor": self.actor,
+            "changes": [dict(c) for c in self.changes],
         }
 
     @classmethod
@@ -62,4 +64,5 @@ class HistoryEntry:
             float(doc.get("duration", 0.0)), dict(doc.get("summary", {})),
             tuple(doc.get("results", ())), doc.get("reason", ""),
             doc.get("outcome", ""), doc.get("actor", ""),
+            tuple(doc.get("changes", ())),
         )

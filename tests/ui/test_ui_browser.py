@@ -1,0 +1,209 @@
+"""The web UI in a real browser, against a real agent and a real git server.
+
+Each test starts ``git http-backend`` over HTTP, pushes a small project,
+starts ``driftless agent`` as a subprocess on it and drives Debian's
+Chromium through Playwright. Screenshots go to ``test-artifacts/ui/``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from agent_helpers import ADMIN, AgentProc, running_agent
+from playwright.sync_api import Browser, Page, expect
+
+from gitserver import Workdir, git_http_server, init_bare
+
+API_TOKEN = "ui-canary-7d1f-not-to-be-shown"  # a sensitive variable's value
+READER = "reader-token-for-ui-tests"
+WAIT_MS = 20_000
+
+
+def project(out: Path, greeting: str) -> dict[str, str]:
+    """One stack: a directory, a page and an env file (holding a secret) inside it."""
+    mode = "0644" if greeting == "v1" else "0640"
+    return {
+        "driftless.yaml": "project: ui\nstate: sqlite:///.driftless/state.db\n"
+                          "stacks: [stacks/web]\n",
+        "stacks/web/stack.yaml": f"""\
+variables:
+  api_token: {{type: string, sensitive: true}}
+resources:
+  site:
+    type: local:directory
+    properties: {{path: {out}/site, make_parents: true}}
+  page:
+    type: local:file
+    depends_on: [site]
+    properties:
+      path: {out}/site/index.html
+      mode: "{mode}"
+      content: |
+        <h1>{greeting}</h1>
+        <p>served by driftless</p>
+  env:
+    type: local:env_file
+    depends_on: [site]
+    properties:
+      path: {out}/site/app.env
+      values:
+        GREETING: {greeting}
+        API_TOKEN: ${{var.api_token}}
+""",
+    }
+
+
+@contextmanager
+def agent_on_repo(tmp_path: Path, *, env: dict[str, str] | None = None,
+                  ) -> Iterator[tuple[Workdir, AgentProc, Path]]:
+    """A served repo holding commit v1 and an agent (polling every second) synced to it."""
+    out = tmp_path / "out"
+    init_bare(tmp_path / "srv", "app.git")
+    with git_http_server(tmp_path / "srv") as base:
+        wd = Workdir.clone(f"{base}/app.git", tmp_path / "wd")
+        wd.write(project(out, "v1")).commit("v1").push()
+        with running_agent(tmp_path / "agent", "--source", f"{base}/app.git",
+                           "--interval", "1", "--drift-interval", "3600",
+                           env={"DRIFTLESS_VAR_api_token": API_TOKEN, **(env or {})}) as agent:
+            head = wd.head()
+            agent.wait(lambda s: s["revision"] == head and s["sync"] == "Synced"
+                       and s["health"] == "Healthy")
+            yield wd, agent, out
+
+
+def use_token(page: Page, token: str) -> None:
+    """Paste a token into the page's token form, as a user would."""
+    if page.locator("#token-form").is_hidden():
+        page.click("#token-button")
+    page.fill("#token-input", token)
+    page.click("#token-form button[type=submit]")
+    expect(page.locator("#token-form")).to_be_hidden()
+
+
+def shot(page: Page, artifacts: Path, name: str) -> None:
+    page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
+    assert API_TOKEN not in page.content()
+
+
+def test_push_reconcile_rollback_and_unpin(tmp_path: Path, browser: Browser,
+                                           artifacts: Path) -> None:
+    with agent_on_repo(tmp_path) as (wd, agent, out):
+        v1 = wd.head()
+        page = browser.new_page(viewport={"width": 1100, "height": 700})
+        page.goto(agent.url + "/")  # redirects to /ui/
+        row = page.locator("tr[data-stack=web]")
+        expect(row.locator("td.rev")).to_have_text(v1[:7])
+        expect(row).to_contain_text("Synced")
+        expect(row).to_contain_text("Healthy")
+
+        # a push arrives by itself (the agent polls git, the page polls the agent)
+        wd.write(project(out, "v2")).commit("v2").push()
+        v2 = wd.head()
+        expect(row.locator("td.rev")).to_have_text(v2[:7], timeout=WAIT_MS)
+        assert "<h1>v2</h1>" in (out / "site" / "index.html").read_text()
+        shot(page, artifacts, "stacks")
+
+        # the stack page: resource tree with health, nested by dependency
+        row.locator("td.name a").click()
+        expect(page).to_have_url(re.compile(r"#/stacks/web$"))
+        expect(page.locator("#revision")).to_have_text(v2[:7])
+        site = page.locator(".tree > li[data-address='local:directory/site']")
+        expect(site.locator("li[data-address='local:file/page']")).to_contain_text("Healthy")
+        expect(site.locator("li[data-address='local:env_file/env']")).to_contain_text("Healthy")
+        expect(page.locator("li[data-address='local:file/page'] code.loc")).to_contain_text(
+            "stacks/web/stack.yaml:")
+        expect(page.locator("#last-error")).to_have_count(0)
+        shot(page, artifacts, "stack")
+
+        # reconcile from the history page: one more entry, triggered by hand
+        use_token(page, ADMIN)
+        page.locator("nav.tabs a", has_text="History").click()
+        entries = page.locator(".timeline > li")
+        expect(entries.first).to_be_visible()
+        before = entries.count()
+        page.click("button[data-action=reconcile]")
+        expect(entries).to_have_count(before + 1, timeout=WAIT_MS)
+        expect(entries.first).to_contain_text("manual")
+
+        # the plan that brought v2: its reason, and a masked line diff
+        applied = page.locator(f".timeline > li[data-revision='{v2}']",
+                               has=page.locator("details"))
+        expect(applied).to_contain_text("changed in")
+        applied.locator("summary").click()
+        page_change = applied.locator(".change", has_text="local:file/page")
+        expect(page_change).to_contain_text('mode"0644" → "0640"')
+        expect(applied.locator(".change", has_text="local:env_file/env")).to_be_visible()
+        shot(page, artifacts, "history")
+
+        # roll back to v1 from its history entry: pinned, and v1 is applied again
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.locator(f".timeline > li[data-revision='{v1}'] button[data-action=rollback-to]"
+                     ).first.click()
+        expect(page.locator("#pin")).to_have_text(f"pinned to {v1[:7]}", timeout=WAIT_MS)
+        expect(page.locator("#revision")).to_have_text(v1[:7], timeout=WAIT_MS)
+        expect(entries.first).to_have_attribute("data-revision", v1, timeout=WAIT_MS)
+        assert "<h1>v1</h1>" in (out / "site" / "index.html").read_text()
+        shot(page, artifacts, "history-pinned")
+
+        # suspend and resume, then unpin: the stack follows git (v2) again
+        page.click("button[data-action=suspend]")
+        expect(page.locator(".head .b-suspended")).to_be_visible(timeout=WAIT_MS)
+        page.click("button[data-action=resume]")
+        expect(page.locator(".head .b-suspended")).to_have_count(0, timeout=WAIT_MS)
+        page.click("button[data-action=unpin]")
+        expect(page.locator("#pin")).to_have_count(0, timeout=WAIT_MS)
+        expect(page.locator("#revision")).to_have_text(v2[:7], timeout=WAIT_MS)
+
+        # a broken commit: the stack page shows the error with its file:line
+        wd.write({"stacks/web/stack.yaml": "resources:\n  page: [unclosed\n"}).commit("bad")
+        wd.push()
+        page.locator("nav.tabs a", has_text="Overview").click()
+        error = page.locator("#last-error")
+        expect(error.locator("code.loc").first).to_contain_text("stacks/web/stack.yaml:",
+                                                                timeout=WAIT_MS)
+        expect(page.locator(".head")).to_contain_text("Stalled")
+        expect(page.locator("#revision")).to_have_text(v2[:7])
+        shot(page, artifacts, "stack-error")
+        assert page.context.cookies() == []
+        page.close()
+
+
+def test_a_token_is_needed_to_read_and_the_admin_token_to_act(
+        tmp_path: Path, browser: Browser, artifacts: Path) -> None:
+    with agent_on_repo(tmp_path, env={"DRIFTLESS_READ_TOKEN": READER}) as (wd, agent, _):
+        assert httpx.get(agent.url + "/api/v1/stacks", timeout=5).status_code == 401
+        page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+        resp = page.goto(agent.url + "/ui/")
+        assert resp is not None and resp.ok
+        csp = resp.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+        assert resp.headers["x-content-type-options"] == "nosniff"
+        expect(page.locator("#need-token")).to_contain_text("401")
+        expect(page.locator("#token-form")).to_be_visible()
+        expect(page.locator("tr[data-stack=web]")).to_have_count(0)
+
+        use_token(page, READER)
+        row = page.locator("tr[data-stack=web]")
+        expect(row.locator("td.rev")).to_have_text(wd.head()[:7])
+        shot(page, artifacts, "stacks-phone")
+
+        # the read token reads but cannot act: the action is refused, nothing recorded
+        row.locator("td.name a").click()
+        expect(page.locator("#revision")).to_have_text(wd.head()[:7])
+        shot(page, artifacts, "stack-phone")
+        requested = agent.get("/api/v1/stacks/web")["updated"]
+        page.click("button[data-action=suspend]")
+        expect(page.locator("#token-note")).to_have_text("suspend needs the admin token.")
+        assert agent.get("/api/v1/stacks/web")["suspended"] is False
+        assert agent.get("/api/v1/stacks/web")["updated"] >= requested
+        assert page.evaluate("sessionStorage.getItem('driftless.token')") == READER
+        assert page.context.cookies() == []
+
+        # forgetting the token hides everything again
+        page.click("#token-forget")
+        expect(page.locator("#need-token")).to_be_visible()
+        page.close()
