@@ -294,8 +294,21 @@ def schema_problems(spec: KindSpec, properties: Mapping[str, Any]) -> list[str]:
 
 
 def _unknown_at(err: Any, properties: Mapping[str, Any]) -> bool:
-    loc = err.get("loc", ())
-    return bool(loc) and contains_unknown(properties.get(str(loc[0])))
+    """Whether the error is about a value that does not exist yet. The path is
+    followed into lists and maps, so a misspelt or missing key beside an unknown
+    value (``routes[0]`` with an unknown gateway) is still reported at plan."""
+    value: Any = properties
+    for step in err.get("loc", ()):
+        value = value.value if isinstance(value, Sensitive) else value
+        if isinstance(value, Unknown | Deferred):
+            return True
+        if isinstance(value, Mapping) and str(step) in value:
+            value = value[str(step)]
+        elif isinstance(value, list | tuple) and isinstance(step, int) and step < len(value):
+            value = value[step]
+        else:
+            return False  # the key is not there: known to be wrong whatever is unknown
+    return contains_unknown(value)
 
 
 def _problem(err: Any, properties: Mapping[str, Any]) -> str:
