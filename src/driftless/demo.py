@@ -10,6 +10,7 @@ files) — unless ``--keep-running`` or ``DEMO_KEEP=1`` leaves both up.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -120,16 +121,48 @@ def remove_deployment(repo: Path, state: Path) -> None:
 
 
 def _explain(st: StackStatus, store: AgentStore, work: Path, port: int, keep: bool) -> None:
+    """What to look at, and (only while it keeps running) how to change it: every
+    command printed works as written, from any directory, with no git identity set."""
     console.print(status_table([st]))
     console.print(f"\nThe page:        http://127.0.0.1:{port}/")
     console.print(f"Agent status:    {store.meta('url')}/api/v1/stacks")
-    console.print("\nChange the system by committing:")
-    console.print(f"  edit {work}/repo/stacks/web/page.html.j2")
-    console.print(f"  git -C {work}/repo commit -am 'new greeting'")
-    console.print(f"  driftless status --state-dir {work}/agent   (the agent polls every 2 s)")
     if not keep:
-        console.print("\n(run `DEMO_KEEP=1 make demo` or `python -m driftless.demo "
-                      "--keep-running` to leave the agent and the service up)")
+        console.print("\nThe demo stops now. To keep it running and change it by committing, run:"
+                      "\n  DEMO_KEEP=1 make demo")
+        return
+    cli = Path(sys.executable).with_name("driftless")
+    ident = "-c user.name=demo -c user.email=demo@example.invalid"
+    console.print("\nChange the system by committing (the agent polls every 2 s):")
+    stack = work / "repo" / "stacks" / "web" / "stack.yaml"
+    console.print(f"  sed -i 's/Hello from driftless/Hi from git/' {stack}")
+    console.print(f"  git -C {work}/repo {ident} commit -qam 'new greeting'")
+    console.print(f"  {cli} status --state-dir {work}/agent")
+    console.print(f"  curl -s http://127.0.0.1:{port}/")
+
+
+def stop_kept(work: Path) -> int:
+    """``--stop``: end a demo started with ``DEMO_KEEP=1`` (agent, service, files)."""
+    pid_file = work / "agent.pid"
+    if not pid_file.exists():
+        console.print(f"no demo is running from {work} (no {pid_file})")
+        return 1
+    with contextlib.suppress(ProcessLookupError, ValueError):
+        os.kill(int(pid_file.read_text()), signal.SIGTERM)
+    _wait_gone(int(pid_file.read_text()), timeout=20)
+    pid_file.unlink()
+    remove_deployment(work / "repo", work / "agent")
+    console.print("demo stopped: agent ended, service stopped and its files removed.")
+    return 0
+
+
+def _wait_gone(pid: int, *, timeout: float) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,8 +172,12 @@ def main(argv: list[str] | None = None) -> int:
                         default=os.environ.get("DEMO_KEEP") == "1")
     parser.add_argument("--work", type=Path, default=Path("demo-work"))
     parser.add_argument("--timeout", type=float, default=90.0)
+    parser.add_argument("--stop", action="store_true",
+                        help="stop a demo left running and remove what it deployed")
     args = parser.parse_args(argv)
     work: Path = args.work.resolve()
+    if args.stop:
+        return stop_kept(work)
     work.mkdir(parents=True, exist_ok=True)
     repo, state = make_repo(work), work / "agent"
     port = _free_port(8080)
@@ -156,7 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         console.print(status_table(store.statuses()))
         console.print(f"the service did not become Healthy; see {work}/agent.log")
     if args.keep_running and st is not None:
-        console.print(f"\nagent left running (pid {proc.pid}); stop it with: kill {proc.pid}")
+        (work / "agent.pid").write_text(f"{proc.pid}\n")
+        console.print(f"\nThe agent (pid {proc.pid}) and the service keep running. Stop both "
+                      f"and remove the files with:\n  {sys.executable} -m driftless.demo --stop "
+                      f"--work {work}")
         return 0
     stop_agent(proc)
     remove_deployment(repo, state)
