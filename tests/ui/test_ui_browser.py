@@ -53,6 +53,13 @@ resources:
       values:
         GREETING: {greeting}
         API_TOKEN: ${{var.api_token}}
+  stamp:
+    type: local:command
+    depends_on: [page]
+    properties:
+      command: |
+        echo {greeting} > {out}/site/stamp.txt
+        echo stamped
 """,
     }
 
@@ -114,8 +121,9 @@ def test_push_reconcile_rollback_and_unpin(tmp_path: Path, browser: Browser,
         site = page.locator(".tree > li[data-address='local:directory/site']")
         expect(site.locator("li[data-address='local:file/page']")).to_contain_text("Healthy")
         expect(site.locator("li[data-address='local:env_file/env']")).to_contain_text("Healthy")
-        expect(page.locator("li[data-address='local:file/page'] code.loc")).to_contain_text(
-            "stacks/web/stack.yaml:")
+        page_node = site.locator("li[data-address='local:file/page']")
+        expect(page_node.locator("> .res code.loc")).to_have_text("stacks/web/stack.yaml:8:5")
+        expect(page_node.locator("li[data-address='local:command/stamp']")).to_be_visible()
         expect(page.locator("#last-error")).to_have_count(0)
         shot(page, artifacts, "stack")
 
@@ -137,6 +145,11 @@ def test_push_reconcile_rollback_and_unpin(tmp_path: Path, browser: Browser,
         page_change = applied.locator(".change", has_text="local:file/page")
         expect(page_change).to_contain_text('mode"0644" → "0640"')
         expect(applied.locator(".change", has_text="local:env_file/env")).to_be_visible()
+        script = applied.locator(".change", has_text="local:command/stamp").locator("pre.diff")
+        expect(script.locator("span.old")).to_have_text(f"- echo v1 > {out}/site/stamp.txt")
+        expect(script.locator("span.new")).to_have_text(f"+ echo v2 > {out}/site/stamp.txt")
+        expect(script.locator("span")).to_have_class(["old", "new", "same"])  # - before +
+        expect(script.locator("span.same")).to_have_text("  echo stamped")
         shot(page, artifacts, "history")
 
         # roll back to v1 from its history entry: pinned, and v1 is applied again
@@ -146,7 +159,9 @@ def test_push_reconcile_rollback_and_unpin(tmp_path: Path, browser: Browser,
         expect(page.locator("#pin")).to_have_text(f"pinned to {v1[:7]}", timeout=WAIT_MS)
         expect(page.locator("#revision")).to_have_text(v1[:7], timeout=WAIT_MS)
         expect(entries.first).to_have_attribute("data-revision", v1, timeout=WAIT_MS)
+        expect(entries.first.locator(".line")).to_contain_text("rollback")
         assert "<h1>v1</h1>" in (out / "site" / "index.html").read_text()
+        assert (out / "site" / "stamp.txt").read_text() == "v1\n"
         shot(page, artifacts, "history-pinned")
 
         # suspend and resume, then unpin: the stack follows git (v2) again

@@ -298,8 +298,8 @@
   }
 
   function lineDiff(a, b) {
-    const x = a.split("\n");
-    const y = b.split("\n");
+    const x = a.replace(/\n$/, "").split("\n");  // a final newline is not a line
+    const y = b.replace(/\n$/, "").split("\n");
     if (x.length * y.length > 250000) {
       return [...x.map((l) => ["-", l]), ...y.map((l) => ["+", l])];
     }
@@ -316,8 +316,8 @@
     let j = 0;
     while (i < n || j < m) {
       if (i < n && j < m && x[i] === y[j]) { out.push([" ", x[i]]); i++; j++; }
-      else if (j < m && (i === n || lcs[i][j + 1] >= lcs[i + 1][j])) { out.push(["+", y[j]]); j++; }
-      else { out.push(["-", x[i]]); i++; }
+      else if (i < n && (j === m || lcs[i + 1][j] >= lcs[i][j + 1])) { out.push(["-", x[i]]); i++; }
+      else { out.push(["+", y[j]]); j++; }
     }
     return out;
   }
@@ -334,7 +334,7 @@
         h("span", { class: "new" }, d.after === null || d.after === undefined ? "(none)" : fmt(d.after))));
     }
     const lines = lineDiff(d.before, d.after).map(([op, text]) =>
-      h("span", { class: op === "+" ? "new" : op === "-" ? "old" : "same" }, `${op} ${text}\n`));
+      h("span", { class: op === "+" ? "new" : op === "-" ? "old" : "same" }, `${op} ${text}`));
     return h("div", {}, head, h("pre", { class: "diff" }, lines));
   }
 
