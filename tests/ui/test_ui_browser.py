@@ -200,6 +200,7 @@ def test_a_token_is_needed_to_read_and_the_admin_token_to_act(
         expect(page.locator("#need-token")).to_contain_text("401")
         expect(page.locator("#token-form")).to_be_visible()
         expect(page.locator("tr[data-stack=web]")).to_have_count(0)
+        shot(page, artifacts, "need-token-phone")
 
         use_token(page, READER)
         row = page.locator("tr[data-stack=web]")

@@ -111,14 +111,21 @@
     return { view: "list" };
   }
 
-  async function load(r) {
+  // History and resources (the larger documents) are fetched again only when the
+  // stack's status moved: the agent rewrites the status on every run it records.
+  let cached = { key: "", data: null };
+
+  async function load(r, force) {
     if (r.view === "list") return { stacks: (await api("/api/v1/stacks")).stacks };
     const base = `/api/v1/stacks/${enc(r.stack)}`;
     const status = await api(base);
-    if (r.view === "history") {
-      return { status, history: (await api(`${base}/history?limit=50`)).history };
-    }
-    return { status, resources: (await api(`${base}/resources`)).resources };
+    const key = JSON.stringify([r, status]);
+    if (!force && key === cached.key) return cached.data;
+    const data = r.view === "history"
+      ? { status, history: (await api(`${base}/history?limit=50`)).history }
+      : { status, resources: (await api(`${base}/resources`)).resources };
+    cached = { key, data };
+    return data;
   }
 
   // -- token, flash, live --------------------------------------------------------
@@ -424,7 +431,7 @@
     const r = route();
     try {
       if (!document.hidden || force) {
-        const data = await load(r);
+        const data = await load(r, force);
         if (mine !== gen) return;
         const now = JSON.stringify([r, data]);
         if (now !== shown) { shown = now; render(r, data); }
