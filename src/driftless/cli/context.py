@@ -19,6 +19,7 @@ from driftless.model import UNKNOWN, DesiredStack
 from driftless.providers import ProviderSet
 from driftless.render import (
     Project,
+    RenderCache,
     RenderOptions,
     declared_outputs,
     load_project,
@@ -53,6 +54,7 @@ class Context:
     providers: ProviderSet
     engine: Engine
     rendered: dict[str, DesiredStack] = field(default_factory=dict)
+    render_cache: RenderCache | None = None  # None: render every time
     # stack -> upstream stack -> outputs it rendered with as known after apply
     awaiting: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
 
@@ -87,8 +89,9 @@ class Context:
             outputs[dep] = {**recorded, **dict.fromkeys(missing, UNKNOWN)}
             if missing:
                 waiting[dep] = missing
-        desired = render_stack(self.project, name, self.options, stack_outputs=outputs,
-                               kinds=self.providers)
+        render = render_stack if self.render_cache is None else self.render_cache.render_stack
+        desired = render(self.project, name, self.options, stack_outputs=outputs,
+                         kinds=self.providers)
         if as_planned is None:
             self.rendered[name] = desired
             self.awaiting[name] = waiting
@@ -113,7 +116,8 @@ def project_context(
     workers: int = 10,
 ) -> Iterator[Context]:
     """Open the project at ``directory`` (or found from the cwd) for one command."""
-    project = load_project(directory)
+    cache = RenderCache.for_project(directory)
+    project = load_project(directory) if cache is None else cache.load_project(directory)
     if env is not None and project.environments and env not in project.environments:
         raise ConfigError(f"unknown environment '{env}'",
                           hint=f"environments: {', '.join(project.environments)}")
@@ -123,7 +127,7 @@ def project_context(
     providers = ProviderSet(project.provider_config(env))
     try:
         engine = Engine(providers=providers, backend=backend, workers=workers)
-        yield Context(project, options, backend, providers, engine)
+        yield Context(project, options, backend, providers, engine, render_cache=cache)
     finally:
         providers.close()
         backend.close()

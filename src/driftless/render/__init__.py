@@ -6,6 +6,7 @@ validates properties against provider kind schemas. Never writes anything.
 The language is documented for users in docs/language.md.
 """
 
+from driftless.render.cache import RenderCache
 from driftless.render.envinit import env_template
 from driftless.render.job import KindLookup, RenderOptions
 from driftless.render.project import (
@@ -27,6 +28,7 @@ __all__ = [
     "KindLookup",
     "PROJECT_FILE",
     "Project",
+    "RenderCache",
     "RenderOptions",
     "StackRef",
     "declared_outputs",

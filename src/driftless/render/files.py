@@ -19,6 +19,7 @@ from typing import Any
 from driftless.model import reveal
 from driftless.model.policy import Policy
 from driftless.render.calls import Args, Budget, FunctionError, limit_error
+from driftless.render.inputs import note_file, note_resolved
 from driftless.render.spell import spell
 
 __all__ = [
@@ -76,6 +77,7 @@ def _allowed_path(base: Path, root: Path, name: Any, policy: Policy) -> Path:
         path = (base / plain).resolve()
     except (OSError, ValueError, RuntimeError):  # NUL byte, name too long, symlink loop
         raise FunctionError(f"{spell(name)} is not a usable file path") from None
+    note_resolved(base / plain, path)
     if not policy.may_read(path, root):
         raise FunctionError(_OUTSIDE.format(name=spell(name)))
     return path
@@ -107,6 +109,7 @@ def _read_regular(path: Path, name: Any, limit: int, encoded: bool) -> bytes:
     finally:
         os.close(fd)
     _refuse_size(len(data), name, limit, encoded)  # it grew, or lies about its size
+    note_file(path, data)
     return data
 
 

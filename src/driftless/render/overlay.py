@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from driftless.errors import Problem, RenderError
+from driftless.render.inputs import is_file
 from driftless.render.project import Project, check_name
 from driftless.render.shape import OVERLAY_SHAPE, sanitize
 from driftless.render.suggest import did_you_mean
@@ -75,7 +76,7 @@ def _overlay_doc(project: Project, stack: str, name: str, at: Loc | None = None)
     is not a plain name, or a file leading outside the project, is a ``RenderError``."""
     check_name(name, "overlay", at)
     path = project.stacks[stack].path / "overlays" / f"{name}.yaml"
-    if not path.is_file():
+    if not is_file(path):
         return None
     return project.load(path, at=at) or LocDict()
 

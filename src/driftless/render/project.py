@@ -16,6 +16,13 @@ from typing import Any
 
 from driftless.errors import ConfigError, Problem, RenderError
 from driftless.model.policy import Policy
+from driftless.render.inputs import (
+    glob_sorted,
+    is_file,
+    not_cacheable,
+    note_file,
+    note_resolved,
+)
 from driftless.render.suggest import did_you_mean
 from driftless.render.yamlio import (
     SHARED,
@@ -94,7 +101,7 @@ class Project:
         """Parsed environments/<env>.yaml ({} when the file does not exist)."""
         check_name(env, "environment")
         path = self.root / "environments" / f"{env}.yaml"
-        if not path.is_file():
+        if not is_file(path):
             return {}
         return self.load(path) or {}
 
@@ -128,6 +135,7 @@ def confine(path: Path, root: Path, policy: Policy, *, at: Loc | None = None,
     if "\0" in str(path):
         raise RenderError([problem_at(f"path {shown!r} contains a NUL byte", at)])
     real = path.resolve()
+    note_resolved(path, real)
     if policy.may_read(real, root):
         return real
     raise RenderError([problem_at(
@@ -251,7 +259,7 @@ def _stack_ref(root: Path, name: str, rel: str, at: Any, cache: YamlCache,
     except RenderError as exc:
         problems.extend(exc.problems)
         return None
-    if not stack_file.is_file():
+    if not is_file(stack_file):
         problems.append(problem_at(f"stack '{name}': no stack.yaml in {rel}", at,
                                    hint=f"create {rel}/stack.yaml or fix the path"))
         return None
@@ -267,12 +275,18 @@ def _stack_ref(root: Path, name: str, rel: str, at: Any, cache: YamlCache,
 def _stack_deps(path: Path, doc: Any, root: Path, policy: Policy) -> tuple[str, ...]:
     explicit = doc.get("depends_on") if isinstance(doc, Mapping) else None
     names = {str(d) for d in explicit} if isinstance(explicit, list) else set()
-    texts = [path, *sorted((path.parent / "overlays").glob("*.yaml"))]
+    texts = [path, *glob_sorted(path.parent / "overlays", "*.yaml")]
     for text in texts:  # overlays may reference other stacks' outputs too
         real = text.resolve()
-        if (policy.may_read(real, root) and real.is_file()  # others fail when loaded
-                and real.stat().st_size <= policy.limits.file_bytes):
-            names.update(_STACK_REF.findall(real.read_bytes().decode(errors="replace")))
+        note_resolved(text, real)
+        if not (policy.may_read(real, root) and is_file(real)):
+            continue  # others fail when loaded
+        if real.stat().st_size > policy.limits.file_bytes:
+            not_cacheable(f"{real} is over file_bytes")
+            continue
+        data = real.read_bytes()
+        note_file(real, data)
+        names.update(_STACK_REF.findall(data.decode(errors="replace")))
     return tuple(sorted(names))
 
 

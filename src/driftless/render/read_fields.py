@@ -15,6 +15,7 @@ from urllib.parse import quote, unquote
 
 from driftless.errors import Problem, RenderError
 from driftless.model import Deferred, ResourceId, contains_sensitive, contains_unknown
+from driftless.render.inputs import is_file
 from driftless.render.job import Job
 from driftless.render.project import confine
 from driftless.render.yamlio import Loc, problem_at, where
@@ -61,7 +62,7 @@ def _confined_path(job: Job, rid: ResourceId, key: str, value: str,
         job.problems.extend(Problem(f"{rid}: {key}: {p.message}", p.file, p.line, p.column,
                                     hint=p.hint) for p in exc.problems)
         return None
-    if not real.is_file():
+    if not is_file(real):
         job.problems.append(problem_at(f"{rid}: {key} '{value}' is not a file in the project",
                                        at, hint="paths are relative to the stack directory"))
         return None

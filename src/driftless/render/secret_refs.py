@@ -35,6 +35,7 @@ from driftless.errors import Problem
 from driftless.model import Sensitive
 from driftless.model.policy import ENV_SECRET_ENV, Policy, limit_hint
 from driftless.render.files import os_reason, read_fd
+from driftless.render.inputs import not_cacheable
 from driftless.render.suggest import did_you_mean
 
 __all__ = [
@@ -117,6 +118,7 @@ class SecretCache:
 def resolve_secret(kind: str, arg: str, policy: Policy, cwd: Path,
                    cache: SecretCache) -> Sensitive:
     """The value of ``secret.kind:arg`` under the operator's ``policy``, once per cache."""
+    not_cacheable("a secret reference")  # a secret is never cached, and may change anytime
     if kind not in KINDS:
         raise SecretRefError(f"unknown secret reference 'secret.{kind}:'",
                              hint=did_you_mean(kind, KINDS)

@@ -30,6 +30,7 @@ from typing import Any
 
 from driftless.errors import Problem, RenderError
 from driftless.model import Sensitive
+from driftless.render.inputs import not_cacheable
 from driftless.render.project import Project, confine
 from driftless.render.yamlguard import read_limited
 from driftless.render.yamlio import Loc, LocDict, LocList, key_where, problem_at, where
@@ -141,6 +142,7 @@ def open_values_doc(project: Project, doc: Mapping[str, Any], path: Path, label:
     still points into that file. When the file cannot be opened, the
     encrypted leaves are ``LOCKED`` and the ``Opened`` says why.
     """
+    not_cacheable("a SOPS file")  # what opens it (age keys) is not a file render reads
     at = key_where(doc, "sops") or (label, 1, 1)
     bare = _without_meta(doc)
     try:
@@ -229,6 +231,7 @@ def open_secrets_file(project: Project, entry: Any, at: Loc | None, cache: SopsC
     other read; it must be a SOPS file (a plaintext one there is a leak, not
     a secret). Problems are reported at the entry (``at``).
     """
+    not_cacheable("a SOPS file")
     if isinstance(entry, Sensitive) or entry is LOCKED:
         return Opened({}, {}, problem_at(
             "a secrets: entry is encrypted; file names are not secret", at,

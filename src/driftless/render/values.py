@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from driftless.errors import Problem, RenderError
+from driftless.render.inputs import note_environ
 from driftless.render.job import RenderOptions
 from driftless.render.overlay import Layered
 from driftless.render.project import Project
@@ -227,6 +228,7 @@ def _locs(values: Mapping[str, Any]) -> dict[str, Loc | None]:
 
 
 def _from_environ(environ: Mapping[str, str]) -> ValueSource:
+    note_environ(environ, ENV_PREFIX)
     values = {k[len(ENV_PREFIX):]: v for k, v in environ.items() if k.startswith(ENV_PREFIX)}
     return ValueSource("the environment (DRIFTLESS_VAR_*)", values, {}, from_text=True)
 

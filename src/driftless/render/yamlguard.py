@@ -20,6 +20,7 @@ import yaml
 
 from driftless.errors import Problem, RenderError
 from driftless.model.policy import Limits, limit_hint
+from driftless.render.inputs import note_file
 
 __all__ = [
     "at_mark",
@@ -303,6 +304,7 @@ def read_limited(path: Path, name: str, limit: int) -> bytes:
         raise RenderError([Problem(f"cannot read file: {reason}", name)]) from None
     if len(data) > limit:  # it grew after stat
         raise RenderError([too_big(name, limit)])
+    note_file(path, data)
     return data
 
 

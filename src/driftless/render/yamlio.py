@@ -30,6 +30,7 @@ from yaml.reader import ReaderError
 
 from driftless.errors import Problem, RenderError
 from driftless.model.policy import Limits
+from driftless.render.inputs import note_resolved
 from driftless.render.yamlguard import (
     at_mark,
     check_aliases,
@@ -308,8 +309,10 @@ def load_yaml_text(text: str, name: str, *, limits: Limits | None = None) -> Any
 
 def display_path(path: Path, root: Path) -> str:
     """The path as users should read it in messages: relative to the project."""
+    real = path.resolve()
+    note_resolved(path, real)
     try:
-        return str(path.resolve().relative_to(root.resolve()))
+        return str(real.relative_to(root.resolve()))
     except ValueError:
         return str(path)
 

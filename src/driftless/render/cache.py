@@ -1,0 +1,256 @@
+"""The render cache: an unchanged repository is not parsed or evaluated again.
+
+``RenderCache.load_project`` and ``RenderCache.render_stack`` do what
+``load_project`` and ``render_stack`` do, and keep the result in
+``<project>/.driftless/cache/`` (beside the default state). An entry is
+found by a keyed digest of what the caller passes (project, stack,
+environment, ``--var`` values, ``--var-file`` names, the operator's
+``Policy``, upstream stacks' outputs, the driftless version) and holds the
+checks of every other input the render consulted (``inputs``): the digest
+of each file read, each existence probe, symlink resolution and listing,
+and the ``DRIFTLESS_VAR_*`` variables. It is used only when every check
+still holds, so invalidation is exact; otherwise the stack is rendered
+again and the entry replaced.
+
+Trust: the project directory is the repository's, so an entry is sealed
+with an HMAC under the operator's digest key (``model.digest_key``) and
+checked before anything in it is decoded; a planted or truncated file is
+ignored. Entries are ``marshal``-ed plain tuples (``cache_codec``), written
+to a temp file and renamed. A render holding a secret, or using a secret
+reference or a SOPS file, is not stored at all, so no secret ever reaches
+the cache. Any failure to read or write the cache only costs a render.
+I/O: reads and writes files in the cache directory; reads what the
+recorded checks name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import marshal
+import os
+import stat
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from driftless.errors import ConfigError, Problem
+from driftless.model import DesiredStack
+from driftless.model.digest_key import current_key
+from driftless.model.policy import Policy
+from driftless.render.cache_codec import (
+    decode_project,
+    decode_stack,
+    encode_project,
+    encode_stack,
+)
+from driftless.render.digest import canonical
+from driftless.render.inputs import Inputs, recording
+from driftless.render.job import KindLookup, RenderOptions
+from driftless.render.project import Project, find_project, load_project
+from driftless.render.stack import render_stack
+
+__all__ = ["CACHE_DIR", "DISABLE_ENV", "RenderCache"]
+
+CACHE_DIR = Path(".driftless") / "cache"
+DISABLE_ENV = "DRIFTLESS_RENDER_CACHE"  # "off" (or 0/no/false) renders every time
+FORMAT = 1
+_MAGIC = b"driftless-render-cache\0"
+_TAG = 32
+_MOST = 1 << 30
+
+
+class RenderCache:
+    """Renders kept in ``directory``, sealed with ``key``."""
+
+    def __init__(self, directory: Path, *, key: bytes) -> None:
+        self.directory = directory
+        self._key = hmac.new(key, b"driftless/render-cache", hashlib.sha256).digest()
+        self._pending: dict[str, bytes] = {}  # entries to write (see ``_flush``)
+
+    @classmethod
+    def for_project(cls, start: Path | None = None, *,
+                    environ: Mapping[str, str] | None = None) -> RenderCache | None:
+        """The cache of the project found from ``start``; None when the operator turned
+        it off or its directory is not a plain directory of the project (a symlink)."""
+        environ = os.environ if environ is None else environ
+        if environ.get(DISABLE_ENV, "").strip().lower() in ("0", "off", "no", "false"):
+            return None
+        root = find_project(start)
+        try:
+            key = current_key().secret
+        except ConfigError:  # no usable digest key: render as without a cache
+            return None
+        return cls(root / CACHE_DIR, key=key)
+
+    # -- the two entry points ---------------------------------------------------
+    def load_project(self, directory: Path | None = None, *,
+                     policy: Policy | None = None) -> Project:
+        """``load_project``, from the cache when nothing it read has changed."""
+        root = find_project(directory)
+        policy = policy or Policy.from_environ(os.environ)
+        name = self._name("project", str(root), repr(policy))
+        found = self._lookup(name, os.environ)
+        if found is not None:
+            with contextlib.suppress(Exception):
+                return decode_project(found, policy)
+        with recording(self._key) as inputs:
+            project = load_project(root, policy=policy)
+        self._store(name, inputs, lambda: encode_project(project))
+        return project
+
+    def render_stack(self, project: Project, name: str, options: RenderOptions, *,
+                     stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+                     kinds: KindLookup | None = None) -> DesiredStack:
+        """``render_stack``, from the cache when no input has changed."""
+        entry = self._name("stack", *_stack_key(project, name, options, stack_outputs, kinds))
+        environ = options.environment()
+        found = self._lookup(entry, environ)
+        if found is not None:
+            stack = _decoded(found, options.revision, kinds)
+            if stack is not None:
+                return stack
+        reported: list[Problem] = []
+        if options.on_missing_secret is not None:
+            options = replace(options, on_missing_secret=_tee(options.on_missing_secret,
+                                                              reported))
+        with recording(self._key) as inputs:
+            stack = render_stack(project, name, options, stack_outputs=stack_outputs,
+                                 kinds=kinds)
+        if reported:
+            inputs.why_not = "a secret was missing"
+        self._store(entry, inputs, lambda: (encode_stack(stack), _kind_marks(stack, kinds)))
+        self._flush()
+        return stack
+
+    # -- entries ------------------------------------------------------------------
+    def _name(self, *parts: Any) -> str:
+        """The entry's file name: a keyed digest of the caller's inputs."""
+        from driftless import __version__
+
+        text = json.dumps([FORMAT, __version__, *parts], sort_keys=True, default=repr)
+        return hmac.new(self._key, text.encode("utf-8", "surrogatepass"),
+                        hashlib.sha256).hexdigest()[:40] + ".bin"
+
+    def _lookup(self, name: str, environ: Mapping[str, str]) -> Any:
+        """The stored body when the entry exists, is sealed by us and its checks hold."""
+        data = self._read(self.directory / name)
+        if data is None or not data.startswith(_MAGIC):
+            return None
+        tag, payload = data[len(_MAGIC):len(_MAGIC) + _TAG], data[len(_MAGIC) + _TAG:]
+        if not hmac.compare_digest(tag, self._seal(payload)):
+            return None
+        try:
+            version, checks, body = marshal.loads(payload)
+        except (EOFError, ValueError, TypeError):
+            return None
+        if version != FORMAT or not Inputs(self._key).still_hold(checks, environ):
+            return None
+        return body
+
+    def _seal(self, payload: bytes) -> bytes:
+        return hmac.new(self._key, _MAGIC + payload, hashlib.sha256).digest()
+
+    def _store(self, name: str, inputs: Inputs, body: Callable[[], Any]) -> None:
+        """Keep the entry for ``_flush``, unless the render must not or cannot be kept."""
+        if inputs.why_not is not None:
+            return
+        try:
+            payload = marshal.dumps((FORMAT, inputs.as_tuple(), body()))
+        except Exception:  # a secret (Uncacheable), a deferred value: keep nothing
+            return
+        self._pending[name] = _MAGIC + self._seal(payload) + payload
+
+    def _flush(self) -> None:
+        """Write the kept entries: only once a stack rendered, so a project whose
+        renders fail leaves no cache directory behind (``validate`` and a failing
+        ``plan`` create nothing)."""
+        pending, self._pending = self._pending, {}
+        with contextlib.suppress(OSError):
+            for entry, data in pending.items():
+                self._write(self.directory / entry, data)
+
+    @staticmethod
+    def _read(path: Path) -> bytes | None:
+        """A cache file's bytes; None when missing, not a regular file or too big."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            return None
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_size > _MOST:
+                return None
+            with os.fdopen(os.dup(fd), "rb") as fh:
+                return fh.read(_MOST)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+
+    def _write(self, path: Path, data: bytes) -> None:
+        """Temp file + rename in a cache directory that is no symlink."""
+        directory = path.parent
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for part in (directory.parent, directory):  # .driftless and cache
+            if not stat.S_ISDIR(os.lstat(part).st_mode):
+                return
+        tmp = directory / f".{path.name}.{os.getpid()}.tmp"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(tmp, flags, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+
+
+def _stack_key(project: Project, name: str, options: RenderOptions,
+               stack_outputs: Mapping[str, Mapping[str, Any]] | None,
+               kinds: KindLookup | None) -> tuple[Any, ...]:
+    """What the caller hands a stack render, besides files and environment."""
+    outputs = canonical(dict(stack_outputs or {}), {})
+    return (encode_project(project), repr(project.policy), name,
+            options.env, sorted(options.variables.items()),
+            [str(p) for p in options.var_files], options.on_missing_secret is not None,
+            json.dumps(outputs, sort_keys=True, default=repr), kinds is not None)
+
+
+def _tee(report: Callable[[Problem], None], seen: list[Problem]) -> Callable[[Problem], None]:
+    def both(problem: Problem) -> None:
+        seen.append(problem)
+        report(problem)
+    return both
+
+
+def _kind_marks(stack: DesiredStack, kinds: KindLookup | None) -> tuple[Any, ...]:
+    """What render took from each kind it used (the files it reads at plan time)."""
+    if kinds is None:
+        return ()
+    used = sorted({(r.id.provider, r.id.kind) for r in stack.resources})
+    return tuple((p, k, _kind_mark(kinds, p, k)) for p, k in used)
+
+
+def _kind_mark(kinds: KindLookup, provider: str, kind: str) -> Any:
+    spec = kinds(provider, kind)
+    if spec is None:
+        return None
+    schema = spec.schema
+    return (sorted(spec.read_fields), f"{schema.__module__}.{schema.__qualname__}")
+
+
+def _decoded(found: Any, revision: str | None, kinds: KindLookup | None) -> DesiredStack | None:
+    """The stored stack, if the installed kinds still read the same fields."""
+    try:
+        body, marks = found
+        if kinds is not None and any(_kind_mark(kinds, p, k) != m for p, k, m in marks):
+            return None
+        return decode_stack(body, revision)
+    except Exception:  # a body that does not decode is a miss, never a crash
+        return None
