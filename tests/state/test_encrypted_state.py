@@ -35,6 +35,7 @@ from driftless.state.crypto import (
     parse_key,
 )
 from driftless.state.encrypted import EncryptedBackend, guard_clear
+from driftless.state.packed import inflate_all, pack, unpack
 from driftless.state.sqlite import SQLiteBackend
 from driftless.state.testing import CHECKS, Check
 
@@ -86,9 +87,11 @@ def _unchanged_view(db: Path) -> bytes:
 
 
 def _disk_bytes(db: Path) -> bytes:
-    """Every byte of the database, its WAL and its shared memory, as a `strings` scan sees them."""
-    return b"".join(p.read_bytes() for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm"))
-                    if p.exists())
+    """Every byte of the database, its WAL and its shared memory, as a `strings` scan sees
+    them, plus every packed (deflated) document in them inflated: packing is no cover."""
+    raw = b"".join(p.read_bytes() for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm"))
+                   if p.exists())
+    return raw + b"\n" + inflate_all(raw)
 
 
 @pytest.mark.parametrize("kind", sorted(KEYS))
@@ -225,9 +228,10 @@ def test_a_row_moved_to_another_address_is_refused(tmp_path: Path) -> None:
     db = tmp_path / "state.db"
     _backend(db, _pass()).write("web", _snapshot(2))
     con = sqlite3.connect(db)
-    doc = con.execute("SELECT doc FROM resources WHERE address = 'local:file/r0'").fetchone()[0]
+    doc = unpack(con.execute(
+        "SELECT doc FROM resources WHERE address = 'local:file/r0'").fetchone()[0])
     con.execute("UPDATE resources SET doc = ? WHERE address = 'local:file/r1'",
-                (doc.replace("local:file/r0", "local:file/r1"),))
+                (pack(doc.replace("local:file/r0", "local:file/r1")),))
     con.commit()
     with pytest.raises(StateKeyError, match="altered or moved"):
         _backend(db, _pass()).read("web")
@@ -319,10 +323,12 @@ def _project(root: Path) -> Path:
 
 
 def _state_bytes(root: Path) -> bytes:
-    """Every byte of the state database and its WAL and shared-memory files."""
+    """Every byte of the state database and its WAL and shared-memory files, plus its
+    packed documents inflated (deflate is no encryption)."""
     db = root / ".driftless" / "state.db"
-    return b"".join(p.read_bytes() for p in sorted(db.parent.iterdir())
-                    if p.name.startswith("state.db"))
+    raw = b"".join(p.read_bytes() for p in sorted(db.parent.iterdir())
+                   if p.name.startswith("state.db"))
+    return raw + b"\n" + inflate_all(raw)
 
 
 def _project_unchanged_view(root: Path) -> bytes:

@@ -96,7 +96,7 @@ def test_garbage_file_is_a_state_error_naming_the_file(tmp_path: Path) -> None:
     with pytest.raises(StateError) as caught:
         SQLiteBackend(db).read("infra")
     assert str(db) in str(caught.value) and "unusable" in str(caught.value)
-    assert "backup" in (caught.value.hint or "")
+    assert "state pull" in (caught.value.hint or "")
 
 
 def test_directory_that_cannot_exist_is_a_state_error(tmp_path: Path) -> None:
@@ -260,7 +260,7 @@ def test_a_damaged_row_is_a_state_error_naming_stack_and_file(tmp_path: Path) ->
         raw.execute("UPDATE resources SET doc = '{\"address\": ' WHERE address = 'local:file/f1'")
     with pytest.raises(StateError, match="stack 'infra' holds a damaged row") as caught:
         SQLiteBackend(db).read("infra")
-    assert str(db) in str(caught.value) and "backup" in (caught.value.hint or "")
+    assert str(db) in str(caught.value) and "state push" in (caught.value.hint or "")
 
 
 def test_reading_an_existing_state_file_writes_nothing(tmp_path: Path) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 from rich.markup import escape
@@ -16,13 +18,14 @@ from driftless.cli.output import console, err_console, guard, print_json
 from driftless.errors import ConfigError, StateError
 from driftless.model import LockInfo, ResourceId, ResourceState, StateSnapshot
 from driftless.plan import import_command, import_id_of
+from driftless.state.base import KeepsHistory, no_history
 from driftless.state.encrypted import EncryptedBackend
 from driftless.state.lease import hold_lock
 
 __all__ = ["register", "state_app"]
 
 state_app = typer.Typer(help="Inspect and edit state: list, show, rm, mv, unprotect, unlock, "
-                             "rekey.",
+                             "history, restore, rekey.",
                         no_args_is_help=True)
 
 AddressArg = Annotated[str, typer.Argument(help="Resource address, e.g. aws:s3.Bucket/models")]
@@ -233,6 +236,100 @@ def _read_snapshot(source: Path) -> StateSnapshot:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"cannot read state from {source}: {exc}",
                           hint="give a file written by: driftless state pull STACK") from None
+
+
+def _history_of(ctx: Context) -> KeepsHistory:
+    backend = ctx.backend
+    if not callable(getattr(backend, "history", None)):
+        raise no_history(backend)
+    return cast(KeepsHistory, backend)
+
+
+@state_app.command()
+def history(directory: DirOpt = None, stack: StackOpt = None, as_json: JsonOpt = False) -> None:
+    """List each stack's kept snapshots: serial, time, resources, who wrote it.
+
+    The sqlite backend keeps the last 10 per stack (?history=N on the state URL).
+    Example: driftless state history --stack web
+    """
+    with guard(), project_context(directory=directory, env=None) as ctx:
+        keeper = _history_of(ctx)
+        names = stack or ctx.backend.stacks()
+        kept = [(n, keeper.history(n)) for n in names]
+    if as_json:
+        print_json([info.to_json() for _, infos in kept for info in infos])
+        return
+    for name, infos in kept:
+        console.print(f"[bold]{escape(name)}[/]" + ("" if infos else "  (no snapshots kept)"))
+        for i, info in enumerate(infos):
+            when = datetime.fromtimestamp(info.at, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            current = "  (current)" if i == 0 else ""
+            console.print(f"  serial {info.serial:<6} {when}  {info.resources:>6} resources  "
+                          f"{escape(info.writer)}{current}")
+
+
+@state_app.command()
+def restore(
+    stack: Annotated[str, typer.Option("--stack", "-s", help="The stack to restore.")],
+    serial: Annotated[int, typer.Option("--serial", help="The kept serial to bring back.")],
+    directory: DirOpt = None,
+    auto_approve: Annotated[bool, typer.Option("--auto-approve", help="Do not ask.")] = False,
+) -> None:
+    """Bring back a kept snapshot (see `state history`) as the stack's next serial.
+
+    Runs under the stack's lock (refused while another run holds it) and changes
+    no object: the next plan compares the restored state with the world as usual.
+    Example: driftless state restore --stack web --serial 12
+    """
+    with guard(), project_context(directory=directory, env=None) as ctx:
+        keeper = _history_of(ctx)
+        with hold_lock(ctx.backend, stack, operation=f"state restore of serial {serial}"):
+            current = ctx.backend.read(stack)
+            if not current.serial:
+                raise StateError(f"stack '{stack}' has no state to restore",
+                                 hint="list stacks with history: driftless state history")
+            pending = ctx.backend.journal(stack).entries()
+            if pending:
+                raise StateError(
+                    f"stack '{stack}' has {len(pending)} journal entr"
+                    f"{'y' if len(pending) == 1 else 'ies'} of an interrupted run; "
+                    "nothing was restored",
+                    hint=f"run driftless plan -s {stack} first (it recovers them), then "
+                         "restore")
+            old = keeper.snapshot(stack, serial)
+            console.print(escape(_restore_summary(stack, current, old)))
+            _confirm_restore(auto_approve, stack, serial)
+            ctx.backend.write(stack, current.next(dict(old.resources), dict(old.outputs)))
+    console.print(f"restored stack '{escape(stack)}' to serial {serial} as serial "
+                  f"{current.serial + 1}; run driftless plan -s {escape(stack)} to compare it "
+                  "with the world")
+
+
+def _restore_summary(stack: str, current: StateSnapshot, old: StateSnapshot) -> str:
+    """What the restore changes in state, resource by resource (counts and names)."""
+    back = sorted(str(r) for r in old.resources if r not in current.resources)
+    dropped = sorted(str(r) for r in current.resources if r not in old.resources)
+    changed = sorted(str(r) for r, st in old.resources.items()
+                     if r in current.resources and current.resources[r] != st)
+    lines = [f"restore stack '{stack}' to serial {old.serial} ({len(old.resources)} resources) "
+             f"as serial {current.serial + 1}; compared with serial {current.serial}:"]
+    for mark, what, ids in (("+", "back in state", back), ("-", "no longer in state", dropped),
+                            ("~", "recorded differently", changed)):
+        shown = ", ".join(ids[:5]) + (f", … ({len(ids) - 5} more)" if len(ids) > 5 else "")
+        lines.append(f"  {mark} {len(ids)} {what}" + (f": {shown}" if ids else ""))
+    if dict(old.outputs) != dict(current.outputs):
+        lines.append("  ~ outputs differ")
+    return "\n".join(lines)
+
+
+def _confirm_restore(auto_approve: bool, stack: str, serial: int) -> None:
+    if auto_approve:
+        return
+    if not sys.stdin.isatty():
+        raise ConfigError("refusing to restore without confirmation: stdin is not a terminal",
+                          hint="pass --auto-approve")
+    if not typer.confirm(f"Restore stack '{stack}' to serial {serial}?"):
+        raise typer.Exit(1)
 
 
 WaitOpt = Annotated[float, typer.Option(

@@ -18,9 +18,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from driftless.errors import StateError
 from driftless.model import LockInfo, StateSnapshot
 
-__all__ = ["Journal", "JournalEntry", "StateBackend"]
+__all__ = ["Journal", "JournalEntry", "KeepsHistory", "SnapshotInfo", "StateBackend", "no_history"]
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """One kept snapshot of a stack (SQLite keeps the last N): which serial, when it
+    was written, how many resources it holds and who wrote it (``who: operation``)."""
+
+    stack: str
+    serial: int
+    at: float
+    resources: int
+    writer: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The form ``driftless state history --json`` prints."""
+        return {"stack": self.stack, "serial": self.serial, "at": self.at,
+                "resources": self.resources, "writer": self.writer}
 
 
 @dataclass(frozen=True)
@@ -87,3 +105,27 @@ class StateBackend(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+
+
+def no_history(backend: object) -> StateError:
+    """What ``state history``/``restore`` say on a backend that keeps no snapshots."""
+    name = type(backend).__name__.removesuffix("Backend").lower() or "this"
+    if name == "s3":
+        hint = ("the bucket is versioned: every serial is an object version; see "
+                "docs/operations/state.md, Recovery")
+    else:
+        hint = ("keep copies with driftless state pull STACK > FILE, restore one with "
+                "driftless state push STACK FILE; or use the database's own backups")
+    return StateError(f"the {name} state backend keeps no snapshots: state history and "
+                      "state restore work with the sqlite backend", hint=hint)
+
+
+class KeepsHistory(Protocol):
+    """A backend that keeps its stacks' last snapshots (SQLite): ``state history``
+    lists them and ``state restore`` writes one back as a new serial."""
+
+    def history(self, stack: str) -> list[SnapshotInfo]:
+        """The kept snapshots, newest first."""
+
+    def snapshot(self, stack: str, serial: int) -> StateSnapshot:
+        """The stack as it was at ``serial``; ``StateError`` if that one is not kept."""

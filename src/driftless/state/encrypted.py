@@ -34,7 +34,7 @@ from cryptography.exceptions import InvalidTag
 
 from driftless.errors import LockHeld, StateError
 from driftless.model import LockInfo, ResourceState, StateSnapshot
-from driftless.state.base import Journal, JournalEntry, StateBackend
+from driftless.state.base import Journal, JournalEntry, SnapshotInfo, StateBackend, no_history
 from driftless.state.crypto import (
     DataKey,
     StateKeyError,
@@ -131,19 +131,39 @@ class EncryptedBackend:
 
     def read(self, stack: str) -> StateSnapshot:
         """The inner snapshot with every sealed document opened (clear ones pass)."""
-        snap = self.inner.read(stack)
+        return self._opened_snapshot(stack, self.inner.read(stack), remember=True)
+
+    def _opened_snapshot(self, stack: str, snap: StateSnapshot, *, remember: bool
+                         ) -> StateSnapshot:
         outputs = dict(snap.outputs)
         if is_sealed(outputs):
             for wrapped in dict(outputs.get(DEKS) or {}).values():
                 self._data_key(stack, str(wrapped), "its state")
             outputs = json.loads(self._open(stack, outputs[ENC], f"{stack}\0outputs",
                                             "its outputs"))
-        resources = self._open_rows(stack, snap.resources)
+        resources = self._open_rows(stack, snap.resources, remember=remember)
         return replace(snap, resources=resources, outputs=outputs)
 
-    def _open_rows(self, stack: str, stored: Mapping[Any, ResourceState]
-                   ) -> dict[Any, ResourceState]:
-        """Open sealed rows, reusing the plain document of a blob seen before."""
+    def history(self, stack: str) -> list[SnapshotInfo]:
+        """The inner backend's kept snapshots (their list holds nothing secret);
+        ``StateError`` when it keeps none (S3 keeps object versions instead)."""
+        history = getattr(self.inner, "history", None)
+        if history is None:
+            raise no_history(self.inner)
+        return list(history(stack))
+
+    def snapshot(self, stack: str, serial: int) -> StateSnapshot:
+        """A kept snapshot, opened with the data keys it names (still sealed on disk)."""
+        snapshot = getattr(self.inner, "snapshot", None)
+        if snapshot is None:
+            raise no_history(self.inner)
+        stored: StateSnapshot = snapshot(stack, serial)
+        return self._opened_snapshot(stack, stored, remember=False)
+
+    def _open_rows(self, stack: str, stored: Mapping[Any, ResourceState], *,
+                   remember: bool = True) -> dict[Any, ResourceState]:
+        """Open sealed rows, reusing the plain document of a blob seen before; only
+        ``remember`` (the live state, not an old snapshot) updates that cache."""
         cache = self._cache(stack)
         out: dict[Any, ResourceState] = {}
         todo: list[tuple[str, ResourceState, str]] = []
@@ -151,7 +171,8 @@ class EncryptedBackend:
             address = str(rid)
             if not is_sealed(rs.attributes):
                 out[rid] = rs
-                cache.rows.pop(address, None)
+                if remember:
+                    cache.rows.pop(address, None)
                 continue
             blob = str(rs.attributes[ENC])
             row = cache.rows.get(address)
@@ -166,7 +187,8 @@ class EncryptedBackend:
         for (address, rs, blob), doc in zip(todo, docs, strict=True):
             plain = ResourceState.from_json(doc)
             out[rs.id] = plain
-            cache.rows[address] = _Row(blob, rs, plain, blob_key_id(blob))
+            if remember:
+                cache.rows[address] = _Row(blob, rs, plain, blob_key_id(blob))
         return out
 
     def write(self, stack: str, snap: StateSnapshot) -> None:
@@ -249,6 +271,11 @@ class EncryptedBackend:
         snap = self.read(stack)
         if snap.serial:
             self.write(stack, snap.next())
+            # Kept snapshots (SQLite) hold rows under the old key, or in clear: drop
+            # them, so no snapshot outlives the key it was written with.
+            forget = getattr(self.inner, "forget_history", None)
+            if forget is not None:
+                forget(stack)
         journal = self.journal(stack)
         entries = journal.entries()
         if entries:
@@ -435,6 +462,16 @@ class _SealGuard:
     def journal(self, stack: str) -> Journal:
         """The journal, refusing sealed entries."""
         return _GuardedJournal(stack, super().journal(stack))  # type: ignore[misc]
+
+    def snapshot(self, stack: str, serial: int) -> StateSnapshot:
+        """A kept snapshot, unless it is encrypted (a backend keeping none says so)."""
+        if getattr(super(), "snapshot", None) is None:
+            raise no_history(self)
+        snap: StateSnapshot = super().snapshot(stack, serial)  # type: ignore[misc]
+        if is_sealed(snap.outputs):
+            raise _no_key(stack, f"its snapshot of serial {serial}",
+                          sorted(dict(snap.outputs.get(DEKS) or {}).values()))
+        return snap
 
     def lock(self, stack: str, info: LockInfo) -> str:
         """Refuse before the lock is written (once per client and stack)."""

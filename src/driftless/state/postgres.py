@@ -20,8 +20,10 @@ Leases carry a fencing token. ``lock`` runs in a transaction holding
 serialise, and stores a fresh uuid token in the stack's lease row: a new row,
 or an expired one taken over by an UPDATE conditional on the old token
 (compare-and-set in one statement). Expiry is the server's clock, which every
-client shares. ``renew`` and ``unlock`` act only while lock id and token
-still match; ``force`` deletes any holder (the caller records that).
+client shares; the first term is the lease, cut short to what the ``LockInfo``
+has left, so a lock handed in already expired is stored expired. ``renew``
+and ``unlock`` act only while lock id and token still match; ``force``
+deletes any holder (the caller records that).
 
 Fencing, and where the token lives: the protocol's ``write`` and journal
 calls carry no lock id, so this backend instance remembers the token it took
@@ -42,6 +44,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -354,6 +357,10 @@ class PostgresBackend:
         self.ensure_schema()
         token = uuid.uuid4().hex
         lease = max(0.0, info.expires - info.created)
+        # The stored lease never outlasts the one ``info`` states: a lock handed in
+        # already expired (a holder planted by a test or a tool) is stored expired.
+        # The server's clock still decides expiry; ours only shortens the first term.
+        first = min(lease, max(0.0, info.expires - time.time()))
         doc = dumps({k: v for k, v in info.to_json().items() if k not in ("id", "expires")})
         with self._txn() as cur:
             self._serialise(cur, stack)
@@ -363,16 +370,17 @@ class PostgresBackend:
                 cur.execute(
                     "INSERT INTO leases (stack, lock_id, token, info, lease, expires_at) "
                     "VALUES (%s, %s, %s, %s, %s, clock_timestamp() + make_interval(secs => %s))",
-                    (stack, info.id, token, doc, lease, lease))
+                    (stack, info.id, token, doc, lease, first))
             else:
                 self._take_over(cur, stack, row, info, token=token, doc=doc, lease=lease,
-                                replacing=replacing)
+                                first=first, replacing=replacing)
         with self._guard:
             self._held[stack] = _Held(info.id, token)
         return info.id
 
     def _take_over(self, cur: psycopg.Cursor[Any], stack: str, row: Any, info: LockInfo, *,
-                   token: str, doc: str, lease: float, replacing: LockInfo | None) -> None:
+                   token: str, doc: str, lease: float, first: float,
+                   replacing: LockInfo | None) -> None:
         """Replace an expired lease, our own, or the dead holder named by ``replacing``,
         only if the row still holds the token we saw."""
         dead = replacing.id if replacing is not None else None
@@ -383,7 +391,7 @@ class PostgresBackend:
             "expires_at = clock_timestamp() + make_interval(secs => %s) "
             "WHERE stack = %s AND token = %s "
             "AND (expires_at <= clock_timestamp() OR lock_id = %s OR lock_id = %s)",
-            (info.id, token, doc, lease, lease, stack, row[1], info.id, dead or info.id))
+            (info.id, token, doc, lease, first, stack, row[1], info.id, dead or info.id))
         if cur.rowcount != 1:
             raise LockHeld(stack, _holder(row))
 

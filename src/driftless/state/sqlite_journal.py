@@ -2,8 +2,10 @@
 
 I/O: every journal call is one committed transaction on the backend's
 database (table ``journal``), so an intent survives a crash of the process
-before the provider acts on it. ``SQLiteBackend.journal`` hands these out;
-the module is apart from the backend only to keep each file readable.
+before the provider acts on it. Intents and outcomes are stored packed
+(``packed``: deflated JSON); entries of older files, in clear JSON, still
+read. ``SQLiteBackend.journal`` hands these out; the module is apart from
+the backend only to keep each file readable.
 """
 
 from __future__ import annotations
@@ -15,11 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 from driftless.errors import StateError
 from driftless.state.base import JournalEntry
+from driftless.state.packed import pack, unpack
 
 if TYPE_CHECKING:
     from driftless.state.sqlite import SQLiteBackend
 
 __all__ = ["SQLiteJournal", "dumps", "encode"]
+
+# After a lost lock, an outcome lands only on an entry still unfinished (not yet
+# recovered by the new holder).
+_UNFINISHED = " AND finished = 0"
 
 
 def dumps(doc: Any) -> str:
@@ -53,7 +60,7 @@ class SQLiteJournal:
 
     def begin(self, address: str, action: str, intent: Mapping[str, Any]) -> int:
         """Record an intent; committed (survives kill -9) before returning."""
-        text = encode(f"journal intent for {address}", dict(intent))
+        text = pack(encode(f"journal intent for {address}", dict(intent)))
         with self._backend._txn(immediate=True) as db:
             self._backend.fence(db, self.stack, f"the journal intent for {address}")
             cur = db.execute(
@@ -62,17 +69,21 @@ class SQLiteJournal:
             )
             seq = cur.lastrowid
         assert seq is not None
+        self._backend.began(self.stack, [seq])
         return seq
 
     def finish(self, seq: int, *, ok: bool, live: Mapping[str, Any] | None) -> None:
         """Record the outcome of intent ``seq``."""
-        text = None if live is None else encode(f"journal entry {seq}", dict(live))
+        text = None if live is None else pack(encode(f"journal entry {seq}", dict(live)))
+        doing = f"the journal outcome of entry {seq}"
         with self._backend._txn(immediate=True) as db:
-            self._backend.fence(db, self.stack, f"the journal outcome of entry {seq}")
+            lost = self._backend.fence(db, self.stack, doing, outcomes=[seq])
             cur = db.execute(
-                "UPDATE journal SET finished = 1, ok = ?, live = ? WHERE seq = ? AND stack = ?",
-                (int(ok), text, seq, self.stack),
+                "UPDATE journal SET finished = 1, ok = ?, live = ? WHERE seq = ? AND stack = ?"
+                + _UNFINISHED * lost, (int(ok), text, seq, self.stack),
             )
+            if lost and cur.rowcount != 1:
+                raise self._gone(doing)
             if cur.rowcount != 1:
                 raise StateError(
                     f"journal of stack '{self.stack}' has no entry {seq} to finish",
@@ -87,17 +98,24 @@ class SQLiteJournal:
                 "SELECT seq, address, action, intent, finished, ok, live FROM journal "
                 "WHERE stack = ? ORDER BY seq", (self.stack,),
             ).fetchall()
-        return [
-            JournalEntry(
-                seq, address, action, json.loads(intent), bool(finished), bool(ok),
-                None if live is None else json.loads(live),
-            )
-            for seq, address, action, intent, finished, ok, live in rows
-        ]
+        try:
+            return [
+                JournalEntry(
+                    seq, address, action, json.loads(unpack(intent)), bool(finished),
+                    bool(ok), None if live is None else json.loads(unpack(live)),
+                )
+                for seq, address, action, intent, finished, ok, live in rows
+            ]
+        except ValueError as exc:
+            raise StateError(
+                f"state database {self._backend.path}: the journal of stack '{self.stack}' "
+                f"holds a damaged entry ({exc})",
+                hint="look at it with sqlite3 (table journal); once the objects its "
+                     "entries name are checked by hand, delete those rows") from None
 
     def begin_many(self, items: Sequence[tuple[str, str, Mapping[str, Any]]]) -> list[int]:
         """Record several intents in one committed transaction (the applier's batches)."""
-        texts = [(a, act, encode(f"journal intent for {a}", i, canonical=False))
+        texts = [(a, act, pack(encode(f"journal intent for {a}", i, canonical=False)))
                  for a, act, i in items]
         now = time.time()
         rows = [(self.stack, a, act, text, now) for a, act, text in texts]
@@ -110,18 +128,32 @@ class SQLiteJournal:
             # numbered in insertion order.
             seqs = db.execute("SELECT seq FROM journal WHERE stack = ? ORDER BY seq DESC LIMIT ?",
                               (self.stack, len(rows))).fetchall()
-        return [int(r[0]) for r in reversed(seqs)]
+        out = [int(r[0]) for r in reversed(seqs)]
+        self._backend.began(self.stack, out)
+        return out
 
     def finish_many(self, outcomes: Sequence[tuple[int, bool, Mapping[str, Any] | None]]) -> None:
         """Record several outcomes in one committed transaction."""
         rows = [(int(ok),
-                 None if live is None else encode(f"journal entry {seq}", live, canonical=False),
+                 None if live is None
+                 else pack(encode(f"journal entry {seq}", live, canonical=False)),
                  seq, self.stack) for seq, ok, live in outcomes]
+        doing = f"a batch of {len(rows)} journal outcome(s)"
         with self._backend._txn(immediate=True) as db:
-            self._backend.fence(db, self.stack, f"a batch of {len(rows)} journal outcome(s)")
-            db.executemany(
-                "UPDATE journal SET finished = 1, ok = ?, live = ? WHERE seq = ? AND stack = ?",
-                rows)
+            lost = self._backend.fence(db, self.stack, doing,
+                                       outcomes=[seq for seq, _, _ in outcomes])
+            cur = db.executemany(
+                "UPDATE journal SET finished = 1, ok = ?, live = ? WHERE seq = ? AND stack = ?"
+                + _UNFINISHED * lost, rows)
+            if lost and cur.rowcount != len(rows):
+                raise self._gone(doing)
+
+    def _gone(self, doing: str) -> StateError:
+        """Our lock was lost and the new holder already dealt with our entries."""
+        return StateError(
+            f"lock lost: the lock on stack '{self.stack}' passed to another run, which "
+            f"already recovered our journal entries; {doing} was refused",
+            hint="run plan again to see the stack's state")
 
     def clear(self, upto: int) -> None:
         """Drop entries up to and including ``upto``."""

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import queue
 import random
 import time
 import uuid
@@ -165,9 +166,14 @@ def _worker(make_backend: MakeBackend, stack: str, worker: int, rounds: int, mar
 
 
 def check_lock_race_processes(make_backend: MakeBackend, workdir: Path, *, workers: int = 4,
-                              rounds: int = 50) -> Counter[str]:
+                              rounds: int = 50, timeout: float = 300.0) -> Counter[str]:
     """``workers`` processes times ``rounds`` rounds on one stack: no double hold, no lost
-    update, every write of a force-unlocked holder refused. Returns the tally."""
+    update, every write of a force-unlocked holder refused. Returns the tally.
+
+    Never hangs: racers still running after ``timeout`` seconds are killed and the
+    check fails, naming how many rounds finished. ``make_backend`` runs in each
+    racer, after the fork, so no connection is shared across processes.
+    """
     stack = f"conf-race-{uuid.uuid4().hex[:8]}"
     marker = workdir / f"{stack}.holder"
     ctx = multiprocessing.get_context("fork")
@@ -177,10 +183,21 @@ def check_lock_race_processes(make_backend: MakeBackend, workdir: Path, *, worke
     for proc in procs:
         proc.start()
     total: Counter[str] = Counter()
-    for _ in procs:
-        total.update(results.get(timeout=600))
-    for proc in procs:
-        proc.join(timeout=60)
+    deadline = time.monotonic() + timeout
+    try:
+        for done in range(len(procs)):
+            try:
+                total.update(results.get(timeout=max(0.1, deadline - time.monotonic())))
+            except queue.Empty:
+                raise AssertionError(
+                    f"the race did not finish in {timeout:.0f}s: {done} of {workers} racers "
+                    "reported; the others were killed") from None
+    finally:
+        for proc in procs:
+            proc.join(timeout=max(0.1, deadline - time.monotonic()))
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5)
     _assert_race(make_backend, stack, total, workers * rounds)
     return total
 
