@@ -13,7 +13,8 @@ from driftless.cli.output import console
 from driftless.model import Action, ApplyResult, Change, Outcome, Plan
 from driftless.plan import import_command
 
-__all__ = ["apply_progress", "print_change", "print_plan", "print_results", "show_value"]
+__all__ = ["apply_progress", "change_lines", "plan_lines", "print_change", "print_plan",
+           "print_results", "show_value"]
 
 _STYLE = {
     Action.CREATE: "green", Action.UPDATE: "yellow", Action.REPLACE: "magenta",
@@ -36,18 +37,23 @@ def show_value(value: Any) -> str:
 
 def print_change(change: Change) -> None:
     """One change: symbol, address, action, why; then its field diffs."""
+    _print_lines(change_lines(change))
+
+
+def change_lines(change: Change) -> list[str]:
+    """The markup lines of one change (see ``print_change``)."""
     if change.refused and change.unmanaged:
-        _print_unmanaged(change)
+        lines = [_unmanaged_line(change)]
     elif change.refused:
-        console.print(f"  [bold red]![/] {escape(str(change.id)):<40} [red]delete refused[/]"
-                      f"   {escape(change.reason)}")
-        return
+        return [f"  [bold red]![/] {escape(str(change.id)):<40} [red]delete refused[/]"
+                f"   {escape(change.reason)}"]
     else:
-        _print_action(change)
-    _print_diffs(change)
+        lines = [_action_line(change)]
+    lines.extend(_diff_lines(change))
+    return lines
 
 
-def _print_action(change: Change) -> None:
+def _action_line(change: Change) -> str:
     style = _STYLE[change.action]
     why = f"   why: {escape(change.reason)}" if change.reason else ""
     if change.desired is not None and change.desired.protect:
@@ -55,46 +61,64 @@ def _print_action(change: Change) -> None:
     word = _WORD[change.action]
     if change.adopt:
         word = "adopt" if change.action is Action.READ else f"adopt, then {word}"
-    console.print(f"  [{style}]{change.action.symbol:>3}[/] {escape(str(change.id)):<40} "
-                  f"[{style}]{word}[/]{why}")
+    return (f"  [{style}]{change.action.symbol:>3}[/] {escape(str(change.id)):<40} "
+            f"[{style}]{word}[/]{why}")
 
 
-def _print_unmanaged(change: Change) -> None:
+def _unmanaged_line(change: Change) -> str:
     """``?``: the object exists but state does not own it; say how to take it over."""
     attrs = change.prior.attributes if change.prior is not None else {}
     differs = "; differs from the configuration" if change.diffs else ""
-    console.print(f"  [bold yellow]  ?[/] {escape(str(change.id)):<40} "
-                  f"[yellow]exists, not managed{differs}[/]   "
-                  f"({escape(import_command(change.id, attrs))}, or plan/apply with --adopt)")
+    return (f"  [bold yellow]  ?[/] {escape(str(change.id)):<40} "
+            f"[yellow]exists, not managed{differs}[/]   "
+            f"({escape(import_command(change.id, attrs))}, or plan/apply with --adopt)")
 
 
-def _print_diffs(change: Change) -> None:
+def _diff_lines(change: Change) -> Iterator[str]:
     for diff in change.diffs:
         before, after = diff.shown()
         arrow = f"{show_value(before)} → {show_value(after)}"
         if change.action is Action.CREATE:
             arrow = show_value(after)
         forced = "  [magenta](forces replacement)[/]" if diff.forces_replace else ""
-        console.print(f"        {escape(diff.path)}: {escape(arrow)}{forced}")
+        yield f"        {escape(diff.path)}: {escape(arrow)}{forced}"
+
+
+_BATCH = 500
+"""Lines handed to rich in one ``print``: each call costs ~60 us of rich's
+rendering machinery, so a 10,000-resource plan printed line by line took
+2.7 s; joined lines render to the same text (every line closes its tags and
+``escape`` never leaves a trailing backslash)."""
+
+
+def _print_lines(lines: list[str]) -> None:
+    for start in range(0, len(lines), _BATCH):
+        console.print("\n".join(lines[start:start + _BATCH]))
+
+
+def plan_lines(plan: Plan, *, header: bool = True) -> list[str]:
+    """The markup lines of one stack's plan (see ``print_plan``)."""
+    lines = []
+    if header:
+        rev = plan.revision[:7] if plan.revision else "working tree"
+        lines.append(f"[bold]stack {escape(plan.stack)}[/]  (rev {rev}, "
+                     f"state serial {plan.serial})")
+    lines.extend(f"  [cyan]note[/]: {escape(note)}" for note in plan.notes)
+    shown = [c for c in plan.changes if c.is_change or c.refused]
+    if not shown:
+        lines.append("  No changes. Reality matches the configuration.")
+        return lines
+    lines.append("")
+    for change in shown:
+        lines.extend(change_lines(change))
+    lines.append("")
+    lines.append(plan.summary_line())
+    return lines
 
 
 def print_plan(plan: Plan, *, header: bool = True) -> None:
     """The whole plan of one stack, as in UX.md."""
-    if header:
-        rev = plan.revision[:7] if plan.revision else "working tree"
-        console.print(f"[bold]stack {escape(plan.stack)}[/]  (rev {rev}, "
-                      f"state serial {plan.serial})")
-    for note in plan.notes:
-        console.print(f"  [cyan]note[/]: {escape(note)}")
-    shown = [c for c in plan.changes if c.is_change or c.refused]
-    if not shown:
-        console.print("  No changes. Reality matches the configuration.")
-        return
-    console.print()
-    for change in shown:
-        print_change(change)
-    console.print()
-    console.print(plan.summary_line())
+    _print_lines(plan_lines(plan, header=header))
 
 
 def print_results(results: list[ApplyResult] | tuple[ApplyResult, ...]) -> None:

@@ -57,7 +57,7 @@ class FieldDiff:
         return (mask(self.before), mask(self.after))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     """The planned action for one resource.
 

@@ -23,7 +23,7 @@ class SourceLocation:
         return f"{self.file}:{self.line}:{self.column}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Resource:
     """One desired resource after rendering.
 
@@ -47,7 +47,7 @@ class Resource:
         return f"{self.id} ({self.source})" if self.source else str(self.id)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LiveResource:
     """What a provider read or created.
 

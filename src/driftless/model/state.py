@@ -18,7 +18,7 @@ from driftless.model.resource import LiveResource
 __all__ = ["ResourceState", "StateSnapshot"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ResourceState:
     """One managed resource in state.
 
