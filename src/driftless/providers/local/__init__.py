@@ -26,6 +26,7 @@ KIND_MODULES = {
     "marker_wait": "marker",
     "service": "service",
     "systemd_unit": "systemd",
+    "container": "container",
 }
 """kind -> the module of this package whose ``HANDLERS`` define it (a test
 checks it against every module's ``HANDLERS``)."""
