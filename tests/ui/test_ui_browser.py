@@ -21,6 +21,13 @@ from gitserver import Workdir, git_http_server, init_bare
 API_TOKEN = "ui-canary-7d1f-not-to-be-shown"  # a sensitive variable's value
 READER = "reader-token-for-ui-tests"
 WAIT_MS = 20_000
+# a property name that is markup: the agent's error quotes it, the page must show it as text
+HOSTILE = """\
+resources:
+  page:
+    type: local:file
+    properties: {path: /tmp/never-written, "<img src=x onerror=document.title='pwned'>": 1}
+"""
 
 
 def project(out: Path, greeting: str) -> dict[str, str]:
@@ -91,6 +98,12 @@ def use_token(page: Page, token: str) -> None:
     expect(page.locator("#token-form")).to_be_hidden()
 
 
+def act(page: Page, action: str) -> None:
+    """Click a stack action and check the agent accepted it (202, not an error)."""
+    page.click(f"button[data-action={action}]")
+    expect(page.locator("#flash")).to_have_text(re.compile(f"^{action} requested for web"))
+
+
 def shot(page: Page, artifacts: Path, name: str) -> None:
     page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
     assert API_TOKEN not in page.content()
@@ -133,7 +146,7 @@ def test_push_reconcile_rollback_and_unpin(tmp_path: Path, browser: Browser,
         entries = page.locator(".timeline > li")
         expect(entries.first).to_be_visible()
         before = entries.count()
-        page.click("button[data-action=reconcile]")
+        act(page, "reconcile")
         expect(entries).to_have_count(before + 1, timeout=WAIT_MS)
         expect(entries.first).to_contain_text("manual")
 
@@ -156,6 +169,8 @@ def test_push_reconcile_rollback_and_unpin(tmp_path: Path, browser: Browser,
         page.once("dialog", lambda dialog: dialog.accept())
         page.locator(f".timeline > li[data-revision='{v1}'] button[data-action=rollback-to]"
                      ).first.click()
+        expect(page.locator("#flash")).to_have_text(f"rollback requested for web; "
+                                                    f"pinned to {v1[:7]}")
         expect(page.locator("#pin")).to_have_text(f"pinned to {v1[:7]}", timeout=WAIT_MS)
         expect(page.locator("#revision")).to_have_text(v1[:7], timeout=WAIT_MS)
         expect(entries.first).to_have_attribute("data-revision", v1, timeout=WAIT_MS)
@@ -165,21 +180,22 @@ def test_push_reconcile_rollback_and_unpin(tmp_path: Path, browser: Browser,
         shot(page, artifacts, "history-pinned")
 
         # suspend and resume, then unpin: the stack follows git (v2) again
-        page.click("button[data-action=suspend]")
+        act(page, "suspend")
         expect(page.locator(".head .b-suspended")).to_be_visible(timeout=WAIT_MS)
-        page.click("button[data-action=resume]")
+        act(page, "resume")
         expect(page.locator(".head .b-suspended")).to_have_count(0, timeout=WAIT_MS)
-        page.click("button[data-action=unpin]")
+        act(page, "unpin")
         expect(page.locator("#pin")).to_have_count(0, timeout=WAIT_MS)
         expect(page.locator("#revision")).to_have_text(v2[:7], timeout=WAIT_MS)
 
-        # a broken commit: the stack page shows the error with its file:line
-        wd.write({"stacks/web/stack.yaml": "resources:\n  page: [unclosed\n"}).commit("bad")
-        wd.push()
+        # a broken (and hostile) commit: the error, with its file:line, shown as text
+        wd.write({"stacks/web/stack.yaml": HOSTILE}).commit("bad").push()
         page.locator("nav.tabs a", has_text="Overview").click()
         error = page.locator("#last-error")
-        expect(error.locator("code.loc").first).to_contain_text("stacks/web/stack.yaml:",
-                                                                timeout=WAIT_MS)
+        expect(error.locator("code.loc").first).to_have_text("stacks/web/stack.yaml:4:17",
+                                                             timeout=WAIT_MS)
+        expect(error).to_contain_text("unknown property '<img src=x onerror=")
+        assert page.locator("main img").count() == 0 and page.title() == "driftless · web"
         expect(page.locator(".head")).to_contain_text("Stalled")
         expect(page.locator("#revision")).to_have_text(v2[:7])
         shot(page, artifacts, "stack-error")
