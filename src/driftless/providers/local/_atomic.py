@@ -5,9 +5,9 @@ file in the same directory, chmod (fsync when asked), then ``os.replace`` — so
 (or a crash) sees the old file or the new one, never half of either. I/O:
 the local filesystem only.
 
-``Fingerprint`` is git-index-style bookkeeping: (size, mtime_ns, inode)
-recorded after a write, trusted on the next read so a no-op check costs one
-``lstat`` instead of a hash.
+``fingerprint`` is git-index-style bookkeeping (``_fingerprint``): (size,
+mtime_ns, ctime_ns, inode) recorded after a write, trusted on the next read
+so a no-op check costs one ``lstat`` instead of a hash.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from driftless.model import (
     ResourceId,
     sensitive_digest,
 )
+from driftless.providers.local._fingerprint import backdate, fingerprint, trusted_digest
 
 __all__ = [
     "content_digest",
@@ -87,28 +88,6 @@ def file_digest(path: str, *, keyed: bool) -> str:
     return content_digest(data, keyed=keyed)
 
 
-def fingerprint(st: os.stat_result, digest: str, *, keyed: bool) -> dict[str, Any]:
-    """What ``private`` keeps so the next read can skip hashing."""
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ino": st.st_ino,
-            "digest": digest, "keyed": keyed}
-
-
-def trusted_digest(prior: Mapping[str, Any] | None, st: os.stat_result, *,
-                   keyed: bool) -> str | None:
-    """The recorded digest when the file's (size, mtime_ns, inode) did not move.
-
-    Like git's index: a file rewritten with the same size inside the same
-    mtime tick would be missed; that is the documented price of a stat-only
-    no-op check.
-    """
-    if (prior is not None and prior.get("mtime_ns") == st.st_mtime_ns
-            and prior.get("size") == st.st_size and prior.get("ino") == st.st_ino
-            and prior.get("keyed") == keyed):
-        digest = prior.get("digest")
-        return digest if isinstance(digest, str) else None
-    return None
-
-
 def ensure_parent(path: str, *, make_parents: bool, rid: ResourceId) -> None:
     """Create the parent directory when asked; otherwise fail clearly if missing."""
     parent = os.path.dirname(path if os.path.isabs(path) else os.path.abspath(path))
@@ -137,20 +116,23 @@ def write_stream_atomic(path: str, chunks: Iterable[bytes], *, mode: int, rid: R
 
     The temp file is removed on any failure, so nothing half-written remains.
     The returned stat is taken on the open file: after the rename it is the
-    same inode, so size, mtime and inode are those of ``path``.
+    same inode, so size, mtime and inode are those of ``path``. It is taken
+    after the rename, which moves ctime on some file systems (ext4).
     """
     tmp = _temp_path(path)
     fd = _create(tmp, path=path, rid=rid)
     try:
-        info = _fill(fd, chunks, mode=mode, owner=owner)
+        _fill(fd, chunks, mode=mode, owner=owner)
         os.replace(tmp, path)
-        return info
+        return os.fstat(fd)
     except OSError as exc:
         remove_quietly(tmp)
         raise os_error(exc, path=path, rid=rid, doing="write") from None
     except BaseException:
         remove_quietly(tmp)
         raise
+    finally:
+        os.close(fd)
 
 
 def _temp_path(path: str) -> str:
@@ -229,21 +211,18 @@ def _create(tmp: str, *, path: str, rid: ResourceId) -> int:
 
 
 def _fill(fd: int, chunks: Iterable[bytes], *, mode: int,
-          owner: tuple[int, int] | None) -> os.stat_result:
-    try:
-        for chunk in chunks:
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(fd, view):]
-        if durable_writes():
-            os.fsync(fd)
-        # fchmod on the open file: the umask must not decide the final mode
-        os.fchmod(fd, mode)
-        if owner is not None:
-            os.fchown(fd, owner[0], owner[1])
-        return os.fstat(fd)
-    finally:
-        os.close(fd)
+          owner: tuple[int, int] | None) -> None:
+    for chunk in chunks:
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(fd, view):]
+    backdate(fd)  # the record taken after the write is then not racily clean
+    if durable_writes():
+        os.fsync(fd)
+    # fchmod on the open file: the umask must not decide the final mode
+    os.fchmod(fd, mode)
+    if owner is not None:
+        os.fchown(fd, owner[0], owner[1])
 
 
 def durable_writes() -> bool:

@@ -3,8 +3,9 @@
 I/O: the local filesystem (lstat, read, atomic write, chmod/chown, unlink).
 The no-op path is hot — a plan of 10,000 files — so ``read`` and ``diff``
 work on the raw properties (the engine validated them against the schema
-already) and ``read`` trusts the (size, mtime_ns, inode) fingerprint kept in
-``private`` instead of hashing, like git's index. ``ContentFileHandler`` is
+already) and ``read`` trusts the (size, mtime_ns, ctime_ns, inode) fingerprint
+kept in ``private`` instead of hashing, like git's index (``_fingerprint``,
+racily clean records included). ``ContentFileHandler`` is
 shared with ``template``, ``env_file`` and ``download``. The ``directory``
 and ``symlink`` handlers and the path-kind base live in ``files_paths``.
 """
@@ -12,6 +13,7 @@ and ``symlink`` handlers and the path-kind base live in ``files_paths``.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -46,6 +48,7 @@ from driftless.providers.local._atomic import (
     wanted_owner,
     write_atomic,
 )
+from driftless.providers.local._fingerprint import stat_matches
 from driftless.providers.local._paths import AbsPath, resolved_source
 from driftless.providers.local.files_paths import (
     MODE_PATTERN,
@@ -121,6 +124,7 @@ class ContentFileHandler(PathHandler):
     def observe(self, rid: ResourceId, path: str, st: os.stat_result, *, keyed: bool,
                 props: Mapping[str, Any], prior: LiveResource | None) -> LiveResource:
         """The live view of ``path`` after a stat (hashing only if needed)."""
+        seen = time.time_ns()  # before hashing: a record errs towards racily clean
         kind = kind_of(st)
         digest = None
         if kind == "file":
@@ -130,7 +134,7 @@ class ContentFileHandler(PathHandler):
         attrs = {"path": path, "type": kind, "sha256": digest,
                  "mode": format_mode(st.st_mode), "size": st.st_size,
                  **owner_attrs(props, st)}
-        private = fingerprint(st, digest or "", keyed=keyed) if digest else {}
+        private = fingerprint(st, digest, keyed=keyed, seen_ns=seen) if digest else {}
         private.update(st_mode=st.st_mode, uid=st.st_uid, gid=st.st_gid)
         return LiveResource(rid, attrs, private)
 
@@ -207,12 +211,12 @@ class ContentFileHandler(PathHandler):
 
 def _unchanged(prior: LiveResource, st: os.stat_result, path: str, keyed: bool,
                props: Mapping[str, Any]) -> bool:
-    """Whether the prior view still holds: same fingerprint, mode, owner, path."""
+    """Whether the prior view still holds: same fingerprint (not racily clean), mode,
+    owner, path."""
     p = prior.private
-    if not (p.get("mtime_ns") == st.st_mtime_ns and p.get("size") == st.st_size
-            and p.get("ino") == st.st_ino and p.get("st_mode") == st.st_mode
-            and p.get("uid") == st.st_uid and p.get("gid") == st.st_gid
-            and p.get("keyed") == keyed):
+    if not (p.get("st_mode") == st.st_mode and p.get("uid") == st.st_uid
+            and p.get("gid") == st.st_gid and p.get("keyed") == keyed
+            and stat_matches(p, st)):
         return False
     attrs = prior.attributes
     return (attrs.get("path") == path
