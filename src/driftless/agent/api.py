@@ -133,7 +133,7 @@ def _control_routes(agent: Agent) -> list[Route]:
         body = await _json_body(request)
         who = f"API admin token from {request.client.host if request.client else 'unknown'}"
         controls = _apply_action(agent, name, action, body, actor=who)
-        agent.request(stack=name, trigger=controls.request_trigger)
+        agent.wake()  # the loop reads the control, its trigger and who asked, from the store
         return JSONResponse({"stack": name, "action": action, "pinned": controls.pinned,
                              "suspended": controls.suspended}, status_code=202)
 

@@ -39,7 +39,7 @@ from driftless.agent.metrics import AgentMetrics
 from driftless.agent.policy import AGENT_ENV
 from driftless.agent.sources import SourceCache
 from driftless.agent.steps import run_once
-from driftless.agent.store import AgentStore, StackStatus, default_store_path
+from driftless.agent.store import AgentStore, Controls, StackStatus, default_store_path
 from driftless.errors import DriftlessError, SourceError
 from driftless.model import Condition, Sensitive
 from driftless.render import load_project, stack_order
@@ -107,6 +107,10 @@ class Agent:
         """
         with self._lock:
             self._requests.append((stack, source, trigger, after))
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Look at the store's controls now (a human wrote one)."""
         self._wake.set()
 
     def stop(self) -> None:
@@ -256,11 +260,18 @@ class Agent:
                 if stack in (None, slot.stack) and source in (None, slot.source):
                     self._make_due(slot, trigger, now)
         for slot in self.slots.values():
-            ctl = self.store.controls(slot.stack)
-            if ctl.requested > slot.seen_request:
-                slot.seen_request = ctl.requested
-                self._make_due(slot, ctl.request_trigger or "manual", now)
-                slot.actor = ctl.requested_by or "agent"
+            if self._take_control(slot, self.store.controls(slot.stack)):
+                slot.due = now
+
+    @staticmethod
+    def _take_control(slot: _Slot, ctl: Controls) -> bool:
+        """Adopt a human request written to the store since the last look: its
+        trigger (manual or rollback) and who asked."""
+        if ctl.requested <= slot.seen_request:
+            return False
+        slot.seen_request = ctl.requested
+        slot.trigger, slot.actor = ctl.request_trigger or "manual", ctl.requested_by or "agent"
+        return True
 
     def _fetched_already(self, source: str, after: str | None) -> bool:
         """A webhook naming the commit the last fetch found needs no fetch."""
@@ -270,7 +281,7 @@ class Agent:
 
     @staticmethod
     def _make_due(slot: _Slot, trigger: str, now: float, *, keep_earlier: bool = False) -> None:
-        if keep_earlier and slot.due <= now and slot.trigger in ("manual", "webhook"):
+        if keep_earlier and slot.due <= now and slot.trigger in ("manual", "webhook", "rollback"):
             return  # a stronger trigger is already pending
         slot.due, slot.trigger = now, trigger
 
@@ -284,10 +295,10 @@ class Agent:
 
     def _run_slot(self, slot: _Slot) -> None:
         status = self.store.status(slot.stack)
+        self._take_control(slot, status.controls)
         ctx = ReconcileContext(slot.stack, slot.source, self._trigger(slot, status), self.cycle,
                                self.runtime, status)
         ctx.actor = slot.actor if ctx.trigger in ("manual", "rollback") else "agent"
-        slot.seen_request = max(slot.seen_request, ctx.status.controls.requested)
         slot.drift_pending, slot.actor = False, "agent"
         done = run_once(ctx, attempt=slot.attempt)
         ok = done.condition is not None and done.condition.status and not done.error

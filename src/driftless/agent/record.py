@@ -32,6 +32,8 @@ def record(ctx: ReconcileContext) -> None:
         _touch(ctx)
         return
     status = _status(ctx)
+    if ctx.rt.sources.unavailable(ctx.source_name) is not None:
+        status = replace(status, sync="Unknown")  # git cannot say what is current
     ctx.rt.store.put_status(status)
     if ctx.health is not None:  # health was checked: the resource list is current
         ctx.rt.store.put_resources(ctx.stack, resource_docs(ctx))

@@ -327,9 +327,11 @@ class YamlCache:
     the limits a parse was checked against, so a stricter policy re-checks.
     """
 
-    def __init__(self, *, max_files: int = 4096) -> None:
-        self._parsed: OrderedDict[tuple[str, str, int, int], Any] = OrderedDict()
-        self._max = max_files
+    def __init__(self, *, max_files: int = 4096, max_bytes: int = 64 << 20,
+                 versions: int = 2) -> None:
+        self._parsed: OrderedDict[tuple[str, str, int, int], tuple[Any, int]] = OrderedDict()
+        self._max, self._max_bytes, self._versions = max_files, max_bytes, versions
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def load(self, path: Path, *, name: str, limits: Limits | None = None) -> Any:
@@ -342,13 +344,27 @@ class YamlCache:
         with self._lock:
             if key in self._parsed:
                 self._parsed.move_to_end(key)
-                return self._parsed[key]
+                return self._parsed[key][0]
         doc = load_yaml_text(decode_utf8(data, name), name, limits=limits)
         with self._lock:
-            self._parsed[key] = doc
-            while len(self._parsed) > self._max:
-                self._parsed.popitem(last=False)
+            self._add(key, doc, len(data))
         return doc
+
+    def _add(self, key: tuple[str, str, int, int], doc: Any, size: int) -> None:
+        """Keep ``doc``; drop older versions of the same file past ``versions`` (an
+        agent following commits needs the current one, and the previous for a
+        rollback), then the least recently used past the file and byte bounds
+        (bytes of YAML text: the parsed form is a roughly constant multiple)."""
+        if key in self._parsed:
+            return
+        same = [k for k in self._parsed if k[0] == key[0] and k[2:] == key[2:]]
+        for old in same[: max(0, len(same) + 1 - self._versions)]:
+            self._bytes -= self._parsed.pop(old)[1]
+        self._parsed[key] = (doc, size)
+        self._bytes += size
+        while len(self._parsed) > self._max or (self._bytes > self._max_bytes
+                                                and len(self._parsed) > 1):
+            self._bytes -= self._parsed.popitem(last=False)[1][1]
 
 
 SHARED = YamlCache()
