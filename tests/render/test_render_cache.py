@@ -318,13 +318,18 @@ def test_an_entry_sealed_with_another_key_is_ignored(
     assert counted.stacks == 2
 
 
+@pytest.mark.parametrize("linked", [".driftless", ".driftless/cache"])
 def test_a_symlinked_cache_directory_is_not_written_through(
-        tmp_path: Path, counted: Counted) -> None:
+        tmp_path: Path, counted: Counted, linked: str) -> None:
+    """A repository may hold .driftless or .driftless/cache as a link elsewhere."""
     root = _project(tmp_path / "p")
+    (root / "driftless.yaml").write_text(  # state beside, so only the cache uses the link
+        "project: cached\nstate: sqlite:///state.db\nenvironments: [prod]\n"
+        "stacks: [stacks/app]\n")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    (root / ".driftless").mkdir()
-    (root / CACHE_DIR).symlink_to(elsewhere)
+    (root / linked).parent.mkdir(parents=True, exist_ok=True)
+    (root / linked).symlink_to(elsewhere)
     run = Run(root)
     run.render()
     run.render()

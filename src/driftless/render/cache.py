@@ -192,14 +192,18 @@ class RenderCache:
             os.close(fd)
 
     def _write(self, path: Path, data: bytes) -> None:
-        """Temp file + rename in a cache directory that is no symlink."""
+        """Temp file + rename, in a cache directory made of real directories: a
+        repository's ``.driftless`` symlink must not lead writes elsewhere."""
         directory = path.parent
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for part in (directory.parent, directory):  # .driftless and cache
+        for part in (directory.parent, directory):  # .driftless, then cache
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, 0o700)
             if not stat.S_ISDIR(os.lstat(part).st_mode):
                 return
         tmp = directory / f".{path.name}.{os.getpid()}.tmp"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()  # a leftover (or a planted link): never written through
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
         fd = os.open(tmp, flags, 0o600)
         try:
             with os.fdopen(fd, "wb") as fh:
