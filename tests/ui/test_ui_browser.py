@@ -196,7 +196,8 @@ def test_push_reconcile_rollback_and_unpin(tmp_path: Path, browser: Browser,
                                                              timeout=WAIT_MS)
         expect(error).to_contain_text("unknown property '<img src=x onerror=")
         assert page.locator("main img").count() == 0 and page.title() == "driftless · web"
-        expect(page.locator(".head")).to_contain_text("Stalled")
+        expect(page.locator(".head .title")).to_contain_text("Stalled")
+        expect(page.locator(".facts")).to_contain_text("false (Stalled: RenderError)")
         expect(page.locator("#revision")).to_have_text(v2[:7])
         shot(page, artifacts, "stack-error")
         assert page.context.cookies() == []

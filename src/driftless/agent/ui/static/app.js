@@ -194,6 +194,12 @@
         h("tbody", {}, rows)));
   }
 
+  function readyText(s, ready) {
+    if (ready) return `${ready.status} (${ready.reason})`;
+    const stalled = (s.conditions || []).find((c) => c.type === "Stalled" && c.status);
+    return stalled ? `false (Stalled: ${stalled.reason})` : "unknown";
+  }
+
   function stackHead(s, tab) {
     const ready = (s.conditions || []).find((c) => c.type === "Ready");
     const actions = h("div", { class: "actions" },
@@ -223,7 +229,7 @@
           s.attempted && s.attempted !== s.revision
             ? [h("dt", {}, "Attempted"), h("dd", {}, h("code", {}, short(s.attempted)))] : null,
           h("dt", {}, "Last apply"), h("dd", {}, when(s.last_apply)),
-          h("dt", {}, "Ready"), h("dd", {}, ready ? `${ready.status} (${ready.reason})` : "—"),
+          h("dt", {}, "Ready"), h("dd", {}, readyText(s, ready)),
           h("dt", {}, "Source"), h("dd", {}, s.source || "—")),
         actions,
         h("nav", { class: "tabs" },
