@@ -72,12 +72,17 @@ class KustomizeValues(BaseModel):
     """What driftless adds on top of the directory (all optional)."""
 
     model_config = _STRICT
-    namespace: str | None = None
-    name_prefix: str | None = None
-    images: list[ImageOverride] = []
-    config_maps: list[ConfigMapLiterals] = []
-    patches: list[Patch] = []
-    annotations: dict[str, str] = {}
+    namespace: str | None = Field(default=None, description="kustomize namespace: for every "
+                                  "object")
+    name_prefix: str | None = Field(default=None, description="kustomize namePrefix")
+    images: list[ImageOverride] = Field(default=[], description="kustomize images: entries "
+                                        "{name, new_name, new_tag, digest}")
+    config_maps: list[ConfigMapLiterals] = Field(
+        default=[], description="configMapGenerator entries {name, literals, behavior}")
+    patches: list[Patch] = Field(default=[], description="patches {patch, target}: a mapping "
+                                 "is a strategic-merge patch, a list JSON6902 operations")
+    annotations: dict[str, str] = Field(default={}, description="kustomize "
+                                        "commonAnnotations")
 
     def empty(self) -> bool:
         """True when the directory is rendered as it is."""
