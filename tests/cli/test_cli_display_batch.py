@@ -1,4 +1,5 @@
-"""A plan printed in batches of lines reads exactly as one printed line by line."""
+"""A plan printed in batches of lines reads exactly as one printed line by line,
+through rich on a terminal and through the plain-text path elsewhere."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from driftless.model import Action, Change, FieldDiff, Plan, Resource, ResourceI
 
 NASTY = ["plain", "[bold]not markup[/]", "ends with a backslash\\", "\\[escaped\\]", "tab\there",
          ":smile: and :thumbs_up:", "wide 漢字 and é", "a\\\\[red]x[/red]", "[/]", "x" * 300,
-         "bell\x07 and cr\r"]
+         "bell\x07 and cr\r", "\tleading tab", "a\tb\tc", "esc \x1b[31m red", "trailing   ",
+         "zero\u200bwidth", "nul\x00"]
 
 
 def _changes() -> tuple[Change, ...]:
