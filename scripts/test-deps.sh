@@ -13,6 +13,8 @@ command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 # Debian's Chromium, driven by Playwright (tests/ui); browser downloads are not used.
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# etcd, one of the fleet coordination stores (tests/fleet starts it on loopback).
+command -v etcd >/dev/null || need+=(etcd-server)
 # local:container runs real podman (runc, cgroupfs) on a busybox-static rootfs and pulls
 # from a local docker-registry (tests/containers).
 command -v podman >/dev/null || need+=(podman)
