@@ -147,3 +147,40 @@ def test_update_of_a_stopped_container_only_starts_it(images: Images) -> None:
         assert after.attributes["state"] == "running"
     finally:
         podman("rm", "-f", "-t", "0", "driftless-stopped", check=False)
+
+
+def test_new_image_behind_the_tag_recreates_once(tmp_path: Path, images: Images) -> None:
+    """A tag that now names another image (here: retagged locally) plans as an image_id
+    change and recreates the container; env_file and volumes reach it."""
+    data = tmp_path / "data"
+    data.mkdir()
+    data.chmod(0o777)
+    env_file = tmp_path / "extra.env"
+    env_file.write_text("FROM_FILE=yes\n")
+    provider = LocalProvider()
+    res = _res("tagged", image=images.ref, tls_verify=False, name="driftless-tagged",
+               stop_timeout=1, env_file=str(env_file), volumes=[f"{data}:/data"], user="app",
+               command=["/bin/sh", "-c", "touch /data/ran && exec sleep 3600"])
+    live = provider.apply(provider.diff(res, None))
+    assert live is not None
+    try:
+        doc = json.loads(podman("container", "inspect", "--format", "json",
+                                "driftless-tagged").stdout)[0]
+        assert "FROM_FILE=yes" in doc["Config"]["Env"]
+        deadline = time.monotonic() + 10
+        while not (data / "ran").exists():
+            assert time.monotonic() < deadline, "the volume was not written"
+            time.sleep(0.1)
+        podman("tag", images.by_digest, images.ref)  # same content: same id, no change
+        assert provider.diff(res, provider.read(res, live)).action is Action.NOOP
+        other = podman("commit", "--quiet", "driftless-tagged", images.ref).stdout.strip()
+        change = provider.diff(res, provider.read(res, live))
+        assert change.action is Action.UPDATE
+        assert [d.path for d in change.diffs] == ["image_id"]
+        starts = _starts("driftless-tagged")
+        after = provider.apply(change)
+        assert after is not None and after.attributes["image_id"].startswith(other[:12])
+        assert _starts("driftless-tagged") == starts + 1
+        assert provider.diff(res, provider.read(res, after)).action is Action.NOOP
+    finally:
+        podman("rm", "-f", "-t", "0", "driftless-tagged", check=False)

@@ -21,6 +21,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cli_helpers import run
+from driftless.errors import ProviderError
 from driftless.model import Action, Resource, ResourceId, Sensitive
 from driftless.providers.k8s import K8sProvider
 from driftless.providers.testing import ConformanceCase, check_provider
@@ -69,6 +70,9 @@ def test_unchanged_render_makes_no_commit_and_drift_is_shown(tmp_path: Path,
     bare = tmp_path / "git" / "manifests.git"
     commits = _log(bare)
     assert len(commits) == 1
+    history = git("--git-dir", str(bare), "log", "-p")
+    assert CANARY not in history  # a secret of driftless's values ...
+    assert "bm90LXJlYWxseS1zZWNyZXQ=" not in history  # ... and a secretGenerator's
     again = provider.diff(_res(**props), provider.read(_res(**props), live))
     assert again.action is Action.NOOP  # encrypted Secrets keep their bytes
     provider.apply(again)
@@ -144,3 +148,32 @@ def _check_tree(top: Path, revision: str) -> None:
                for f in files)
     subject = git("log", "-1", "--format=%B", "--", "envs/managed-stage/apps", cwd=top)
     assert f"source revision: {revision}" in subject and "plan digest: sha256:" in subject
+
+
+def test_chart_hand_off_with_argocd_waves_to_a_local_repository(tmp_path: Path) -> None:
+    """A helm chart through the hand-off, committed to a plain path repository; Argo CD
+    waves are added to every object; a clear Secret without recipients is refused."""
+    bare = init_bare(tmp_path, "local.git")
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: demo\nversion: 0.1.0\n")
+    (chart / "templates" / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: {{ .Release.Name }}-cfg}\n"
+        "data: {color: {{ .Values.color | quote }}}\n")
+    props: dict[str, Any] = {
+        "repo": str(bare), "environment": "edge", "app": "demo",
+        "chart": str(chart / "Chart.yaml"),
+        "helm": {"release": "demo", "namespace": "demo", "values": {"color": "red"}},
+        "ordering": "argocd", "wave": 3}
+    provider = K8sProvider()
+    live = provider.apply(provider.diff(_res(**props), None))
+    assert live is not None
+    assert list(live.attributes["files"]) == ["envs/edge/demo/configmap-demo-cfg.yaml"]
+    text = git("--git-dir", str(bare), "show", "HEAD:envs/edge/demo/configmap-demo-cfg.yaml")
+    assert yaml.safe_load(text)["metadata"]["annotations"] == {
+        "argocd.argoproj.io/sync-wave": "3"}
+    (chart / "templates" / "secret.yaml").write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: clear}\nstringData: {k: v}\n")
+    with pytest.raises(ProviderError, match=r"Secret//clear would be committed in clear"):
+        provider.diff(_res(**props), live)
+    assert len(_log(bare)) == 1
