@@ -154,3 +154,34 @@ def test_helm_renders_when_installed(tmp_path: Path) -> None:
     expected = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     assert live.attributes["manifests"] == expected
     assert list(live.attributes["objects"]) == ["ConfigMap//demo"]
+    check_provider(provider, [ConformanceCase(
+        Resource(ResourceId("k8s", "helm_release", "conf"), {**res.properties}),
+        Resource(ResourceId("k8s", "helm_release", "conf"),
+                 {**res.properties, "values": {"color": "green"}}))])
+
+
+def test_a_chart_symlink_out_of_the_project_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "driftless.yaml").write_text("project: p\n")
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: demo\nversion: 0.1.0\n")
+    (chart / "files").mkdir()
+    (chart / "files" / "key").symlink_to("/etc/hostname")
+    provider = K8sProvider()
+    res = Resource(ResourceId("k8s", "helm_release", "demo"),
+                   {"chart": str(chart / "Chart.yaml"), "release": "demo"})
+    with pytest.raises(ProviderError, match="links outside the project"):
+        provider.apply(provider.diff(res, None))
+
+
+def test_a_kustomize_symlink_out_of_the_project_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "driftless.yaml").write_text("project: p\n")
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    (outside / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    kdir = tmp_path / "k"
+    kdir.mkdir()
+    (kdir / "cm.yaml").symlink_to(outside / "cm.yaml")
+    (kdir / "kustomization.yaml").write_text("resources: [cm.yaml]\n")
+    with pytest.raises(ProviderError, match="outside the project"):
+        _render({"path": str(kdir / "kustomization.yaml")})

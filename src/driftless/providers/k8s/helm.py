@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from driftless.errors import ProviderError
 from driftless.model import ResourceId
-from driftless.providers.k8s.kustomize import check_tree, project_root
+from driftless.providers.k8s.kustomize import check_symlinks, project_root
 from driftless.providers.k8s.tools import helm_template_argv, run_tool
 
 __all__ = ["HelmValues", "chart_dir", "render_helm"]
@@ -45,9 +45,7 @@ def chart_dir(rid: ResourceId, path: str) -> Path:
 def render_helm(rid: ResourceId, directory: Path, values: HelmValues) -> str:
     """``helm template RELEASE DIR -f values.yaml [--namespace NS] [--include-crds]``."""
     argv = helm_template_argv(rid)  # first: a missing helm is the error to see
-    root = project_root(directory)
-    if (directory / "kustomization.yaml").is_file():
-        check_tree(rid, directory, root)
+    check_symlinks(rid, directory, project_root(directory))
     with tempfile.TemporaryDirectory(prefix="driftless-helm-") as tmp:
         values_file = Path(tmp) / "values.yaml"
         values_file.write_text(yaml.safe_dump(values.values, sort_keys=True))

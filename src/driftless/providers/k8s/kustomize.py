@@ -29,8 +29,9 @@ from driftless.errors import ProviderError
 from driftless.model import ResourceId
 from driftless.providers.k8s.tools import kustomize_argv, run_tool
 
-__all__ = ["ConfigMapLiterals", "ImageOverride", "KustomizeValues", "Patch", "PROJECT_MARKER",
-           "kustomization_dir", "project_root", "render_kustomize"]
+__all__ = ["PROJECT_MARKER", "ConfigMapLiterals", "ImageOverride", "KustomizeValues", "Patch",
+           "check_symlinks", "check_tree", "kustomization_dir", "project_root",
+           "render_kustomize"]
 
 NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 PROJECT_MARKER = "driftless.yaml"
@@ -182,14 +183,14 @@ def check_tree(rid: ResourceId, directory: Path, root: Path) -> None:
         if len(seen) > _MAX_FILES:
             raise ProviderError(f"more than {_MAX_FILES} kustomizations reachable from "
                                 f"{directory} (the limit)", resource=rid)
-        for ref in _references(rid, current):
+        for ref in _references(rid, current, real_root):
             target = _confined(rid, current, ref, real_root)
             if target.is_dir():
                 todo.append(target)
 
 
-def _references(rid: ResourceId, directory: Path) -> Iterator[str]:
-    doc = _load(rid, directory)
+def _references(rid: ResourceId, directory: Path, root: Path) -> Iterator[str]:
+    doc = _load(rid, directory, root)
     for key in ("helmCharts", "helmGlobals", "helmChartInflationGenerator"):
         if key in doc:
             raise ProviderError(f"{directory}: '{key}' is not supported (kustomize would run "
@@ -211,10 +212,11 @@ def _references(rid: ResourceId, directory: Path) -> Iterator[str]:
         yield openapi["path"]
 
 
-def _load(rid: ResourceId, directory: Path) -> Mapping[str, Any]:
+def _load(rid: ResourceId, directory: Path, root: Path) -> Mapping[str, Any]:
     for name in NAMES:
         path = directory / name
         if path.is_file():
+            _confined(rid, directory, name, root)  # a kustomization that is a symlink out
             if path.stat().st_size > _MAX_BYTES:
                 raise ProviderError(f"{path} is larger than {_MAX_BYTES} bytes", resource=rid)
             try:
@@ -235,6 +237,20 @@ def _confined(rid: ResourceId, directory: Path, ref: str, root: Path) -> Path:
         raise ProviderError(f"{directory}: '{ref}' points outside the project {root}",
                             resource=rid)
     return target
+
+
+def check_symlinks(rid: ResourceId, directory: Path, root: Path) -> None:
+    """No symlink under ``directory`` leads outside ``root`` (a chart's ``.Files.Get``
+    or a kustomize resource would otherwise read it into the render)."""
+    real_root = root.resolve()
+    for count, path in enumerate(directory.rglob("*")):
+        if count > 10 * _MAX_FILES:
+            raise ProviderError(f"more than {10 * _MAX_FILES} files under {directory} "
+                                "(the limit)", resource=rid)
+        if path.is_symlink():
+            target = path.resolve()
+            if target != real_root and real_root not in target.parents:
+                raise ProviderError(f"{path} links outside the project", resource=rid)
 
 
 def _strings(value: Any) -> list[str]:
