@@ -56,6 +56,8 @@ class MemoryCoordinator:
         self._reports: dict[str, dict[str, Report]] = {}
         self._halts: dict[str, Halt] = {}
         self._history: dict[str, list[SlotEvent]] = {}
+        # A lower bound on the next expiry: most calls then skip the scan of every lease.
+        self._soonest = float("inf")
 
     # leases ---------------------------------------------------------------
 
@@ -66,7 +68,11 @@ class MemoryCoordinator:
     def _expire(self) -> None:
         """Drop what dead leases held, recording each slot's end at the lease's expiry."""
         now = self._clock()
+        if now < self._soonest:
+            return
         dead = {i: lz for i, lz in self._leases.items() if lz.expires <= now}
+        self._soonest = min((lz.expires for i, lz in self._leases.items() if i not in dead),
+                            default=float("inf"))
         if not dead:
             return
         for key, slot in list(self._slots.items()):
@@ -83,6 +89,7 @@ class MemoryCoordinator:
         with self._mutex:
             lease_id = str(next(self._ids))
             self._leases[lease_id] = _Lease(node, ttl, self._clock() + ttl)
+            self._soonest = min(self._soonest, self._clock() + ttl)
             return Lease(lease_id, node, ttl)
 
     def keepalive(self, lease: Lease) -> None:
@@ -97,7 +104,7 @@ class MemoryCoordinator:
         with self._mutex:
             held = self._leases.get(lease.id)
             if held is not None:
-                held.expires = self._clock()
+                held.expires = self._soonest = self._clock()
             self._expire()
 
     # membership -----------------------------------------------------------
