@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cli_helpers import popen, run, write_project
 from conftest import Images, podman
-from driftless.model import Action, Resource, ResourceId
+from driftless.model import Action, HealthCode, Resource, ResourceId
 from driftless.providers.local import LocalProvider
 from driftless.providers.testing import ConformanceCase, check_provider
 
@@ -134,11 +134,13 @@ def test_kill_9_mid_create_is_adopted_without_duplicate(tmp_path: Path,
 def test_update_of_a_stopped_container_only_starts_it(images: Images) -> None:
     provider = LocalProvider()
     res = _res("stopped", image=images.by_digest, tls_verify=False, name="driftless-stopped",
-               stop_timeout=1)
+               stop_timeout=1, health_cmd="test -d /tmp")
     live = provider.apply(provider.diff(res, None))
     assert live is not None
     try:
+        assert provider.health(live).code is HealthCode.HEALTHY
         podman("stop", "-t", "0", "driftless-stopped")
+        assert provider.health(live).code is HealthCode.DEGRADED
         change = provider.diff(res, provider.read(res, live))
         assert change.action is Action.UPDATE and [d.path for d in change.diffs] == ["state"]
         after = provider.apply(change)
