@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from driftless.cli import plan_extras as extras
 from driftless.cli.context import Context, parse_vars, project_context
 from driftless.cli.display import apply_progress, print_plan, print_results
 from driftless.cli.options import DirOpt, EnvOpt, JsonOpt, StackOpt, VarFileOpt, VarOpt
@@ -54,6 +55,8 @@ def plan(
     detailed_exitcode: Annotated[bool, typer.Option(
         "--detailed-exitcode", help="Exit 0 no changes, 2 changes, 1 error.")] = False,
     no_secrets: NoSecretsOpt = False, adopt: AdoptOpt = False,
+    fmt: extras.FormatOpt = None, checks: extras.ChecksOpt = None,
+    changed_since: extras.ChangedOpt = None,
 ) -> None:
     """Show what apply would change, and why.
 
@@ -63,15 +66,31 @@ def plan(
     --adopt takes over objects that exist but are not in state (after state.db was
     lost, or state rm); without it they are listed with '?' and apply refuses them.
 
+    Policy checks run on every plan; an error finding fails it (exit 1, nothing
+    saved). --changed-since REV plans only what changed since REV, for CI.
+
     Example: driftless plan --env prod -out plan.json
     """
+    fmt = extras.output_format(fmt, as_json)
+    as_json = fmt != "text"
     with guard("nothing was planned"), _ctx(directory, env, var, var_file) as ctx:
         missing = _without_secrets(ctx, saving=out is not None) if no_secrets else None
         order = ctx.order(stack)
+        reasons: list[str] = []
+        if changed_since is not None:
+            order, reasons = extras.select_changed(ctx, changed_since, order)
+            extras.show_selection(reasons, fmt)
         ctx.check_all(order)
         plans = [_plan_one(ctx, name, destroy=destroy, refresh=refresh, adopt=adopt)
                  for name in order]
-        _show_plans(plans, as_json=as_json, missing=missing, root=ctx.project.root)
+        report = extras.check_plans(ctx, plans, checks)
+        doc = _show_plans(plans, as_json=as_json, missing=missing, root=ctx.project.root,
+                          quiet=fmt != "text")
+        extras.show(fmt, plans, report, reasons, doc)
+        if not report.ok:
+            err_console.print(f"error: {len(report.errors)} policy check(s) failed; the plan "
+                              "was not saved", emoji=False)
+            raise typer.Exit(1)
         if out is not None:
             _save_plan(ctx, plans, out, env=env, var_file=var_file)
             if not as_json:
@@ -153,13 +172,15 @@ def _adopting(the_plan: Plan, adopt: bool) -> Plan:
 
 
 def _show_plans(plans: list[Plan], *, as_json: bool, missing: SecretWarnings | None = None,
-                root: Path | None = None) -> None:
+                root: Path | None = None, quiet: bool = False) -> dict[str, Any]:
+    """Print the plans (or their JSON document, unless ``quiet``); the document."""
+    doc: dict[str, Any] = {"plans": [p.to_json() for p in plans]}
+    if missing is not None and root is not None:  # --no-secrets
+        doc.update(applicable=not missing.found, warnings=missing.to_json(root))
     if as_json:
-        doc: dict[str, Any] = {"plans": [p.to_json() for p in plans]}
-        if missing is not None and root is not None:  # --no-secrets
-            doc.update(applicable=not missing.found, warnings=missing.to_json(root))
-        print_json(doc)
-        return
+        if not quiet:
+            print_json(doc)
+        return doc
     for p in plans:
         print_plan(p)
         console.print()
@@ -167,6 +188,7 @@ def _show_plans(plans: list[Plan], *, as_json: bool, missing: SecretWarnings | N
         missing.print(root)
         console.print("[bold]This plan used placeholders for secrets (--no-secrets) and "
                       "cannot be applied.[/]")
+    return doc
 
 
 def apply(

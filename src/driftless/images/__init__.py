@@ -1,0 +1,1 @@
+"""Image automation: tags from OCI registries, update policies, setter markers."""
