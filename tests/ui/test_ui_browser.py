@@ -105,8 +105,11 @@ def act(page: Page, action: str) -> None:
 
 
 def shot(page: Page, artifacts: Path, name: str) -> None:
+    """Save a screenshot; the page never scrolls sideways and never shows the secret."""
     page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
     assert API_TOKEN not in page.content()
+    wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert wide <= 0, f"{name}: the page is {wide}px wider than the window"
 
 
 def test_push_reconcile_rollback_and_unpin(tmp_path: Path, browser: Browser,
@@ -164,6 +167,9 @@ def test_push_reconcile_rollback_and_unpin(tmp_path: Path, browser: Browser,
         expect(script.locator("span")).to_have_class(["old", "new", "same"])  # - before +
         expect(script.locator("span.same")).to_have_text("  echo stamped")
         shot(page, artifacts, "history")
+        page.set_viewport_size({"width": 390, "height": 844})  # the same page on a phone
+        shot(page, artifacts, "history-phone")
+        page.set_viewport_size({"width": 1100, "height": 700})
 
         # roll back to v1 from its history entry: pinned, and v1 is applied again
         page.once("dialog", lambda dialog: dialog.accept())
