@@ -124,7 +124,9 @@ class EncryptedBackend:
             raise StateKeyError(
                 f"stack '{stack}': {what} does not decrypt with its data key; it was "
                 "altered or moved from another place in state; nothing was written",
-                hint="restore the state from a backup (driftless state push)",
+                hint="push back a copy saved with driftless state pull (driftless state push "
+                     "STACK FILE), or on S3 an earlier object version (see "
+                     "docs/operations/state.md, Recovery)",
             ) from None
 
     # -- snapshots ----------------------------------------------------------

@@ -46,7 +46,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +108,8 @@ class PostgresBackend:
         self._guard = threading.Lock()
         self._known: dict[str, KnownRows] = {}
         self._held: dict[str, _Held] = {}
+        # stack -> journal seqs this client began under that lease (see ``fence``).
+        self._begun: dict[str, set[int]] = {}
         self._ready = False
 
     def __repr__(self) -> str:
@@ -216,16 +218,26 @@ class PostgresBackend:
         cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))",
                     (self.loc.schema, stack))
 
-    def fence(self, cur: psycopg.Cursor[Any], stack: str, doing: str) -> None:
+    def fence(self, cur: psycopg.Cursor[Any], stack: str, doing: str,
+              *, outcomes: Iterable[int] = ()) -> bool:
         """Refuse ``doing`` unless our lease still holds (or, unlocked, nobody's does).
 
         ``FOR SHARE`` keeps the lease row as it is until this transaction ends.
+        ``outcomes``: the journal seqs whose outcomes ``doing`` records; when this
+        client began them all under its lease they pass even after the lease was
+        lost (returns True: the caller must find each still unfinished), so the
+        next run knows those side effects happened. The next intent is refused.
         """
         with self._guard:
             held = self._held.get(stack)
+            begun = self._begun.get(stack, set())
         cur.execute(_HOLDER + " FOR SHARE", (stack,))
         row = cur.fetchone()
-        if held is not None and (row is None or row[1] != held.token):
+        own = set(outcomes)
+        lost = held is not None and (row is None or row[1] != held.token)
+        if lost and own and own <= begun:
+            return True
+        if lost:
             now = "released" if row is None else f"held by {_holder(row).describe()}"
             raise StateError(
                 f"lock lost: the lease on stack '{stack}' is {now}; {doing} was refused",
@@ -236,6 +248,13 @@ class PostgresBackend:
                 f"stack '{stack}' is locked by {_holder(row).describe()} and this client "
                 f"holds no lock on it; {doing} was refused",
                 hint="take the stack's lock before changing it, or wait for that run")
+        return False
+
+    def began(self, stack: str, seqs: Iterable[int]) -> None:
+        """Remember journal seqs this client began while holding the stack's lease."""
+        with self._guard:
+            if stack in self._held:
+                self._begun.setdefault(stack, set()).update(seqs)
 
     # -- snapshots -----------------------------------------------------------
 
@@ -422,6 +441,7 @@ class PostgresBackend:
         with self._guard:
             if token is not None:
                 del self._held[stack]
+                self._begun.pop(stack, None)
         if not self._exists():
             return
         with self._txn() as cur:

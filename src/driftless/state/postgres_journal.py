@@ -128,6 +128,9 @@ def parse_url(url: str) -> PgLocation:
 
 
 _FINISH = "UPDATE journal SET finished = true, ok = %s, live = %s WHERE seq = %s AND stack = %s"
+# After a lost lease, an outcome lands only on an entry still unfinished (not yet
+# recovered by the new holder).
+_UNFINISHED = " AND NOT finished"
 
 # What a failure usually means, by a pattern in libpq's or the server's message.
 _HINTS = (
@@ -223,12 +226,15 @@ class PostgresJournal:
                 seqs.append(int(row[0]))
                 if not cur.nextset():
                     break
+        self._backend.began(self.stack, seqs)
         return seqs
 
     def finish(self, seq: int, *, ok: bool, live: Mapping[str, Any] | None) -> None:
         """Record the outcome of intent ``seq``."""
-        with self._outcomes([(seq, ok, live)]) as (cur, rows):
-            cur.execute(_FINISH, rows[0])
+        with self._outcomes([(seq, ok, live)]) as (cur, rows, lost):
+            cur.execute(_FINISH + _UNFINISHED * lost, rows[0])
+            if lost and cur.rowcount != 1:
+                raise self._gone(f"journal outcome {seq}")
             if cur.rowcount != 1:
                 raise StateError(
                     f"journal of stack '{self.stack}' has no entry {seq} to finish",
@@ -238,21 +244,36 @@ class PostgresJournal:
     def finish_many(self, outcomes: Sequence[tuple[int, bool, Mapping[str, Any] | None]]
                     ) -> None:
         """Record several outcomes in one committed transaction."""
-        with self._outcomes(outcomes) as (cur, rows):
-            cur.executemany(_FINISH, rows)
+        with self._outcomes(outcomes) as (cur, rows, lost):
+            if not lost:
+                cur.executemany(_FINISH, rows)
+                return
+            for row in rows:  # each must still be unfinished: not recovered by the new holder
+                cur.execute(_FINISH + _UNFINISHED, row)
+                if cur.rowcount != 1:
+                    raise self._gone(f"journal outcome {row[2]}")
+
+    def _gone(self, doing: str) -> StateError:
+        """Our lease was lost and the new holder already dealt with our entries."""
+        return StateError(
+            f"lock lost: the lease on stack '{self.stack}' passed to another run, which "
+            f"already recovered our journal entries; {doing} was refused",
+            hint="run plan again to see the stack's state")
 
     @contextmanager
     def _outcomes(self, outcomes: Sequence[tuple[int, bool, Mapping[str, Any] | None]]
-                  ) -> Iterator[tuple[psycopg.Cursor[Any], list[tuple[Any, ...]]]]:
-        """A fenced transaction and the encoded rows for ``_FINISH``."""
+                  ) -> Iterator[tuple[psycopg.Cursor[Any], list[tuple[Any, ...]], bool]]:
+        """A fenced transaction, the encoded rows for ``_FINISH``, and whether our
+        lease was lost (only outcomes of our own intents get this far then)."""
         rows: list[tuple[Any, ...]] = [
             (ok, None if live is None else
              encode(f"journal entry {seq}", dict(live), canonical=False), seq, self.stack)
             for seq, ok, live in outcomes]
         self._backend.ensure_schema()
         with self._backend._txn() as cur:
-            self._backend.fence(cur, self.stack, f"journal outcome {outcomes[0][0]}")
-            yield cur, rows
+            lost = self._backend.fence(cur, self.stack, f"journal outcome {outcomes[0][0]}",
+                                       outcomes=[seq for seq, _, _ in outcomes])
+            yield cur, rows, lost
 
     def entries(self) -> list[JournalEntry]:
         """Entries not yet cleared, oldest first."""

@@ -53,7 +53,8 @@ class S3Journal:
         self._dir = f"{stack}.journal/"
         self._mu = threading.Lock()  # the engine calls begin/finish from worker threads
         self._next: int | None = None
-        self._begun: dict[int, JournalEntry] = {}
+        # Entries this journal began, with the ETag of their put (see ``finish``).
+        self._begun: dict[int, tuple[JournalEntry, str]] = {}
 
     def _name(self, seq: int) -> str:
         return f"{self._dir}{seq:016d}.json"
@@ -86,20 +87,35 @@ class S3Journal:
                 entry = JournalEntry(self._next, address, action, dict(intent))
                 self._next += 1
                 try:
-                    self._store.put(self._name(entry.seq), _entry_json(entry), if_absent=True)
+                    etag = self._store.put(self._name(entry.seq), _entry_json(entry),
+                                           if_absent=True)
                 except PreconditionFailed:
                     continue  # another journal took this number: use the next one
-                self._begun[entry.seq] = entry
+                self._begun[entry.seq] = (entry, etag)
                 break
         # The put may have landed after the lease passed on: no side effect then.
         self._fence(f"the side effect of journal entry {entry.seq} ({address})")
         return entry.seq
 
     def finish(self, seq: int, *, ok: bool, live: Mapping[str, Any] | None) -> None:
-        """Record the outcome of intent ``seq`` durably."""
-        self._fence(f"the journal outcome of entry {seq}")
+        """Record the outcome of intent ``seq`` durably.
+
+        The outcome of an intent this journal began is recorded even after the
+        lock was lost (its side effect happened: the next run must know), but
+        only over that very entry (``If-Match`` on the ETag of our put), never
+        over one the new holder already recovered. The next intent is refused.
+        """
+        doing = f"the journal outcome of entry {seq}"
         with self._mu:
-            entry = self._begun.pop(seq, None)
+            mine = self._begun.pop(seq, None)
+        try:
+            self._fence(doing)
+        except StateError as exc:
+            if mine is None or "lock lost" not in str(exc):
+                raise
+            self._finish_lost(mine, ok, live, doing)
+            return
+        entry = mine[0] if mine is not None else None
         if entry is None:
             got = self._store.get(self._name(seq))
             if got is None:
@@ -111,6 +127,19 @@ class S3Journal:
         done = JournalEntry(entry.seq, entry.address, entry.action, entry.intent, True, ok,
                             None if live is None else dict(live))
         self._store.put(self._name(seq), _entry_json(done))
+
+    def _finish_lost(self, mine: tuple[JournalEntry, str], ok: bool,
+                     live: Mapping[str, Any] | None, doing: str) -> None:
+        entry, etag = mine
+        done = JournalEntry(entry.seq, entry.address, entry.action, entry.intent, True, ok,
+                            None if live is None else dict(live))
+        try:
+            self._store.put(self._name(entry.seq), _entry_json(done), if_match=etag)
+        except PreconditionFailed:
+            raise StateError(
+                f"lock lost: the lock passed to another run, which already recovered "
+                f"journal entry {entry.seq}; {doing} was refused",
+                hint="run plan again to see the stack's state") from None
 
     def entries(self) -> list[JournalEntry]:
         """Every entry not yet cleared, in order."""

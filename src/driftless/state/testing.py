@@ -281,6 +281,36 @@ def check_writes_fenced(make_backend: MakeBackend) -> None:
         assert three.read(stack).outputs["n"] == 5
 
 
+def check_outcome_after_lock_lost(make_backend: MakeBackend) -> None:
+    """A holder whose lock was force-unlocked still records the outcome of an intent it
+    began (the side effect happened: the next run must not do it again) but starts
+    nothing new; once the new holder has recovered an entry, a late outcome for it is
+    refused ("lock lost")."""
+    stack = _stack("outcome")
+    with _client(make_backend) as one, _client(make_backend) as two:
+        mine = _lock_for("apply")
+        one.lock(stack, mine)
+        journal = one.journal(stack)
+        first = journal.begin("local:file/a", "create", {"n": 1})
+        second = journal.begin("local:file/b", "create", {"n": 2})
+        two.unlock(stack, mine.id, force=True)
+        journal.finish(first, ok=True, live={"address": "local:file/a", "attributes": {}})
+        exc = _expect(StateError, lambda: journal.begin("local:file/c", "create", {"n": 3}),
+                      "a new intent after the lock was lost")
+        assert "lock lost" in str(exc), exc
+        a, b = two.journal(stack).entries()
+        assert (a.seq, a.finished, a.ok, b.seq, b.finished) == (first, True, True, second,
+                                                                False)
+        theirs = _lock_for("apply")
+        two.lock(stack, theirs)
+        two.journal(stack).clear(second)  # the new holder recovered both entries
+        exc = _expect(StateError, lambda: journal.finish(second, ok=True, live=None),
+                      "an outcome for an entry the new holder already recovered")
+        assert "lock lost" in str(exc), exc
+        assert two.journal(stack).entries() == [], "a late outcome must not bring it back"
+        two.unlock(stack, theirs.id)
+
+
 def check_journal_round_trip(make_backend: MakeBackend) -> None:
     """begin/finish/entries keep order, intents and outcomes."""
     stack = _stack("journal")
@@ -340,6 +370,7 @@ CHECKS: tuple[Check, ...] = (
     check_renew,
     check_force_unlock,
     check_writes_fenced,
+    check_outcome_after_lock_lost,
     check_journal_round_trip,
     check_journal_unfinished_visible,
     check_journal_clear,
