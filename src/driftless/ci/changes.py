@@ -51,13 +51,19 @@ def stack_digests(project: Project, options: RenderOptions) -> dict[str, str | N
             for name in project.stacks}
 
 
-def changed_stacks(now: Project, base: Project | None, options: RenderOptions) -> list[StackChange]:
-    """The stacks to plan between ``base`` and ``now``, in dependency order."""
+def changed_stacks(now: Project, base: Project | None, options: RenderOptions, *,
+                   touched: Sequence[str] = ()) -> list[StackChange]:
+    """The stacks to plan between ``base`` and ``now``, in dependency order.
+
+    ``touched`` lists changed files (relative to the project root): a file in a
+    stack's directory that the render does not read itself (a template or a
+    source file read at plan time) changes that stack too.
+    """
     after = stack_digests(now, options)
     before = stack_digests(base, options) if base is not None else {}
     selected: dict[str, StackChange] = {}
     for name in stack_order(now, None):
-        why = _own_reason(name, before, after)
+        why = _own_reason(name, before, after) or _touched_reason(now, name, touched)
         if why is None:
             upstream = [d for d in now.stacks[name].depends_on if d in selected]
             if upstream:
@@ -79,6 +85,16 @@ def _own_reason(name: str, before: Mapping[str, str | None],
     if old != new:
         return f"its render changed ({_short(old)} → {_short(new)})"
     return None
+
+
+def _touched_reason(project: Project, name: str, touched: Sequence[str]) -> str | None:
+    folder = project.stacks[name].path.resolve()
+    root = project.root.resolve()
+    hits = [t for t in touched if (root / t).resolve().is_relative_to(folder)]
+    if not hits:
+        return None
+    more = f" and {len(hits) - 1} more" if len(hits) > 1 else ""
+    return f"{hits[0]}{more} changed"
 
 
 def _short(digest: str) -> str:
@@ -115,7 +131,14 @@ def changed_since(project: Project, revision: str, options: RenderOptions,
         base: Project | None = load_project(base_root) if base_root.is_dir() else None
     except RenderError:
         base = None
-    return changed_stacks(project, base, options)
+    root = project.root.resolve()
+    touched = {*_lines(_git(root, "diff", "--name-only", "--relative", revision, "--", ".")),
+               *_lines(_git(root, "ls-files", "--others", "--exclude-standard", "--", "."))}
+    return changed_stacks(project, base, options, touched=sorted(touched))
+
+
+def _lines(out: bytes) -> list[str]:
+    return [line for line in out.decode(errors="replace").splitlines() if line]
 
 
 def names(changes: Sequence[StackChange]) -> list[str]:
