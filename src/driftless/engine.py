@@ -149,19 +149,18 @@ class Engine:
         It runs under the plan's lock like ``recover``, and writes only when
         something needed rewriting.
         """
-        resources = dict(snap.resources)
-        moved = 0
+        known = snap.resources
+        moved: dict[ResourceId, ResourceState] = {}  # no copy of the whole state per plan
         for res in desired.resources:
-            st = resources.get(res.id)
+            st = known.get(res.id)
             secured = self._secured_state(res, st) if st is not None else None
             if secured is not None and secured is not st:
-                resources[res.id] = secured
-                moved += 1
+                moved[res.id] = secured
         if not moved:
             return snap, ()
-        new = snap.next(resources)
+        new = snap.next({**known, **moved})
         self.backend.write(desired.name, new)
-        return new, (f"state of {moved} resource(s) rewritten: secrets kept only as digests "
+        return new, (f"state of {len(moved)} resource(s) rewritten: secrets kept only as digests "
                      "under the current digest key",)
 
     def _secured_state(self, res: Resource, st: ResourceState) -> ResourceState:
