@@ -16,35 +16,12 @@ import subprocess
 import tarfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from podman_helpers import Images, need, podman
 
 BUSYBOX_APPLETS = ("sh", "sleep", "test", "touch", "cat", "echo", "env", "true", "ls")
-
-
-@dataclass(frozen=True)
-class Images:
-    """Where the test image lives: ``ref`` (by tag) and ``by_digest``."""
-
-    registry: str
-    ref: str
-    by_digest: str
-
-
-def _need(tool: str) -> str:
-    found = shutil.which(tool)
-    assert found, f"{tool} is not installed: run scripts/test-deps.sh (as root)"
-    return found
-
-
-def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run podman with the session's configuration (set in the environment)."""
-    proc = subprocess.run([_need("podman"), *args], capture_output=True, text=True, timeout=120)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"podman {' '.join(args)} failed: {proc.stderr}")
-    return proc
 
 
 def _free_port() -> int:
@@ -56,8 +33,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def podman_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """CONTAINERS_CONF / CONTAINERS_STORAGE_CONF of a private podman for the session."""
-    _need("podman")
-    _need("runc")
+    need("podman")
+    need("runc")
     q = tmp_path_factory.mktemp("podman")
     (q / "containers.conf").write_text(
         '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=1000:1000"]\n'
@@ -84,7 +61,7 @@ def podman_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A docker-registry on 127.0.0.1 (its own config: never all interfaces)."""
-    binary = _need("docker-registry")
+    binary = need("docker-registry")
     d = tmp_path_factory.mktemp("registry")
     port = _free_port()
     (d / "config.yml").write_text(

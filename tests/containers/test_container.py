@@ -17,8 +17,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from podman_helpers import Images, podman
+
 from cli_helpers import popen, run, write_project
-from conftest import Images, podman
 from driftless.model import Action, HealthCode, Resource, ResourceId
 from driftless.providers.local import LocalProvider
 from driftless.providers.testing import ConformanceCase, check_provider
