@@ -94,3 +94,12 @@ def test_plan_changed_since_through_the_cli(repo: Path) -> None:
     text = run(repo / "product", "plan", "--changed-since", "HEAD", "--env", "local-acme",
                "--no-secrets", "--no-refresh")
     assert "No stack changed: nothing to plan." in text.stdout
+
+
+def test_ci_affected_for_a_workflow(repo: Path) -> None:
+    _edit(repo / "product/stacks/cluster/stack.yaml", "default: main}", "default: release}")
+    out = run(repo / "product", "ci", "affected", "--since", "HEAD", "--env", "local-acme",
+              "--github-output", check=True)
+    assert out.stdout.strip() == 'stacks=["cluster"]'
+    first = run(repo / "product", "ci", "affected", "--since", "0" * 40, check=True)
+    assert "infra: no previous commit" in first.stdout
