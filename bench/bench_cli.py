@@ -13,8 +13,9 @@ doing the same work on disk:
   changed (temp + rename).
 
 Each is the best of 3 (``--repeats``), for each size (``--sizes``,
-default 1,000 and 10,000). Peak RSS is each child's own ``ru_maxrss``, taken
-with ``os.wait4`` on that child (not the cumulative RUSAGE_CHILDREN).
+default 1,000 and 10,000). Peak RSS and CPU time (user + system) are each
+child's own, taken with ``os.wait4`` on that child (not the cumulative
+RUSAGE_CHILDREN); CPU time is the steadier number on a loaded machine.
 ``driftless --version`` and ``--help`` are timed too, best of 5, against
 ``python -c pass``.
 
@@ -79,10 +80,13 @@ else:
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """One child process: wall seconds and its own peak RSS in MB."""
+    """One child process: wall seconds, its own CPU seconds (user + system) and
+    peak RSS in MB. CPU time is printed beside wall time because on a shared
+    machine the wall time of a short process swings with the load."""
 
     wall: float
     rss_mb: float
+    cpu: float = float("nan")
 
 
 def _driftless() -> list[str]:
@@ -113,12 +117,12 @@ def run_child(argv: Sequence[str], *, env: dict[str, str], log: Path, cwd: Path)
     if proc.returncode != 0:
         tail = log.read_text(errors="replace")[-2000:]
         raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}:\n{tail}")
-    return Run(wall, usage.ru_maxrss / 1024)
+    return Run(wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
 
 
 def _best(runs: Sequence[Run]) -> Run:
-    """Fastest wall time; the highest peak RSS seen (memory is not luck)."""
-    return Run(min(r.wall for r in runs), max(r.rss_mb for r in runs))
+    """Fastest wall and CPU time; the highest peak RSS seen (memory is not luck)."""
+    return Run(min(r.wall for r in runs), max(r.rss_mb for r in runs), min(r.cpu for r in runs))
 
 
 class Project:
@@ -225,15 +229,17 @@ def bench_start(base: Path, *, env: dict[str, str], repeats: int) -> list[tuple[
     return rows
 
 
-def print_table(rows: Sequence[tuple[str, int | None, Run, Run]]) -> None:
-    """One line per measurement: wall seconds, ratio to the floor, peak RSS."""
-    print(f"{'work':<18} {'N':>6}  {'floor s':>8} {'driftless s':>11} {'ratio':>6}  "
-          f"{'floor MB':>8} {'driftless MB':>12}")
-    for name, n, floor, mine in rows:
-        ratio = mine.wall / floor.wall if floor.wall else float("nan")
-        print(f"{name:<18} {n if n is not None else '':>6}  {floor.wall:8.3f} "
-              f"{mine.wall:11.3f} {ratio:5.1f}x  {floor.rss_mb:8.1f} {mine.rss_mb:12.1f}",
-              flush=True)
+HEADER = (f"{'work':<18} {'N':>6}  {'floor s':>8} {'driftless s':>11} {'ratio':>6}  "
+          f"{'floor cpu':>9} {'cpu':>6} {'ratio':>6}  {'floor MB':>8} {'driftless MB':>12}")
+
+
+def print_row(name: str, n: int | None, floor: Run, mine: Run) -> None:
+    """One measurement: wall seconds, ratio to the floor, CPU seconds and ratio, peak RSS."""
+    ratio = mine.wall / floor.wall if floor.wall else float("nan")
+    cpu_ratio = mine.cpu / floor.cpu if floor.cpu else float("nan")
+    print(f"{name:<18} {n if n is not None else '':>6}  {floor.wall:8.3f} "
+          f"{mine.wall:11.3f} {ratio:5.1f}x  {floor.cpu:9.3f} {mine.cpu:6.2f} {cpu_ratio:5.1f}x  "
+          f"{floor.rss_mb:8.1f} {mine.rss_mb:12.1f}", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -255,15 +261,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         (base / "home").mkdir()
         env = _env(base / "home")
-        rows: list[tuple[str, int | None, Run, Run]] = [
-            (name, None, f, d)
-            for name, f, d in bench_start(base, env=env, repeats=max(repeats, START_REPEATS))]
         print(f"driftless CLI, whole processes, best of {repeats} ({args.layout} layout, "
-              f"files in {base}); peak RSS per process")
+              f"files in {base}); CPU is user + system; peak RSS per process")
+        print(HEADER, flush=True)
+        for name, f, d in bench_start(base, env=env, repeats=max(repeats, START_REPEATS)):
+            print_row(name, None, f, d)
         for n in sizes:
-            rows += [(name, n, f, d) for name, f, d in
-                     bench_size(base, n, repeats=repeats, layout=args.layout, env=env)]
-        print_table(rows)
+            for name, f, d in bench_size(base, n, repeats=repeats, layout=args.layout, env=env):
+                print_row(name, n, f, d)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     return 0
