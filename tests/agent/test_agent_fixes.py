@@ -216,16 +216,42 @@ def test_state_dir_precedence_of_a_real_agent(tmp_path: Path, flag: bool, env: b
 # -- bounded caches ------------------------------------------------------------------
 
 
-def test_yaml_cache_keeps_two_versions_of_a_file_and_a_byte_bound(tmp_path: Path) -> None:
+def test_yaml_cache_keeps_the_current_version_of_a_file_and_a_byte_bound(tmp_path: Path,
+                                                                        ) -> None:
     cache = YamlCache(max_bytes=1 << 20)
     path = tmp_path / "stack.yaml"
     for i in range(6):
         path.write_text(f"resources: {{f: {{n: {i}}}}}\n")
         assert cache.load(path, name="stacks/web/stack.yaml") == {"resources": {"f": {"n": i}}}
-    assert len(cache._parsed) == 2  # the current version and the one before
+    assert len(cache._parsed) == 1  # only the current version
     small = YamlCache(max_bytes=3000)
     for i in range(10):
         other = tmp_path / f"s{i}.yaml"
         other.write_text(f"k{i}: {'x' * 1000}\n")
         small.load(other, name=f"s{i}.yaml")
     assert small._bytes <= 3000 and len(small._parsed) <= 3
+
+
+# -- drift checks during bursts --------------------------------------------------------
+
+
+def test_a_pending_webhook_never_displaces_a_due_drift_check(tmp_path: Path) -> None:
+    from driftless.agent import Agent
+
+    bare, wd = _local_repo(tmp_path, "v1")
+    agent = Agent(AgentConfig(sources=(SourceConfig("default", str(bare)),),
+                              state_dir=tmp_path / "state", drift_interval=300))
+    agent._cycle_once()  # first fetch and deploy
+    slot = agent.slots["web"]
+    assert agent.store.status("web").revision == wd.head()
+    for _ in range(50):  # a burst: every delivery names the commit already fetched
+        agent.request(source="default", trigger="webhook", after=wd.head())
+    fetches = agent.sources.fetches("default")
+    slot.drift_due = 0.0  # the drift check is due now
+    now = time.time()
+    agent._take_requests(now)
+    agent._fetch_due_sources(now)
+    agent._drift_due(now)
+    assert agent.sources.fetches("default") == fetches  # nothing to fetch for those
+    assert slot.drift_pending and slot.due <= now
+    assert agent._trigger(slot, agent.store.status("web")) == "drift"

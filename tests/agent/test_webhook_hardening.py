@@ -168,8 +168,9 @@ def test_failed_signatures_are_rate_limited_and_logged_once(tmp_path: Path) -> N
 def _fetches(agent: AgentProc) -> float:
     text = httpx.get(agent.url + "/metrics", timeout=10,
                      headers={"Authorization": "Bearer admin-token-for-tests"}).text
-    match = re.search(r'^driftless_source_fetches_total\{source="default"\} (\S+)$', text, re.M)
-    return float(match.group(1)) if match else 0.0
+    found = re.findall(r'^driftless_source_fetches_total\{source="default",trigger="\w+"\} (\S+)$',
+                       text, re.M)
+    return sum(float(n) for n in found)  # polls and webhooks alike
 
 
 def test_500_signed_webhooks_for_one_commit_cost_at_most_3_fetches(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ class AgentRuntime:
     sources: SourceCache
     metrics: AgentMetrics
     stopping: Callable[[], bool] = lambda: False
+    fleet: Any = None  # agent.fleet.FleetHook when DRIFTLESS_FLEET names a fleet store
 
 
 @dataclass

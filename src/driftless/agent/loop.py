@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from driftless.agent.config import AgentConfig
 from driftless.agent.context import AgentRuntime, ReconcileContext
+from driftless.agent.fleet import FleetHook
 from driftless.agent.hooks import HookReceiver
 from driftless.agent.metrics import AgentMetrics
 from driftless.agent.policy import AGENT_ENV
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = ["Agent", "admin_token_path"]
 
 log = logging.getLogger("driftless.agent")
+CONTROLS_EVERY = 1.0  # seconds: how often a wake-up re-reads the store's controls
 
 
 def admin_token_path(state_dir: Path) -> Path:
@@ -86,8 +88,9 @@ class Agent:
         self._lock = threading.Lock()
         self._requests: list[tuple[str | None, str | None, str, str | None]] = []
         self._wanted: dict[str, str] = {}  # source -> trigger of a pending fetch
+        self._controls_wanted, self._controls_read = True, 0.0
         self.runtime = AgentRuntime(config, self.store, self.sources, self.metrics,
-                                    self._stop.is_set)
+                                    self._stop.is_set, FleetHook.from_environ(os.environ))
         self.slots: dict[str, _Slot] = {}
         self._source_due = {name: 0.0 for name in sources}
         self.cycle = 0
@@ -111,6 +114,7 @@ class Agent:
 
     def wake(self) -> None:
         """Look at the store's controls now (a human wrote one)."""
+        self._controls_wanted = True
         self._wake.set()
 
     def stop(self) -> None:
@@ -139,6 +143,8 @@ class Agent:
         finally:
             if server is not None:
                 server.stop()
+            if self.runtime.fleet is not None:
+                self.runtime.fleet.close()
             self.store.set_meta(pid=None, url=None)
 
     def _cycle_once(self) -> None:
@@ -170,19 +176,19 @@ class Agent:
                 continue
             trigger = trigger or "poll"
             self._source_due[name] = now + self.sources.configs[name].interval
-            if not self._refresh(name):
+            if not self._refresh(name, trigger):
                 continue  # its stacks are marked; the next fetch makes them due
             self._discover(name)
             for slot in self._slots_of(name):
                 if slot.attempt == 0 or trigger == "webhook":  # a failing stack keeps its backoff
                     self._make_due(slot, trigger, now, keep_earlier=True)
 
-    def _refresh(self, name: str) -> bool:
+    def _refresh(self, name: str, trigger: str) -> bool:
         """One fetch of ``name``; on a git failure mark its stacks and back off."""
         try:
             self.sources.refresh(name)
         except SourceError as exc:
-            self.metrics.fetched(name, ok=False)
+            self.metrics.fetched(name, ok=False, trigger=trigger)
             retry = self.sources.retry_at(name)
             self._source_due[name] = retry
             log.warning("source %s unavailable (%d failed fetches, next in %.0f s): %s",
@@ -191,9 +197,9 @@ class Agent:
                 self._mark_unavailable(slot.stack, name)
             return False
         except DriftlessError:
-            self.metrics.fetched(name, ok=True)
+            self.metrics.fetched(name, ok=True, trigger=trigger)
             return True  # a missing ref or path: the stacks' runs stall on it
-        self.metrics.fetched(name, ok=True)
+        self.metrics.fetched(name, ok=True, trigger=trigger)
         return True
 
     def _mark_unavailable(self, stack: str, source: str) -> None:
@@ -259,9 +265,12 @@ class Agent:
             for slot in self.slots.values():
                 if stack in (None, slot.stack) and source in (None, slot.source):
                     self._make_due(slot, trigger, now)
-        for slot in self.slots.values():
-            if self._take_control(slot, self.store.controls(slot.stack)):
-                slot.due = now
+        if self._controls_wanted or now - self._controls_read >= CONTROLS_EVERY:
+            # Not on every wake-up: a burst of webhooks would read the store 500 times.
+            self._controls_wanted, self._controls_read = False, now
+            for slot in self.slots.values():
+                if self._take_control(slot, self.store.controls(slot.stack)):
+                    slot.due = now
 
     @staticmethod
     def _take_control(slot: _Slot, ctl: Controls) -> bool:

@@ -35,14 +35,15 @@ class AgentMetrics:
             ["stack", "health"], registry=self.registry)
         self.fetches = Counter(
             "driftless_source_fetches", "Git fetches (ls-remote, then fetch if needed)",
-            ["source"], registry=self.registry)
+            ["source", "trigger"], registry=self.registry)
         self.source_up = Gauge(
             "driftless_source_available", "1 while the last fetch of the source succeeded",
             ["source"], registry=self.registry)
 
-    def fetched(self, source: str, *, ok: bool) -> None:
-        """Record one fetch of ``source`` and whether git answered."""
-        self.fetches.labels(source).inc()
+    def fetched(self, source: str, *, ok: bool, trigger: str) -> None:
+        """Record one fetch of ``source`` (asked by a poll or a webhook) and whether git
+        answered."""
+        self.fetches.labels(source, trigger).inc()
         self.source_up.labels(source).set(1 if ok else 0)
 
     def observe(self, *, stack: str, result: str, duration: float,

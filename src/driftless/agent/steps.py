@@ -84,6 +84,8 @@ def render(ctx: ReconcileContext) -> None:
         raise ConfigError(f"stack '{ctx.stack}' is not in {ctx.source.path}/driftless.yaml "
                           f"at {ctx.source.revision[:7]}",
                           hint="add it back, or remove it from the agent's stacks")
+    if ctx.rt.fleet is not None and not ctx.rt.fleet.selects(project, ctx.stack):
+        return ctx.finish("not selected")  # the stack's select: does not match this node
     for dep in ref.depends_on:
         if not ctx.rt.store.status(dep).ready:
             raise WaitError(f"waiting for stack '{dep}' to be Ready", retry_after=2.0)
@@ -183,6 +185,8 @@ def apply(ctx: ReconcileContext) -> None:
     changes = tuple(c for c in ctx.plan.changes if c.id not in ctx.orphans)
     if not any(c.is_change for c in changes) or ctx.rt.stopping():
         return
+    if ctx.rt.fleet is not None:
+        ctx.rt.fleet.before_apply(ctx)  # a rollout slot first, or WaitError
     report = ctx.engine.apply(replace(ctx.plan, changes=changes), ctx.desired)
     ctx.results.extend(report.results)
     ctx.snapshot = report.snapshot
@@ -229,6 +233,8 @@ def check_health(ctx: ReconcileContext) -> None:
         ctx.mark_bad = ctx.revision
         ctx.notes.append(f"auto-rollback: {str(ctx.revision)[:7]} is unhealthy; "
                          f"returning to {last[:7]}")
+    if ctx.rt.fleet is not None:
+        ctx.rt.fleet.after_health(ctx)  # report the health gate, release or hold the slot
 
 
 STEPS: tuple[Step, ...] = (fetch, render, plan, apply, prune, check_health, record)

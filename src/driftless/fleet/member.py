@@ -20,7 +20,16 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from driftless.fleet.base import Coordinator, Halt, Lease, LeaseLost, Member, Report, Slot
+from driftless.fleet.base import (
+    Coordinator,
+    Halt,
+    Lease,
+    LeaseLost,
+    Member,
+    Report,
+    RolloutRecord,
+    Slot,
+)
 from driftless.fleet.rollout import RolloutPolicy, canary_done, halt_reason, may_start
 
 __all__ = ["FleetNode", "Go", "Wait"]
@@ -81,13 +90,23 @@ class FleetNode:
         self.member = Member(self.node, self.member.tags, revision, self.member.address)
         self.coord.join(self.lease, self.member)
 
-    def gate(self, revision: str) -> Go | Wait:
-        """Ask for a slot to apply ``revision``: ``Go`` with the slot, or ``Wait``."""
-        assert self.lease is not None, "start() first"
+    def _record(self, revision: str) -> RolloutRecord:
         record = self.coord.rollout(revision)
         if record is None:
             names = [m.node for m in self.coord.members()]
             record = self.coord.open_rollout(self.policy.record(revision, names))
+        return record
+
+    def unchanged(self, revision: str) -> None:
+        """The revision changes nothing on this node: it is healthy on it without a slot."""
+        self._record(revision)
+        if self.node not in self.coord.reports(revision):
+            self.coord.report(revision, Report(self.node, "healthy", "nothing to change"))
+
+    def gate(self, revision: str) -> Go | Wait:
+        """Ask for a slot to apply ``revision``: ``Go`` with the slot, or ``Wait``."""
+        assert self.lease is not None, "start() first"
+        record = self._record(revision)
         halt = self.coord.halted(revision)
         reports = self.coord.reports(revision)
         live = self._live(revision, record.canary, reports)

@@ -30,7 +30,7 @@ from driftless.render.yamlio import LocDict, key_where, problem_at, where
 __all__ = ["render_stack"]
 
 _STACK_KEYS = ("description", "variables", "resources", "outputs", "depends_on", "settings",
-               "secrets")
+               "secrets", "select")
 
 
 def render_stack(project: Project, name: str, options: RenderOptions, *,

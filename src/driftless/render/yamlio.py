@@ -328,7 +328,7 @@ class YamlCache:
     """
 
     def __init__(self, *, max_files: int = 4096, max_bytes: int = 64 << 20,
-                 versions: int = 2) -> None:
+                 versions: int = 1) -> None:
         self._parsed: OrderedDict[tuple[str, str, int, int], tuple[Any, int]] = OrderedDict()
         self._max, self._max_bytes, self._versions = max_files, max_bytes, versions
         self._bytes = 0
@@ -352,9 +352,9 @@ class YamlCache:
 
     def _add(self, key: tuple[str, str, int, int], doc: Any, size: int) -> None:
         """Keep ``doc``; drop older versions of the same file past ``versions`` (an
-        agent following commits needs the current one, and the previous for a
-        rollback), then the least recently used past the file and byte bounds
-        (bytes of YAML text: the parsed form is a roughly constant multiple)."""
+        agent following commits needs the current one; a rollback parses its
+        revision again), then the least recently used past the file and byte
+        bounds (bytes of YAML text: the parsed form is a roughly constant multiple)."""
         if key in self._parsed:
             return
         same = [k for k in self._parsed if k[0] == key[0] and k[2:] == key[2:]]

@@ -1,0 +1,178 @@
+"""The agent's fleet hook: a slot before applying a new revision, health after.
+
+I/O: the fleet store (through ``driftless.fleet``), one daemon thread that
+renews the node's lease every third of its TTL, and the engine's health
+reads while the health gate waits. Off unless the operator sets
+``DRIFTLESS_FLEET`` (the store URL); see docs/operations/fleet.md.
+
+Three calls from ``agent.steps``:
+
+- ``selects(project, stack)`` in render: a stack whose ``select:`` does not
+  match this node's tags is not reconciled here;
+- ``before_apply(ctx)`` in apply, only when changes are about to be made
+  for a revision that is neither the one in place nor the last healthy one
+  (a rollback never waits): takes a slot or raises ``WaitError``;
+- ``after_health(ctx)`` after check_health: waits up to the health timeout
+  while the stack is Progressing, then reports healthy (releasing the slot)
+  or failed (halting the rollout when the rules say so) and marks the
+  revision bad so the next run returns to the last healthy one; that run
+  reports ``rolled_back`` and releases the slot.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from driftless.errors import WaitError
+from driftless.fleet import FleetNode, Member, RolloutPolicy, Wait, open_coordinator
+from driftless.fleet.base import Coordinator, Slot
+from driftless.fleet.node import NodeIdentity, identify, selects
+from driftless.model import HealthCode
+
+__all__ = ["FleetHook"]
+
+log = logging.getLogger("driftless.agent.fleet")
+
+
+def rollout_name(stack: str, revision: str) -> str:
+    """One rollout per stack and revision."""
+    return f"{stack}.{revision[:20]}"
+
+
+class FleetHook:
+    """One node's membership and rollout slots, for every stack the agent runs."""
+
+    def __init__(self, coord: Coordinator, identity: NodeIdentity, policy: RolloutPolicy, *,
+                 ttl: float = 10.0, poll: float = 1.0) -> None:
+        self.identity, self.poll = identity, poll
+        self.node = FleetNode(coord, Member(identity.name, identity.tags, "", identity.address),
+                              policy, ttl=ttl)
+        self.node.start()
+        self._held: dict[str, Slot] = {}
+        self._failed: dict[str, Slot] = {}
+        self._stop = threading.Event()
+        self._renewer = threading.Thread(target=self._renew, name="fleet-lease", daemon=True)
+        self._renewer.start()
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> FleetHook | None:
+        """The hook the operator's environment asks for, or ``None`` (fleet mode off)."""
+        url = environ.get("DRIFTLESS_FLEET")
+        if not url:
+            return None
+        policy = RolloutPolicy(
+            max_unavailable=environ.get("DRIFTLESS_FLEET_MAX_UNAVAILABLE", "1"),
+            canary=environ.get("DRIFTLESS_FLEET_CANARY", "1"),
+            failure_threshold=environ.get("DRIFTLESS_FLEET_FAILURE_THRESHOLD", "1"),
+            health_timeout=float(environ.get("DRIFTLESS_FLEET_HEALTH_TIMEOUT", "60")))
+        return cls(open_coordinator(url), identify(environ), policy,
+                   ttl=float(environ.get("DRIFTLESS_FLEET_TTL", "10")),
+                   poll=float(environ.get("DRIFTLESS_FLEET_POLL", "1")))
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.node.ttl / 3):
+            try:
+                if not self.node.heartbeat():
+                    self._held.clear()  # slots died with the old lease
+            except Exception as exc:  # the store is down: retry; the lease may run out
+                log.warning("fleet lease renewal failed: %s", exc)
+
+    def close(self) -> None:
+        """Stop renewing and end the lease (a clean shutdown frees its slots at once)."""
+        self._stop.set()
+        if self.node.lease is not None:
+            try:
+                self.node.coord.revoke(self.node.lease)
+            except Exception as exc:
+                log.warning("fleet lease revoke failed: %s", exc)
+        self.node.coord.close()
+
+    # hooks -------------------------------------------------------------------
+
+    def selects(self, project: Any, stack: str) -> bool:
+        """Whether the stack's ``select:`` matches this node's tags."""
+        doc = project.load(project.stacks[stack].path / "stack.yaml")
+        selector = doc.get("select") if isinstance(doc, Mapping) else None
+        return selects(selector, self.identity.tags)
+
+    def before_apply(self, ctx: Any) -> None:
+        """Hold a slot before changing anything for a new revision; else ``WaitError``."""
+        rev, st = ctx.revision, ctx.status
+        if rev is None or rev in (st.revision, st.last_healthy):
+            return
+        name = rollout_name(ctx.stack, rev)
+        held = self._held.get(ctx.stack)
+        if held is not None and held.rollout == name:
+            return
+        step = self.node.gate(name)
+        if isinstance(step, Wait):
+            raise WaitError(f"fleet rollout {name}: {step.reason}", retry_after=self.poll)
+        self._held[ctx.stack] = step.slot
+        ctx.notes.append(f"fleet: holding slot {step.slot.index} of {name} "
+                         f"(token {step.slot.token})")
+
+    def after_health(self, ctx: Any) -> None:
+        """Report the health gate's outcome for the revision this run applied."""
+        rev = ctx.revision
+        if rev is None:
+            return
+        self._finish_rollback(ctx)
+        slot = self._held.get(ctx.stack)
+        name = rollout_name(ctx.stack, rev)
+        if slot is None or slot.rollout != name:
+            self._healthy_without_changes(ctx, name)
+            return
+        ok, message = self._gate(ctx)
+        del self._held[ctx.stack]
+        if ok:
+            self.node.passed(slot, message)
+            self.node.announce(rev)
+            return
+        halt = self.node.failed(slot, message)
+        ctx.notes.append(f"fleet: {name} failed its health gate ({message})"
+                         + (f"; rollout halted: {halt.reason}" if halt else ""))
+        last = ctx.status.last_healthy
+        if last and last != rev and not ctx.status.controls.pinned:
+            ctx.mark_bad = rev  # the next run returns to the last healthy revision
+            self._failed[ctx.stack] = slot
+        else:
+            self.node.coord.release(slot)  # nothing to return to: free the slot now
+
+    def _finish_rollback(self, ctx: Any) -> None:
+        slot = self._failed.get(ctx.stack)
+        if slot is None or rollout_name(ctx.stack, ctx.revision) == slot.rollout:
+            return
+        if ctx.health is not None and ctx.health.code is HealthCode.HEALTHY:
+            del self._failed[ctx.stack]
+            self.node.rolled_back(slot, ctx.revision)
+
+    def _healthy_without_changes(self, ctx: Any, name: str) -> None:
+        """A node with nothing to change for a new revision still counts as healthy on it."""
+        st = ctx.status
+        if ctx.revision in (st.revision, st.last_healthy) or ctx.failed():
+            return
+        if ctx.health is None or ctx.health.code is not HealthCode.HEALTHY:
+            return
+        self.node.unchanged(name)
+        self.node.announce(ctx.revision)
+
+    def _gate(self, ctx: Any) -> tuple[bool, str]:
+        """Wait while Progressing, up to the rollout's health timeout; (passed, why)."""
+        if ctx.failed():
+            return False, f"{len(ctx.failed())} resources failed to apply"
+        record = self.node.coord.rollout(self._held[ctx.stack].rollout)
+        deadline = time.monotonic() + (record.health_timeout if record else 60.0)
+        health = ctx.health
+        while health is not None and health.code is HealthCode.PROGRESSING:
+            if time.monotonic() >= deadline:
+                return False, "health gate timed out while Progressing"
+            time.sleep(min(1.0, self.poll))
+            healths = ctx.engine.health(ctx.stack)
+            health = type(health).worst(list(healths.values()))
+        if health is None or health.code is HealthCode.HEALTHY:
+            return True, "healthy"
+        return False, f"health {health.code.label}: {health.message}"[:200]
