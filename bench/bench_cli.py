@@ -96,8 +96,13 @@ def _driftless() -> list[str]:
 
 
 def _env(home: Path) -> dict[str, str]:
+    """The children's environment: a known digest key, no colour, and bytecode
+    cached (in the temp dir, never the source tree) as an installed package has
+    it, even where PYTHONDONTWRITEBYTECODE is set: compiling ~100 modules from
+    source on every run is not what a user pays."""
     env = dict(os.environ)
-    env.update(HOME=str(home), NO_COLOR="1",
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.update(HOME=str(home), NO_COLOR="1", PYTHONPYCACHEPREFIX=str(home / "pycache"),
                DRIFTLESS_DIGEST_KEY="driftless-bench-digest-key-0001")
     return env
 
