@@ -337,6 +337,19 @@ def test_a_symlinked_cache_directory_is_not_written_through(
     assert counted.stacks == 2
 
 
+def test_old_entries_are_pruned(
+        tmp_path: Path, counted: Counted, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new --var value each run makes a new entry; the directory does not grow forever."""
+    monkeypatch.setattr(cache_mod, "MAX_ENTRIES", 3)
+    run = Run(_project(tmp_path))
+    for i in range(6):
+        run.options = RenderOptions(env="prod", variables={"from_cli": f"build-{i}"})
+        run.render()
+    assert len(list((tmp_path / CACHE_DIR).glob("*.bin"))) == 3
+    run.render()  # the newest is still there
+    assert counted.stacks == 6
+
+
 def test_the_operator_can_turn_the_cache_off(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = _project(tmp_path)

@@ -53,7 +53,7 @@ from driftless.render.job import KindLookup, RenderOptions
 from driftless.render.project import Project, find_project, load_project
 from driftless.render.stack import render_stack
 
-__all__ = ["CACHE_DIR", "DISABLE_ENV", "RenderCache"]
+__all__ = ["CACHE_DIR", "DISABLE_ENV", "MAX_ENTRIES", "RenderCache"]
 
 CACHE_DIR = Path(".driftless") / "cache"
 DISABLE_ENV = "DRIFTLESS_RENDER_CACHE"  # "off" (or 0/no/false) renders every time
@@ -61,6 +61,9 @@ FORMAT = 1
 _MAGIC = b"driftless-render-cache\0"
 _TAG = 32
 _MOST = 1 << 30
+# entries kept (one per project, and per stack and set of options): each new
+# --var value makes another, so the oldest go once there are more than this
+MAX_ENTRIES = 64
 
 
 class RenderCache:
@@ -172,6 +175,19 @@ class RenderCache:
         with contextlib.suppress(OSError):
             for entry, data in pending.items():
                 self._write(self.directory / entry, data)
+            if pending:
+                self._prune()
+
+    def _prune(self) -> None:
+        """Remove the least recently written entries past ``MAX_ENTRIES``."""
+        entries = []
+        for path in self.directory.glob("*.bin"):
+            with contextlib.suppress(OSError):
+                entries.append((path.lstat().st_mtime_ns, path))
+        entries.sort(reverse=True)
+        for _, path in entries[MAX_ENTRIES:]:
+            with contextlib.suppress(OSError):
+                path.unlink()
 
     @staticmethod
     def _read(path: Path) -> bytes | None:
