@@ -32,7 +32,8 @@ def test_file_noop_read_trusts_fingerprint_and_hand_edit_is_drift(tmp_path: Path
     assert p.diff(r, live).action is Action.NOOP
     path.write_text("HELLO, edited\n")
     drift = p.diff(r, p.read(r, live))
-    assert drift.action is Action.UPDATE and [d.path for d in drift.diffs] == ["sha256"]
+    assert drift.action is Action.UPDATE and [d.path for d in drift.diffs] == ["content"]
+    assert drift.diffs[0].shown() == ("HELLO, edited\n", "hello\n")  # text, for a diff
     restored = p.apply(drift)
     assert path.read_text() == "hello\n" and restored is not None
     assert p.diff(r, p.read(r, restored)).action is Action.NOOP

@@ -32,7 +32,8 @@ def test_template_renders_and_plans_a_var_change(tmp_path: Path) -> None:
     assert p.diff(r, p.read(r, live)).action is Action.NOOP
     r2 = _res("template", path=str(path), template="port={{ port }}\n", vars={"port": 81})
     change = p.diff(r2, p.read(r2, live))
-    assert change.action is Action.UPDATE and change.diffs[0].path == "sha256"
+    assert change.action is Action.UPDATE and change.diffs[0].path == "content"
+    assert change.diffs[0].shown() == ("port=80\n", "port=81\n")
     p.apply(change)
     assert path.read_text() == "port=81\n"
 
@@ -91,7 +92,7 @@ def test_env_file_is_0600_and_round_trips_awkward_values(tmp_path: Path) -> None
     assert set(live.attributes["keys"]) == set(values)
 
 
-def test_env_file_diff_names_keys_never_values(tmp_path: Path) -> None:
+def test_env_file_diff_names_keys_and_shows_only_plain_values(tmp_path: Path) -> None:
     p, path = LocalProvider(), tmp_path / "app.env"
     r = _res("env_file", path=str(path), values={"A": "1", "PW": Sensitive("secret-1")})
     live = _apply(p, r)
@@ -102,7 +103,8 @@ def test_env_file_diff_names_keys_never_values(tmp_path: Path) -> None:
     assert change.action is Action.UPDATE
     assert [d.path for d in change.diffs] == ["values.NEW", "values.PW"]
     assert change.reason == "values.NEW, values.PW changed"
-    assert all(d.shown() == ("(sensitive)", "(sensitive)") for d in change.diffs)
+    shown = {d.path: d.shown() for d in change.diffs}
+    assert shown == {"values.NEW": (None, "x"), "values.PW": ("(sensitive)", "(sensitive)")}
     assert "secret" not in str(change.to_json())
 
 

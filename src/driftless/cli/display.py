@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -77,11 +78,36 @@ def _unmanaged_line(change: Change) -> str:
 def _diff_lines(change: Change) -> Iterator[str]:
     for diff in change.diffs:
         before, after = diff.shown()
+        if change.action is not Action.CREATE and _is_text(before, after):
+            yield f"        {escape(diff.path)}:"
+            yield from _unified(before, after)
+            continue
         arrow = f"{show_value(before)} → {show_value(after)}"
         if change.action is Action.CREATE:
             arrow = show_value(after)
         forced = "  [magenta](forces replacement)[/]" if diff.forces_replace else ""
         yield f"        {escape(diff.path)}: {escape(arrow)}{forced}"
+
+
+def _is_text(before: Any, after: Any) -> bool:
+    """Two strings of which one spans lines: shown as a unified diff, not JSON."""
+    return (isinstance(before, str) and isinstance(after, str)
+            and ("\n" in before.rstrip("\n") or "\n" in after.rstrip("\n")))
+
+
+_DIFF_LINES = 40
+"""A longer diff is cut, saying how much was left out: the plan stays readable."""
+
+
+def _unified(before: str, after: str) -> Iterator[str]:
+    lines = list(difflib.unified_diff(before.splitlines(), after.splitlines(), "before",
+                                      "after", n=2, lineterm=""))[2:]
+    for line in lines[:_DIFF_LINES]:
+        style = {"+": "green", "-": "red", "@": "cyan"}.get(line[:1], "")
+        text = escape(line)
+        yield f"          [{style}]{text}[/]" if style else f"          {text}"
+    if len(lines) > _DIFF_LINES:
+        yield f"          [dim]... {len(lines) - _DIFF_LINES} more diff lines[/]"
 
 
 _BATCH = 500

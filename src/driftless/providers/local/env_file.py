@@ -1,8 +1,9 @@
 """local provider kind ``env_file``: a KEY=VALUE file, mode 0600 by default.
 
-I/O: reads and atomically writes one file. Every value is treated as a
-secret: attributes keep one keyed digest per key, so a plan names the keys
-that changed (``values.DB_PASSWORD``) and never a value. The format is the
+I/O: reads and atomically writes one file. State never holds a value:
+attributes keep one keyed digest per key. A plan names the keys that changed
+(``values.DB_PASSWORD``); it shows old and new in clear only for keys whose
+configured value is not a secret, reading the old one from the file. The format is the
 common subset of systemd ``EnvironmentFile``, docker ``--env-file`` and
 POSIX sh: plain values bare, anything else double-quoted with escapes.
 """
@@ -25,6 +26,7 @@ from driftless.model import (
     Resource,
     ResourceId,
     Unknown,
+    contains_sensitive,
     contains_unknown,
     reveal,
     sensitive_digest,
@@ -159,20 +161,46 @@ class EnvFileHandler(ContentFileHandler):
             return fh.read()
 
     def diff(self, desired: Resource, live: LiveResource | None) -> Change:
-        """Changed keys as ``values.KEY`` (always shown as sensitive), plus mode."""
+        """Changed keys as ``values.KEY`` (secret ones shown as sensitive), plus mode."""
         if live is None:
             return Change(desired.id, Action.CREATE, desired, None, reason="does not exist yet")
         props = desired.properties
         wanted = {"path": props["path"], "type": "file",
                   "mode": format_mode(int(str(props.get("mode", "0600")), 8))}
         base = quick_diff(desired, live, wanted, replace_on=self.spec.replace_on)
-        keys = _key_diffs(_digests(props.get("values", {})), live.attributes.get("keys") or {})
+        values = props.get("values", {})
+        keys = _key_diffs(_digests(values), live.attributes.get("keys") or {})
         if not keys:
             return base
+        keys = self._in_clear(keys, values, props["path"], desired.id)
         diffs = base.diffs + keys
         names = ", ".join(d.path for d in keys)
         action = Action.REPLACE if base.action is Action.REPLACE else Action.UPDATE
         return Change(desired.id, action, desired, live, diffs, reason=f"{names} changed")
+
+
+    def _in_clear(self, keys: tuple[FieldDiff, ...], values: Mapping[str, Any], path: str,
+                  rid: ResourceId) -> tuple[FieldDiff, ...]:
+        """A key whose configured value is not a secret is shown in clear, old and new
+        (the old one read from the file now); secret, unknown and removed keys stay
+        digests shown as ``(sensitive)``."""
+        plain = {d.path[len("values."):] for d in keys
+                 if _plain(values.get(d.path[len("values."):]))}
+        if not plain:
+            return keys
+        try:
+            on_disk = parse_env(self._read_text(path, rid))
+        except OSError:
+            on_disk = {}
+        return tuple(
+            FieldDiff(d.path, on_disk.get(name), _env_str(values[name]))
+            if (name := d.path[len("values."):]) in plain else d
+            for d in keys)
+
+
+def _plain(value: Any) -> bool:
+    """A configured value that may be shown: known, and no secret inside."""
+    return value is not None and not contains_sensitive(value) and not contains_unknown(value)
 
 
 def _key_diffs(want: Mapping[str, Any], have: Mapping[str, Any]) -> tuple[FieldDiff, ...]:

@@ -15,13 +15,16 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from driftless.errors import DriftlessError
 from driftless.model import (
     Action,
     Change,
+    FieldDiff,
     LiveResource,
     Resource,
     ResourceId,
@@ -88,6 +91,10 @@ class FileProps(BaseModel):
         return self
 
 
+_TEXT_DIFF_MAX = 64 * 1024
+"""Larger files diff by digest only: a plan is read by people, and held in memory."""
+
+
 class ContentFileHandler(PathHandler):
     """A regular file whose bytes come from the desired properties.
 
@@ -96,6 +103,7 @@ class ContentFileHandler(PathHandler):
     """
 
     default_mode: ClassVar[int] = 0o644
+    shows_text: ClassVar[bool] = False  # a changed small text file diffs as text
 
     def keyed(self, props: Mapping[str, Any]) -> bool:
         """Whether the content is secret, so digests must be keyed."""
@@ -157,8 +165,30 @@ class ContentFileHandler(PathHandler):
             wanted["mode"] = norm_mode(props["mode"])
         wanted.update(wanted_owner(props))
         secret = frozenset({"sha256"}) if self.keyed(props) else frozenset()
-        return quick_diff(desired, live, wanted, replace_on=self.spec.replace_on,
-                          sensitive=secret)
+        change = quick_diff(desired, live, wanted, replace_on=self.spec.replace_on,
+                            sensitive=secret)
+        if change.action is Action.UPDATE and self.shows_text and not secret:
+            return self._as_text(change, desired)
+        return change
+
+    def _as_text(self, change: Change, desired: Resource) -> Change:
+        """Replace the digest diff with the old and new text, so a plan (and the
+        agent's history) can show a unified diff. Only for small UTF-8 files whose
+        new bytes render without error; anything else keeps the digests."""
+        digest = next((d for d in change.diffs if d.path == "sha256"), None)
+        if digest is None or not isinstance(desired.properties.get("content", ""), str):
+            return change
+        try:
+            new = self.render(self.parse(desired), desired.id)
+            with open(desired.properties["path"], "rb") as fh:
+                old = fh.read(_TEXT_DIFF_MAX + 1)
+            texts = [b.decode() for b in (old, new) if len(b) <= _TEXT_DIFF_MAX and b"\0" not in b]
+        except (OSError, ValueError, DriftlessError):
+            return change
+        if len(texts) != 2:
+            return change
+        text = FieldDiff("content", texts[0], texts[1])
+        return replace(change, diffs=tuple(text if d is digest else d for d in change.diffs))
 
     def create(self, change: Change) -> LiveResource:
         """Render and write the file atomically."""
@@ -226,6 +256,8 @@ def _unchanged(prior: LiveResource, st: os.stat_result, path: str, keyed: bool,
 
 class FileHandler(ContentFileHandler):
     """``local:file``: content or a copied source, mode, owner."""
+
+    shows_text = True
 
     spec = path_spec(
         "file", FileProps,

@@ -85,6 +85,8 @@ def _secret_texts(value: Any) -> list[str]:
 class TemplateHandler(ContentFileHandler):
     """``local:template``."""
 
+    shows_text = True
+
     spec = KindSpec(
         name="template", cheap=True, schema=TemplateProps,
         description="A file rendered from a Jinja2 template (StrictUndefined), written "
