@@ -53,7 +53,7 @@ def test_state_group_keeps_migrate_once_however_often_built() -> None:
 @pytest.mark.parametrize(("argv", "command"), [
     (["plan"], "plan"),
     (["-C", "plan", "apply"], "apply"),
-    (["--chdir", "x", "--allow-read", "y", "--limit", "a=1", "state", "list"], "state"),
+    (["--directory", "x", "--allow-read", "y", "--limit", "a=1", "state", "list"], "state"),
     (["--allow-secret-commands", "validate"], "validate"),
     (["--allow-secret-files", "d", "--secret-env", "P*", "scan"], "scan"),
     (["--help"], None),

@@ -50,7 +50,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
 }
 """Top-level command -> the modules whose ``register`` must run for it."""
 
-_VALUE_OPTIONS = frozenset({"-C", "--chdir", "--allow-read", "--limit", "--allow-secret-files",
+_VALUE_OPTIONS = frozenset({"-C", "--directory", "--allow-read", "--limit", "--allow-secret-files",
                             "--secret-env"})
 """Root options that take the next argument as their value."""
 
@@ -93,6 +93,9 @@ def full_app() -> typer.Typer:
 
 
 def _new_app() -> typer.Typer:
+    from driftless.cli.help_style import install
+
+    install()
     app = typer.Typer(
         name="driftless",
         help="Make reality match Git: plan, apply and continuously reconcile.",
@@ -107,7 +110,8 @@ def _new_app() -> typer.Typer:
 
 def _root(
     directory: Annotated[Path | None, typer.Option(
-        "-C", "--chdir", help="Run as if started in DIR (like git -C).")] = None,
+        "-C", "--directory", metavar="DIR",
+        help="Run as if started in DIR (like git -C).")] = None,
     allow_read: Annotated[list[Path] | None, typer.Option(
         "--allow-read", metavar="DIR",
         help="Let the project read files under DIR too (repeatable; the repository "
