@@ -255,3 +255,19 @@ def test_a_pending_webhook_never_displaces_a_due_drift_check(tmp_path: Path) -> 
     assert agent.sources.fetches("default") == fetches  # nothing to fetch for those
     assert slot.drift_pending and slot.due <= now
     assert agent._trigger(slot, agent.store.status("web")) == "drift"
+
+
+def test_an_agent_restarted_while_git_is_down_does_not_report_old_ready(tmp_path: Path) -> None:
+    init_bare(tmp_path / "srv", "app.git")
+    with GitHttpServer(tmp_path / "srv") as srv:
+        wd = Workdir.clone(f"{srv.url}/app.git", tmp_path / "wd")
+        wd.write(project_files(tmp_path / "page.txt", "v1")).commit("v1").push()
+        args = ("--source", f"{srv.url}/app.git", "--interval", "0.3", "--drift-interval", "3600")
+        with running_agent(tmp_path / "agent", *args) as agent:
+            agent.wait(lambda s: s.get("revision") == wd.head() and _ready(s))
+        srv.stop()
+        with running_agent(tmp_path / "agent", *args) as agent:
+            st = agent.wait(lambda s: not _ready(s))
+            assert st["sync"] == "Unknown" and "unavailable since" in st["message"]
+            assert st["revision"] == wd.head()  # what is deployed is still known
+            assert httpx.get(agent.url + "/readyz", timeout=5).status_code == 503

@@ -193,8 +193,10 @@ class Agent:
             self._source_due[name] = retry
             log.warning("source %s unavailable (%d failed fetches, next in %.0f s): %s",
                         name, self.sources.attempt(name), retry - time.time(), exc.message)
-            for slot in self._slots_of(name):
-                self._mark_unavailable(slot.stack, name)
+            # Stacks recorded before a restart count too: their old Ready must not stand.
+            known = {st.stack for st in self.store.statuses() if st.source == name}
+            for stack in sorted(known | {slot.stack for slot in self._slots_of(name)}):
+                self._mark_unavailable(stack, name)
             return False
         except DriftlessError:
             self.metrics.fetched(name, ok=True, trigger=trigger)
