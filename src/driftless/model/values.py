@@ -183,24 +183,37 @@ def mask(value: Any) -> Any:
     return value
 
 
-def _walk_any(value: Any, pred: Callable[[Any], bool]) -> bool:
-    if pred(value):
-        return True
-    if isinstance(value, Mapping):
-        return any(_walk_any(v, pred) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(_walk_any(v, pred) for v in value)
+def _holds(value: Any, kinds: type | tuple[type, ...]) -> bool:
+    """Whether ``value`` or anything inside its mappings and sequences is one of
+    ``kinds``; a ``Sensitive`` is not looked into.
+
+    Iterative, and scalars are skipped by class before any ``isinstance`` against
+    an ABC: render asks it of every function call's arguments and the planner of
+    every resource, so it ran ~40 times per resource of a 10,000-resource plan.
+    """
+    todo = [value]
+    while todo:
+        v = todo.pop()
+        cls = v.__class__
+        if cls in _SCALARS:
+            continue
+        if isinstance(v, kinds):
+            return True
+        if cls is dict or isinstance(v, Mapping):
+            todo.extend(v.values())
+        elif cls is list or cls is tuple or isinstance(v, list | tuple):
+            todo.extend(v)
     return False
 
 
 def contains_sensitive(value: Any) -> bool:
     """Whether any part of ``value`` is a secret."""
-    return _walk_any(value, lambda v: isinstance(v, Sensitive))
+    return _holds(value, Sensitive)
 
 
 def contains_unknown(value: Any) -> bool:
-    """Whether any part of ``value`` is unknown or deferred."""
-    return _walk_any(value, lambda v: isinstance(v, Unknown | Deferred))
+    """Whether any part of ``value`` is unknown or deferred (not looking inside secrets)."""
+    return _holds(value, (Unknown, Deferred))
 
 
 def resolve(value: Any, lookup: AttrLookup) -> Any:
