@@ -18,21 +18,21 @@ import pytest
 
 from driftless.model import Action, LiveResource, Resource, ResourceId
 from driftless.providers.local import LocalProvider
-from driftless.providers.local import files as files_mod
 from driftless.providers.local._fingerprint import RACY_NS, racy
+from driftless.providers.local._host import LocalHost
 
 
 @pytest.fixture
 def hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The paths the file kinds hashed (read and digested) during the test."""
     seen: list[str] = []
-    real = files_mod.file_digest
+    real = LocalHost.file_digest
 
-    def counting(path: str, *, keyed: bool) -> str:
+    def counting(host: LocalHost, path: str, *, keyed: bool) -> str:
         seen.append(path)
-        return real(path, keyed=keyed)
+        return real(host, path, keyed=keyed)
 
-    monkeypatch.setattr(files_mod, "file_digest", counting)
+    monkeypatch.setattr(LocalHost, "file_digest", counting)
     return seen
 
 

@@ -21,7 +21,7 @@ import stat
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from driftless.errors import ProviderError
 from driftless.model import (
@@ -34,6 +34,9 @@ from driftless.model import (
     sensitive_digest,
 )
 from driftless.providers.local._fingerprint import backdate, fingerprint, trusted_digest
+
+if TYPE_CHECKING:
+    from driftless.providers.local._host import StatLike
 
 __all__ = [
     "content_digest",
@@ -271,7 +274,7 @@ def lstat_or_none(path: Any, rid: ResourceId) -> os.stat_result | None:
     except OSError as exc:
         raise os_error(exc, path=path, rid=rid, doing="inspect") from None
 
-def kind_of(st: os.stat_result) -> str:
+def kind_of(st: StatLike) -> str:
     if stat.S_ISREG(st.st_mode):
         return "file"
     if stat.S_ISDIR(st.st_mode):
@@ -306,7 +309,7 @@ def owner_ids(owner: str | int | None, group: str | int | None,
                             hint="create the user/group first or fix the name") from None
     return uid, gid
 
-def owner_attrs(props: Mapping[str, Any], st: os.stat_result) -> dict[str, Any]:
+def owner_attrs(props: Mapping[str, Any], st: StatLike) -> dict[str, Any]:
     """``owner``/``group`` in the form the user wrote them (name or id), if asked."""
     out: dict[str, Any] = {}
     if props.get("owner") is not None:

@@ -27,7 +27,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from driftless.providers.local._host import StatLike
 
 __all__ = ["RACY_NS", "backdate", "fingerprint", "racy", "stat_matches", "trusted_digest"]
 
@@ -44,7 +47,7 @@ def racy(mtime_ns: int, seen_ns: int) -> bool:
     return seen_ns - mtime_ns < window
 
 
-def fingerprint(st: os.stat_result, digest: str, *, keyed: bool,
+def fingerprint(st: StatLike, digest: str, *, keyed: bool,
                 seen_ns: int | None = None) -> dict[str, Any]:
     """What ``private`` keeps so the next read can skip hashing.
 
@@ -56,7 +59,7 @@ def fingerprint(st: os.stat_result, digest: str, *, keyed: bool,
             "seen_ns": time.time_ns() if seen_ns is None else seen_ns}
 
 
-def stat_matches(prior: Mapping[str, Any], st: os.stat_result) -> bool:
+def stat_matches(prior: Mapping[str, Any], st: StatLike) -> bool:
     """(size, mtime_ns, ctime_ns, inode) as recorded, and the record not racily clean.
 
     A record without ``ctime_ns`` or ``seen_ns`` (state written by an older
@@ -68,7 +71,7 @@ def stat_matches(prior: Mapping[str, Any], st: os.stat_result) -> bool:
             and isinstance(seen, int) and not racy(st.st_mtime_ns, seen))
 
 
-def trusted_digest(prior: Mapping[str, Any] | None, st: os.stat_result, *,
+def trusted_digest(prior: Mapping[str, Any] | None, st: StatLike, *,
                    keyed: bool) -> str | None:
     """The recorded digest when the stat still matches the record (see ``stat_matches``)."""
     if prior is not None and prior.get("keyed") == keyed and stat_matches(prior, st):

@@ -10,7 +10,6 @@ POSIX sh: plain values bare, anything else double-quoted with escapes.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -33,6 +32,7 @@ from driftless.model import (
 )
 from driftless.providers.base import KindHandler, KindSpec
 from driftless.providers.local._atomic import format_mode
+from driftless.providers.local._host import StatLike
 from driftless.providers.local._paths import AbsPath
 from driftless.providers.local.files import MODE_PATTERN, ContentFileHandler, quick_diff
 
@@ -146,7 +146,7 @@ class EnvFileHandler(ContentFileHandler):
         """The file's bytes."""
         return format_env(props.values).encode()
 
-    def observe(self, rid: ResourceId, path: str, st: os.stat_result, *, keyed: bool,
+    def observe(self, rid: ResourceId, path: str, st: StatLike, *, keyed: bool,
                 props: Mapping[str, Any], prior: LiveResource | None) -> LiveResource:
         """Parse the file into per-key digests."""
         live = super().observe(rid, path, st, keyed=keyed, props=props, prior=prior)
@@ -157,8 +157,8 @@ class EnvFileHandler(ContentFileHandler):
         return LiveResource(rid, attrs, live.private)
 
     def _read_text(self, path: str, rid: ResourceId) -> str:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            return fh.read()
+        text = self.host.read_bytes(path).decode("utf-8", errors="replace")
+        return text.replace("\r\n", "\n").replace("\r", "\n")  # as open() in text mode
 
     def diff(self, desired: Resource, live: LiveResource | None) -> Change:
         """Changed keys as ``values.KEY`` (secret ones shown as sensitive), plus mode."""

@@ -12,7 +12,6 @@ and ``symlink`` handlers and the path-kind base live in ``files_paths``.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -35,23 +34,19 @@ from driftless.model import (
 from driftless.providers.base import KindHandler
 from driftless.providers.local._atomic import (
     content_digest,
-    ensure_parent,
     file_digest,
     fingerprint,
     format_mode,
     kind_of,
     lstat_or_none,
     os_error,
-    owner_attrs,
-    owner_ids,
     parse_mode,
     quick_diff,
-    remove_quietly,
     trusted_digest,
     wanted_owner,
-    write_atomic,
 )
 from driftless.providers.local._fingerprint import stat_matches
+from driftless.providers.local._host import StatLike
 from driftless.providers.local._paths import AbsPath, resolved_source
 from driftless.providers.local.files_paths import (
     MODE_PATTERN,
@@ -121,7 +116,7 @@ class ContentFileHandler(PathHandler):
         """Stat the path; hash only when the recorded fingerprint moved."""
         props = resource.properties
         path = props["path"]
-        st = lstat_or_none(path, resource.id)
+        st = self.host.lstat_or_none(path, resource.id)
         if st is None:
             return None
         keyed = self.keyed(props)
@@ -129,7 +124,7 @@ class ContentFileHandler(PathHandler):
             return prior
         return self.observe(resource.id, path, st, keyed=keyed, props=props, prior=prior)
 
-    def observe(self, rid: ResourceId, path: str, st: os.stat_result, *, keyed: bool,
+    def observe(self, rid: ResourceId, path: str, st: StatLike, *, keyed: bool,
                 props: Mapping[str, Any], prior: LiveResource | None) -> LiveResource:
         """The live view of ``path`` after a stat (hashing only if needed)."""
         seen = time.time_ns()  # before hashing: a record errs towards racily clean
@@ -141,14 +136,14 @@ class ContentFileHandler(PathHandler):
                 digest = self._hash(path, rid, keyed)
         attrs = {"path": path, "type": kind, "sha256": digest,
                  "mode": format_mode(st.st_mode), "size": st.st_size,
-                 **owner_attrs(props, st)}
+                 **self.host.owner_attrs(props, st)}
         private = fingerprint(st, digest, keyed=keyed, seen_ns=seen) if digest else {}
         private.update(st_mode=st.st_mode, uid=st.st_uid, gid=st.st_gid)
         return LiveResource(rid, attrs, private)
 
     def _hash(self, path: str, rid: ResourceId, keyed: bool) -> str:
         try:
-            return file_digest(path, keyed=keyed)
+            return self.host.file_digest(path, keyed=keyed)
         except OSError as exc:
             raise os_error(exc, path=path, rid=rid, doing="read") from None
 
@@ -180,8 +175,7 @@ class ContentFileHandler(PathHandler):
             return change
         try:
             new = self.render(self.parse(desired), desired.id)
-            with open(desired.properties["path"], "rb") as fh:
-                old = fh.read(_TEXT_DIFF_MAX + 1)
+            old = self.host.read_bytes(desired.properties["path"], limit=_TEXT_DIFF_MAX + 1)
             texts = [b.decode() for b in (old, new) if len(b) <= _TEXT_DIFF_MAX and b"\0" not in b]
         except (OSError, ValueError, DriftlessError):
             return change
@@ -196,10 +190,11 @@ class ContentFileHandler(PathHandler):
         rid = change.desired.id
         props = self.parse(change.desired)
         data = self.render(props, rid)
-        ensure_parent(props.path, make_parents=props.make_parents, rid=rid)
+        self.host.ensure_parent(props.path, make_parents=props.make_parents, rid=rid)
         mode = parse_mode(props.mode, default=self.default_mode)
-        owner = owner_ids(getattr(props, "owner", None), getattr(props, "group", None), rid)
-        st = write_atomic(props.path, data, mode=mode, rid=rid, owner=owner)
+        owner = self.host.owner_ids(getattr(props, "owner", None),
+                                    getattr(props, "group", None), rid)
+        st = self.host.write_atomic(props.path, data, mode=mode, rid=rid, owner=owner)
         keyed = self.keyed(change.desired.properties)
         live = LiveResource(rid, {}, fingerprint(st, content_digest(data, keyed=keyed),
                                                  keyed=keyed))
@@ -218,13 +213,14 @@ class ContentFileHandler(PathHandler):
         props = self.parse(desired)
         rid = desired.id
         try:
-            os.chmod(props.path, parse_mode(props.mode, default=self.default_mode))
-            owner = owner_ids(getattr(props, "owner", None), getattr(props, "group", None), rid)
+            self.host.chmod(props.path, parse_mode(props.mode, default=self.default_mode))
+            owner = self.host.owner_ids(getattr(props, "owner", None),
+                                        getattr(props, "group", None), rid)
             if owner is not None:
-                os.chown(props.path, owner[0], owner[1])
+                self.host.chown(props.path, owner[0], owner[1])
         except OSError as exc:
             raise os_error(exc, path=props.path, rid=rid, doing="change mode of") from None
-        st = os.lstat(props.path)
+        st = self.host.lstat(props.path)
         return self.observe(rid, props.path, st, keyed=self.keyed(desired.properties),
                             props=desired.properties, prior=prior)
 
@@ -232,14 +228,14 @@ class ContentFileHandler(PathHandler):
         """Remove the file; gone already is fine."""
         path = str(prior.attributes.get("path"))
         try:
-            remove_quietly(path)
+            self.host.remove_quietly(path)
         except IsADirectoryError:
             return  # something else replaced it with a directory: not ours
         except OSError as exc:
             raise os_error(exc, path=path, rid=prior.id, doing="delete") from None
 
 
-def _unchanged(prior: LiveResource, st: os.stat_result, path: str, keyed: bool,
+def _unchanged(prior: LiveResource, st: StatLike, path: str, keyed: bool,
                props: Mapping[str, Any]) -> bool:
     """Whether the prior view still holds: same fingerprint (not racily clean), mode,
     owner, path."""

@@ -9,8 +9,6 @@ and re-exports these names.
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -21,19 +19,14 @@ from driftless.errors import ProviderError
 from driftless.model import Action, Change, LiveResource, Resource
 from driftless.providers.base import KindHandler, KindSpec
 from driftless.providers.local._atomic import (
-    ensure_parent,
     format_mode,
     kind_of,
-    lstat_or_none,
     os_error,
-    owner_attrs,
-    owner_ids,
     parse_mode,
     quick_diff,
-    remove_quietly,
-    remove_stray_temps,
     wanted_owner,
 )
+from driftless.providers.local._host import LOCAL, Host
 from driftless.providers.local._paths import AbsPath, LinkTarget
 
 __all__ = [
@@ -71,7 +64,13 @@ def path_spec(name: str, schema: type[BaseModel], description: str, *, what: str
 
 
 class PathHandler(KindHandler):
-    """A kind whose object is named by its ``path``: imports take the path."""
+    """A kind whose object is named by its ``path``: imports take the path.
+
+    ``host`` is the machine it acts on (``_host``): this one, unless the ssh
+    provider gave the handler a remote host.
+    """
+
+    host: Host = LOCAL
 
     def import_resource(self, resource: Resource, import_id: str) -> LiveResource | None:
         """Read the object at ``import_id`` (a path)."""
@@ -81,7 +80,7 @@ class PathHandler(KindHandler):
 
     def cleanup(self, resource: Resource) -> list[str]:
         """Remove temp files a killed writer of this path left beside it."""
-        return remove_stray_temps(resource.properties.get("path"))
+        return self.host.remove_stray_temps(resource.properties.get("path"))
 
 
 class DirectoryProps(BaseModel):
@@ -119,11 +118,11 @@ class DirectoryHandler(PathHandler):
     def read(self, resource: Resource, prior: LiveResource | None) -> LiveResource | None:
         """Stat the directory."""
         props = resource.properties
-        st = lstat_or_none(props["path"], resource.id)
+        st = self.host.lstat_or_none(props["path"], resource.id)
         if st is None:
             return None
         attrs = {"path": props["path"], "type": kind_of(st), "mode": format_mode(st.st_mode),
-                 "purge": bool(props.get("purge", False)), **owner_attrs(props, st)}
+                 "purge": bool(props.get("purge", False)), **self.host.owner_attrs(props, st)}
         return LiveResource(resource.id, attrs)
 
     def diff(self, desired: Resource, live: LiveResource | None) -> Change:
@@ -143,14 +142,15 @@ class DirectoryHandler(PathHandler):
         assert change.desired is not None
         props = self.parse(change.desired)
         rid = change.desired.id
-        ensure_parent(props.path, make_parents=props.make_parents, rid=rid)
+        host = self.host
+        host.ensure_parent(props.path, make_parents=props.make_parents, rid=rid)
         try:
-            if not os.path.isdir(props.path):
-                os.mkdir(props.path)
-            os.chmod(props.path, parse_mode(props.mode, default=0o755))
-            owner = owner_ids(props.owner, props.group, rid)
+            if not host.isdir(props.path):
+                host.mkdir(props.path)
+            host.chmod(props.path, parse_mode(props.mode, default=0o755))
+            owner = host.owner_ids(props.owner, props.group, rid)
             if owner is not None:
-                os.chown(props.path, owner[0], owner[1])
+                host.chown(props.path, owner[0], owner[1])
         except OSError as exc:
             raise os_error(exc, path=props.path, rid=rid, doing="create directory") from None
         live = self.read(change.desired, None)
@@ -166,9 +166,9 @@ class DirectoryHandler(PathHandler):
         path = str(prior.attributes.get("path"))
         try:
             if prior.attributes.get("purge"):
-                shutil.rmtree(path)
+                self.host.rmtree(path)
             else:
-                os.rmdir(path)
+                self.host.rmdir(path)
         except FileNotFoundError:
             return
         except OSError as exc:
@@ -189,11 +189,11 @@ class SymlinkHandler(PathHandler):
     def read(self, resource: Resource, prior: LiveResource | None) -> LiveResource | None:
         """lstat + readlink."""
         path = resource.properties["path"]
-        st = lstat_or_none(path, resource.id)
+        st = self.host.lstat_or_none(path, resource.id)
         if st is None:
             return None
         kind = kind_of(st)
-        target = os.readlink(path) if kind == "symlink" else None
+        target = self.host.readlink(path) if kind == "symlink" else None
         return LiveResource(resource.id, {"path": path, "type": kind, "target": target})
 
     def diff(self, desired: Resource, live: LiveResource | None) -> Change:
@@ -209,15 +209,10 @@ class SymlinkHandler(PathHandler):
         assert change.desired is not None
         props = self.parse(change.desired)
         rid = change.desired.id
-        ensure_parent(props.path, make_parents=props.make_parents, rid=rid)
-        tmp = os.path.join(os.path.dirname(os.path.abspath(props.path)),
-                           f".{os.path.basename(props.path)}.{os.getpid()}.lnk")
+        self.host.ensure_parent(props.path, make_parents=props.make_parents, rid=rid)
         try:
-            remove_quietly(tmp)
-            os.symlink(props.target, tmp)
-            os.replace(tmp, props.path)
+            self.host.symlink_swap(props.target, props.path)
         except OSError as exc:
-            remove_quietly(tmp)
             raise os_error(exc, path=props.path, rid=rid, doing="create symlink") from None
         return LiveResource(rid, {"path": props.path, "type": "symlink", "target": props.target})
 
@@ -228,8 +223,8 @@ class SymlinkHandler(PathHandler):
     def delete(self, prior: LiveResource) -> None:
         """Remove the link, only if it is still a link."""
         path = str(prior.attributes.get("path"))
-        if os.path.islink(path):
+        if self.host.islink(path):
             try:
-                os.unlink(path)
+                self.host.remove_quietly(path)
             except OSError as exc:
                 raise os_error(exc, path=path, rid=prior.id, doing="delete") from None
