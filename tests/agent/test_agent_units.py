@@ -196,3 +196,17 @@ def test_agent_config_sets_secret_reference_policy(tmp_path: Path) -> None:
     assert policy.may_read_secret((tmp_path / "secrets" / "db").resolve())
     assert not policy.may_read_secret(tmp_path.resolve())
     assert policy.secret_env == ("APP_*",) and policy.secret_commands
+
+
+def test_status_and_history_create_nothing_and_say_when_empty(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for args in (["status"], ["status", "--json"], ["history", "web"]):
+        done = subprocess.run([sys.executable, "-m", "driftless", *args], cwd=empty,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip(), f"{args} printed nothing"
+    assert list(empty.iterdir()) == []

@@ -187,8 +187,9 @@ def status(
 
     Example: driftless status --json
     """
-    with guard():
-        statuses = _store(state_dir).statuses()
+    path = default_store_path(state_dir)
+    with guard():  # read-only: a missing store is "nothing yet", never created here
+        statuses = AgentStore(path).statuses() if path.exists() else []
     if as_json:
         print_json({"stacks": [s.to_json() for s in statuses]})
     elif not statuses:
@@ -211,6 +212,11 @@ def history(
         entries = _history(stack, state_dir, limit)
     if as_json:
         print_json({"history": [e.to_json() for e in entries]})
+        return
+    if not entries:
+        console.print(f"no history for stack '{stack}' yet (looked in "
+                      f"{default_store_path(state_dir)}); the agent records every reconcile "
+                      "there, and the CLI its break-glass applies and forced unlocks")
         return
     for e in entries:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.started))
