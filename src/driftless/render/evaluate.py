@@ -31,8 +31,6 @@ from driftless.model import (
     Deferred,
     Sensitive,
     Unknown,
-    contains_sensitive,
-    contains_unknown,
     reveal,
     sensitive_digest,
 )
@@ -238,9 +236,9 @@ def _call(node: Call, scope: Scope, lookup: AttrLookup) -> Any:
             hint=did_you_mean(node.name, FUNCTIONS) or f"functions: {', '.join(FUNCTIONS)}",
         )
     raw = tuple(_eval(a, scope, lookup) for a in node.args)
-    if contains_unknown(raw):
+    unknown, secret = _unknown_and_secret(raw)
+    if unknown:
         return UNKNOWN
-    secret = contains_sensitive(raw)
     budget = scope.budget if scope.budget is not None else Budget(scope.policy)
     args = Args(raw, scope.base_dir, scope.root, budget)
     try:
@@ -254,6 +252,34 @@ def _call(node: Call, scope: Scope, lookup: AttrLookup) -> Any:
     if secret or isinstance(result, Sensitive):
         return Sensitive.derived(reveal(result), (raw, result))
     return result
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+def _unknown_and_secret(value: Any) -> tuple[bool, bool]:
+    """``(contains_unknown(value), contains_sensitive(value))`` in one iterative walk.
+
+    Function arguments are walked on every call (a map variable passed to
+    ``lookup`` in each of 10,000 instances), so plain scalars are skipped by
+    class and the walk stops once both are found. Like those two, it does not
+    look inside a secret for unknown values.
+    """
+    unknown = secret = False
+    todo = [value]
+    while todo and not (unknown and secret):
+        v = todo.pop()
+        if v.__class__ in _PLAIN:
+            continue
+        if isinstance(v, Sensitive):
+            secret = True
+        elif isinstance(v, Unknown | Deferred):
+            unknown = True
+        elif isinstance(v, Mapping):
+            todo.extend(v.values())
+        elif isinstance(v, list | tuple):
+            todo.extend(v)
+    return unknown, secret
 
 
 def _scrub(text: str, raw: Any) -> str:
