@@ -1,5 +1,5 @@
-"""contains_sensitive / contains_unknown: the iterative walk answers as the
-recursive definition does, on any nesting of mappings, lists and tuples."""
+"""contains_sensitive / contains_unknown, reveal and mask: the fast paths answer
+as the plain recursive definitions do, on any nesting of mappings, lists and tuples."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from driftless.model import UNKNOWN, ResourceId, Sensitive
-from driftless.model.values import Deferred, contains_sensitive, contains_unknown
+from driftless.model.values import (
+    Deferred,
+    Unknown,
+    contains_sensitive,
+    contains_unknown,
+    mask,
+    reveal,
+)
 
 DEFERRED = Deferred("${a.b}", frozenset({ResourceId("local", "file", "a")}), lambda _l: 1)
 
@@ -59,3 +66,31 @@ def test_found_deep_and_not_inside_a_secret() -> None:
     assert not contains_sensitive(deep)
     assert not contains_unknown({"a": Sensitive(UNKNOWN)})
     assert contains_sensitive(({"a": ["x", Sensitive("s")]},))
+
+
+def _reveal(value: Any) -> Any:
+    if isinstance(value, Sensitive):
+        return _reveal(value.value)
+    if isinstance(value, Mapping):
+        return {k: _reveal(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_reveal(v) for v in value]
+    return value
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, Sensitive):
+        return "(sensitive)"
+    if isinstance(value, Unknown | Deferred):
+        return "(known after apply)"
+    if isinstance(value, Mapping):
+        return {k: _mask(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_mask(v) for v in value]
+    return value
+
+
+@given(VALUES)
+def test_reveal_and_mask_agree_with_the_recursive_definition(value: Any) -> None:
+    assert reveal(value) == _reveal(value)
+    assert mask(value) == _mask(value)

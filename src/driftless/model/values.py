@@ -161,6 +161,8 @@ class Deferred:
 
 def reveal(value: Any) -> Any:
     """Unwrap ``Sensitive`` values, recursively; used only at the point of use."""
+    if value.__class__ in _SCALARS:  # most values: no isinstance against the ABCs
+        return value
     if isinstance(value, Sensitive):
         return reveal(value.value)
     if isinstance(value, Mapping):
@@ -172,6 +174,8 @@ def reveal(value: Any) -> Any:
 
 def mask(value: Any) -> Any:
     """A copy safe to print or store: secrets become ``(sensitive)``."""
+    if value.__class__ in _SCALARS:
+        return value
     if isinstance(value, Sensitive):
         return "(sensitive)"
     if isinstance(value, Unknown | Deferred):
@@ -218,6 +222,8 @@ def contains_unknown(value: Any) -> bool:
 
 def resolve(value: Any, lookup: AttrLookup) -> Any:
     """Evaluate every ``Deferred`` inside ``value``; unknown parts stay ``UNKNOWN``."""
+    if value.__class__ in _SCALARS:
+        return value
     if isinstance(value, Deferred):
         return value.evaluate(lookup)
     if isinstance(value, Sensitive):
