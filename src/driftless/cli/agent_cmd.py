@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -129,6 +129,10 @@ def agent(
     refuse_plaintext_secrets: Annotated[bool, typer.Option(
         "--refuse-plaintext-secrets",
         help="Stall a revision whose changed files hold a plaintext secret.")] = False,
+    image_interval: Annotated[float | None, typer.Option(
+        "--image-interval", envvar="DRIFTLESS_AGENT_IMAGE_INTERVAL",
+        help="Run image automation (settings.images) every N seconds: commit and push "
+             "new tags, then deploy them [default: off].")] = None,
     verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
 ) -> None:
     """Reconcile continuously from git: poll, webhooks, drift, self-heal, history.
@@ -156,8 +160,27 @@ def agent(
         runner = Agent(cfg)
         console.print(f"driftless agent: {len(cfg.sources)} source(s), state in "
                       f"{cfg.state_dir}, API on http://{cfg.host}:{cfg.port}")
-        runner.run()
+        images = _image_automation(cfg, runner, image_interval)
+        try:
+            runner.run()
+        finally:
+            if images is not None:
+                images.stop()
     console.print("driftless agent stopped.")
+
+
+def _image_automation(cfg: AgentConfig, runner: Any, interval: float | None) -> Any:
+    """Start image automation next to the loop; a pushed update is fetched at once."""
+    if interval is None:
+        return None
+    from driftless.agent.images import ImageAutomation
+
+    def fetch_now(source: str, commit: str) -> None:
+        runner.request(source=source, trigger="webhook", after=commit)
+
+    automation = ImageAutomation(cfg, interval, fetch_now)
+    automation.start()
+    return automation
 
 
 def _agent_config(source: str | None, ref: str, path: str, env: str | None,

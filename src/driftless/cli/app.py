@@ -31,7 +31,7 @@ from driftless.model.policy import (
 __all__ = ["GROUPS", "MODULES", "build_app", "command_of", "full_app"]
 
 MODULES = ("init_cmd", "core", "render_cmd", "state_cmd", "agent_cmd", "cloud_cmd", "scan_cmd",
-           "secrets_cmd", "ci_cmd", "fleet_cmd")
+           "secrets_cmd", "ci_cmd", "fleet_cmd", "images_cmd")
 """Every command group module, in the order their commands are listed in help."""
 
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -47,6 +47,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "init": ("init_cmd",),
     "ci": ("ci_cmd",),
     "fleet": ("fleet_cmd",),
+    "images": ("images_cmd",),
 }
 """Top-level command -> the modules whose ``register`` must run for it."""
 
