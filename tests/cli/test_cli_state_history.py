@@ -117,7 +117,7 @@ def test_history_keeps_the_last_n_and_says_which(tmp_path: Path) -> None:
     assert "?history=N" in old.stderr
     # Only the row versions the kept snapshots need stay: those of serials 4 and 5.
     db = sqlite3.connect(tmp_path / ".driftless" / "state.db")
-    died = sorted({r[0] for r in db.execute("SELECT died FROM resource_versions")})
+    died = sorted({r[0] for r in db.execute("SELECT died FROM snapshot_rows")})
     db.close()
     assert died == [4, 5]
     _project(tmp_path, 5, url="sqlite:///.driftless/state.db?history=lots")
@@ -151,7 +151,7 @@ def test_encrypted_snapshots_stay_encrypted_and_restore_with_the_key(
     _project(root, 2, keep=(0,))
     run(root, "apply", "--auto-approve", check=True)
     raw = _state_bytes(root)
-    assert b"resource_versions" in raw
+    assert b"snapshot_rows" in raw
     for value in (MARK, SECRET, "v1 0"):
         assert value.encode() not in raw, f"{value} is in clear in state or its snapshots"
 

@@ -30,6 +30,8 @@ from typing import Any
 import yaml
 from botocore.exceptions import ClientError
 
+from driftless.state.packed import inflate_all
+
 __all__ = [
     "ALL_PATHS", "FULL_KINDS", "KILL_KINDS", "PATH_LABELS", "REGION", "Cli", "Scan",
     "Scenario", "ServiceLog", "aws_env", "first_error", "new_canary", "parse_addresses",
@@ -108,6 +110,8 @@ class Scan:
     def text(self, where: str, data: str | bytes, *, allowed: Iterable[str] = ()) -> None:
         """Search ``data``; a canary of a path in ``allowed`` may be there."""
         blob = data.encode(errors="surrogateescape") if isinstance(data, str) else data
+        # SQLite state stores rows deflated (driftless.state.packed): read them inflated too.
+        blob += b"\n" + inflate_all(blob)
         for path, value in self.canaries.items():
             if path in allowed:
                 continue

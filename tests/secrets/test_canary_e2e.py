@@ -43,6 +43,7 @@ from canary_helpers import (
     s3_versions,
 )
 
+from driftless.state.packed import pack
 from gitserver import Workdir, git_http_server, init_bare
 from servers import free_port, moto_server
 
@@ -352,7 +353,8 @@ def test_the_search_itself_finds_canaries(tmp_path: Path) -> None:
     cli, var = sc.canaries["cli"], sc.canaries["varfile"].encode()
     (sc.project / ".driftless").mkdir()
     files = {
-        sc.project / ".driftless" / "state.db": b"\0\1" + base64.b64encode(b"ab" + var + b"z"),
+        sc.project / ".driftless" / "state.db": b"\0\1" + base64.b64encode(b"ab" + var + b"z")
+        + pack(f'{{"inputs":{{"token":"{sc.canaries["envfile"]}"}}}}'),  # a packed row
         sc.services / "web" / "supervisor.json": binascii.hexlify(var),
         sc.out / "cli" / "file.txt": f"file {cli} {sc.canaries['sops']}\n".encode(),
         sc.out / "cli" / "svc.log": f"svc-env {cli}\n[driftless t] argv {cli}\n".encode(),
@@ -372,4 +374,5 @@ def test_the_search_itself_finds_canaries(tmp_path: Path) -> None:
         "varfile": ["file project/.driftless/state.db (base64)",
                     "file services/web/supervisor.json (hex)"],
         "sops": ["file out/cli/file.txt"],
+        "envfile": ["file project/.driftless/state.db"],
         "ref_cmd": ["out/envvar/svc.log (service lines)"]}, sc.scan.report()

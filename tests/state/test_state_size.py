@@ -94,7 +94,7 @@ def test_a_schema_1_state_file_still_reads_and_takes_packed_writes(tmp_path: Pat
     backend.unlock("web", info.id)
     backend.close()
     con = sqlite3.connect(db)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 3
     (doc,) = con.execute("SELECT doc FROM resources").fetchone()
     assert isinstance(doc, str), "an unchanged old row is left as it was"
     con.close()
@@ -109,9 +109,38 @@ def test_a_newer_schema_is_refused_by_name(tmp_path: Path) -> None:
     db = tmp_path / "state.db"
     SQLiteBackend(db).write("web", SQLiteBackend(db).read("web").next())
     con = sqlite3.connect(db)
-    con.execute("PRAGMA user_version = 3")
+    con.execute("PRAGMA user_version = 99")
     con.commit()
     con.close()
-    with pytest.raises(StateError, match="schema 3") as caught:
+    with pytest.raises(StateError, match="schema 99") as caught:
         SQLiteBackend(db).read("web")
     assert "upgrade driftless" in (caught.value.hint or "")
+
+
+def test_a_schema_2_file_keeps_its_current_snapshot_and_drops_its_old_row_table(
+        tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    backend = SQLiteBackend(db)
+    snap = backend.read("web")
+    for n in range(3):
+        snap = snap.next(outputs={"n": n})
+        backend.write("web", snap)
+    backend.close()
+    con = sqlite3.connect(db)  # as schema 2 left it: old rows one by one in their own table
+    con.executescript("""
+        CREATE TABLE resource_versions (stack TEXT NOT NULL, address TEXT NOT NULL,
+            born INTEGER NOT NULL, died INTEGER NOT NULL, doc BLOB NOT NULL,
+            PRIMARY KEY (stack, died, address)) WITHOUT ROWID;
+        DROP TABLE snapshot_rows;
+        PRAGMA user_version = 2;
+    """)
+    con.close()
+    again = SQLiteBackend(db)
+    assert again.read("web") == snap
+    assert [h.serial for h in again.history("web")] == [3]
+    again.close()
+    con = sqlite3.connect(db)
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 3
+    con.close()
+    assert "resource_versions" not in tables and "snapshot_rows" in tables

@@ -36,13 +36,13 @@ from urllib.parse import parse_qs, urlsplit
 from driftless.errors import ConfigError, LockHeld, StateConflict, StateError
 from driftless.model import LockInfo, ResourceState, StateSnapshot
 from driftless.state.base import SnapshotInfo
-from driftless.state.packed import pack, unpack
+from driftless.state.packed import pack, pack_batches, unpack, unpack_batch
 from driftless.state.rows import KnownRows, Rows
 from driftless.state.sqlite_journal import SQLiteJournal, dumps, encode
 
 __all__ = ["SQLiteBackend", "SQLiteJournal", "from_url"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_HISTORY = 10
 MAX_HISTORY = 1000
 BUSY_TIMEOUT = 30.0
@@ -50,7 +50,7 @@ BUSY_TIMEOUT = 30.0
 # program's SQLite file named as state is refused before a byte is written.
 APPLICATION_ID = 0x44524654
 _OUR_TABLES = frozenset({"stacks", "resources", "locks", "journal", "sqlite_sequence",
-                         "snapshots", "resource_versions"})
+                         "snapshots", "snapshot_rows"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS stacks (
@@ -72,10 +72,9 @@ CREATE TABLE IF NOT EXISTS snapshots (
     stack TEXT NOT NULL, serial INTEGER NOT NULL, lineage TEXT NOT NULL,
     at REAL NOT NULL, writer TEXT NOT NULL, resources INTEGER NOT NULL,
     outputs BLOB NOT NULL, PRIMARY KEY (stack, serial)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS resource_versions (
-    stack TEXT NOT NULL, address TEXT NOT NULL, born INTEGER NOT NULL,
-    died INTEGER NOT NULL, doc BLOB NOT NULL,
-    PRIMARY KEY (stack, died, address)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS snapshot_rows (
+    stack TEXT NOT NULL, died INTEGER NOT NULL, part INTEGER NOT NULL,
+    body BLOB NOT NULL, PRIMARY KEY (stack, died, part));
 """
 
 
@@ -301,6 +300,12 @@ class SQLiteBackend:
         for statement in _SCHEMA.split(";"):
             if statement.strip():
                 db.execute(statement)
+        if version == 2:
+            # Schema 2 kept old rows one by one (resource_versions): its older
+            # snapshots go with that table; each stack's current one stays.
+            db.execute("DROP TABLE IF EXISTS resource_versions")
+            db.execute("DELETE FROM snapshots WHERE serial < "
+                       "(SELECT serial FROM stacks WHERE name = snapshots.stack)")
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
 
@@ -404,7 +409,7 @@ class SQLiteBackend:
         self, db: sqlite3.Connection, stack: str, snap: StateSnapshot, prior: Rows
     ) -> Rows:
         """Upsert changed rows (packed), delete dropped ones; returns the new rows.
-        With history on, the rows replaced or dropped become resource versions."""
+        With history on, the rows replaced or dropped are kept as old versions."""
         rows: Rows = {}
         changed: list[tuple[str, str, bytes, int]] = []
         for rid, rs in snap.resources.items():
@@ -418,18 +423,28 @@ class SQLiteBackend:
                 changed.append((stack, address, pack(text), snap.serial))
         gone = [(stack, a) for a in prior if a not in rows]
         if self.history_kept:
-            # The row as it was from its serial up to (not including) this one.
-            replaced = gone + [(stack, c[1]) for c in changed if c[1] in prior]
-            db.executemany(
-                "INSERT OR REPLACE INTO resource_versions (stack, address, born, died, doc) "
-                f"SELECT stack, address, serial, {int(snap.serial)}, doc FROM resources "
-                "WHERE stack = ? AND address = ?", replaced)
+            replaced = [a for _, a in gone] + [c[1] for c in changed if c[1] in prior]
+            self._keep_versions(db, stack, snap.serial, replaced, prior)
         db.executemany("DELETE FROM resources WHERE stack = ? AND address = ?", gone)
         db.executemany(
             "INSERT OR REPLACE INTO resources (stack, address, doc, serial) "
             "VALUES (?, ?, ?, ?)", changed,
         )
         return rows
+
+    def _keep_versions(self, db: sqlite3.Connection, stack: str, serial: int,
+                       replaced: list[str], prior: Rows) -> None:
+        """Keep each replaced row as it was from the serial it was written at (born)
+        up to ``serial`` (died), in compressed batches of ~20 rows."""
+        if not replaced:
+            return
+        born = dict(db.execute("SELECT address, serial FROM resources WHERE stack = ?",
+                               (stack,)).fetchall())
+        versions = [(a, int(born[a]), prior[a][1]) for a in sorted(replaced) if a in born]
+        db.executemany(
+            "INSERT OR REPLACE INTO snapshot_rows (stack, died, part, body) VALUES (?, ?, ?, ?)",
+            [(stack, serial, part, body)
+             for part, body in enumerate(pack_batches(versions))])
 
     def _keep_snapshot(self, db: sqlite3.Connection, stack: str, snap: StateSnapshot,
                        outputs: str) -> None:
@@ -444,8 +459,7 @@ class SQLiteBackend:
                 (stack, snap.serial, snap.lineage, time.time(), self._writer(db, stack),
                  len(snap.resources), pack(outputs)))
         db.execute("DELETE FROM snapshots WHERE stack = ? AND serial < ?", (stack, oldest))
-        db.execute("DELETE FROM resource_versions WHERE stack = ? AND died <= ?",
-                   (stack, oldest))
+        db.execute("DELETE FROM snapshot_rows WHERE stack = ? AND died <= ?", (stack, oldest))
 
     def _writer(self, db: sqlite3.Connection, stack: str) -> str:
         """Who writes: the holder of the lock we took (``who: operation``), else us."""
@@ -464,7 +478,7 @@ class SQLiteBackend:
             self.fence(db, stack, "dropping the kept snapshots")
             db.execute("DELETE FROM snapshots WHERE stack = ? AND serial < "
                        "(SELECT serial FROM stacks WHERE name = ?)", (stack, stack))
-            db.execute("DELETE FROM resource_versions WHERE stack = ?", (stack,))
+            db.execute("DELETE FROM snapshot_rows WHERE stack = ?", (stack,))
         self.reclaim()
 
     def history(self, stack: str) -> list[SnapshotInfo]:
@@ -491,10 +505,17 @@ class SQLiteBackend:
                     f"({_ranges(kept) or 'none'})",
                     hint=f"list them: driftless state history --stack {stack}; keep more "
                          "with ?history=N on the sqlite state URL")
-            stored = [r[0] for r in db.execute(
-                "SELECT doc FROM resources WHERE stack = ? AND serial <= ? UNION ALL "
-                "SELECT doc FROM resource_versions WHERE stack = ? AND born <= ? AND died > ?",
-                (stack, serial, stack, serial, serial))]
+            stored: list[str | bytes] = [r[0] for r in db.execute(
+                "SELECT doc FROM resources WHERE stack = ? AND serial <= ?", (stack, serial))]
+            batches = [r[0] for r in db.execute(
+                "SELECT body FROM snapshot_rows WHERE stack = ? AND died > ? "
+                "ORDER BY died, part", (stack, serial))]
+        try:
+            # Each address has one version alive at ``serial``: born <= serial < died.
+            stored += [text for batch in batches for _, born, text in unpack_batch(batch)
+                       if born <= serial]
+        except (ValueError, TypeError) as exc:
+            raise _damaged(self.path, stack, f"snapshot of serial {serial}", exc) from None
         outputs, states, _ = self._decode(stack, meta[1], stored, serial=serial)
         return StateSnapshot(str(meta[0]), serial, {rs.id: rs for rs in states}, outputs)
 
