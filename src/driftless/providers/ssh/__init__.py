@@ -1,0 +1,213 @@
+"""The ssh provider: the local kinds, run on other machines over SSH.
+
+A resource ``ssh:file/motd`` is ``local:file/motd`` plus one property,
+``ssh_target`` (``ssh://user@host:port``; render fills it in from a stack's
+or a resource's ``target:``, resolving inventory names). There is no second
+copy of any kind: ``_Targeted`` hands the local kind's handler a
+``SshHost`` (the ``providers/local/_host`` seam) for the resource's target
+and strips ``ssh_target`` before the kind sees the properties. The target is
+kept as an attribute, so a delete (from state alone) and crash recovery
+(from a journal intent) find the host again, and moving a resource to
+another host replaces it. I/O: the network, through ``transport``.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, Field, create_model
+
+from driftless.errors import ConfigError, ProviderError
+from driftless.model import Action, Change, FieldDiff, Health, LiveResource, Resource, ResourceId
+from driftless.providers.base import KindHandler, KindProvider, KindSpec
+from driftless.providers.ssh.host import SshHost
+from driftless.providers.ssh.hostkeys import HostKeyPolicy
+from driftless.providers.ssh.target import SshTarget, parse_target
+from driftless.providers.ssh.transport import HostDown, Settings, Transport
+
+__all__ = ["KINDS", "SshProvider", "settings_from"]
+
+T = TypeVar("T")
+
+KINDS = {
+    "file": "files", "directory": "files", "symlink": "files", "template": "template",
+    "env_file": "env_file",
+}
+"""The local kinds that run over SSH, by the module of providers/local defining them."""
+
+
+def _with_target(schema: type[BaseModel]) -> type[BaseModel]:
+    model: type[BaseModel] = create_model(
+        f"Ssh{schema.__name__}", __base__=schema,
+        ssh_target=(str, Field(description="the host: ssh://user@host:port (render fills it in "
+                                       "from target:)")))
+    return model
+
+
+def _bare(resource: Resource) -> Resource:
+    """The resource as the local kind knows it: without ``ssh_target``."""
+    props = {k: v for k, v in resource.properties.items() if k != "ssh_target"}
+    return replace(resource, properties=props)
+
+
+def _tag(live: LiveResource | None, target: str) -> LiveResource | None:
+    if live is None or live.attributes.get("ssh_target") == target:
+        return live
+    return replace(live, attributes={**live.attributes, "ssh_target": target})
+
+
+class _Targeted(KindHandler):
+    """A local kind's handler, run on the host each resource names."""
+
+    local: ClassVar[KindHandler]
+
+    def __init__(self, provider: SshProvider) -> None:
+        self._provider = provider
+        self._per_host: dict[SshTarget, KindHandler] = {}
+
+    def on(self, target: Any, rid: ResourceId) -> KindHandler:
+        """The local handler acting on ``target``'s host."""
+        if not isinstance(target, str):
+            raise ProviderError("target is not known yet", resource=rid)
+        try:
+            t = parse_target(target)
+        except ConfigError as exc:
+            raise ProviderError(exc.message, resource=rid, hint=exc.hint) from None
+        h = self._per_host.get(t)
+        if h is None:
+            h = copy.copy(self.local)
+            h.host = SshHost(self._provider.transport().connection(t))  # type: ignore[attr-defined]
+            self._per_host[t] = h
+        return h
+
+    def _guard(self, rid: ResourceId, fn: Callable[[], T]) -> T:
+        """Run ``fn``; a host that is down fails this resource, naming it."""
+        try:
+            return fn()
+        except HostDown as exc:
+            raise ProviderError(exc.message, resource=rid, retryable=exc.retryable,
+                                hint=exc.hint) from None
+
+    def read(self, resource: Resource, prior: LiveResource | None) -> LiveResource | None:
+        """The local kind's read, on the target host."""
+        target = resource.properties.get("ssh_target")
+        h = self.on(target, resource.id)
+        return _tag(self._guard(resource.id, lambda: h.read(_bare(resource), prior)), str(target))
+
+    def diff(self, desired: Resource, live: LiveResource | None) -> Change:
+        """The local kind's diff; another target replaces the resource."""
+        target = desired.properties.get("ssh_target")
+        change = replace(self.on(target, desired.id).diff(_bare(desired), live), desired=desired)
+        if live is None or live.attributes.get("ssh_target") in (None, target):
+            return change
+        moved = FieldDiff("ssh_target", live.attributes.get("ssh_target"), target, False, True)
+        return replace(change, action=Action.REPLACE, diffs=(moved, *change.diffs),
+                       reason="ssh_target forces replacement")
+
+    def _do(self, change: Change, how: Callable[[KindHandler, Change], LiveResource]) \
+            -> LiveResource:
+        assert change.desired is not None
+        target = change.desired.properties.get("ssh_target")
+        h = self.on(target, change.id)
+        bare = replace(change, desired=_bare(change.desired))
+        live = _tag(self._guard(change.id, lambda: how(h, bare)), str(target))
+        assert live is not None
+        return live
+
+    def create(self, change: Change) -> LiveResource:
+        """Create on the target host."""
+        return self._do(change, lambda h, c: h.create(c))
+
+    def update(self, change: Change) -> LiveResource:
+        """Update on the target host."""
+        return self._do(change, lambda h, c: h.update(c))
+
+    def delete(self, prior: LiveResource) -> None:
+        """Delete on the host the resource was made on (from its attributes)."""
+        h = self.on(prior.attributes.get("ssh_target"), prior.id)
+        self._guard(prior.id, lambda: h.delete(prior))
+
+    def health(self, live: LiveResource) -> Health:
+        """The local kind's health, on the host."""
+        h = self.on(live.attributes.get("ssh_target"), live.id)
+        return self._guard(live.id, lambda: h.health(live))
+
+    def import_resource(self, resource: Resource, import_id: str) -> LiveResource | None:
+        """Import by the local kind's id, on the target host."""
+        target = resource.properties.get("ssh_target")
+        h = self.on(target, resource.id)
+        found = self._guard(resource.id, lambda: h.import_resource(_bare(resource), import_id))
+        return _tag(found, str(target))
+
+    def cleanup(self, resource: Resource) -> list[str]:
+        """Remove what a killed apply left on the host (recovery calls this)."""
+        h = self.on(resource.properties.get("ssh_target"), resource.id)
+        return self._guard(resource.id, lambda: h.cleanup(_bare(resource)))
+
+
+def _targeted_class(kind: str, module: str) -> type[_Targeted]:
+    local: KindHandler = importlib.import_module(
+        f"driftless.providers.local.{module}").HANDLERS[kind]
+    s = local.spec
+    spec = replace(
+        s, schema=_with_target(s.schema), cheap=False,
+        attributes={**s.attributes, "ssh_target": "the host (ssh://user@host:port)"},
+        replace_on=s.replace_on | {"ssh_target"},
+        identity=s.identity | {"ssh_target"})
+    return type(f"Ssh{type(local).__name__}", (_Targeted,), {"spec": spec, "local": local})
+
+
+def settings_from(config: Mapping[str, Any]) -> Settings:
+    """``providers.ssh`` of driftless.yaml as ``Settings``."""
+    identity = config.get("identity") or ()
+    known = config.get("known_hosts", ["~/.ssh/known_hosts"])
+    return Settings(
+        identity=(identity,) if isinstance(identity, str) else tuple(identity),
+        hostkeys=HostKeyPolicy(
+            known_hosts=(known,) if isinstance(known, str) else tuple(known),
+            trust_on_first_use=bool(config.get("trust_on_first_use", False)),
+            tofu_file=config.get("tofu_file", ".driftless/ssh_known_hosts")),
+        connect_timeout=float(config.get("connect_timeout", 10.0)),
+        request_timeout=float(config.get("request_timeout", 120.0)),
+        keepalive=float(config.get("keepalive", 15.0)),
+        parallel=int(config.get("parallel", 32)),
+        user=config.get("user"))
+
+
+class SshProvider(KindProvider):
+    """The local kinds on hosts reached over SSH."""
+
+    name: ClassVar[str] = "ssh"
+
+    def __init__(self) -> None:
+        super().__init__({})
+        self._handlers = {k: _targeted_class(k, m)(self) for k, m in KINDS.items()}
+        self._specs = {k: h.spec for k, h in self._handlers.items()}  # type: ignore[assignment]
+        self.settings = settings_from({})
+        self._transport: Transport | None = None
+
+    def configure(self, config: Mapping[str, Any]) -> None:
+        """Read ``providers.ssh``: identity, known_hosts, trust_on_first_use, tofu_file,
+        connect_timeout, request_timeout, keepalive, parallel, user."""
+        super().configure(config)
+        self.settings = settings_from(config)
+
+    def transport(self) -> Transport:
+        """The connection pool (its loop thread starts on first use)."""
+        if self._transport is None:
+            self._transport = Transport(self.settings)
+        return self._transport
+
+    def kinds(self) -> Mapping[str, KindSpec]:
+        """Each local kind that runs over SSH, with ``ssh_target`` added."""
+        return self._specs
+
+    def close(self) -> None:
+        """Close every connection."""
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None

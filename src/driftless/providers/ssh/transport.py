@@ -1,0 +1,261 @@
+"""asyncssh behind a synchronous facade: one event loop thread, pooled connections.
+
+The engine is synchronous; asyncssh is asyncio. ``Transport`` runs one event
+loop in a background thread and hands out one ``Connection`` per target,
+created on first use and kept (with keepalives) until ``close``. Each
+connection runs the host helper (``_remote.py``) with the host's python3,
+which answers pipelined JSON requests, and opens SFTP for file uploads. A
+connection that dropped is opened again on the next request; requests that
+are safe to repeat are repeated once. At most ``parallel`` requests are in
+flight across all hosts. I/O: the network (SSH).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import json
+import shlex
+import threading
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from driftless.errors import ProviderError
+from driftless.providers.ssh._lib import asyncssh
+from driftless.providers.ssh.hostkeys import HostKeyPolicy, Verdict
+from driftless.providers.ssh.target import SshTarget
+
+__all__ = ["Connection", "HostDown", "Settings", "Transport"]
+
+T = TypeVar("T")
+_HELPER = (Path(__file__).with_name("_remote.py")).read_text()
+
+
+class HostDown(ProviderError):
+    """The host could not be reached, refused us, or dropped the connection."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The ssh provider's settings (``providers.ssh`` in driftless.yaml)."""
+
+    identity: Sequence[str] = ()
+    hostkeys: HostKeyPolicy = field(default_factory=HostKeyPolicy)
+    connect_timeout: float = 10.0
+    request_timeout: float = 120.0
+    keepalive: float = 15.0
+    parallel: int = 32
+    user: str | None = None
+
+
+class _Client(asyncssh.SSHClient):
+    """Checks the host key with the policy, keeping why it refused."""
+
+    def __init__(self, target: SshTarget, policy: HostKeyPolicy, verdict: Verdict) -> None:
+        self._target, self._policy, self._verdict = target, policy, verdict
+
+    def validate_host_public_key(self, host: str, addr: str, port: int,
+                                 key: asyncssh.SSHKey) -> bool:
+        return self._policy.check(self._target, key, self._verdict)
+
+
+class Connection:
+    """One host: an SSH connection, its helper process and an SFTP session."""
+
+    def __init__(self, transport: Transport, target: SshTarget) -> None:
+        self.transport = transport
+        self.target = target
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._proc: asyncssh.SSHClientProcess[str] | None = None
+        self._sftp: asyncssh.SFTPClient | None = None
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._ids = itertools.count(1)
+        self._opening: asyncio.Lock | None = None
+        self.helper_pid = 0
+
+    # -- connecting -------------------------------------------------------
+    async def _open(self) -> None:
+        if self._opening is None:
+            self._opening = asyncio.Lock()
+        async with self._opening:
+            if self._proc is not None and not self._closed():
+                return
+            await self._drop()
+            await self._connect()
+
+    def _closed(self) -> bool:
+        return self._conn is None or self._conn.is_closed()
+
+    async def _connect(self) -> None:
+        s, t = self.transport.settings, self.target
+        verdict = Verdict()
+        algs = [k.get_algorithm() for k in s.hostkeys.known_keys(t)]
+        try:
+            self._conn = await asyncssh.connect(
+                t.host, t.port, username=t.user or s.user or "root",
+                client_keys=list(s.identity) or (), known_hosts=([], [], []),
+                client_factory=lambda: _Client(t, s.hostkeys, verdict),
+                server_host_key_algs=algs or "default", agent_path=None,
+                connect_timeout=s.connect_timeout, keepalive_interval=s.keepalive,
+                keepalive_count_max=3, config=None)
+        except asyncssh.HostKeyNotVerifiable:
+            raise HostDown(verdict.refused or f"host key of {t} not trusted",
+                           hint=verdict.hint) from None
+        except asyncssh.PermissionDenied:
+            raise HostDown(f"{t}: authentication refused", hint="check the user and the "
+                           "key in providers.ssh.identity") from None
+        except (OSError, asyncssh.Error, TimeoutError) as exc:
+            raise HostDown(f"{t}: cannot connect: {exc or type(exc).__name__}",
+                           retryable=True) from None
+        await self._start_helper()
+
+    async def _start_helper(self) -> None:
+        assert self._conn is not None
+        cmd = f"python3 -c {shlex.quote(_HELPER)}"
+        if self.target.sudo:
+            cmd = f"sudo -n {cmd}"
+        self._proc = await self._conn.create_process(cmd, encoding="utf-8")
+        first = await asyncio.wait_for(self._proc.stdout.readline(), 30)
+        if not first.startswith('{"ready"'):
+            err = (await self._proc.stderr.read(2000)) if self._proc.stderr else ""
+            raise HostDown(f"{self.target}: cannot start the helper with python3"
+                           f"{' under sudo -n' if self.target.sudo else ''}: "
+                           f"{err.strip()[-300:] or 'no answer'}",
+                           hint="the host needs python3 (and passwordless sudo when sudo is set)")
+        self.helper_pid = int(json.loads(first).get("pid", 0))
+        asyncio.get_running_loop().create_task(self._read_replies(self._proc))
+
+    async def _read_replies(self, proc: asyncssh.SSHClientProcess[str]) -> None:
+        try:
+            async for line in proc.stdout:
+                reply = json.loads(line)
+                fut = self._pending.pop(reply["id"], None)
+                if fut is not None and not fut.done():
+                    fut.set_result(reply)
+        finally:
+            self._fail_pending()
+
+    def _fail_pending(self) -> None:
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(HostDown(f"{self.target}: connection lost", retryable=True))
+        self._pending.clear()
+
+    async def _drop(self) -> None:
+        conn, self._conn, self._proc, self._sftp = self._conn, None, None, None
+        if conn is not None:
+            conn.abort()
+            with contextlib.suppress(Exception):
+                await conn.wait_closed()
+
+    # -- requests -----------------------------------------------------------
+    async def _request(self, op: str, args: Sequence[Any], *, retry: bool) -> Any:
+        async with self.transport.slots:
+            for attempt in range(2 if retry else 1):
+                try:
+                    return await self._once(op, args)
+                except HostDown:
+                    if attempt or not retry:
+                        raise
+                    await self._drop()
+        raise AssertionError("unreachable")
+
+    async def _once(self, op: str, args: Sequence[Any]) -> Any:
+        await self._open()
+        assert self._proc is not None
+        rid = next(self._ids)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = fut
+        try:
+            self._proc.stdin.write(json.dumps({"id": rid, "op": op, "args": list(args)}) + "\n")
+        except (OSError, asyncssh.Error) as exc:
+            self._pending.pop(rid, None)
+            raise HostDown(f"{self.target}: connection lost ({exc})", retryable=True) from None
+        reply = await asyncio.wait_for(fut, self.transport.settings.request_timeout)
+        if "err" in reply:
+            code, text = reply["err"]
+            raise OSError(code, text) if code else RuntimeError(text)
+        return reply["ok"]
+
+    def call(self, op: str, *args: Any, retry: bool = True) -> Any:
+        """Run one helper operation and return its result (``OSError`` as on the host)."""
+        return self.transport.run(self._request(op, args, retry=retry))
+
+    async def _upload(self, tmp: str, data: bytes) -> None:
+        await self._open()
+        assert self._conn is not None
+        if self._sftp is None:
+            self._sftp = await self._conn.start_sftp_client()
+        async with self._sftp.open(tmp, "wb", asyncssh.SFTPAttrs(permissions=0o600)) as fh:
+            await fh.write(data)
+
+    def upload(self, tmp: str, data: bytes) -> None:
+        """Write ``data`` to ``tmp`` over SFTP (the caller renames it into place)."""
+        async def go() -> None:
+            async with self.transport.slots:
+                try:
+                    await self._upload(tmp, data)
+                except asyncssh.SFTPError as exc:
+                    raise OSError(_SFTP_ERRNO.get(exc.code, 5), exc.reason) from None
+                except (OSError, asyncssh.Error) as exc:
+                    await self._drop()
+                    raise HostDown(f"{self.target}: upload failed: {exc}", retryable=True) \
+                        from None
+        self.transport.run(go())
+
+    def run_b64(self, argv: Sequence[str], cwd: str | None, env: dict[str, str],
+                timeout: float) -> tuple[int, bytes, bytes, bool]:
+        """Run a command through the helper (never repeated on a lost connection)."""
+        code, out, err, timed_out = self.call("run", list(argv), cwd, env, timeout,
+                                              retry=False)
+        return int(code), base64.b64decode(out), base64.b64decode(err), bool(timed_out)
+
+    async def aclose(self) -> None:
+        """Drop the connection."""
+        await self._drop()
+
+
+_SFTP_ERRNO = {asyncssh.FX_NO_SUCH_FILE: 2, asyncssh.FX_PERMISSION_DENIED: 13}
+
+
+class Transport:
+    """The event loop thread and the connection pool of one provider."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="driftless-ssh",
+                                        daemon=True)
+        self._thread.start()
+        self._conns: dict[SshTarget, Connection] = {}
+        self._lock = threading.Lock()
+        self.slots = self.run(self._semaphore())
+
+    async def _semaphore(self) -> asyncio.Semaphore:
+        return asyncio.Semaphore(self.settings.parallel)
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the loop thread and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def connection(self, target: SshTarget) -> Connection:
+        """The pooled connection to ``target`` (opened on its first request)."""
+        with self._lock:
+            conn = self._conns.get(target)
+            if conn is None:
+                conn = self._conns[target] = Connection(self, target)
+            return conn
+
+    def close(self) -> None:
+        """Close every connection and stop the loop thread."""
+        with self._lock:
+            conns, self._conns = list(self._conns.values()), {}
+        for c in conns:
+            with contextlib.suppress(Exception):
+                self.run(c.aclose())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
