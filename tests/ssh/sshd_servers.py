@@ -94,12 +94,35 @@ class Sshd:
         raise RuntimeError(f"sshd on port {self.port} did not start")
 
     def stop(self) -> None:
-        """Kill the server and every session it forked (its process group)."""
-        if self.proc is not None:
+        """Kill the server and the sessions it forked (each sshd session calls setsid,
+        so they are found by parent pid, not by process group): the host goes away."""
+        if self.proc is None:
+            return
+        victims = [self.proc.pid, *_descendants(self.proc.pid)]
+        for pid in victims:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-            self.proc = None
+                os.kill(pid, signal.SIGKILL)
+        self.proc.wait()
+        self.proc = None
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
 
 
 def write_known_hosts(path: Path, servers: list[Sshd]) -> Path:

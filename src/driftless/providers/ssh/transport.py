@@ -132,6 +132,8 @@ class Connection:
     async def _read_replies(self, proc: asyncssh.SSHClientProcess[str]) -> None:
         try:
             async for line in proc.stdout:
+                if not line.startswith("{"):
+                    continue  # not the helper's (a login banner, a blank line)
                 reply = json.loads(line)
                 fut = self._pending.pop(reply["id"], None)
                 if fut is not None and not fut.done():
