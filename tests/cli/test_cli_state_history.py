@@ -92,6 +92,8 @@ def test_history_lists_snapshots_and_restore_brings_one_back(tmp_path: Path) -> 
     assert restored["resources"] == first["resources"]
     assert restored["outputs"] == first["outputs"]
     assert _history(root)[0]["writer"].endswith(": state restore of serial 1")
+    recorded = run(root, "history", "main", "--json", check=True).stdout
+    assert "state-restore" in recorded and "restored to serial 1" in recorded
 
     # The restored state plans as usual: f2 is recorded again but no longer
     # configured (and gone from disk), f1's recorded inputs are the old ones.

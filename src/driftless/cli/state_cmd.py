@@ -300,9 +300,18 @@ def restore(
             console.print(escape(_restore_summary(stack, current, old)))
             _confirm_restore(auto_approve, stack, serial)
             ctx.backend.write(stack, current.next(dict(old.resources), dict(old.outputs)))
+        _record_restore(ctx, stack, serial, current.serial + 1)
     console.print(f"restored stack '{escape(stack)}' to serial {serial} as serial "
                   f"{current.serial + 1}; run driftless plan -s {escape(stack)} to compare it "
                   "with the world")
+
+
+def _record_restore(ctx: Context, stack: str, serial: int, new: int) -> None:
+    """A restore overrides what runs recorded: it goes in the stack's history."""
+    from driftless.agent.policy import record_break_glass
+
+    record_break_glass(ctx.project.root, stacks=[stack], operation="state-restore",
+                       reason=f"state restored to serial {serial}, written as serial {new}")
 
 
 def _restore_summary(stack: str, current: StateSnapshot, old: StateSnapshot) -> str:
