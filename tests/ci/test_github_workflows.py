@@ -108,3 +108,19 @@ def test_apply_on_push_one_concurrency_group_per_stack(workflows: Path) -> None:
     assert last == "driftless -C product apply --stack apps --env managed-prod --auto-approve"
     detect = "\n".join(s.get("run", "") for s in jobs["detect"]["steps"])
     assert "ci affected --since ${{ github.event.before }}" in detect
+
+
+def test_saved_plans_workflow_validates(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, repo / "product", ignore=shutil.ignore_patterns(".driftless*"))
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, check=True)
+    run(repo / "product", "ci", "github", "--plan-role", PLAN_ROLE, "--apply-role", APPLY_ROLE,
+        "--save-plans", check=True)
+    plan_file = repo / ".github" / "workflows" / "driftless-plan.yml"
+    result = _validate(plan_file)
+    assert result.returncode == 0, result.stdout + result.stderr
+    job = _load(plan_file)["jobs"]["plan"]
+    runs = "\n".join(s.get("run", "") for s in job["steps"])
+    assert "-out plan.json --format markdown" in runs and "--no-secrets" not in runs
+    assert "ci save-plan plan.json --commit ${{ github.event.pull_request.head.sha }}" in runs
+    assert job["permissions"]["contents"] == "write"

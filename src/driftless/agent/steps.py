@@ -19,6 +19,7 @@ from dataclasses import replace
 from driftless.agent.context import ReconcileContext
 from driftless.agent.reasons import drift_lines, redeploy_reason
 from driftless.agent.record import record
+from driftless.agent.reviewed import check_reviewed
 from driftless.agent.schedule import next_run
 from driftless.engine import Engine
 from driftless.errors import ConfigError, ProviderError, WaitError
@@ -154,7 +155,8 @@ def plan(ctx: ReconcileContext) -> None:
                             if c.action is Action.DELETE and c.id not in wanted)
     if ctx.revision == ctx.status.revision:
         ctx.drift = drift_lines(planned)
-    ctx.reason = redeploy_reason(ctx)
+    reviewed = check_reviewed(ctx)  # the plan CI saved for this revision, when there is one
+    ctx.reason = "; ".join(r for r in (reviewed, redeploy_reason(ctx)) if r)
 
 
 def _refuse(planned: Plan) -> None:

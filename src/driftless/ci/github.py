@@ -50,6 +50,7 @@ class GithubOptions:
     python: str = "3.11"
     install: str = "driftless"  # what pip installs (a version pin, a path, a wheel)
     aws: bool = True
+    save_plans: bool = False  # keep each PR plan in git for the agent (needs secrets in CI)
 
 
 def _setup(opts: GithubOptions) -> list[dict[str, Any]]:
@@ -127,8 +128,14 @@ def plan_workflow(opts: GithubOptions) -> dict[str, Any]:
         {"name": "Plan the affected stacks, with policy checks", "id": "plan", "run":
             "set +e\n"
             f"{cd} plan --changed-since origin/${{{{ github.base_ref }}}}{_env_flag(opts)} "
-            "--no-secrets --format markdown > plan.md\n"
+            + ("-out plan.json" if opts.save_plans else "--no-secrets")
+            + " --format markdown > plan.md\n"
             'echo "exit=$?" >> "$GITHUB_OUTPUT"'},
+        *([{"name": "Keep the reviewed plan in git for the agent",
+            "if": "steps.plan.outputs.exit == '0' && hashFiles('plan.json') != ''",
+            "run": f"{cd} ci save-plan plan.json "
+                   "--commit ${{ github.event.pull_request.head.sha }}"}]
+          if opts.save_plans else []),
         {"name": "Split the plan into comments", "if": "always()",
          "run": "driftless ci comment-parts plan.md --key pr --out comment-parts"},
         {"name": "Post or update the plan comment", "if": "always()", "uses": _SCRIPT,
@@ -138,7 +145,8 @@ def plan_workflow(opts: GithubOptions) -> dict[str, Any]:
     ]
     plan = {
         "runs-on": "ubuntu-latest",
-        "permissions": {"contents": "read", "id-token": "write", "pull-requests": "write"},
+        "permissions": {"contents": "write" if opts.save_plans else "read", "id-token": "write",
+                        "pull-requests": "write"},
         "concurrency": {"group": "driftless-plan-${{ github.event.number }}",
                         "cancel-in-progress": True},
         "steps": steps,

@@ -45,6 +45,9 @@ def github(
     python: Annotated[str, typer.Option("--python", help="Python version.")] = "3.11",
     out: Annotated[Path, typer.Option("--out", help="Where to write the workflows.")]
     = Path(".github/workflows"),
+    save_plans: Annotated[bool, typer.Option(
+        "--save-plans", help="Plan pull requests with secrets and keep each plan in git "
+                             "(refs/driftless/plans) so the agent applies exactly it.")] = False,
 ) -> None:
     """Write GitHub Actions workflows: plan on pull requests, apply on the default branch.
 
@@ -63,7 +66,7 @@ def github(
         project_dir = str(root.relative_to(top)) if top is not None else "."
         opts = GithubOptions(plan_role, apply_role, region=region, default_branch=branch,
                              project_dir=project_dir or ".", env=env, python=python,
-                             install=install)
+                             install=install, save_plans=save_plans)
         target = out if out.is_absolute() or top is None else top / out
         target.mkdir(parents=True, exist_ok=True)
         for name, text in render_workflows(opts, stacks).items():
@@ -129,6 +132,34 @@ def comment_parts(
     for n, part in enumerate(parts, start=1):
         (out / f"part-{n:03d}.md").write_text(part)
     console.print(f"{len(parts)} comment(s) in {escape(str(out))}")
+
+
+@ci_app.command("save-plan")
+def save_plan(
+    plan_file: Annotated[Path, typer.Argument(help="A plan saved with plan -out.")],
+    directory: DirOpt = None,
+    commit: Annotated[str, typer.Option(
+        "--commit", help="The pull request's head commit the plan was made at.")] = "HEAD",
+    remote: Annotated[str, typer.Option("--remote", help="Where to push the plan refs.")]
+    = "origin",
+    push: Annotated[bool, typer.Option(help="Push the refs (--no-push: keep them local).")]
+    = True,
+) -> None:
+    """Keep a reviewed plan in git (refs/driftless/plans/<commit>/<stack>) for the agent.
+
+    After the merge the agent applies exactly this plan, or refuses it when the state
+    or the configuration moved since (and records why).
+
+    Example: driftless ci save-plan plan.json --commit "$PR_HEAD_SHA"
+    """
+    from driftless.ci.reviewed import read_plan_file, save_plans
+
+    with guard("no plan was saved"):
+        doc = read_plan_file(plan_file)
+        root = (directory or Path.cwd()).resolve()
+        refs = save_plans(root, doc, head=commit, remote=remote if push else None)
+    for ref in refs:
+        console.print(f"saved {escape(ref)}")
 
 
 def register(app: typer.Typer) -> None:
