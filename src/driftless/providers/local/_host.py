@@ -19,7 +19,8 @@ import os
 import shutil
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -70,6 +71,8 @@ class Host(Protocol):
     def ensure_parent(self, path: str, *, make_parents: bool, rid: ResourceId) -> None: ...
     def write_atomic(self, path: str, data: bytes, *, mode: int, rid: ResourceId,
                      owner: tuple[int, int] | None = None) -> StatLike: ...
+    def write_stream_atomic(self, path: str, chunks: Iterable[bytes], *, mode: int,
+                            rid: ResourceId) -> StatLike: ...
     def owner_ids(self, owner: str | int | None, group: str | int | None,
                   rid: ResourceId) -> tuple[int, int] | None: ...
     def owner_attrs(self, props: Mapping[str, Any], st: StatLike) -> dict[str, Any]: ...
@@ -81,6 +84,9 @@ class Host(Protocol):
     def mkdir(self, path: str) -> None: ...
     def rmdir(self, path: str) -> None: ...
     def rmtree(self, path: str) -> None: ...
+    def listdir(self, path: str) -> list[str]: ...
+    def mkdtemp(self, *, prefix: str, dir: str) -> str: ...
+    def rename(self, src: str, dst: str) -> None: ...
     def readlink(self, path: str) -> str: ...
     def symlink_swap(self, target: str, path: str) -> None: ...
     def remove_quietly(self, path: str) -> None: ...
@@ -119,6 +125,11 @@ class LocalHost:
                      owner: tuple[int, int] | None = None) -> StatLike:
         """See ``_atomic.write_atomic``."""
         return _atomic.write_atomic(path, data, mode=mode, rid=rid, owner=owner)
+
+    def write_stream_atomic(self, path: str, chunks: Iterable[bytes], *, mode: int,
+                            rid: ResourceId) -> StatLike:
+        """See ``_atomic.write_stream_atomic``."""
+        return _atomic.write_stream_atomic(path, chunks, mode=mode, rid=rid)
 
     def owner_ids(self, owner: str | int | None, group: str | int | None,
                   rid: ResourceId) -> tuple[int, int] | None:
@@ -160,6 +171,18 @@ class LocalHost:
     def rmtree(self, path: str) -> None:
         """``shutil.rmtree``."""
         shutil.rmtree(path)
+
+    def listdir(self, path: str) -> list[str]:
+        """``os.listdir``."""
+        return os.listdir(path)
+
+    def mkdtemp(self, *, prefix: str, dir: str) -> str:
+        """``tempfile.mkdtemp``."""
+        return tempfile.mkdtemp(prefix=prefix, dir=dir)
+
+    def rename(self, src: str, dst: str) -> None:
+        """``os.rename``."""
+        os.rename(src, dst)
 
     def readlink(self, path: str) -> str:
         """``os.readlink``."""

@@ -1,22 +1,19 @@
 """local provider kind ``command``: run a command once, and again when it should.
 
 I/O: child processes (each in its own process group, killed as a group on
-timeout) and ``stat`` of the ``creates`` path. A command has no live object
-of its own: its record is what the last run did. It runs at create, re-runs
-when ``command``/``cwd``/``env``/``triggers`` change or when a resource in
+timeout) and ``stat`` of the ``creates`` path, on ``self.host`` (``_host``).
+A command has no live object of its own: its record is what the last run
+did. It runs at create, re-runs when
+``command``/``cwd``/``env``/``triggers`` change or when a resource in
 ``triggered_by`` changed, and is skipped by its guards (``creates``,
-``unless``, ``onlyif``). Every secret of the resource (in ``env``, or
-inline in the command text) is masked in the whole output before the tails
-kept in attributes and quoted in errors are cut from it, so a secret that
-straddles the cut leaves no fragment behind.
+``unless``, ``onlyif``). Every secret of the resource (in ``env``, or inline
+in the command text) is masked in the whole output before the tails kept in
+attributes and quoted in errors are cut from it, so a secret that straddles
+the cut leaves no fragment behind.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +33,7 @@ from driftless.model import (
 )
 from driftless.model.redact import Redactor, secret_texts
 from driftless.providers.base import KindHandler, KindSpec, comparable, diff_properties
+from driftless.providers.local._host import LOCAL, Host
 from driftless.providers.local._paths import AbsPath
 
 __all__ = ["HANDLERS", "CommandResult", "run_command"]
@@ -87,37 +85,25 @@ def _tail(data: bytes, secrets: Sequence[str]) -> str:
 
 def run_command(cmd: Cmd, *, rid: ResourceId, cwd: str | None = None,
                 env: Mapping[str, str] | None = None, timeout: float = 300.0,
-                secrets: Sequence[str] = ()) -> CommandResult:
-    """Run ``cmd`` in its own process group; kill the group on timeout.
+                secrets: Sequence[str] = (), host: Host = LOCAL) -> CommandResult:
+    """Run ``cmd`` on ``host`` in its own process group; kill the group on timeout.
 
     A missing program or cwd is a ProviderError; a non-zero exit is not (the
     caller decides what it means).
     """
-    full_env = {**os.environ, **(env or {})}
     start = time.monotonic()
     try:
-        proc = subprocess.Popen(_argv(cmd), cwd=cwd, env=full_env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True)
+        done = host.run(_argv(cmd), cwd=cwd, env=dict(env or {}), timeout=timeout)
     except OSError as exc:
         where = f" in {cwd}" if cwd else ""
         raise ProviderError(f"cannot start command{where}: {(exc.strerror or str(exc)).lower()}",
                             resource=rid, hint="check the program name and cwd") from None
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
+    if done.timed_out:
         raise ProviderError(f"command timed out after {timeout:g}s and was killed",
                             resource=rid, retryable=True,
-                            hint="raise timeout, or make the command finish sooner") from None
-    return CommandResult(proc.returncode, _tail(out, secrets), _tail(err, secrets),
+                            hint="raise timeout, or make the command finish sooner")
+    return CommandResult(done.code, _tail(done.stdout, secrets), _tail(done.stderr, secrets),
                          round(time.monotonic() - start, 3))
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.communicate()
 
 
 def _secret_values(properties: Mapping[str, Any]) -> list[str]:
@@ -132,7 +118,9 @@ def _public_env(env: Mapping[str, Any]) -> dict[str, str]:
 
 
 class CommandHandler(KindHandler):
-    """``local:command``."""
+    """``local:command``, run on ``host`` (this machine unless the ssh provider says)."""
+
+    host: Host = LOCAL
 
     spec = KindSpec(
         name="command", schema=CommandProps,
@@ -161,7 +149,7 @@ class CommandHandler(KindHandler):
             change = _mask_env(change)
         creates = props.get("creates")
         if change.action is Action.NOOP and isinstance(creates, str) \
-                and not os.path.lexists(creates):
+                and not self.host.lexists(creates):
             return Change(desired.id, Action.UPDATE, desired, live,
                           (FieldDiff("creates", creates, creates),),
                           reason=f"{creates} does not exist")
@@ -184,17 +172,17 @@ class CommandHandler(KindHandler):
         skipped = self._guard(props, rid, secrets)
         result = None if skipped else run_command(
             props.command, rid=rid, cwd=props.cwd, env=props.env, timeout=props.timeout,
-            secrets=secrets)
+            secrets=secrets, host=self.host)
         if result is not None and result.code != 0:
             raise _failed(rid, "command", result)
         return self._record(desired, props, result, skipped)
 
     def _guard(self, props: CommandProps, rid: ResourceId, secrets: Sequence[str]) -> str:
         """Why the run is skipped, or "" to run it."""
-        if props.creates is not None and os.path.lexists(props.creates):
+        if props.creates is not None and self.host.lexists(props.creates):
             return f"{props.creates} exists"
         kw: dict[str, Any] = {"rid": rid, "cwd": props.cwd, "env": props.env,
-                              "timeout": props.timeout, "secrets": secrets}
+                              "timeout": props.timeout, "secrets": secrets, "host": self.host}
         if props.unless is not None and run_command(props.unless, **kw).code == 0:
             return "unless exited 0"
         if props.onlyif is not None and run_command(props.onlyif, **kw).code != 0:
@@ -223,7 +211,7 @@ class CommandHandler(KindHandler):
         if not cmd:
             return
         result = run_command(cmd, rid=prior.id, cwd=p.get("cwd"), env=p.get("env") or {},
-                             timeout=float(p.get("timeout") or 300.0))
+                             timeout=float(p.get("timeout") or 300.0), host=self.host)
         if result.code != 0:
             raise _failed(prior.id, "on_delete command", result)
 

@@ -20,10 +20,8 @@ from driftless.errors import ProviderError
 from driftless.model import Change, LiveResource, ResourceId
 from driftless.providers.base import KindHandler, KindSpec
 from driftless.providers.local._atomic import (
-    ensure_parent,
     fingerprint,
     parse_mode,
-    write_stream_atomic,
 )
 from driftless.providers.local._paths import AbsPath
 from driftless.providers.local.files import MODE_PATTERN, ContentFileHandler
@@ -129,10 +127,10 @@ class DownloadHandler(ContentFileHandler):
         assert change.desired is not None
         props: DownloadProps = self.parse(change.desired)
         rid = change.desired.id
-        ensure_parent(props.path, make_parents=props.make_parents, rid=rid)
+        self.host.ensure_parent(props.path, make_parents=props.make_parents, rid=rid)
         stream = _Verifier(_chunks(props.url, props.timeout, rid), props.sha256, rid, props.url)
-        st = write_stream_atomic(props.path, stream, mode=parse_mode(props.mode, default=0o644),
-                                 rid=rid)
+        st = self.host.write_stream_atomic(props.path, stream, rid=rid,
+                                           mode=parse_mode(props.mode, default=0o644))
         # the bytes were verified while streaming: record their digest, no re-hash
         known = LiveResource(rid, {}, fingerprint(st, props.sha256.lower(), keyed=False))
         return self.observe(rid, props.path, st, keyed=False, props=change.desired.properties,

@@ -10,11 +10,10 @@ so a failed clone leaves nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-import shutil
 import subprocess
-import tempfile
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,7 +28,7 @@ from driftless.model import (
     contains_unknown,
 )
 from driftless.providers.base import KindHandler, KindSpec, diff_properties
-from driftless.providers.local._atomic import ensure_parent
+from driftless.providers.local._host import LOCAL, Host
 from driftless.providers.local._paths import AbsPath
 from driftless.providers.local.files import PathHandler
 
@@ -51,20 +50,21 @@ class GitCheckoutProps(BaseModel):
 
 
 def _git(args: list[str], *, rid: ResourceId, cwd: str | None = None,
-         check: bool = True) -> subprocess.CompletedProcess[str]:
+         check: bool = True, host: Host = LOCAL) -> subprocess.CompletedProcess[str]:
     # only transports that move data: ``ext::`` and ``fd::`` would let a repository
     # URL run a command, and ls-remote runs at plan time on untrusted input
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C",
+    env = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C",
            "GIT_ALLOW_PROTOCOL": "file:git:http:https:ssh"}
     try:
-        proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                              timeout=GIT_TIMEOUT, stdin=subprocess.DEVNULL, check=False)
+        done = host.run(["git", *args], cwd=cwd, env=env, timeout=GIT_TIMEOUT)
     except FileNotFoundError:
         raise ProviderError("git is not installed", resource=rid,
                             hint="install git (apt-get install git)") from None
-    except subprocess.TimeoutExpired:
+    if done.timed_out:
         raise ProviderError(f"git {args[0]} timed out after {GIT_TIMEOUT:g}s",
-                            resource=rid, retryable=True) from None
+                            resource=rid, retryable=True)
+    proc = subprocess.CompletedProcess(args, done.code, done.stdout.decode("utf-8", "replace"),
+                                       done.stderr.decode("utf-8", "replace"))
     if check and proc.returncode != 0:
         raise ProviderError(f"git {args[0]} failed: {_last(proc.stderr)}", resource=rid,
                             retryable=True)
@@ -76,14 +76,14 @@ def _last(text: str) -> str:
     return lines[-1].removeprefix("fatal: ").strip() if lines else "(no message)"
 
 
-def resolve_ref(repo: str, ref: str, *, rid: ResourceId) -> str | None:
+def resolve_ref(repo: str, ref: str, *, rid: ResourceId, host: Host = LOCAL) -> str | None:
     """The commit ``ref`` names in ``repo`` (``ls-remote``), or None for a bare sha.
 
     An unknown branch or tag is a ProviderError naming ref and repo.
     """
     if _SHA.match(ref):
         return ref
-    proc = _git(["ls-remote", "--", repo, ref], rid=rid, check=False)
+    proc = _git(["ls-remote", "--", repo, ref], rid=rid, check=False, host=host)
     if proc.returncode != 0:
         raise ProviderError(f"cannot reach repository {repo}: {_last(proc.stderr)}",
                             resource=rid, retryable=True, hint="check the URL and credentials")
@@ -116,11 +116,12 @@ class GitCheckoutHandler(PathHandler):
     def read(self, resource: Resource, prior: LiveResource | None) -> LiveResource | None:
         """HEAD and origin of the checkout, or None when there is none."""
         path = resource.properties["path"]
-        if not isinstance(path, str) or not os.path.isdir(os.path.join(path, ".git")):
+        if not isinstance(path, str) or not self.host.isdir(os.path.join(path, ".git")):
             return None
         rid = resource.id
-        head = _git(["rev-parse", "HEAD"], rid=rid, cwd=path, check=False)
-        origin = _git(["config", "--get", "remote.origin.url"], rid=rid, cwd=path, check=False)
+        head = _git(["rev-parse", "HEAD"], rid=rid, cwd=path, check=False, host=self.host)
+        origin = _git(["config", "--get", "remote.origin.url"], rid=rid, cwd=path, check=False,
+                      host=self.host)
         commit = head.stdout.strip() if head.returncode == 0 else None
         attrs = {"path": path, "repo": origin.stdout.strip() or None, "commit": commit}
         return LiveResource(rid, attrs, {"ref": (prior.private if prior else {}).get("ref")})
@@ -133,7 +134,7 @@ class GitCheckoutHandler(PathHandler):
         if live is None or contains_unknown(props):
             return change
         ref = str(props.get("ref", "HEAD"))
-        wanted = resolve_ref(str(props["repo"]), ref, rid=desired.id)
+        wanted = resolve_ref(str(props["repo"]), ref, rid=desired.id, host=self.host)
         have = live.attributes.get("commit")
         if wanted is None or wanted == have:
             return change
@@ -147,21 +148,23 @@ class GitCheckoutHandler(PathHandler):
         assert change.desired is not None
         props: GitCheckoutProps = self.parse(change.desired)
         rid = change.desired.id
-        ensure_parent(props.path, make_parents=props.make_parents, rid=rid)
-        if os.path.lexists(props.path) and not _empty_dir(props.path):
+        host = self.host
+        host.ensure_parent(props.path, make_parents=props.make_parents, rid=rid)
+        if host.lexists(props.path) and not _empty_dir(host, props.path):
             raise ProviderError(f"{props.path} exists and is not a git checkout", resource=rid,
                                 hint="move it away, or choose another path")
-        tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(props.path)}.",
-                               dir=os.path.dirname(os.path.abspath(props.path)))
+        tmp = host.mkdtemp(prefix=f".{os.path.basename(props.path)}.",
+                           dir=os.path.dirname(os.path.abspath(props.path)))
         try:
-            _git(["init", "-q", tmp], rid=rid)
-            _git(["remote", "add", "origin", props.repo], rid=rid, cwd=tmp)
+            _git(["init", "-q", tmp], rid=rid, host=host)
+            _git(["remote", "add", "origin", props.repo], rid=rid, cwd=tmp, host=host)
             self._checkout(props, tmp, rid)
-            if os.path.isdir(props.path):
-                os.rmdir(props.path)
-            os.rename(tmp, props.path)
+            if host.isdir(props.path):
+                host.rmdir(props.path)
+            host.rename(tmp, props.path)
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                host.rmtree(tmp)
         return self._live(change.desired, props)
 
     def update(self, change: Change) -> LiveResource:
@@ -178,7 +181,7 @@ class GitCheckoutHandler(PathHandler):
     def _checkout(self, props: GitCheckoutProps, where: str, rid: ResourceId) -> None:
         depth = [f"--depth={props.depth}"] if props.depth else []
         fetch = _git(["fetch", "-q", *depth, "origin", props.ref], rid=rid, cwd=where,
-                     check=False)
+                     check=False, host=self.host)
         if fetch.returncode != 0:
             msg = _last(fetch.stderr)
             if "couldn't find remote ref" in msg or "not our ref" in msg or "bad object" in msg:
@@ -187,7 +190,8 @@ class GitCheckoutHandler(PathHandler):
                                     hint="use an existing branch, tag or full commit sha")
             raise ProviderError(f"cannot fetch {props.repo}: {msg}", resource=rid,
                                 retryable=True, hint="check the URL and credentials")
-        _git(["checkout", "-q", "--force", "--detach", "FETCH_HEAD"], rid=rid, cwd=where)
+        _git(["checkout", "-q", "--force", "--detach", "FETCH_HEAD"], rid=rid, cwd=where,
+             host=self.host)
 
     def _live(self, desired: Resource, props: GitCheckoutProps) -> LiveResource:
         live = self.read(desired, None)
@@ -198,12 +202,12 @@ class GitCheckoutHandler(PathHandler):
     def delete(self, prior: LiveResource) -> None:
         """Remove the checkout — only if it still is a git checkout."""
         path = str(prior.attributes.get("path"))
-        if os.path.isdir(os.path.join(path, ".git")):
-            shutil.rmtree(path)
+        if self.host.isdir(os.path.join(path, ".git")):
+            self.host.rmtree(path)
 
 
-def _empty_dir(path: str) -> bool:
-    return os.path.isdir(path) and not os.listdir(path)
+def _empty_dir(host: Host, path: str) -> bool:
+    return host.isdir(path) and not host.listdir(path)
 
 
 HANDLERS: dict[str, KindHandler] = {"git_checkout": GitCheckoutHandler()}

@@ -7,7 +7,6 @@ it: create waits for it, delete forgets it and never removes the file.
 
 from __future__ import annotations
 
-import os
 import time
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -44,7 +43,7 @@ class MarkerWaitHandler(PathHandler):
     def read(self, resource: Resource, prior: LiveResource | None) -> LiveResource | None:
         """Present → the marker; absent → None (so a plan shows the wait)."""
         path = resource.properties["path"]
-        if not isinstance(path, str) or not os.path.lexists(path):
+        if not isinstance(path, str) or not self.host.lexists(path):
             return None
         return LiveResource(resource.id, {"path": path, "present": True})
 
@@ -61,7 +60,7 @@ class MarkerWaitHandler(PathHandler):
         assert change.desired is not None
         props: MarkerWaitProps = self.parse(change.desired)
         start = time.monotonic()
-        while not os.path.lexists(props.path):
+        while not self.host.lexists(props.path):
             waited = time.monotonic() - start
             if waited >= props.timeout:
                 raise ProviderError(

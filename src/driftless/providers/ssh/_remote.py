@@ -20,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -181,6 +182,8 @@ OPS = {
     "names": op_names, "run": op_run,
     "chmod": os.chmod, "chown": os.chown, "mkdir": os.mkdir, "rmdir": os.rmdir,
     "rmtree": shutil.rmtree, "readlink": os.readlink,
+    "listdir": os.listdir, "rename": os.rename,
+    "mkdtemp": lambda prefix, dir: tempfile.mkdtemp(prefix=prefix, dir=dir),
     "isdir": os.path.isdir, "islink": os.path.islink, "lexists": os.path.lexists,
     "makedirs": lambda path: os.makedirs(path, exist_ok=True),
 }

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from driftless.errors import ProviderError
@@ -115,6 +115,12 @@ class SshHost:
             raise os_error(exc, path=path, rid=rid, doing="write") from None
         return RemoteStat(*raw)
 
+    def write_stream_atomic(self, path: str, chunks: Iterable[bytes], *, mode: int,
+                            rid: ResourceId) -> StatLike:
+        """Gather the chunks here (a verifying stream fails before anything is
+        sent), then ``write_atomic``."""
+        return self.write_atomic(path, b"".join(chunks), mode=mode, rid=rid)
+
     def owner_ids(self, owner: str | int | None, group: str | int | None,
                   rid: ResourceId) -> tuple[int, int] | None:
         """Names resolved on the host."""
@@ -170,6 +176,18 @@ class SshHost:
     def rmtree(self, path: str) -> None:
         """Remove a tree on the host."""
         self.conn.call("rmtree", path)
+
+    def listdir(self, path: str) -> list[str]:
+        """The names in a directory on the host."""
+        return list(self.conn.call("listdir", path))
+
+    def mkdtemp(self, *, prefix: str, dir: str) -> str:
+        """A new private directory on the host."""
+        return str(self.conn.call("mkdtemp", prefix, dir))
+
+    def rename(self, src: str, dst: str) -> None:
+        """rename on the host."""
+        self.conn.call("rename", src, dst)
 
     def readlink(self, path: str) -> str:
         """readlink on the host."""
