@@ -105,16 +105,16 @@ def _one(n: int, doc: Any) -> Rule:
         raise ConfigError(f"{where} ({doc['id']}): unknown keys {', '.join(sorted(unknown))}",
                           hint="keys: id, severity, message, match, require")
     try:
-        severity = Severity(doc.get("severity", "error"))
+        severity = Severity(str(doc.get("severity", "error")))
     except ValueError:
         raise ConfigError(f"{where} ({doc['id']}): severity is error or warning") from None
-    match = doc.get("match") or {}
-    types = match.get("type", "*")
+    match = _mapping(doc.get("match"), f"{where} ({doc['id']}).match")
+    types, address = str(match.get("type", "*")), str(match.get("address", "*"))
     actions = match.get("actions", ["create", "update", "replace", "no-op", "read"])
-    address = match.get("address", "*")
-    if not set(actions) <= set(_ACTIONS):
-        raise ConfigError(f"{where} ({doc['id']}): actions are {', '.join(_ACTIONS)}")
-    conds = [_require(c, f"{where} ({doc['id']})") for c in doc.get("require") or ()]
+    if not isinstance(actions, list) or not set(map(str, actions)) <= set(_ACTIONS):
+        raise ConfigError(f"{where} ({doc['id']}): actions is a list of {', '.join(_ACTIONS)}")
+    conds = [_require(c, f"{where} ({doc['id']})")
+             for c in _list(doc.get("require"), f"{where} ({doc['id']}).require")]
     message = str(doc.get("message", doc["id"]))
 
     def check(subject: Subject) -> Iterator[str]:
@@ -128,6 +128,22 @@ def _one(n: int, doc: Any) -> Rule:
     return Rule(doc["id"], severity, message, check, sees_deletes="delete" in actions)
 
 
+def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where} must be a mapping")
+    return value
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ConfigError(f"{where} must be a list")
+    return value
+
+
 def _section(checks: Any) -> Mapping[str, Any]:
     if checks is None:
         return {}
@@ -138,15 +154,17 @@ def _section(checks: Any) -> Mapping[str, Any]:
 
 def parse_rules(checks: Any) -> list[Rule]:
     """The YAML rules of a ``settings.checks`` section."""
-    return [_one(n, doc) for n, doc in enumerate(_section(checks).get("rules") or ())]
+    rules = _list(_section(checks).get("rules"), "settings.checks.rules")
+    return [_one(n, doc) for n, doc in enumerate(rules)]
 
 
 def parse_severities(checks: Any) -> dict[str, Severity]:
     """Rule id -> the severity the project gives it."""
     out: dict[str, Severity] = {}
-    for rule_id, value in (_section(checks).get("severity") or {}).items():
+    for rule_id, value in _mapping(_section(checks).get("severity"),
+                                   "settings.checks.severity").items():
         try:
-            out[str(rule_id)] = Severity(value)
+            out[str(rule_id)] = Severity(str(value))
         except ValueError:
             raise ConfigError(f"settings.checks.severity.{rule_id}: error or warning") from None
     return out
@@ -155,7 +173,7 @@ def parse_severities(checks: Any) -> dict[str, Severity]:
 def parse_suppressions(checks: Any) -> list[Suppression]:
     """Suppressions; each needs a rule and a reason (an address glob is optional)."""
     out = []
-    for n, doc in enumerate(_section(checks).get("suppress") or ()):
+    for n, doc in enumerate(_list(_section(checks).get("suppress"), "settings.checks.suppress")):
         if not isinstance(doc, Mapping) or not doc.get("rule") or not \
                 str(doc.get("reason", "")).strip():
             raise ConfigError(f"settings.checks.suppress[{n}]: a suppression needs a rule "

@@ -117,6 +117,8 @@ def parse_policy(name: str, doc: Any) -> ImagePolicy:
         raise ConfigError(f"{where}: give exactly one of semver, numerical, alphabetical")
     kind = kinds[0]
     spec = doc[kind] or {}
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"{where}.{kind} must be a mapping, e.g. {{range: '>=1.0.0'}}")
     if kind == "semver":
         rule = str(spec.get("range", ""))
         try:
