@@ -124,3 +124,21 @@ def test_saved_plans_workflow_validates(tmp_path: Path) -> None:
     assert "-out plan.json --format markdown" in runs and "--no-secrets" not in runs
     assert "ci save-plan plan.json --commit ${{ github.event.pull_request.head.sha }}" in runs
     assert job["permissions"]["contents"] == "write"
+
+
+def test_gitlab_pipeline_validates(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, repo / "product", ignore=shutil.ignore_patterns(".driftless*"))
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, check=True)
+    run(repo / "product", "ci", "gitlab", "--plan-role", PLAN_ROLE, "--apply-role", APPLY_ROLE,
+        "--env", "managed-prod", check=True)
+    pipeline = repo / ".gitlab-ci.yml"
+    result = subprocess.run([str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.gitlab-ci",
+                             str(pipeline)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    doc = _load(pipeline)
+    assert "AWS_SECRET_ACCESS_KEY" not in pipeline.read_text()
+    assert doc["apply-apps"]["resource_group"] == "driftless-apps"
+    assert doc["apply-secrets"]["needs"] == [{"job": "apply-infra", "optional": True}]
+    assert doc["apply-apps"]["variables"]["AWS_ROLE_ARN"] == APPLY_ROLE
+    assert doc["plan"]["id_tokens"]["DRIFTLESS_ID_TOKEN"]["aud"] == "sts.amazonaws.com"

@@ -74,6 +74,43 @@ def github(
             console.print(f"wrote {escape(str(target / name))}")
 
 
+@ci_app.command("gitlab")
+def gitlab(
+    plan_role: Annotated[str, typer.Option(
+        "--plan-role", help="ARN of the role merge request plans assume (read-only).")],
+    apply_role: Annotated[str, typer.Option(
+        "--apply-role", help="ARN of the role applies on the default branch assume.")],
+    directory: DirOpt = None, env: EnvOpt = None,
+    region: Annotated[str, typer.Option("--region", help="AWS region.")] = "us-east-1",
+    install: Annotated[str, typer.Option(
+        "--install", help="What the pipeline pip-installs (a pinned version, a wheel).")]
+    = "driftless",
+    python: Annotated[str, typer.Option("--python", help="Python version.")] = "3.11",
+    out: Annotated[Path, typer.Option("--out", help="The pipeline file to write.")]
+    = Path(".gitlab-ci.yml"),
+) -> None:
+    """Write a GitLab CI pipeline: plan on merge requests, apply on the default branch.
+
+    Credentials come from GitLab's OIDC id_tokens (web identity); no static keys.
+
+    Example: driftless ci gitlab --plan-role arn:aws:iam::123456789012:role/plan
+             --apply-role arn:aws:iam::123456789012:role/apply
+    """
+    from driftless.ci.github import GithubOptions
+    from driftless.ci.gitlab import render_gitlab
+
+    with guard("nothing was written"), project_context(directory=directory, env=env) as ctx:
+        stacks = {name: ref.depends_on for name, ref in ctx.project.stacks.items()}
+        root = ctx.project.root.resolve()
+        top = _repo_top(root)
+        project_dir = str(root.relative_to(top)) if top is not None else "."
+        opts = GithubOptions(plan_role, apply_role, region=region, project_dir=project_dir,
+                             env=env, python=python, install=install)
+        target = out if out.is_absolute() or top is None else top / out
+        target.write_text(render_gitlab(opts, stacks))
+        console.print(f"wrote {escape(str(target))}")
+
+
 def _repo_top(path: Path) -> Path | None:
     for parent in (path, *path.parents):
         if (parent / ".git").exists():
