@@ -22,10 +22,10 @@ from pathlib import Path
 from driftless.fleet.audit import Audit, concurrency
 from driftless.fleet.base import Coordinator
 
-__all__ = ["AgentFleet"]
+__all__ = ["AgentFleet", "scenario"]
 
 STACK = """\
-select: {{role: worker}}
+select: {{role: {role}}}
 variables:
   out_dir: {{type: string}}
 resources:
@@ -68,15 +68,16 @@ class AgentFleet:
 
     # the repository ------------------------------------------------------------
 
-    def commit(self, release: str, command: str = "sleep 0.3") -> str:
-        """Commit a revision writing ``release``; its rollout name."""
+    def commit(self, release: str, command: str = "sleep 0.3", *, role: str = "worker") -> str:
+        """Commit a revision writing ``release`` on nodes tagged ``role``; its rollout name."""
         stack = self.repo / "stacks" / "worker"
         stack.mkdir(parents=True, exist_ok=True)
         if not (self.repo / ".git").exists():
             subprocess.run(["git", "init", "-q", "-b", "main", str(self.repo)], check=True)
             (self.repo / "driftless.yaml").write_text(
                 "project: fleet\nstate: sqlite:///.driftless/state.db\nstacks: [stacks/worker]\n")
-        (stack / "stack.yaml").write_text(STACK.format(release=release, command=command))
+        (stack / "stack.yaml").write_text(STACK.format(release=release, command=command,
+                                                         role=role))
         subprocess.run([*GIT, "-C", str(self.repo), "add", "-A"], check=True)
         subprocess.run([*GIT, "-C", str(self.repo), "commit", "-qm", release], check=True)
         sha = subprocess.run(["git", "-C", str(self.repo), "rev-parse", "HEAD"], check=True,
@@ -99,6 +100,14 @@ class AgentFleet:
                  "--state-dir", str(self.root / "agents" / name), "--listen", "127.0.0.1:0"],
                 env=env, stdout=log, stderr=subprocess.STDOUT)
             log.close()
+
+    def start_idle(self, *, timeout: float) -> None:
+        """Start every agent on a revision that selects no node, and wait until all joined
+        (so the first rollout's slots are computed from the whole fleet)."""
+        self.commit("idle", role="nobody")
+        self.start()
+        self.wait_for(f"{self.nodes} members",
+                      lambda: len(self.coord.members()) == self.nodes, timeout=timeout)
 
     def kill(self, name: str) -> None:
         """SIGKILL one agent: no clean shutdown, its lease must run out."""
@@ -157,3 +166,66 @@ class AgentFleet:
         rng.shuffle(holders)
         rng.shuffle(rest)
         return (holders + rest)[:count]
+
+
+def scenario(fleet: AgentFleet, *, kills: int, rng: random.Random,
+             timeout: float = 120.0) -> dict[str, object]:
+    """The acceptance scenario on a started-idle fleet; what was measured.
+
+    1. a first revision rolls out: the store's history never shows more slots
+       held than the rollout allows;
+    2. a second revision: ``kills`` random non-canary agents (slot holders
+       first) are SIGKILLed mid-rollout; the rest converge and every slot is
+       gone once the leases ran out;
+    3. a revision failing on the canary halts the rollout before any other
+       node applies it; the canary returns to the last good revision.
+
+    Raises ``AssertionError`` naming what broke.
+    """
+    measured: dict[str, object] = {}
+    started = time.monotonic()
+    first = fleet.commit("v1")
+    fleet.wait_for("v1 everywhere", lambda: fleet.converged(first, "v1"), timeout=timeout)
+    measured["v1_seconds"] = round(time.monotonic() - started, 1)
+    audit, slots = fleet.audit(first)
+    assert audit.grants >= fleet.nodes and not audit.problems, audit
+    assert audit.peak <= slots, f"v1: {audit.peak} slots held at once, limit {slots}"
+    measured["v1_audit"] = {"slots": slots, "peak": audit.peak, "grants": audit.grants}
+
+    started = time.monotonic()
+    second = fleet.commit("v2", command="sleep 1")
+    canary = fleet.coord.rollout(first).canary  # type: ignore[union-attr]
+    fleet.wait_for("a non-canary node holding a v2 slot",
+                   lambda: any(s.node not in canary for s in fleet.coord.slots(second)),
+                   timeout=timeout)
+    victims = fleet.victims(second, kills, rng)
+    for name in victims:
+        fleet.kill(name)
+    fleet.wait_for("v2 on every living node", lambda: fleet.converged(second, "v2"),
+                   timeout=timeout)
+    measured["v2_seconds"] = round(time.monotonic() - started, 1)
+    ttl = float(fleet.env.get("DRIFTLESS_FLEET_TTL", "10"))
+    fleet.wait_for("no slot left after lease expiry", lambda: not fleet.coord.slots(second),
+                   timeout=ttl * 3)
+    audit, slots = fleet.audit(second)
+    assert not audit.problems and audit.still_held == (), audit
+    assert audit.peak <= slots, f"v2: {audit.peak} slots held at once, limit {slots}"
+    measured["killed"] = victims
+    measured["v2_audit"] = {"slots": slots, "peak": audit.peak, "grants": audit.grants,
+                            "ends": audit.ends}
+
+    third = fleet.commit("v3", command="exit 1")
+    fleet.wait_for("the halt", lambda: fleet.coord.halted(third) is not None, timeout=timeout)
+    record = fleet.coord.rollout(third)
+    assert record is not None and len(record.canary) == 1, record
+    bad = record.canary[0]
+    fleet.wait_for("the canary back on v2",
+                   lambda: bad in fleet.coord.reports(third)
+                   and fleet.coord.reports(third)[bad].phase == "rolled_back"
+                   and fleet.release_of(bad) == "v2", timeout=timeout)
+    assert set(fleet.coord.reports(third)) == {bad}, "a non-canary node took part"
+    assert {fleet.release_of(n) for n in fleet.alive()} == {"v2"}
+    assert not fleet.coord.slots(third)
+    halt = fleet.coord.halted(third)
+    measured["halt"] = halt.reason if halt else None
+    return measured

@@ -1,8 +1,8 @@
-"""Ten real agent processes in fleet mode against one real etcd.
+"""Ten real agent processes in fleet mode on one real etcd (the acceptance scenario).
 
-Audited from the store, not from the agents' logs: etcd's own revision
-history of the slot keys (``history``) replays every grant and every delete,
-lease expiry included. The scenario, in one fleet:
+Audited from the store, not from the agents' logs: ``history`` replays every
+slot grant and end as etcd recorded them (its own revision history of the
+slot keys, lease-expiry deletes included). ``agent_harness.scenario``:
 
 1. the first revision rolls out: canary first, never more than 3 slots held;
 2. a second revision: 3 random non-canary agents (slot holders first) are
@@ -10,7 +10,9 @@ lease expiry included. The scenario, in one fleet:
    other 7 converge;
 3. a revision that fails on the canary halts the rollout before any other
    node applies; the canary returns to the last good revision.
-"""
+
+The same scenario on DynamoDB (moto) and PostgreSQL, and with 50 agents,
+runs in bench/bench_fleet_agents.py (it takes longer than make test allows)."""
 
 from __future__ import annotations
 
@@ -20,23 +22,50 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from agent_harness import AgentFleet
+from agent_harness import AgentFleet, scenario
 
+from driftless.fleet.base import Coordinator
+from driftless.fleet.dynamo import DynamoCoordinator
 from driftless.fleet.etcd import EtcdCoordinator
+from driftless.fleet.postgres import PostgresCoordinator
 
 N = 10
 TTL = 3.0
 
 
-@pytest.fixture
-def fleet(etcd_url: str, tmp_path: Path) -> Iterator[AgentFleet]:
-    prefix = f"/agents-{uuid.uuid4().hex[:8]}"
-    coord = EtcdCoordinator(etcd_url, prefix=prefix)
+AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+       "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": "/dev/null",
+       "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
+
+
+def _store(backend: str, request: pytest.FixtureRequest,
+           monkeypatch: pytest.MonkeyPatch) -> tuple[str, Coordinator, dict[str, str]]:
+    """The store URL the agents get, a coordinator on it for the test, extra env."""
+    ns = uuid.uuid4().hex[:8]
+    if backend == "etcd":
+        url = request.getfixturevalue("etcd_url")
+        return (f"etcd://{url.removeprefix('http://')}/agents-{ns}",
+                EtcdCoordinator(url, prefix=f"/agents-{ns}"), {})
+    if backend == "dynamodb":
+        url = request.getfixturevalue("moto_url")
+        for key, value in AWS.items():
+            monkeypatch.setenv(key, value)
+        coord = DynamoCoordinator(f"fleet-{ns}", region="us-east-1", endpoint=url)
+        coord.create_table()
+        return f"dynamodb://fleet-{ns}?region=us-east-1&endpoint={url}", coord, AWS
+    server = request.getfixturevalue("pg_server")
+    url = server.url(schema=f"agents_{ns}")
+    return url, PostgresCoordinator(url), {}
+
+
+@pytest.fixture(params=["etcd"])
+def fleet(request: pytest.FixtureRequest, tmp_path: Path,
+          monkeypatch: pytest.MonkeyPatch) -> Iterator[AgentFleet]:
+    store, coord, extra = _store(request.param, request, monkeypatch)
     env = {"DRIFTLESS_FLEET_MAX_UNAVAILABLE": "30%", "DRIFTLESS_FLEET_CANARY": "1",
            "DRIFTLESS_FLEET_FAILURE_THRESHOLD": "30%", "DRIFTLESS_FLEET_TTL": str(TTL),
-           "DRIFTLESS_FLEET_POLL": "0.5", "DRIFTLESS_FLEET_HEALTH_TIMEOUT": "20"}
-    agents = AgentFleet(tmp_path, f"etcd://{etcd_url.removeprefix('http://')}{prefix}", coord,
-                        N, env)
+           "DRIFTLESS_FLEET_POLL": "0.5", "DRIFTLESS_FLEET_HEALTH_TIMEOUT": "20", **extra}
+    agents = AgentFleet(tmp_path, store, coord, N, env)
     try:
         yield agents
     finally:
@@ -46,36 +75,7 @@ def fleet(etcd_url: str, tmp_path: Path) -> Iterator[AgentFleet]:
 
 def test_rollouts_respect_slots_survive_sigkill_and_halt_on_a_failing_canary(
         fleet: AgentFleet) -> None:
-    first = fleet.commit("v1")
-    fleet.start()
-    fleet.wait_for("v1 everywhere", lambda: fleet.converged(first, "v1"), timeout=120)
-    audit, slots = fleet.audit(first)
-    assert slots == 3 and audit.grants >= N and not audit.problems, audit
-    assert audit.peak <= slots, f"{audit.peak} slots held at once, limit {slots}"
-
-    second = fleet.commit("v2", command="sleep 1")
-    fleet.wait_for("a non-canary node holding a v2 slot",
-                   lambda: any(s.node != "node-000" for s in fleet.coord.slots(second)),
-                   timeout=60)
-    for name in fleet.victims(second, 3, random.Random(15)):
-        fleet.kill(name)
-    fleet.wait_for("v2 on every living node", lambda: fleet.converged(second, "v2"),
-                   timeout=120)
-    fleet.wait_for("no slot left after lease expiry", lambda: not fleet.coord.slots(second),
-                   timeout=TTL * 3)
-    audit, slots = fleet.audit(second)
-    assert not audit.problems and audit.still_held == (), audit
-    assert audit.peak <= slots, f"{audit.peak} slots held at once, limit {slots}"
-
-    third = fleet.commit("v3", command="exit 1")
-    fleet.wait_for("the halt", lambda: fleet.coord.halted(third) is not None, timeout=60)
-    record = fleet.coord.rollout(third)
-    assert record is not None and record.canary == ("node-000",)
-    canary = record.canary[0]
-    fleet.wait_for("the canary back on v2",
-                   lambda: fleet.coord.reports(third).get(canary) is not None
-                   and fleet.coord.reports(third)[canary].phase == "rolled_back"
-                   and fleet.release_of(canary) == "v2", timeout=60)
-    assert set(fleet.coord.reports(third)) == {canary}, "a non-canary node took part"
-    assert {fleet.release_of(n) for n in fleet.alive()} == {"v2"}
-    assert not fleet.coord.slots(third)
+    fleet.start_idle(timeout=60)
+    measured = scenario(fleet, kills=3, rng=random.Random(15))
+    assert measured["v1_audit"] == {"slots": 3, "peak": 3, "grants": N}
+    assert len(measured["killed"]) == 3  # type: ignore[arg-type]
