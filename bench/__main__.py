@@ -13,7 +13,8 @@ import subprocess
 import sys
 
 MODULES = ("bench.bench_cli", "bench.bench_engine", "bench.bench_render", "bench.bench_agent",
-           "bench.bench_aws_reads", "bench.bench_crash", "bench.bench_fleet_sim")
+           "bench.bench_aws_reads", "bench.bench_state_size", "bench.bench_crash",
+           "bench.bench_fleet_sim")
 
 
 def main() -> int:

@@ -3,7 +3,10 @@
 URL: ``s3://bucket/key?region=us-east-1&endpoint=http://127.0.0.1:9000
 &lock_table=NAME&profile=NAME``. Each stack's snapshot is the JSON object
 ``<key>/<stack>.json``; the bucket should be versioned so every serial can be
-recovered (``driftless bootstrap`` creates it so). Writes are conditional:
+recovered (``driftless bootstrap`` creates it so); ``history`` and
+``snapshot`` list and read those versions for ``driftless state history`` and
+``state restore``, each version carrying its serial, resource count and
+writer as object metadata. Writes are conditional:
 the stored serial and lineage are checked, and the put carries ``If-Match``
 on the ETag that was read (``If-None-Match: *`` for a stack's first write),
 so of two writers racing from the same serial exactly one wins.
@@ -30,6 +33,7 @@ its side effect may start.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import threading
@@ -39,6 +43,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from driftless.errors import ConfigError, StateConflict, StateError
 from driftless.model import LockInfo, StateSnapshot
+from driftless.state.base import SnapshotInfo
 from driftless.state.s3_journal import S3Journal
 from driftless.state.s3_lock import LockStore, ObjectLocks, TableLocks
 from driftless.state.s3_store import (
@@ -49,7 +54,12 @@ from driftless.state.s3_store import (
     make_session,
 )
 
-__all__ = ["S3Backend", "from_url", "parse_url"]
+__all__ = ["HISTORY", "S3Backend", "from_url", "parse_url"]
+
+# How many of a stack's object versions ``state history`` lists (all stay restorable).
+HISTORY = 10
+# User metadata on each snapshot version: what ``history`` shows without a GET.
+_SERIAL, _COUNT, _WRITER = "driftless-serial", "driftless-resources", "driftless-writer"
 
 _OPTIONS = frozenset({"region", "endpoint", "lock_table", "profile"})
 
@@ -111,6 +121,8 @@ class S3Backend:
             self._locks = ObjectLocks(self._store)
         # stack -> (lock id, fencing token) of each lock this instance took.
         self._held: dict[str, tuple[str, str]] = {}
+        # stack -> "who: operation" of that lock, stored with each snapshot version.
+        self._writers: dict[str, str] = {}
         self._guard = threading.Lock()
 
     def __repr__(self) -> str:
@@ -158,11 +170,16 @@ class S3Backend:
 
     def _put(self, stack: str, snap: StateSnapshot, *, etag: str | None) -> None:
         body = json.dumps(snap.to_json(), sort_keys=True, default=str).encode()
+        with self._guard:
+            writer = self._writers.get(stack) or "write without a lock"
+        # What ``history`` lists, readable from a HEAD of each version (ASCII only).
+        meta = {_SERIAL: str(snap.serial), _COUNT: str(len(snap.resources)),
+                _WRITER: writer.encode("ascii", "replace").decode()}
         try:
             if etag is None:
-                self._store.put(self._name(stack), body, if_absent=True)
+                self._store.put(self._name(stack), body, if_absent=True, metadata=meta)
             else:
-                self._store.put(self._name(stack), body, if_match=etag)
+                self._store.put(self._name(stack), body, if_match=etag, metadata=meta)
         except PreconditionFailed:
             now = self.read(stack)
             raise _stale(stack, self.loc.url(self._name(stack)), now.serial, snap) from None
@@ -183,6 +200,47 @@ class S3Backend:
             raise _stale(stack, where, base.serial, snap)
         self._put(stack, snap, etag=stored[1] if stored else None)
 
+    def history(self, stack: str) -> list[SnapshotInfo]:
+        """The newest ``HISTORY`` versions of the stack's object (the bucket keeps every
+        one while versioning is on), newest first."""
+        out = []
+        for version, at in itertools.islice(self._store.versions(self._name(stack)), HISTORY):
+            meta = self._store.head_version(self._name(stack), version)
+            if _SERIAL in meta:
+                serial, count = int(meta[_SERIAL]), int(meta.get(_COUNT, 0))
+                writer = meta.get(_WRITER, "?")
+            else:  # written before versions carried metadata
+                snap = self._version(stack, version)
+                serial, count, writer = snap.serial, len(snap.resources), "(not recorded)"
+            out.append(SnapshotInfo(stack, serial, at, count, writer))
+        return out
+
+    def snapshot(self, stack: str, serial: int) -> StateSnapshot:
+        """The stack as stored at ``serial``: the newest object version holding it."""
+        seen = 0
+        for version, _ in self._store.versions(self._name(stack)):
+            seen += 1
+            meta = self._store.head_version(self._name(stack), version)
+            if _SERIAL in meta and int(meta[_SERIAL]) != serial:
+                continue
+            snap = self._version(stack, version)
+            if snap.serial == serial:
+                return snap
+        raise StateError(
+            f"stack '{stack}': serial {serial} is not among the {seen} versions of "
+            f"{self.loc.url(self._name(stack))}",
+            hint=f"list them: driftless state history --stack {stack} (the newest "
+                 f"{HISTORY}); a lifecycle rule may have expired older ones")
+
+    def _version(self, stack: str, version: str) -> StateSnapshot:
+        body, _ = self._store.get_version(self._name(stack), version)
+        try:
+            return StateSnapshot.from_json(json.loads(body))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StateError(
+                f"version {version} of {self.loc.url(self._name(stack))} is not valid "
+                f"state JSON ({exc})", hint="pick another serial") from None
+
     def stacks(self) -> list[str]:
         """Stacks with a stored snapshot."""
         names = self._store.names(delimiter="/")
@@ -202,6 +260,7 @@ class S3Backend:
     def _hold(self, stack: str, info: LockInfo, token: str) -> str:
         with self._guard:
             self._held[stack] = (info.id, token)
+            self._writers[stack] = f"{info.who}: {info.operation}"
         return info.id
 
     def _token(self, stack: str, lock_id: str) -> str | None:

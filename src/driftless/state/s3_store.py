@@ -118,8 +118,42 @@ class S3Store:
                 return None
             raise state_error(exc, doing="read", where=self.loc.url(name)) from None
 
+    def versions(self, name: str) -> Iterator[tuple[str, float]]:
+        """(version id, last modified) of each stored version of ``name``, newest
+        first; delete markers are skipped. A bucket without versioning has one."""
+        key = self.loc.key(name)
+        try:
+            pages = self._s3.get_paginator("list_object_versions").paginate(
+                Bucket=self.loc.bucket, Prefix=key)
+            for page in pages:
+                # S3 lists a key's versions newest first (times tie within a second).
+                for v in page.get("Versions", ()):
+                    if v["Key"] == key:
+                        yield str(v["VersionId"]), v["LastModified"].timestamp()
+        except Exception as exc:
+            raise state_error(exc, doing="list versions of", where=self.loc.url(name)) from None
+
+    def head_version(self, name: str, version: str) -> dict[str, str]:
+        """The user metadata of one version of ``name``."""
+        try:
+            resp = self._s3.head_object(Bucket=self.loc.bucket, Key=self.loc.key(name),
+                                        VersionId=version)
+            return dict(resp.get("Metadata") or {})
+        except Exception as exc:
+            raise state_error(exc, doing="read", where=self.loc.url(name)) from None
+
+    def get_version(self, name: str, version: str) -> tuple[bytes, dict[str, str]]:
+        """The body and user metadata of one version of ``name``."""
+        try:
+            resp = self._s3.get_object(Bucket=self.loc.bucket, Key=self.loc.key(name),
+                                       VersionId=version)
+            return resp["Body"].read(), dict(resp.get("Metadata") or {})
+        except Exception as exc:
+            raise state_error(exc, doing="read", where=self.loc.url(name)) from None
+
     def put(
-        self, name: str, body: bytes, *, if_match: str | None = None, if_absent: bool = False
+        self, name: str, body: bytes, *, if_match: str | None = None, if_absent: bool = False,
+        metadata: dict[str, str] | None = None,
     ) -> str:
         """Write ``name``; ``PreconditionFailed`` if the guard does not hold. The new ETag."""
         extra: dict[str, str] = {}
@@ -131,6 +165,7 @@ class S3Store:
             resp = self._s3.put_object(
                 Bucket=self.loc.bucket, Key=self.loc.key(name), Body=body,
                 ContentType="application/json", **extra,
+                **({"Metadata": metadata} if metadata else {}),
             )
             return str(resp["ETag"])
         except Exception as exc:
