@@ -103,3 +103,10 @@ def test_ci_affected_for_a_workflow(repo: Path) -> None:
     assert out.stdout.strip() == 'stacks=["cluster"]'
     first = run(repo / "product", "ci", "affected", "--since", "0" * 40, check=True)
     assert "infra: no previous commit" in first.stdout
+
+
+def test_a_revision_the_clone_lacks_plans_everything(repo: Path) -> None:
+    project = load_project(repo / "product")
+    changes = changed_since(project, "1" * 40, RenderOptions(env="local-acme"), repo.parent)
+    assert [c.stack for c in changes] == ["infra", "secrets", "agent", "apps", "cluster"]
+    assert "is not in this clone" in changes[0].reason

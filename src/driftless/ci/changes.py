@@ -22,7 +22,8 @@ from pathlib import Path
 from driftless.errors import ConfigError, Problem, RenderError
 from driftless.render import Project, RenderOptions, load_project, stack_order, validate_stacks
 
-__all__ = ["StackChange", "changed_since", "changed_stacks", "export_revision", "stack_digests"]
+__all__ = ["StackChange", "changed_since", "changed_stacks", "export_revision", "has_revision",
+           "stack_digests"]
 
 _GIT_TIMEOUT = 120.0
 
@@ -123,9 +124,24 @@ def _git(cwd: Path, *args: str) -> bytes:
     return done.stdout
 
 
+def has_revision(project_root: Path, revision: str) -> bool:
+    """Whether ``revision`` names a commit this clone has (a force push may drop one)."""
+    try:
+        _git(project_root, "cat-file", "-e", f"{revision}^{{commit}}")
+    except ConfigError:
+        return False
+    return True
+
+
 def changed_since(project: Project, revision: str, options: RenderOptions,
                   scratch: Path) -> list[StackChange]:
-    """The stacks changed between ``revision`` and the working tree of ``project``."""
+    """The stacks changed between ``revision`` and the working tree of ``project``.
+
+    A revision this clone does not have (a new branch, a force push) changes
+    every stack."""
+    if not has_revision(project.root, revision):
+        return [StackChange(name, f"{revision[:12]} is not in this clone: everything is planned")
+                for name in stack_order(project, None)]
     base_root = export_revision(project.root, revision, scratch)
     try:
         base: Project | None = load_project(base_root) if base_root.is_dir() else None

@@ -78,6 +78,8 @@ def plans_markdown(plans: Sequence[Plan], *, checks: CheckReport | None = None,
         lines += ["Stacks planned:", "", *(f"- {r}" for r in why), ""]
     for plan in plans:
         lines += _plan_section(plan)
+    if not plans:
+        lines += ["No stack to plan: nothing this change touches renders differently.", ""]
     if checks is not None:
         lines += _checks_section(checks)
     return "\n".join(lines).rstrip() + "\n"

@@ -134,7 +134,7 @@ def affected(
     from driftless.ci.changes import StackChange, changed_since
 
     with guard("nothing was compared"), project_context(directory=directory, env=env) as ctx:
-        if _NO_COMMIT.match(since):
+        if _NO_COMMIT.match(since):  # a new branch: GitHub's "before" is all zeros
             changes = [StackChange(n, "no previous commit") for n in ctx.order()]
         else:
             with tempfile.TemporaryDirectory(prefix="driftless-base-") as scratch:
