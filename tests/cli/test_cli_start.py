@@ -12,7 +12,7 @@ import typer
 
 import driftless
 from cli_helpers import CLI, files, run, write_project
-from driftless.cli.app import GROUPS, MODULES, build_app, command_of, full_app
+from driftless.cli.application import GROUPS, MODULES, build_app, command_of, full_app
 from driftless.providers.local import KIND_MODULES, LocalProvider
 
 

@@ -2,7 +2,7 @@
 
 Each command group lives in its own module with a ``register(app)``
 function, so groups grow independently. ``main`` registers only the group of
-the command being run (see ``driftless.cli.app``), and ``driftless --version``
+the command being run (see ``driftless.cli.application``), and ``driftless --version``
 answers before typer is imported at all: start time is what every run of
 the CLI, CI and the agent's one-shot commands pays.
 """
@@ -21,9 +21,11 @@ __all__ = ["app", "main", "print_version"]
 
 
 def __getattr__(name: str) -> Any:
-    """``driftless.cli.app``: the application with every command, built on first use."""
+    """``driftless.cli.app``: the application with every command, built on first use
+    (the module that builds it is ``driftless.cli.application``, so this name is
+    never shadowed by a submodule)."""
     if name == "app":
-        from driftless.cli.app import full_app
+        from driftless.cli.application import full_app
 
         return full_app()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -42,6 +44,6 @@ def main() -> None:
     if argv == ["--version"]:
         print_version()
         return
-    from driftless.cli.app import build_app, command_of
+    from driftless.cli.application import build_app, command_of
 
     build_app(command_of(argv))()

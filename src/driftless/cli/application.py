@@ -89,7 +89,7 @@ def build_app(command: str | None = None) -> typer.Typer:
 
 @cache
 def full_app() -> typer.Typer:
-    """The application with every command (``driftless.cli.app``; built once)."""
+    """The application with every command (``driftless.cli.application``; built once)."""
     return build_app()
 
 
