@@ -35,7 +35,7 @@ def check_reviewed(ctx: ReconcileContext) -> str:
     source = ctx.rt.sources.configs[ctx.source_name]
     git_dir = ctx.rt.config.state_dir / "reviewed" / f"{ctx.source_name}.git"
     try:
-        sync_plans(git_dir, source.url, source.ref)
+        sync_plans(git_dir, source.url, source.ref, credentials_file=source.credentials_file)
         found = find_plan(git_dir, ctx.source.revision, ctx.stack, ctx.desired.digest)
     except SourceError as exc:
         if required:

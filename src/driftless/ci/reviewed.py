@@ -26,6 +26,7 @@ from typing import Any
 
 from driftless.errors import ConfigError, SourceError
 from driftless.model import Plan
+from driftless.source.gitcmd import GitFailed, GitRunner, credentials_for, redact_url
 
 __all__ = ["PLAN_REFS", "ReviewedPlan", "find_plan", "read_plan_file", "required_stacks",
            "save_plans", "stale_reason", "sync_plans"]
@@ -96,16 +97,25 @@ def _commit_files(repo: Path, files: Mapping[str, str], *, message: str) -> str:
     return _git("commit-tree", tree, "-m", message, cwd=repo, env=_IDENT).decode().strip()
 
 
-def sync_plans(git_dir: Path, url: str, branch: str | None) -> None:
-    """Fetch the reviewed plans (and ``branch``, for merge parents) into ``git_dir``."""
+def sync_plans(git_dir: Path, url: str, branch: str | None, *,
+               credentials_file: str | None = None) -> None:
+    """Fetch the reviewed plans (and ``branch``, for merge parents) into ``git_dir``,
+    with the source's credentials (``credentials_file``, ``DRIFTLESS_GIT_TOKEN``)."""
     if not (git_dir / "HEAD").is_file():
         git_dir.parent.mkdir(parents=True, exist_ok=True)
         _git("init", "--quiet", "--bare", str(git_dir))
-    _git("fetch", "--quiet", "--prune", url, f"+{PLAN_REFS}*:{PLAN_REFS}*", git_dir=git_dir)
+    clean, header, secret = credentials_for(url, credentials_file=credentials_file,
+                                            environ=os.environ)
+    runner = GitRunner(git_dir=git_dir, display_url=redact_url(url), auth_header=header,
+                       timeout=_GIT_TIMEOUT, secrets=(secret,) if secret is not None else ())
+    try:
+        runner.run("fetch", "--quiet", "--prune", clean, f"+{PLAN_REFS}*:{PLAN_REFS}*")
+    except GitFailed as exc:
+        raise SourceError(f"cannot fetch reviewed plans from {redact_url(url)}: "
+                          f"{exc.stderr[-300:]}") from None
     if branch:  # for the parents of a merge commit; a tag or a range is no branch
-        with contextlib.suppress(SourceError):
-            _git("fetch", "--quiet", url, f"+refs/heads/{branch}:refs/heads/{branch}",
-                 git_dir=git_dir)
+        with contextlib.suppress(GitFailed):
+            runner.run("fetch", "--quiet", clean, f"+refs/heads/{branch}:refs/heads/{branch}")
 
 
 def _parents(git_dir: Path, revision: str) -> list[str]:
