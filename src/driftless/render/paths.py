@@ -19,6 +19,7 @@ from driftless.render.expr import Call, ListLit, MapLit, Node, Template
 from driftless.render.expr import (
     Path as PathNode,
 )
+from driftless.render.inputs import not_cacheable
 from driftless.render.scope import RESERVED, EvalError, NotYet, ResInfo, Scope, no_lookup
 from driftless.render.spell import kind, spell
 from driftless.render.suggest import did_you_mean
@@ -45,6 +46,10 @@ def resolve_path(node: PathNode, scope: Scope, lookup: AttrLookup, evaluate: Eva
         return _each(node, scope, lookup, evaluate)
     if node.root == "stack":
         return _stack_output(node, scope, evaluate)
+    if node.root == "host" and scope.host is not None:
+        # a cached render rebuilds its deferred values without the host: do not cache it
+        not_cacheable("uses host.*")
+        return _walk(scope.host, node.steps, node, scope, lookup, evaluate)
     return _resource(node, scope, lookup, evaluate)
 
 

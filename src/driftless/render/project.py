@@ -24,6 +24,7 @@ from driftless.render.inputs import (
     note_resolved,
 )
 from driftless.render.suggest import did_you_mean
+from driftless.render.targets import parse_inventory
 from driftless.render.yamlio import (
     SHARED,
     Loc,
@@ -49,7 +50,8 @@ __all__ = [
 PROJECT_FILE = "driftless.yaml"
 DEFAULT_STATE = "sqlite:///.driftless/state.db"
 # ``agent:`` is read and checked by the agent (driftless.agent.config), not here
-_KEYS = ("project", "state", "environments", "providers", "stacks", "settings", "agent")
+_KEYS = ("project", "state", "environments", "providers", "stacks", "settings", "agent",
+         "inventory")
 NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _STACK_REF = re.compile(r"\$\{\s*stack\.([A-Za-z0-9_][A-Za-z0-9_-]*)\.")
 
@@ -76,6 +78,12 @@ class Project:
     providers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     cache: YamlCache = field(default=SHARED, compare=False, repr=False)
     policy: Policy = field(default_factory=Policy, compare=False)
+
+    @property
+    def inventory(self) -> Mapping[str, Any]:
+        """driftless.yaml's ``inventory:`` (hosts, groups), kept in ``settings``."""
+        found = self.settings.get("inventory")
+        return found if isinstance(found, Mapping) else {}
 
     def load(self, path: Path, *, at: Loc | None = None) -> Any:
         """A parsed YAML file of the project, confined and under the policy's limits.
@@ -180,7 +188,7 @@ def load_project(directory: Path | None = None, *, policy: Policy | None = None)
         root=root, name=str(doc.get("project", root.name)),
         state_url=str(doc.get("state", DEFAULT_STATE)),
         environments=_environments(doc, problems),
-        stacks=refs, settings=dict(_map(doc, "settings", problems)),
+        stacks=refs, settings=_with_inventory(doc, problems),
         providers={str(k): dict(v or {}) for k, v in _map(doc, "providers", problems).items()},
         cache=cache, policy=policy,
     )
@@ -189,6 +197,16 @@ def load_project(directory: Path | None = None, *, policy: Policy | None = None)
     if problems:
         raise RenderError(problems)
     return project
+
+
+def _with_inventory(doc: Mapping[str, Any], problems: list[Problem]) -> dict[str, Any]:
+    """``settings:``, plus the checked ``inventory:`` (kept there, so everything that
+    stores or keys a loaded project carries it)."""
+    settings = dict(_map(doc, "settings", problems))
+    if "inventory" in doc:
+        settings["inventory"] = parse_inventory(doc["inventory"], where(doc, "inventory"),
+                                                problems)
+    return settings
 
 
 def _check_keys(doc: Mapping[str, Any], problems: list[Problem]) -> None:

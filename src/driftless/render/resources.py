@@ -31,6 +31,7 @@ from driftless.render.project import NAME
 from driftless.render.read_fields import raw_props, read_fields
 from driftless.render.spell import spell
 from driftless.render.suggest import did_you_mean
+from driftless.render.targets import hosts_of
 from driftless.render.yamlio import Loc, key_where, problem_at, where
 
 __all__ = ["expand_resources", "find_cycles", "reference_table"]
@@ -40,7 +41,7 @@ _LOGICAL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _NAME_HINT = ("resource names use letters, digits, '_' and '-', and start with a letter or '_' "
               "(name_prefix/name_suffix may add '.')")
 _KEYS = ("type", "properties", "depends_on", "protect", "count", "for_each", "triggered_by",
-         "description")
+         "description", "target")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class _Decl:
     kind: str
     mode: str
     instances: tuple[tuple[int | str | None, Any], ...]
+    ssh_target: str | None = None  # a local kind run on this host over SSH
 
 
 def expand_resources(job: Job) -> None:
@@ -110,9 +112,36 @@ def _declare(job: Job, name: str, body: Any) -> _Decl | None:
             f"resource '{name}': type must be provider:kind, e.g. local:file or aws:s3.Bucket",
             where(body, "type") if "type" in body else loc))
         return None
+    ssh_target = _ssh_target(job, name, body, parsed[0])
+    if ssh_target is not None:
+        parsed = ("ssh", parsed[1])
     _check_kind(job, name, parsed, where(body, "type"))
     mode, instances = _repeat(job, name, body)
-    return _Decl(name, body, loc, parsed[0], parsed[1], mode, instances)
+    return _Decl(name, body, loc, parsed[0], parsed[1], mode, instances, ssh_target)
+
+
+def _ssh_target(job: Job, name: str, body: Mapping[str, Any], provider: str) -> str | None:
+    """The ssh:// URL a ``local:`` resource runs on (its own ``target:``, else its
+    stack's), or None for this machine (``render/targets``)."""
+    host = job.scope.host
+    if "target" in body:
+        loc = where(body, "target")
+        if provider != "local":
+            job.problems.append(problem_at(
+                f"resource '{name}': target: applies to local: kinds only", loc))
+            return None
+        value = resolve_value(job, body["target"], job.scope, loc)
+        hosts = hosts_of(value, job.project.inventory, loc, job.problems)
+        if len(hosts) != 1 or isinstance(value, list):
+            if hosts:
+                job.problems.append(problem_at(
+                    f"resource '{name}': target names {len(hosts)} hosts; a resource runs on "
+                    "one (give the stack a group target to repeat it per host)", loc))
+            return None
+        target = hosts[0].target
+    else:
+        target = str(host["target"]) if host is not None else "local"
+    return None if provider != "local" or target == "local" else target
 
 
 def _good_name(job: Job, name: str, loc: Loc | None) -> bool:
@@ -230,6 +259,8 @@ def _instance(job: Job, decl: _Decl, index: int | str | None, each: Any,
     if not isinstance(props, Mapping):
         job.problems.append(problem_at(f"{rid}: properties must be a map", props_loc))
         props = {}
+    if decl.ssh_target is not None:
+        props = {**props, "ssh_target": decl.ssh_target}
     triggered = _names(job, decl, "triggered_by")
     deps = {*_names(job, decl, "depends_on"), *triggered, *_refs(props)}
     if rid in deps:

@@ -57,6 +57,8 @@ def _resource(types: list[str]) -> dict[str, Any]:
             "protect": {"anyOf": [{"type": "boolean"}, _EXPR]},
             "count": {"anyOf": [{"type": "integer", "minimum": 0}, _EXPR]},
             "for_each": {"anyOf": [{"type": "object"}, {"type": "array"}, _EXPR]},
+            "target": {"type": "string", "description": "local, ssh://user@host:port or an "
+                       "inventory host"},
         },
     }
 
@@ -82,6 +84,9 @@ def _stack(kinds: Mapping[str, KindSpec]) -> dict[str, Any]:
             "outputs": {"type": "object"},
             "depends_on": {"type": "array", "items": {"type": "string"}},
             "settings": {"type": "object"},
+            "target": {"anyOf": [{"type": "string"}, {"type": "array"}],
+                       "description": "local, ssh://user@host:port, an inventory host or "
+                                      "group, or a list: renders once per host"},
         },
     }
 
@@ -99,6 +104,12 @@ def _project() -> dict[str, Any]:
             "stacks": {"anyOf": [{"type": "array", "items": {"type": "string"}},
                                  {"type": "object"}]},
             "settings": {"type": "object"},
+            "inventory": {"type": "object", "properties": {
+                "hosts": {"type": "object", "additionalProperties": {
+                    "anyOf": [{"type": "string"}, {"type": "object", "properties": {
+                        "target": {"type": "string"}, "vars": {"type": "object"}}}]}},
+                "groups": {"type": "object", "additionalProperties": {
+                    "type": "array", "items": {"type": "string"}}}}},
         },
     }
 

@@ -58,6 +58,7 @@ class Scope:
     root: Path = Path(".")
     count_index: int | None = None
     each: tuple[Any, Any] | None = None
+    host: Mapping[str, Any] | None = None  # ${host.*}: the host a stack renders for
     locals_only: Mapping[str, Any] | None = None  # templatefile: bare names only
     allow_resources: bool = True
     policy: Policy = field(default_factory=Policy)  # the operator's: readable roots, limits

@@ -23,6 +23,7 @@ from driftless.render.resources import expand_resources, find_cycles
 from driftless.render.secret_refs import SecretCache
 from driftless.render.shape import STACK_SHAPE, sanitize
 from driftless.render.suggest import did_you_mean
+from driftless.render.targets import LOCAL, Host, hosts_of, is_multi
 from driftless.render.values import gather_sources
 from driftless.render.variables import parse_declarations, resolve_variables
 from driftless.render.yamlio import LocDict, key_where, problem_at, where
@@ -30,7 +31,7 @@ from driftless.render.yamlio import LocDict, key_where, problem_at, where
 __all__ = ["render_stack"]
 
 _STACK_KEYS = ("description", "variables", "resources", "outputs", "depends_on", "settings",
-               "secrets", "select")
+               "secrets", "select", "target")
 
 
 def render_stack(project: Project, name: str, options: RenderOptions, *,
@@ -41,7 +42,7 @@ def render_stack(project: Project, name: str, options: RenderOptions, *,
         raise RenderError([Problem(f"unknown stack '{name}'",
                                    hint=did_you_mean(name, project.stacks))])
     job = Job(project, name, options, stack_outputs or {}, kinds)
-    for step in (_layers, _variables, expand_resources, _outputs, _cycles):
+    for step in (_layers, _variables, _per_host, _cycles):
         step(job)
         job.fail_if_problems()
     if job.notes:
@@ -88,6 +89,40 @@ def _variables(job: Job) -> None:
                       base_dir=job.project.stacks[job.name].path, root=job.project.root,
                       policy=job.project.policy,
                       secrets=SecretCache(on_missing=job.options.on_missing_secret))
+
+
+def _per_host(job: Job) -> None:
+    """Resources and outputs: once, or once per host of a group or list ``target:``
+    (``render/targets``), each copy's names suffixed ``.<host>``."""
+    raw = job.doc.get("target")
+    loc = where(job.doc, "target")
+    value = resolve_value(job, raw, job.scope, loc) if raw is not None else None
+    inventory = job.project.inventory
+    hosts = hosts_of(value, inventory, loc, job.problems)
+    if not is_multi(value, inventory):
+        host = hosts[0] if hosts else LOCAL
+        job.scope = replace(job.scope, host=None if host.local and raw is None else host.scope())
+        expand_resources(job)
+        _outputs(job)
+        return
+    for host in hosts:
+        _render_for(job, host)
+    job.resources.sort(key=lambda r: r.id)
+
+
+def _render_for(job: Job, host: Host) -> None:
+    """One host's copy of the stack, added to ``job``."""
+    layered = job.layered
+    names = {n: f"{layered.names.get(n, n)}.{host.name}" for n in layered.resources}
+    one = replace(job, layered=replace(layered, names=names), resources=[], outputs={},
+                  table={}, bindings={}, scope=replace(job.scope, host=host.scope()))
+    expand_resources(one)
+    _outputs(one)
+    job.resources.extend(one.resources)
+    job.bindings.update(one.bindings)
+    job.table.update({f"{n}.{host.name}": info for n, info in one.table.items()})
+    for key, value in one.outputs.items():
+        job.outputs.setdefault(key, {})[host.name] = value
 
 
 def _outputs(job: Job) -> None:
