@@ -26,8 +26,9 @@ __all__ = ["Journal", "JournalEntry", "KeepsHistory", "SnapshotInfo", "StateBack
 
 @dataclass(frozen=True)
 class SnapshotInfo:
-    """One kept snapshot of a stack (SQLite keeps the last N): which serial, when it
-    was written, how many resources it holds and who wrote it (``who: operation``)."""
+    """One kept snapshot of a stack (SQLite keeps the last N, S3 lists its object
+    versions): which serial, when it was written, how many resources it holds and
+    who wrote it (``who: operation``)."""
 
     stack: str
     serial: int
@@ -110,19 +111,16 @@ class StateBackend(Protocol):
 def no_history(backend: object) -> StateError:
     """What ``state history``/``restore`` say on a backend that keeps no snapshots."""
     name = type(backend).__name__.removesuffix("Backend").lower() or "this"
-    if name == "s3":
-        hint = ("the bucket is versioned: every serial is an object version; see "
-                "docs/operations/state.md, Recovery")
-    else:
-        hint = ("keep copies with driftless state pull STACK > FILE, restore one with "
-                "driftless state push STACK FILE; or use the database's own backups")
-    return StateError(f"the {name} state backend keeps no snapshots: state history and "
-                      "state restore work with the sqlite backend", hint=hint)
+    return StateError(
+        f"the {name} state backend keeps no snapshots: state history and state restore "
+        "work with the sqlite and s3 backends",
+        hint="keep copies with driftless state pull STACK > FILE, restore one with "
+             "driftless state push STACK FILE; or use the database's own backups")
 
 
 class KeepsHistory(Protocol):
-    """A backend that keeps its stacks' last snapshots (SQLite): ``state history``
-    lists them and ``state restore`` writes one back as a new serial."""
+    """A backend that keeps its stacks' last snapshots (SQLite, S3 object versions):
+    ``state history`` lists them and ``state restore`` writes one back as a new serial."""
 
     def history(self, stack: str) -> list[SnapshotInfo]:
         """The kept snapshots, newest first."""

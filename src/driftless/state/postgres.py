@@ -395,6 +395,7 @@ class PostgresBackend:
                                 first=first, replacing=replacing)
         with self._guard:
             self._held[stack] = _Held(info.id, token)
+            self._begun.pop(stack, None)
         return info.id
 
     def _take_over(self, cur: psycopg.Cursor[Any], stack: str, row: Any, info: LockInfo, *,

@@ -9,6 +9,14 @@ writes journal entries from a pool of worker threads; writers take
 processes. Every ``sqlite3`` failure becomes a ``StateError`` naming the file.
 The journal class lives in ``sqlite_journal`` and is re-exported here.
 
+Rows, outputs and journal documents are stored packed (``packed``: deflated
+JSON; older clear rows still read). Every write also records its serial in
+``snapshots`` (time, writer, resource count, outputs) and keeps the rows it
+replaced or dropped in ``snapshot_rows`` (deflated in batches, each row with
+the serials it was current for), so any of the last ``history`` serials (URL
+option ``?history=N``, default 10) can be rebuilt from the live rows not
+written since plus those old rows: ``history`` and ``snapshot``.
+
 Leases are fenced. Every ``lock`` stores a fresh token in the lock row
 (inside its ``info`` JSON, so the schema is unchanged) and this backend
 instance remembers it per stack. Taking over an expired holder, or a dead
@@ -17,6 +25,8 @@ one (``take_over``), is a compare-and-set on the row it replaces inside one
 snapshot write and journal write checks, in its own write transaction, that
 the row still holds our token and refuses with "lock lost" otherwise; a
 client that took no lock on a stack writes as before (one-off tools, tests).
+One write passes after the lock is lost: the outcome of a journal intent this
+instance began under it, onto that entry while still unfinished.
 """
 
 from __future__ import annotations
@@ -544,6 +554,7 @@ class SQLiteBackend:
             )
         with self._guard:
             self._held[stack] = (info.id, token)
+            self._begun.pop(stack, None)
         return info.id
 
     def _holder(self, db: sqlite3.Connection, stack: str) -> LockInfo | None:
