@@ -141,12 +141,15 @@ def plan(ctx: ReconcileContext) -> None:
 
     Sets Ready=False/LockHeld when another process holds the lock, and
     Stalled when the plan deletes a protected resource or would overwrite an
-    object that exists but is not managed.
+    object that exists but is not managed. A new revision that renders exactly
+    as the deployed one is not planned (see ``_render_unchanged``).
     """
-    ctx.exits.enter_context(
-        hold_lock(ctx.backend, ctx.stack, operation="agent reconcile", lease=60.0, wait=0.0))
     ctx.engine = Engine(providers=ctx.providers, backend=ctx.backend,
                         workers=ctx.rt.config.workers)
+    if _render_unchanged(ctx):
+        return
+    ctx.exits.enter_context(
+        hold_lock(ctx.backend, ctx.stack, operation="agent reconcile", lease=60.0, wait=0.0))
     ctx.plan = planned = ctx.engine.plan(ctx.desired, refresh=True)
     if not planned.can_apply():
         _refuse(planned)
@@ -157,6 +160,21 @@ def plan(ctx: ReconcileContext) -> None:
         ctx.drift = drift_lines(planned)
     reviewed = check_reviewed(ctx)  # the plan CI saved for this revision, when there is one
     ctx.reason = "; ".join(r for r in (reviewed, redeploy_reason(ctx)) if r)
+
+
+def _render_unchanged(ctx: ReconcileContext) -> bool:
+    """Change detection: a new commit that leaves this stack's render digest as
+    deployed (its files, values and its upstream stacks' outputs all render the
+    same) needs no plan; it is recorded as deployed without reading the world.
+    Drift checks, manual runs and rollbacks still plan."""
+    st = ctx.status
+    if ctx.trigger not in ("poll", "webhook") or not st.ready or not st.digest \
+            or ctx.revision == st.revision or st.digest != ctx.desired.digest:
+        return False
+    snap = ctx.backend.read(ctx.stack)
+    ctx.plan = Plan(ctx.stack, ctx.revision, ctx.desired.digest, snap.lineage, snap.serial, ())
+    ctx.notes.append(f"render unchanged since {str(st.revision)[:7]}: not planned")
+    return True
 
 
 def _refuse(planned: Plan) -> None:
