@@ -6,6 +6,7 @@ only its own resources, with an error naming the host and both fingerprints.
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def test_a_changed_host_key_is_refused_naming_both_fingerprints(
     p = make_provider(known, client_key)
     try:
         with pytest.raises(ProviderError) as err:
-            p.read(_file(server.url, tmp_path / "f"), None)
+            _apply(p, _file(server.url, tmp_path / "f"))
     finally:
         p.close()
     text = str(err.value)
@@ -61,7 +62,7 @@ def test_an_unknown_host_is_refused_unless_trust_on_first_use(
     p = make_provider(empty, client_key)
     try:
         with pytest.raises(ProviderError, match="not in known_hosts"):
-            p.read(_file(sshd.url, tmp_path / "f"), None)
+            _apply(p, _file(sshd.url, tmp_path / "f"))
     finally:
         p.close()
     tofu = tmp_path / "state" / "ssh_known_hosts"
@@ -100,7 +101,7 @@ def test_refused_authentication_is_a_clear_error(
     p = make_provider(write_known_hosts(tmp_path / "kh", [sshd]), other)
     try:
         with pytest.raises(ProviderError, match="authentication refused"):
-            p.read(_file(sshd.url, tmp_path / "f"), None)
+            _apply(p, _file(sshd.url, tmp_path / "f"))
     finally:
         p.close()
 
@@ -112,12 +113,17 @@ def test_a_dropped_connection_is_opened_again(
     p = make_provider(write_known_hosts(tmp_path / "kh", [server]), client_key)
     try:
         r = _file(server.url, tmp_path / "f")
-        _apply(p, r)
+        live = p.apply(Change(r.id, Action.CREATE, r, None))
         server.stop()  # kills the connection mid-run
-        with pytest.raises(ProviderError, match=r"cannot connect|connection lost"):
-            p.read(r, None)
+        unreachable = p.read(r, live)  # the plan goes on; the change says why
+        change = p.diff(r, unreachable)
+        assert change.action is Action.UPDATE
+        assert re.search(r"host unreachable.*(cannot connect|connection lost)", change.reason)
+        with pytest.raises(ProviderError, match=r"cannot connect"):
+            p.apply(change)
         server.start()
-        live = p.read(r, None)  # the next request reconnects
-        assert live is not None and live.attributes["ssh_target"] == server.url
+        again = p.read(r, live)  # the next request reconnects
+        assert again is not None and again.attributes["ssh_target"] == server.url
+        assert p.diff(r, again).action is Action.NOOP
     finally:
         p.close()

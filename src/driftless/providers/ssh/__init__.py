@@ -55,6 +55,11 @@ def _bare(resource: Resource) -> Resource:
     return replace(resource, properties=props)
 
 
+_UNREACHABLE = "ssh_unreachable"
+"""``private`` key of a plan-time read whose host could not be reached (never stored:
+the apply of that change fails, and state keeps the prior view)."""
+
+
 def _tag(live: LiveResource | None, target: str) -> LiveResource | None:
     if live is None or live.attributes.get("ssh_target") == target:
         return live
@@ -94,14 +99,30 @@ class _Targeted(KindHandler):
                                 hint=exc.hint) from None
 
     def read(self, resource: Resource, prior: LiveResource | None) -> LiveResource | None:
-        """The local kind's read, on the target host."""
+        """The local kind's read, on the target host.
+
+        A host that cannot be reached (down, refusing us, a changed host key) does
+        not fail the plan: a resource it held before is returned as last recorded,
+        marked ``unreachable``, so the plan shows it as a change of its own and the
+        apply fails it (and what depends on it) alone, while other hosts go on.
+        """
         target = resource.properties.get("ssh_target")
         h = self.on(target, resource.id)
-        return _tag(self._guard(resource.id, lambda: h.read(_bare(resource), prior)), str(target))
+        try:
+            return _tag(h.read(_bare(resource), prior), str(target))
+        except HostDown as exc:
+            if prior is None:
+                return None  # a create: the apply reports the host
+            return replace(prior, private={**prior.private, _UNREACHABLE: exc.message})
 
     def diff(self, desired: Resource, live: LiveResource | None) -> Change:
         """The local kind's diff; another target replaces the resource."""
         target = desired.properties.get("ssh_target")
+        if live is not None and _UNREACHABLE in live.private:
+            why = str(live.private[_UNREACHABLE])
+            return Change(desired.id, Action.UPDATE, desired, live,
+                          (FieldDiff("ssh_target", target, target),),
+                          reason=f"host unreachable, cannot check: {why}")
         change = replace(self.on(target, desired.id).diff(_bare(desired), live), desired=desired)
         if live is None or live.attributes.get("ssh_target") in (None, target):
             return change

@@ -177,7 +177,13 @@ class Connection:
         except (OSError, asyncssh.Error) as exc:
             self._pending.pop(rid, None)
             raise HostDown(f"{self.target}: connection lost ({exc})", retryable=True) from None
-        reply = await asyncio.wait_for(fut, self.transport.settings.request_timeout)
+        try:
+            reply = await asyncio.wait_for(fut, self.transport.settings.request_timeout)
+        except TimeoutError:
+            self._pending.pop(rid, None)
+            raise HostDown(f"{self.target}: no answer within "
+                           f"{self.transport.settings.request_timeout:g}s", retryable=True) \
+                from None
         if "err" in reply:
             code, text = reply["err"]
             raise OSError(code, text) if code else RuntimeError(text)
