@@ -125,6 +125,9 @@ def test_history_keeps_the_last_n_and_says_which(tmp_path: Path) -> None:
     _project(tmp_path, 5, url="sqlite:///.driftless/state.db?history=lots")
     wrong = run(tmp_path, "state", "history")
     assert wrong.returncode == 1 and "history=lots is not a number" in wrong.stderr
+    _project(tmp_path, 5, url="sqlite:///.driftless/state.db?history=101")
+    wrong = run(tmp_path, "state", "history")  # driftless.yaml is the repository's
+    assert wrong.returncode == 1 and "from 0 to 100" in wrong.stderr
 
 
 def test_restore_is_refused_while_another_run_holds_the_lock(tmp_path: Path) -> None:

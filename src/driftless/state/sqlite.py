@@ -54,7 +54,7 @@ __all__ = ["SQLiteBackend", "SQLiteJournal", "from_url"]
 
 SCHEMA_VERSION = 3
 DEFAULT_HISTORY = 10
-MAX_HISTORY = 1000
+MAX_HISTORY = 100  # the URL comes from driftless.yaml: a repository must not fill the disk
 BUSY_TIMEOUT = 30.0
 # PRAGMA application_id of every driftless state file ("DRFT"): another
 # program's SQLite file named as state is refused before a byte is written.
