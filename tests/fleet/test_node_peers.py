@@ -50,7 +50,7 @@ def test_identity_from_environment_and_file(tmp_path: Path) -> None:
         parse_tags("role")
 
 
-def test_identity_from_imdsv2_andinstance_tags(aws: str) -> None:
+def test_identity_from_imdsv2_and_instance_tags(aws: str) -> None:
     ec2 = boto3.client("ec2", endpoint_url=aws)
     # moto's metadata service always answers for instance i-fake, which EC2 does not
     # hold (so it has no tags); the tags of a real instance come from DescribeTags

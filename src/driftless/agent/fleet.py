@@ -21,16 +21,20 @@ Three calls from ``agent.steps``:
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from driftless.errors import WaitError
+import yaml
+
+from driftless.errors import ConfigError, WaitError
 from driftless.fleet import FleetNode, Member, RolloutPolicy, Wait, open_coordinator
 from driftless.fleet.base import Coordinator, Slot
 from driftless.fleet.node import NodeIdentity, identify, selects
+from driftless.fleet.peers import Peer, resolve_peers
 from driftless.model import HealthCode
 
 __all__ = ["FleetHook"]
@@ -47,13 +51,17 @@ class FleetHook:
     """One node's membership and rollout slots, for every stack the agent runs."""
 
     def __init__(self, coord: Coordinator, identity: NodeIdentity, policy: RolloutPolicy, *,
-                 ttl: float = 10.0, poll: float = 1.0) -> None:
+                 ttl: float = 10.0, poll: float = 1.0,
+                 peers: Mapping[str, Any] | None = None) -> None:
         self.identity, self.poll = identity, poll
+        self.peer_spec: Mapping[str, Any] = peers or {"members": {}}
+        self.peers: list[Peer] = []
         self.node = FleetNode(coord, Member(identity.name, identity.tags, "", identity.address),
                               policy, ttl=ttl)
         self.node.start()
         self._held: dict[str, Slot] = {}
         self._failed: dict[str, Slot] = {}
+        self._selectors: dict[str, Any] = {}  # stack -> its select:, seen in render
         self._stop = threading.Event()
         self._renewer = threading.Thread(target=self._renew, name="fleet-lease", daemon=True)
         self._renewer.start()
@@ -69,9 +77,14 @@ class FleetHook:
             canary=environ.get("DRIFTLESS_FLEET_CANARY", "1"),
             failure_threshold=environ.get("DRIFTLESS_FLEET_FAILURE_THRESHOLD", "1"),
             health_timeout=float(environ.get("DRIFTLESS_FLEET_HEALTH_TIMEOUT", "60")))
+        peers = environ.get("DRIFTLESS_FLEET_PEERS")
+        spec = yaml.safe_load(peers) if peers else None
+        if spec is not None and not isinstance(spec, Mapping):
+            raise ConfigError("DRIFTLESS_FLEET_PEERS must be a map such as "
+                              "{members: {role: worker}} or {tags: {Cluster: synkti}}")
         return cls(open_coordinator(url), identify(environ), policy,
                    ttl=float(environ.get("DRIFTLESS_FLEET_TTL", "10")),
-                   poll=float(environ.get("DRIFTLESS_FLEET_POLL", "1")))
+                   poll=float(environ.get("DRIFTLESS_FLEET_POLL", "1")), peers=spec)
 
     def _renew(self) -> None:
         while not self._stop.wait(self.node.ttl / 3):
@@ -97,7 +110,19 @@ class FleetHook:
         """Whether the stack's ``select:`` matches this node's tags."""
         doc = project.load(project.stacks[stack].path / "stack.yaml")
         selector = doc.get("select") if isinstance(doc, Mapping) else None
+        self._selectors[stack] = selector
         return selects(selector, self.identity.tags)
+
+    def environ(self, base: Mapping[str, str]) -> dict[str, str]:
+        """``base`` plus this node's values for render, as ``DRIFTLESS_VAR_*`` (a stack
+        declares the ones it uses): ``node_name``, ``node_address``, ``node_tags`` (map),
+        ``fleet_peers`` (list of {name, address, tags, source, revision, self}), the peer
+        table resolved now."""
+        self.peers = resolve_peers(self.peer_spec, me=self.identity.name, coord=self.node.coord)
+        values = {"node_name": self.identity.name, "node_address": self.identity.address,
+                  "node_tags": json.dumps(dict(self.identity.tags), sort_keys=True),
+                  "fleet_peers": json.dumps([p.row() for p in self.peers], sort_keys=True)}
+        return {**base, **{f"DRIFTLESS_VAR_{k}": v for k, v in values.items()}}
 
     def before_apply(self, ctx: Any) -> None:
         """Hold a slot before changing anything for a new revision; else ``WaitError``."""
@@ -108,7 +133,7 @@ class FleetHook:
         held = self._held.get(ctx.stack)
         if held is not None and held.rollout == name:
             return
-        step = self.node.gate(name)
+        step = self.node.gate(name, self._selectors.get(ctx.stack))
         if isinstance(step, Wait):
             raise WaitError(f"fleet rollout {name}: {step.reason}", retry_after=self.poll)
         self._held[ctx.stack] = step.slot
@@ -157,7 +182,7 @@ class FleetHook:
             return
         if ctx.health is None or ctx.health.code is not HealthCode.HEALTHY:
             return
-        self.node.unchanged(name)
+        self.node.unchanged(name, self._selectors.get(ctx.stack))
         self.node.announce(ctx.revision)
 
     def _gate(self, ctx: Any) -> tuple[bool, str]:

@@ -13,6 +13,7 @@ I/O: through the collaborators only — git (fetch), the user's files
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -96,8 +97,11 @@ def render(ctx: ReconcileContext) -> None:
     ctx.backend = open_backend(project.state_url, root=ctx.rt.config.state_dir)
     ctx.exits.callback(ctx.backend.close)
     outputs = {dep: ctx.backend.read(dep).outputs for dep in ref.depends_on}
+    # fleet mode: the node's name, tags and peers as DRIFTLESS_VAR_* values
+    environ = ctx.rt.fleet.environ(os.environ) if ctx.rt.fleet is not None else None
     ctx.desired = render_stack(
-        project, ctx.stack, RenderOptions(env=env, revision=ctx.source.revision),
+        project, ctx.stack, RenderOptions(env=env, revision=ctx.source.revision,
+                                          environ=environ),
         stack_outputs=outputs, kinds=_kind_lookup(ctx.providers))
     ctx.project = project
     ctx.settings = ctx.rt.config.settings_for(ctx.stack).merged(ctx.desired.settings)

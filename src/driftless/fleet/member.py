@@ -30,6 +30,7 @@ from driftless.fleet.base import (
     RolloutRecord,
     Slot,
 )
+from driftless.fleet.node import selects
 from driftless.fleet.rollout import RolloutPolicy, canary_done, halt_reason, may_start
 
 __all__ = ["FleetNode", "Go", "Wait"]
@@ -90,23 +91,26 @@ class FleetNode:
         self.member = Member(self.node, self.member.tags, revision, self.member.address)
         self.coord.join(self.lease, self.member)
 
-    def _record(self, revision: str) -> RolloutRecord:
+    def _record(self, revision: str, selector: Mapping[str, str] | None) -> RolloutRecord:
+        """The rollout's record, opened from the members ``selector`` picks if nobody has:
+        slots, canaries and threshold count only the nodes the rollout concerns."""
         record = self.coord.rollout(revision)
         if record is None:
-            names = [m.node for m in self.coord.members()]
+            names = [m.node for m in self.coord.members() if selects(selector, m.tags)]
             record = self.coord.open_rollout(self.policy.record(revision, names))
         return record
 
-    def unchanged(self, revision: str) -> None:
+    def unchanged(self, revision: str, selector: Mapping[str, str] | None = None) -> None:
         """The revision changes nothing on this node: it is healthy on it without a slot."""
-        self._record(revision)
+        self._record(revision, selector)
         if self.node not in self.coord.reports(revision):
             self.coord.report(revision, Report(self.node, "healthy", "nothing to change"))
 
-    def gate(self, revision: str) -> Go | Wait:
-        """Ask for a slot to apply ``revision``: ``Go`` with the slot, or ``Wait``."""
+    def gate(self, revision: str, selector: Mapping[str, str] | None = None) -> Go | Wait:
+        """Ask for a slot to apply ``revision`` (a rollout over the members ``selector``
+        matches): ``Go`` with the slot, or ``Wait``."""
         assert self.lease is not None, "start() first"
-        record = self._record(revision)
+        record = self._record(revision, selector)
         halt = self.coord.halted(revision)
         reports = self.coord.reports(revision)
         live = self._live(revision, record.canary, reports)
