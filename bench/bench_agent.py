@@ -195,23 +195,35 @@ def quickstart_latency(root: Path, *, rounds: int = 9) -> list[float]:
     env = {"DRIFTLESS_VAR_base_dir": str(root / "run"), "DRIFTLESS_VAR_port": str(port)}
     times: list[float] = []
     runs: list[float] = []
-    with agent(bare, root / "state", interval=3600, env_extra=env) as (url, _):
+    cpu: list[float] = []
+    with agent(bare, root / "state", interval=3600, env_extra=env) as (url, proc):
         _until(lambda: _ready(url, _git("rev-parse", "HEAD", cwd=wd)), 60)
         for i in range(rounds):
             greeting = f"Hello from driftless, round {i}"
             stack.write_text(original.replace("default: Hello from driftless",
                                               f"default: {greeting}"))
             rev = commit(wd, bare, f"round {i}")
+            cpu0 = _cpu(proc)
             start = time.perf_counter()  # the push has landed: what follows is the agent's
             _hook(url, bare, rev)
             _until(lambda rev=rev, g=greeting: _ready(url, rev) and _serves(page, g), 30,  # type: ignore[misc]
                    step=0.05)
             times.append(time.perf_counter() - start)
+            cpu.append(_cpu(proc) - cpu0)
             entry = (_get(url, "/api/v1/stacks/web/history?limit=1") or {"history": [{}]})
             runs.append(float(entry["history"][0].get("duration", 0.0)))
         _cleanup_quickstart(url, wd, bare, stack)
-    print(f"  (the agent's own reconcile of each round: {', '.join(f'{t:.2f}' for t in runs)} s)")
+    print(f"  (the agent's own reconcile of each round: {', '.join(f'{t:.2f}' for t in runs)} s;"
+          f" CPU of the agent and its git children per round: median "
+          f"{statistics.median(cpu):.2f} s; load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} CPUs)")
     return times
+
+
+def _cpu(proc: psutil.Process) -> float:
+    """User + system CPU seconds of the agent and its reaped children (git)."""
+    t = proc.cpu_times()
+    return float(t.user + t.system + t.children_user + t.children_system)
 
 
 def _cleanup_quickstart(url: str, wd: Path, bare: Path, stack: Path) -> None:
