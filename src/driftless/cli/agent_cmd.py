@@ -111,21 +111,21 @@ def agent(
     path: Annotated[str, typer.Option(help="Project directory inside the repository.")] = ".",
     env: Annotated[str | None, typer.Option(help="Environment to render.")] = None,
     listen: Annotated[str | None, typer.Option(
-        envvar="DRIFTLESS_AGENT_LISTEN", help="HOST:PORT on loopback [default: 127.0.0.1:8765]."
+        envvar="DRIFTLESS_AGENT_LISTEN", help="HOST:PORT on loopback (default 127.0.0.1:8765)."
     )] = None,
     interval: Annotated[float | None, typer.Option(
-        envvar="DRIFTLESS_AGENT_INTERVAL", help="Seconds between git polls [default: 60].")] = None,
+        envvar="DRIFTLESS_AGENT_INTERVAL", help="Seconds between git polls (default 60).")] = None,
     drift_interval: Annotated[float | None, typer.Option(
         envvar="DRIFTLESS_AGENT_DRIFT_INTERVAL",
-        help="Seconds between drift checks [default: 300].")] = None,
+        help="Seconds between drift checks (default 300).")] = None,
     config: Annotated[Path | None, typer.Option(
         "--config", help="A driftless.yaml with an agent: section.")] = None,
     state_dir: Annotated[Path | None, typer.Option(
         "--state-dir", envvar="DRIFTLESS_AGENT_STATE_DIR",
-        help="The agent's work directory [default: .driftless-agent].")] = None,
+        help="The agent's work directory (default .driftless-agent).")] = None,
     webhook_body_limit: Annotated[int | None, typer.Option(
         envvar="DRIFTLESS_AGENT_WEBHOOK_BODY_LIMIT",
-        help="Largest webhook body in bytes [default: 1048576].")] = None,
+        help="Largest webhook body in bytes (default 1048576).")] = None,
     refuse_plaintext_secrets: Annotated[bool, typer.Option(
         "--refuse-plaintext-secrets",
         help="Stall a revision whose changed files hold a plaintext secret.")] = False,
