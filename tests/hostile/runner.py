@@ -329,9 +329,17 @@ def serve() -> None:
     proto_out = os.fdopen(os.dup(1), "wb", buffering=0)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # nothing but the protocol may reach the test process
-    # the point of the zygote: import once, before forking
-    import driftless.cli
-    import driftless.providers.local  # noqa: F401
+    # the point of the zygote: import once, before forking. The CLI imports a
+    # command's modules and the local provider its kinds lazily, so load them all
+    # here: an import in the child would show as reads outside (e.g. psutil's
+    # /proc/stat, listings of sys.path entries) that no repository caused.
+    from driftless.cli.application import full_app
+    from driftless.providers.local import LocalProvider
+
+    full_app()
+    kinds = LocalProvider().kinds()
+    for kind in kinds:
+        kinds[kind]
 
     with contextlib.suppress(ImportError):
         import jinja2  # noqa: F401
