@@ -9,6 +9,8 @@ goes through, and the next apply converges.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import threading
 import time
@@ -20,7 +22,7 @@ import yaml
 from sshd_servers import Sshd, write_known_hosts
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from cli_helpers import run
+from cli_helpers import popen, run
 
 
 def _project(root: Path, hosts: list[Sshd], client_key: Path, *, content: str = "v1",
@@ -115,4 +117,25 @@ def test_killing_one_sshd_mid_apply_fails_that_host_only(
     two_hosts[0].start()
     run(root, "apply", "--auto-approve", check=True)
     assert _contents(root, "h1") == {f"v2 h1 {i}\n" for i in range(10)}
+    assert "no changes" in run(root, "plan", check=True).stdout.lower()
+
+
+def test_kill_9_of_driftless_mid_apply_is_recovered_over_ssh(
+        tmp_path: Path, client_key: Path, two_hosts: list[Sshd]) -> None:
+    root = _project(tmp_path / "p", two_hosts, client_key)
+    run(root, "apply", "--auto-approve", check=True)
+    _project(root, two_hosts, client_key, content="v2", sleep=20)
+    started = root / "out" / "h1.started"
+    started.unlink()
+    proc = popen(root, "apply", "--auto-approve")
+    deadline = time.monotonic() + 60
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)  # intents written, commands running on both hosts
+    proc.communicate()
+    _project(root, two_hosts, client_key, content="v2")
+    again = run(root, "apply", "--auto-approve", check=True)
+    assert "adopted after an interrupted update" in again.stdout, again.stdout
+    for host in ("h1", "h2"):
+        assert _contents(root, host) == {f"v2 {host} {i}\n" for i in range(10)}
     assert "no changes" in run(root, "plan", check=True).stdout.lower()

@@ -138,6 +138,8 @@ class Connection:
                 fut = self._pending.pop(reply["id"], None)
                 if fut is not None and not fut.done():
                     fut.set_result(reply)
+        except (OSError, asyncssh.Error):
+            pass  # the connection went away: every waiting request fails below
         finally:
             self._fail_pending()
 
