@@ -32,16 +32,19 @@ from cli_helpers import popen, run, write_project
 STEPS = 6
 
 
-def _project(root: Path, log: Path, *, second: float) -> None:
+def _project(root: Path, log: Path, *, gate: Path | None) -> None:
+    """Six commands of ~1 s in a chain; with ``gate``, c2 runs until that file exists
+    (at most 60 s), so A is surely still in it while B starts."""
     resources: dict[str, Any] = {}
     for i in range(1, STEPS + 1):
         marker = root / "markers" / f"c{i}.done"
-        sleep = second if i == 2 else 1
+        wait = (f"for _ in $(seq 600); do [ -e {gate} ] && break; sleep 0.1; done"
+                if gate is not None and i == 2 else "sleep 1")
         resources[f"c{i}"] = {
             "type": "local:command",
             "properties": {
                 "command": (f"mkdir -p {marker.parent}; echo start c{i} $PPID $(date +%s.%N) "
-                            f">> {log}; sleep {sleep}; touch {marker}; "
+                            f">> {log}; {wait}; touch {marker}; "
                             f"echo end c{i} $PPID >> {log}")},
             **({"depends_on": [f"c{i - 1}"]} if i > 1 else {}),
         }
@@ -67,20 +70,25 @@ def _wait_for_start(log: Path, name: str, timeout: float = 60) -> None:
     raise AssertionError(f"{name} never started: {log.read_text() if log.exists() else ''}")
 
 
-@pytest.mark.parametrize("second", [1, 6], ids=["b-after-a-stopped", "b-while-a-runs"])
-def test_force_unlock_mid_apply(tmp_path: Path, second: float) -> None:
-    """``second``: how long A's command in flight at the unlock (c2) takes; at 6 s,
-    B reaches recovery while A still runs it."""
-    log = tmp_path / "runs.log"
-    _project(tmp_path, log, second=second)
+@pytest.mark.parametrize("gated", [False, True], ids=["b-when-it-may", "b-while-a-runs"])
+def test_force_unlock_mid_apply(tmp_path: Path, gated: bool) -> None:
+    """``gated``: A's command in flight at the unlock (c2) runs until B has finished,
+    so B surely meets A alive. Ungated, B may get there before or after A stopped."""
+    log, gate = tmp_path / "runs.log", tmp_path / "gate"
+    _project(tmp_path, log, gate=gate if gated else None)
     a = popen(tmp_path, "apply", "--auto-approve")
     _wait_for_start(log, "c2")
     unlock = run(tmp_path, "state", "unlock", "main", "--force")
     unlocked_at = time.time()
     assert unlock.returncode == 0 and "unlocked" in unlock.stdout, unlock.stderr
     b = popen(tmp_path, "apply", "--auto-approve")
+    if gated:
+        b_out, b_err = b.communicate(timeout=120)
+        assert a.poll() is None, "A must still be running its command"
+        gate.touch()
     a_out, a_err = a.communicate(timeout=120)
-    b_out, b_err = b.communicate(timeout=120)
+    if not gated:
+        b_out, b_err = b.communicate(timeout=120)
 
     assert a.returncode == 1, a_out + a_err
     assert "lock lost" in a_err and "Traceback" not in a_err, a_err
@@ -93,7 +101,7 @@ def test_force_unlock_mid_apply(tmp_path: Path, second: float) -> None:
     a_ran = {name for name, _, _ in a_starts}
     b_ran = {name for name, pid, _ in _starts(log) if pid == b.pid}
     assert not a_ran & b_ran, f"B re-ran A's commands {sorted(a_ran & b_ran)}"
-    if second > 1:
+    if gated:
         assert b.returncode == 1, b_out + b_err
     if b.returncode != 0:
         assert "still running; refusing to adopt its work" in b_err, b_out + b_err
