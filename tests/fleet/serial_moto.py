@@ -13,8 +13,11 @@ from __future__ import annotations
 import sys
 
 from moto.server import DomainDispatcherApplication, create_backend_app
-from werkzeug.serving import run_simple
+from werkzeug.serving import BaseWSGIServer, run_simple
 
 if __name__ == "__main__":
+    # one request at a time, but a long queue: 50 agents connect at once (the default
+    # backlog of 5 refuses connections, and boto3 gives up after its retries)
+    BaseWSGIServer.request_queue_size = 1024
     run_simple("127.0.0.1", int(sys.argv[1]), DomainDispatcherApplication(create_backend_app),
                threaded=False)

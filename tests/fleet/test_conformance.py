@@ -13,7 +13,7 @@ from driftless.fleet.dynamo import DynamoCoordinator
 from driftless.fleet.etcd import EtcdCoordinator
 from driftless.fleet.memory import MemoryCoordinator
 from driftless.fleet.postgres import PostgresCoordinator
-from driftless.fleet.testing import CHECKS, check_coordinator
+from driftless.fleet.testing import CHECKS, check_coordinator, check_race
 
 NAMES = [c.__name__ for c in CHECKS]
 
@@ -62,3 +62,29 @@ def test_postgres(check: str, pg_server: PgServer) -> None:
     def make() -> Coordinator:
         return PostgresCoordinator(pg_server.url(schema=f"f_{uuid.uuid4().hex[:10]}"))
     check_coordinator(make, time.sleep, only=check)
+
+
+def test_race_memory() -> None:
+    shared = MemoryCoordinator()
+    check_race(lambda: shared)
+
+
+def test_race_etcd(etcd_url: str) -> None:
+    prefix = f"/race/{uuid.uuid4().hex[:8]}"
+    check_race(lambda: EtcdCoordinator(etcd_url, prefix=prefix))
+
+
+def test_race_dynamodb(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_CONFIG_FILE": "/dev/null",
+                       "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}.items():
+        monkeypatch.setenv(key, value)
+    table = f"race-{uuid.uuid4().hex[:8]}"
+    DynamoCoordinator(table, region="us-east-1", endpoint=moto_url).create_table()
+    check_race(lambda: DynamoCoordinator(table, region="us-east-1", endpoint=moto_url))
+
+
+def test_race_postgres(pg_server: PgServer) -> None:
+    url = pg_server.url(schema=f"race_{uuid.uuid4().hex[:10]}")
+    PostgresCoordinator(url).close()  # creates the tables once, before the racers
+    check_race(lambda: PostgresCoordinator(url))

@@ -22,7 +22,7 @@ from driftless.fleet.base import (
     SlotLost,
 )
 
-__all__ = ["CHECKS", "check_coordinator"]
+__all__ = ["CHECKS", "check_coordinator", "check_race"]
 
 Make = Callable[[], Coordinator]
 Wait = Callable[[float], None]
@@ -164,3 +164,44 @@ def check_coordinator(make: Make, wait: Wait, *, only: str | None = None) -> Non
             check(coord, wait)
         finally:
             coord.close()
+
+
+def check_race(make_shared: Make, *, threads: int = 6, rounds: int = 4) -> None:
+    """Several clients (each from ``make_shared``, all on one namespace) race for 2 slots
+    from threads, holding and releasing; the store's history must never show more than
+    2 held at once, nor a slot granted twice or a token that does not grow."""
+    import threading
+
+    setup = make_shared()
+    setup.open_rollout(RolloutRecord("race", slots=2))
+    errors: list[BaseException] = []
+
+    def worker(i: int) -> None:
+        coord = make_shared()
+        try:
+            lease = coord.grant(f"racer{i}", ttl=30)
+            for _ in range(rounds):
+                slot = None
+                while slot is None:
+                    slot = coord.acquire("race", lease)
+                coord.report("race", Report(f"racer{i}", "applying", token=slot.token),
+                             slot=slot)
+                coord.release(slot)
+        except BaseException as exc:  # reported to the caller below
+            errors.append(exc)
+        finally:
+            coord.close()
+
+    workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    try:
+        if errors:
+            raise AssertionError(f"a racer failed: {errors[0]!r}") from errors[0]
+        audit = concurrency(setup.history("race"))
+        assert audit.grants == threads * rounds, audit
+        assert audit.peak <= 2 and not audit.problems, audit
+    finally:
+        setup.close()
