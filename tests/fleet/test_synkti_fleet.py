@@ -14,7 +14,10 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
+
 from driftless.fleet.etcd import EtcdCoordinator
+from servers import free_port
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "synkti" / "fleet"
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
@@ -36,6 +39,7 @@ def test_worker_stack_selects_workers_and_writes_their_peer_list(etcd_url: str,
     subprocess.run([*GIT, "-C", str(repo), "commit", "-qm", "fleet"], check=True)
     prefix = f"/synkti-{uuid.uuid4().hex[:8]}"
     procs = []
+    port = free_port()
     for name, tags in NODES.items():
         env = {**os.environ, "DRIFTLESS_FLEET": f"etcd://{etcd_url[7:]}{prefix}",
                "DRIFTLESS_NODE_NAME": name, "DRIFTLESS_NODE_TAGS": f"SynktiCluster=synkti,{tags}",
@@ -46,7 +50,8 @@ def test_worker_stack_selects_workers_and_writes_their_peer_list(etcd_url: str,
         log = (tmp_path / f"{name}.log").open("wb")
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "driftless", "agent", "--source", str(repo),
-             "--interval", "0.5", "--drift-interval", "1", "--listen", "127.0.0.1:0",
+             "--interval", "0.5", "--drift-interval", "1",
+             "--listen", f"127.0.0.1:{port if name == 'gpu-a' else 0}",
              "--state-dir", str(tmp_path / "agents" / name)], env=env, stdout=log,
             stderr=subprocess.STDOUT))
     try:
@@ -64,6 +69,9 @@ def test_worker_stack_selects_workers_and_writes_their_peer_list(etcd_url: str,
         assert [(r["name"], r["address"], r["self"]) for r in rows] == [
             ("gpu-a", "gpu-a.lan", False), ("gpu-b", "gpu-b.lan", True)]
         assert not (tmp_path / "out" / "bastion").exists(), "the bastion was selected"
+        api = httpx.get(f"http://127.0.0.1:{port}/api/v1/fleet", timeout=10).json()
+        assert api["node"]["name"] == "gpu-a" and api["node"]["tags"]["SynktiRole"] == "worker"
+        assert [p["name"] for p in api["peers"]] == want
         coord = EtcdCoordinator(etcd_url, prefix=prefix)
         assert {m.node for m in coord.members()} == set(NODES)
         coord.close()

@@ -118,7 +118,14 @@ def _status_routes(agent: Agent) -> list[Route]:
     async def resources(request: Request) -> Response:
         return JSONResponse({"resources": store.resources(request.path_params["name"])})
 
+    async def fleet(_: Request) -> Response:
+        hook = agent.runtime.fleet
+        if hook is None:
+            return JSONResponse({"error": "fleet mode is off (DRIFTLESS_FLEET)"}, status_code=404)
+        return JSONResponse(hook.status())
+
     return [
+        Route("/api/v1/fleet", _reader(agent, fleet)),
         Route("/api/v1/stacks", _reader(agent, stacks)),
         Route("/api/v1/stacks/{name}", _reader(agent, one)),
         Route("/api/v1/stacks/{name}/history", _reader(agent, history)),

@@ -124,6 +124,14 @@ class FleetHook:
                   "fleet_peers": json.dumps([p.row() for p in self.peers], sort_keys=True)}
         return {**base, **{f"DRIFTLESS_VAR_{k}": v for k, v in values.items()}}
 
+    def status(self) -> dict[str, Any]:
+        """This node, its slots and the peer table of the last render (for the API)."""
+        return {"node": {"name": self.identity.name, "address": self.identity.address,
+                         "tags": dict(self.identity.tags), "source": self.identity.source},
+                "slots": {stack: {"rollout": s.rollout, "slot": s.index, "token": s.token}
+                          for stack, s in self._held.items()},
+                "peers": [p.row() for p in self.peers]}
+
     def before_apply(self, ctx: Any) -> None:
         """Hold a slot before changing anything for a new revision; else ``WaitError``."""
         rev, st = ctx.revision, ctx.status
