@@ -3,7 +3,9 @@
 Starts 20 real sshd servers on loopback ports (tests/ssh/sshd_servers.py),
 applies 100 ``local:file`` resources to each through the ssh provider, then
 times no-op plans through the engine: with the engine's pool (hosts read in
-parallel) and with one worker (every read in turn). Beside them: the floor
+parallel) and with one worker (every read in turn), each with the planner's
+prefetch (one ``lstat_many`` round trip per host, all hosts at once) and
+without it (one round trip per file). Beside them: the floor
 (one ``lstat_many`` round trip per host through the same connections, in
 parallel) and, when it can be installed into the bench's own virtualenv,
 pyinfra's ``@ssh`` connector running ``files.put`` of the same 100 files per
@@ -89,8 +91,13 @@ def driftless_numbers(servers: list[Sshd], base: Path, key: Path, n: int) -> dic
     sequential = min(_timed(lambda: _engine(base, provider, workers=1).plan(desired))
                      for _ in range(2))
     floor = min(_floor(provider, servers, out, n) for _ in range(3))
+    # without the planner's prefetch hook: one round trip per file
+    provider.prefetch = lambda resources: None  # type: ignore[method-assign]
+    unbatched = min(_timed(lambda: eng.plan(desired)) for _ in range(2))
+    unbatched_seq = _timed(lambda: _engine(base, provider, workers=1).plan(desired))
     provider.close()
     return {"first_apply": first, "noop_parallel": parallel, "noop_sequential": sequential,
+            "noop_par_unbatched": unbatched, "noop_seq_unbatched": unbatched_seq,
             "floor_lstat_many": floor}
 
 

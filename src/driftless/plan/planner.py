@@ -118,6 +118,7 @@ class _Planner:
                                  and contains_unknown(r.properties)}
         out: dict[ResourceId, LiveResource | None] = {}
         errors: list[str] = []
+        self._prefetch(wanted)
         cheap = [r for r in wanted if is_cheap(self.providers, r.id)]
         costly = [r for r in wanted if not is_cheap(self.providers, r.id)]
         for group, workers in ((cheap, 1), (costly, self.options.workers)):
@@ -126,6 +127,21 @@ class _Planner:
         if errors:
             raise ProviderError("could not read the live state:\n  " + "\n  ".join(errors))
         return out
+
+    def _prefetch(self, wanted: list[Resource]) -> None:
+        """Tell each provider with the optional ``prefetch(resources)`` what is about to
+        be read, so it can fetch many in one go (the ssh provider stats all of a
+        host's files in one round trip); the reads below then use what it fetched."""
+        if not self.options.refresh:
+            return
+        by_provider: dict[str, list[Resource]] = {}
+        for r in wanted:
+            if r.id not in self.deferring and r.id not in self.upstream_unknown:
+                by_provider.setdefault(r.id.provider, []).append(r)
+        for name, group in by_provider.items():
+            hook = getattr(self.providers.get(name), "prefetch", None)
+            if hook is not None:
+                hook(group)
 
     def _read_chunk(self, chunk: Sequence[Resource]) -> list[_Read]:
         return [(r.id, self._read_one(r)) for r in chunk]

@@ -13,9 +13,11 @@ another host replaces it. I/O: the network, through ``transport``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar, TypeVar
 
@@ -39,6 +41,10 @@ KINDS = {
     "download": "download", "marker_wait": "marker",
 }
 """The local kinds that run over SSH, by the module of providers/local defining them."""
+
+
+_STAT_READ = frozenset({"file", "directory", "symlink", "template", "env_file", "download"})
+"""Kinds whose read starts with an lstat of ``path`` (what ``prefetch`` fetches)."""
 
 
 def _with_target(schema: type[BaseModel]) -> type[BaseModel]:
@@ -183,6 +189,10 @@ def _targeted_class(kind: str, module: str) -> type[_Targeted]:
     return type(f"Ssh{type(local).__name__}", (_Targeted,), {"spec": spec, "local": local})
 
 
+async def _gather(jobs: list[Coroutine[Any, Any, None]]) -> None:
+    await asyncio.gather(*jobs)
+
+
 def settings_from(config: Mapping[str, Any]) -> Settings:
     """``providers.ssh`` of driftless.yaml as ``Settings``."""
     identity = config.get("identity") or ()
@@ -197,7 +207,7 @@ def settings_from(config: Mapping[str, Any]) -> Settings:
         request_timeout=float(config.get("request_timeout", 120.0)),
         keepalive=float(config.get("keepalive", 15.0)),
         parallel=int(config.get("parallel", 32)),
-        user=config.get("user"))
+        user=config.get("user"), python=config.get("python"))
 
 
 class SshProvider(KindProvider):
@@ -214,7 +224,7 @@ class SshProvider(KindProvider):
 
     def configure(self, config: Mapping[str, Any]) -> None:
         """Read ``providers.ssh``: identity, known_hosts, trust_on_first_use, tofu_file,
-        connect_timeout, request_timeout, keepalive, parallel, user."""
+        connect_timeout, request_timeout, keepalive, parallel, user, python."""
         super().configure(config)
         self.settings = settings_from(config)
 
@@ -223,6 +233,24 @@ class SshProvider(KindProvider):
         if self._transport is None:
             self._transport = Transport(self.settings)
         return self._transport
+
+    def prefetch(self, resources: Sequence[Resource]) -> None:
+        """Before a plan's reads: stat every path of every host in one round trip per
+        host, all hosts at once (the planner's optional hook); a no-op read of a file
+        then costs no round trip of its own. A host that fails here fails in its reads."""
+        by_host: dict[SshTarget, list[str]] = {}
+        for r in resources:
+            if r.id.kind not in _STAT_READ:
+                continue
+            target, path = r.properties.get("ssh_target"), r.properties.get("path")
+            if isinstance(target, str) and isinstance(path, str):
+                with contextlib.suppress(ConfigError):
+                    by_host.setdefault(parse_target(target), []).append(path)
+        if not by_host:
+            return
+        pool = self.transport()
+        jobs = [pool.connection(t).prefetch_lstat(paths) for t, paths in by_host.items()]
+        pool.run(_gather(jobs))
 
     def kinds(self) -> Mapping[str, KindSpec]:
         """Each local kind that runs over SSH, with ``ssh_target`` added."""

@@ -64,7 +64,8 @@ class SshHost:
         if not isinstance(path, str):
             return None
         try:
-            return self.lstat_many([path])[0]
+            fetched, raw = self.conn.take_prefetched(path)
+            return _stat(raw) if fetched else self.lstat_many([path])[0]
         except OSError as exc:
             raise os_error(exc, path=path, rid=rid, doing="inspect") from None
 
