@@ -37,7 +37,8 @@ def test_fixtures_rewrite_to_expected(tmp_path: Path) -> None:
     assert {c.file for c in changes} == set(expected)
     kinds = sorted({(c.policy, c.field) for c in changes}, key=str)
     assert kinds == sorted({("shop:api", None), ("shop:api", "name"), ("shop:api", "tag"),
-                            ("shop:web", None), ("shop:web", "tag"), ("shop:worker", "tag"),
+                            ("shop:web", None), ("shop:web", "tag"), ("shop:worker", None),
+                            ("shop:worker", "tag"),
                             ("shop:worker", "digest")}, key=str)
     again = update_tree(work, POLICIES)
     assert again == [], "a second run changes nothing"
