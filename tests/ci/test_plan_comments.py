@@ -64,3 +64,11 @@ def test_comment_parts_command(tmp_path: Path) -> None:
     files = sorted((tmp_path / "parts").glob("part-*.md"))
     assert f"{len(files)} comment(s)" in out.stdout and len(files) >= 4
     assert all(len(f.read_text()) < GITHUB_COMMENT_LIMIT for f in files)
+
+
+def test_an_empty_plan_file_still_gives_a_comment(tmp_path: Path) -> None:
+    (tmp_path / "plan.md").write_text("")
+    run(tmp_path, "ci", "comment-parts", str(tmp_path / "plan.md"), "--out",
+        str(tmp_path / "parts"), check=True)
+    [part] = sorted((tmp_path / "parts").glob("part-*.md"))
+    assert "No plan was made: see the job's log" in part.read_text()

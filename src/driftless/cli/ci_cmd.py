@@ -161,7 +161,9 @@ def comment_parts(
     """
     from driftless.ci.markdown import split_comments
 
-    text = markdown.read_text() if markdown.is_file() else "## driftless plan\n\nNo plan.\n"
+    text = markdown.read_text() if markdown.is_file() else ""
+    if not text.strip():  # plan stopped before printing (a render error): say where to look
+        text = "## driftless plan\n\nNo plan was made: see the job's log for the error.\n"
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("part-*.md"):
         old.unlink()
