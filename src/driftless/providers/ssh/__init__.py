@@ -17,19 +17,20 @@ import asyncio
 import contextlib
 import copy
 import importlib
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, Field, create_model
 
 from driftless.errors import ConfigError, ProviderError
 from driftless.model import Action, Change, FieldDiff, Health, LiveResource, Resource, ResourceId
 from driftless.providers.base import KindHandler, KindProvider, KindSpec
-from driftless.providers.ssh.host import SshHost
-from driftless.providers.ssh.hostkeys import HostKeyPolicy
-from driftless.providers.ssh.target import SshTarget, parse_target
-from driftless.providers.ssh.transport import HostDown, Settings, Transport
+from driftless.providers.ssh.settings import settings_from
+from driftless.providers.ssh.target import HostDown, SshTarget, parse_target
+
+if TYPE_CHECKING:
+    from driftless.providers.ssh.transport import Transport
 
 __all__ = ["KINDS", "SshProvider", "settings_from"]
 
@@ -91,6 +92,8 @@ class _Targeted(KindHandler):
             raise ProviderError(exc.message, resource=rid, hint=exc.hint) from None
         h = self._per_host.get(t)
         if h is None:
+            from driftless.providers.ssh.host import SshHost
+
             h = copy.copy(self.local)
             h.host = SshHost(self._provider.transport().connection(t))  # type: ignore[attr-defined]
             self._per_host[t] = h
@@ -193,21 +196,47 @@ async def _gather(jobs: list[Coroutine[Any, Any, None]]) -> None:
     await asyncio.gather(*jobs)
 
 
-def settings_from(config: Mapping[str, Any]) -> Settings:
-    """``providers.ssh`` of driftless.yaml as ``Settings``."""
-    identity = config.get("identity") or ()
-    known = config.get("known_hosts", ["~/.ssh/known_hosts"])
-    return Settings(
-        identity=(identity,) if isinstance(identity, str) else tuple(identity),
-        hostkeys=HostKeyPolicy(
-            known_hosts=(known,) if isinstance(known, str) else tuple(known),
-            trust_on_first_use=bool(config.get("trust_on_first_use", False)),
-            tofu_file=config.get("tofu_file", ".driftless/ssh_known_hosts")),
-        connect_timeout=float(config.get("connect_timeout", 10.0)),
-        request_timeout=float(config.get("request_timeout", 120.0)),
-        keepalive=float(config.get("keepalive", 15.0)),
-        parallel=int(config.get("parallel", 32)),
-        user=config.get("user"), python=config.get("python"))
+class _LazyKinds(Mapping[str, KindHandler]):
+    """kind -> its targeted handler, made (and its local module imported) on first use."""
+
+    def __init__(self, provider: SshProvider) -> None:
+        self._provider = provider
+        self._made: dict[str, KindHandler] = {}
+
+    def __getitem__(self, kind: str) -> KindHandler:
+        if kind not in self._made:
+            if kind not in KINDS:
+                raise KeyError(kind)
+            self._made[kind] = _targeted_class(kind, KINDS[kind])(self._provider)
+        return self._made[kind]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(KINDS)
+
+    def __len__(self) -> int:
+        return len(KINDS)
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in KINDS
+
+
+class _Specs(Mapping[str, KindSpec]):
+    """kind -> spec over ``_LazyKinds`` (render asks for names before any spec)."""
+
+    def __init__(self, kinds: _LazyKinds) -> None:
+        self._kinds = kinds
+
+    def __getitem__(self, kind: str) -> KindSpec:
+        return self._kinds[kind].spec
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._kinds)
+
+    def __len__(self) -> int:
+        return len(self._kinds)
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in self._kinds
 
 
 class SshProvider(KindProvider):
@@ -217,8 +246,9 @@ class SshProvider(KindProvider):
 
     def __init__(self) -> None:
         super().__init__({})
-        self._handlers = {k: _targeted_class(k, m)(self) for k, m in KINDS.items()}
-        self._specs = {k: h.spec for k, h in self._handlers.items()}  # type: ignore[assignment]
+        kinds = _LazyKinds(self)
+        self._handlers = kinds  # type: ignore[assignment]
+        self._specs = _Specs(kinds)  # type: ignore[assignment]
         self.settings = settings_from({})
         self._transport: Transport | None = None
 
@@ -231,6 +261,8 @@ class SshProvider(KindProvider):
     def transport(self) -> Transport:
         """The connection pool (its loop thread starts on first use)."""
         if self._transport is None:
+            from driftless.providers.ssh.transport import Transport
+
             self._transport = Transport(self.settings)
         return self._transport
 

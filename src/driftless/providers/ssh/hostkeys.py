@@ -15,9 +15,12 @@ import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from driftless.providers.ssh._lib import asyncssh
 from driftless.providers.ssh.target import SshTarget
+
+if TYPE_CHECKING:
+    import asyncssh
 
 __all__ = ["HostKeyPolicy", "Verdict"]
 
@@ -47,6 +50,8 @@ class HostKeyPolicy:
 
     def known_keys(self, target: SshTarget) -> list[asyncssh.SSHKey]:
         """The keys the files list for ``target``."""
+        from driftless.providers.ssh._lib import asyncssh
+
         keys: list[asyncssh.SSHKey] = []
         for path in self.files():
             found = asyncssh.read_known_hosts(path).match(target.host, "", target.port)

@@ -10,9 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
-from driftless.errors import ConfigError
+from driftless.errors import ConfigError, ProviderError
 
-__all__ = ["SshTarget", "parse_target"]
+__all__ = ["HostDown", "SshTarget", "parse_target"]
+
+
+class HostDown(ProviderError):
+    """The host could not be reached, refused us, or dropped the connection."""
 
 
 @dataclass(frozen=True)

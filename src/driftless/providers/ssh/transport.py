@@ -21,38 +21,19 @@ import shlex
 import threading
 import time
 from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from driftless.errors import ProviderError
 from driftless.providers.ssh._lib import asyncssh
 from driftless.providers.ssh.hostkeys import HostKeyPolicy, Verdict
-from driftless.providers.ssh.target import SshTarget
+from driftless.providers.ssh.settings import Settings
+from driftless.providers.ssh.target import HostDown, SshTarget
 
 __all__ = ["Connection", "HostDown", "Settings", "Transport"]
 
 T = TypeVar("T")
 _HELPER = (Path(__file__).with_name("_remote.py")).read_text()
 PREFETCH_TTL = 10.0  # seconds a prefetched stat stands in for a read of the same plan
-
-
-class HostDown(ProviderError):
-    """The host could not be reached, refused us, or dropped the connection."""
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The ssh provider's settings (``providers.ssh`` in driftless.yaml)."""
-
-    identity: Sequence[str] = ()
-    hostkeys: HostKeyPolicy = field(default_factory=HostKeyPolicy)
-    connect_timeout: float = 10.0
-    request_timeout: float = 120.0
-    keepalive: float = 15.0
-    parallel: int = 32
-    user: str | None = None
-    python: str | None = None  # the host's interpreter (default: /usr/bin/python3, python3)
 
 
 class _Client(asyncssh.SSHClient):
