@@ -149,7 +149,7 @@ def test_a_newer_table_layout_is_refused(pg_url: str, pg_server: PgServer,
     _backend(pg_url).ensure_schema()
     with pg_server.admin() as db:
         db.execute(f"UPDATE {pg_schema}.meta SET value = '99' WHERE key = 'schema_version'")
-    with pytest.raises(StateError, match="version 99; this driftless knows up to 1"):
+    with pytest.raises(StateError, match="version 99; this driftless knows up to 2"):
         _backend(pg_url).read("web")
 
 

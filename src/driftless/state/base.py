@@ -113,13 +113,13 @@ def no_history(backend: object) -> StateError:
     name = type(backend).__name__.removesuffix("Backend").lower() or "this"
     return StateError(
         f"the {name} state backend keeps no snapshots: state history and state restore "
-        "work with the sqlite and s3 backends",
+        "work with the sqlite, s3 and postgres backends",
         hint="keep copies with driftless state pull STACK > FILE, restore one with "
              "driftless state push STACK FILE; or use the database's own backups")
 
 
 class KeepsHistory(Protocol):
-    """A backend that keeps its stacks' last snapshots (SQLite, S3 object versions):
+    """A backend that keeps its stacks' last snapshots (SQLite, PostgreSQL, S3 versions):
     ``state history`` lists them and ``state restore`` writes one back as a new serial."""
 
     def history(self, stack: str) -> list[SnapshotInfo]:

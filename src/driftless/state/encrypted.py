@@ -148,7 +148,7 @@ class EncryptedBackend:
 
     def history(self, stack: str) -> list[SnapshotInfo]:
         """The inner backend's kept snapshots (their list holds nothing secret);
-        ``StateError`` when it keeps none (PostgreSQL)."""
+        ``StateError`` when it keeps none (a backend of a plugin)."""
         history = getattr(self.inner, "history", None)
         if history is None:
             raise no_history(self.inner)

@@ -10,8 +10,11 @@ Tables, made on the first lock or write in one transaction under an
 advisory lock (reads of a schema that does not exist yet see empty state and
 create nothing): ``stacks`` (lineage, serial, outputs), ``resources`` (one
 row per resource, so a write upserts only the rows whose JSON changed and
-deletes dropped ones, as SQLite does), ``journal``, ``leases`` and ``meta``
-(the table layout's version). JSON is stored as text, not jsonb: jsonb
+deletes dropped ones, as SQLite does), ``journal``, ``leases``, ``meta``
+(the table layout's version), and ``snapshots`` and ``snapshot_rows`` (the
+last ``HISTORY`` serials of each stack and the rows they replaced, for
+``state history``/``state restore``; added to a version 1 schema at its first
+write). JSON is stored as text, not jsonb: jsonb
 refuses ``\\u0000`` and reorders keys, and unchanged rows are found by
 comparing canonical text.
 
@@ -57,8 +60,11 @@ from psycopg import sql
 
 from driftless.errors import LockHeld, StateError
 from driftless.model import LockInfo, ResourceState, StateSnapshot
+from driftless.state.base import SnapshotInfo
+from driftless.state.packed import pack_batches, unpack_batch
 from driftless.state.postgres_journal import (
     DDL,
+    HISTORY_DDL,
     SCHEMA_VERSION,
     PgLocation,
     PostgresJournal,
@@ -74,6 +80,8 @@ __all__ = ["PgLocation", "PostgresBackend", "PostgresJournal", "from_url", "pars
 
 LOCK_TIMEOUT = "30s"
 _TABLES = ("stacks", "resources", "leases", "journal", "meta")
+_HISTORY_TABLES = ("snapshots", "snapshot_rows")
+HISTORY = 10  # serials kept per stack for state history / state restore
 _HOLDER = ("SELECT lock_id, token, info, extract(epoch FROM expires_at), "
            "expires_at <= clock_timestamp() FROM leases WHERE stack = %s")
 
@@ -110,7 +118,10 @@ class PostgresBackend:
         self._held: dict[str, _Held] = {}
         # stack -> journal seqs this client began under that lease (see ``fence``).
         self._begun: dict[str, set[int]] = {}
+        # stack -> "who: operation" of the lease we took, recorded with each serial.
+        self._writers: dict[str, str] = {}
         self._ready = False
+        self._history_ready = False
 
     def __repr__(self) -> str:
         return f"PostgresBackend({self.loc.shown})"
@@ -194,13 +205,43 @@ class PostgresBackend:
                         (f"driftless schema {self.loc.schema}",))
             cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
                 sql.Identifier(self.loc.schema)))
-            for statement in DDL:
+            for statement in (*DDL, *HISTORY_DDL):
                 cur.execute(statement)
             cur.execute("INSERT INTO meta (key, value) VALUES ('schema_version', %s) "
                         "ON CONFLICT (key) DO NOTHING", (str(SCHEMA_VERSION),))
             self._check_version(cur)
         self._ready = True
         return True
+
+    def _ensure_history(self) -> None:
+        """Add the history tables to a schema made by an older driftless (version 1),
+        once per client, and mark the schema version 2 (older clients then refuse it
+        rather than write serials without keeping what they replace)."""
+        if self._history_ready:
+            return
+        with self._txn() as cur:
+            cur.execute("SELECT count(*) FROM pg_tables WHERE schemaname = %s "
+                        "AND tablename = ANY(%s)", (self.loc.schema, list(_HISTORY_TABLES)))
+            row = cur.fetchone()
+            if row is None or row[0] != len(_HISTORY_TABLES):
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                            (f"driftless schema {self.loc.schema}",))
+                for statement in HISTORY_DDL:
+                    cur.execute(statement)
+                cur.execute("UPDATE meta SET value = %s WHERE key = 'schema_version' "
+                            "AND value::int < %s", (str(SCHEMA_VERSION), SCHEMA_VERSION))
+        self._history_ready = True
+
+    def _history_exists(self) -> bool:
+        if self._history_ready:
+            return True
+        if not self._exists():
+            return False
+        with self._txn() as cur:
+            cur.execute("SELECT count(*) FROM pg_tables WHERE schemaname = %s "
+                        "AND tablename = ANY(%s)", (self.loc.schema, list(_HISTORY_TABLES)))
+            row = cur.fetchone()
+        return row is not None and row[0] == len(_HISTORY_TABLES)
 
     def close(self) -> None:
         """Close every thread's connection."""
@@ -310,6 +351,7 @@ class PostgresBackend:
     def _store(self, stack: str, snap: StateSnapshot, *, importing: bool) -> None:
         outputs = encode(f"outputs of stack '{stack}'", dict(snap.outputs))
         self.ensure_schema()
+        self._ensure_history()
         with self._txn() as cur:
             self._serialise(cur, stack)
             self.fence(cur, stack, f"the write of serial {snap.serial}")
@@ -323,7 +365,83 @@ class PostgresBackend:
                 "ON CONFLICT (name) DO UPDATE SET lineage = excluded.lineage, "
                 "serial = excluded.serial, outputs = excluded.outputs",
                 (stack, snap.lineage, snap.serial, outputs))
+            self._keep_snapshot(cur, stack, snap, outputs)
         self._remember(stack, KnownRows(snap.lineage, snap.serial, rows))
+
+    def _keep_snapshot(self, cur: psycopg.Cursor[Any], stack: str, snap: StateSnapshot,
+                       outputs: str) -> None:
+        """Record this serial and forget what fell out of the last ``HISTORY``."""
+        with self._guard:
+            writer = self._writers.get(stack) if stack in self._held else None
+        cur.execute(
+            "INSERT INTO snapshots (stack, serial, lineage, at, writer, resources, outputs) "
+            "VALUES (%s, %s, %s, extract(epoch FROM clock_timestamp()), %s, %s, %s) "
+            "ON CONFLICT (stack, serial) DO UPDATE SET lineage = excluded.lineage, "
+            "at = excluded.at, writer = excluded.writer, resources = excluded.resources, "
+            "outputs = excluded.outputs",
+            (stack, snap.serial, snap.lineage, writer or "write without a lock",
+             len(snap.resources), outputs))
+        oldest = snap.serial - HISTORY + 1
+        cur.execute("DELETE FROM snapshots WHERE stack = %s AND serial < %s", (stack, oldest))
+        cur.execute("DELETE FROM snapshot_rows WHERE stack = %s AND died <= %s",
+                    (stack, oldest))
+
+    def _keep_versions(self, cur: psycopg.Cursor[Any], stack: str, serial: int,
+                       replaced: list[str], prior: Rows) -> None:
+        """Keep each replaced row with the serials it was current for (born, died)."""
+        if not replaced:
+            return
+        cur.execute("SELECT address, serial FROM resources WHERE stack = %s", (stack,))
+        born = {str(a): int(s) for a, s in cur.fetchall()}
+        versions = [(a, born[a], prior[a][1]) for a in sorted(replaced) if a in born]
+        cur.executemany(
+            "INSERT INTO snapshot_rows (stack, died, part, body) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (stack, died, part) DO UPDATE SET body = excluded.body",
+            [(stack, serial, part, body) for part, body in enumerate(pack_batches(versions))])
+
+    def history(self, stack: str) -> list[SnapshotInfo]:
+        """The kept serials of ``stack`` (the last ``HISTORY``), newest first."""
+        if not self._history_exists():
+            return []
+        with self._txn() as cur:
+            cur.execute("SELECT serial, at, resources, writer FROM snapshots WHERE stack = %s "
+                        "ORDER BY serial DESC", (stack,))
+            rows = cur.fetchall()
+        return [SnapshotInfo(stack, int(s), float(at), int(n), str(w)) for s, at, n, w in rows]
+
+    def snapshot(self, stack: str, serial: int) -> StateSnapshot:
+        """The stack as it was at a kept ``serial``: the rows not written since, and the
+        replaced rows current then; ``StateError`` when that serial is not kept."""
+        meta = None
+        if self._history_exists():
+            with self._txn(snapshot=True) as cur:
+                cur.execute("SELECT lineage, outputs FROM snapshots WHERE stack = %s "
+                            "AND serial = %s", (stack, serial))
+                meta = cur.fetchone()
+                if meta is not None:
+                    cur.execute("SELECT doc FROM resources WHERE stack = %s AND serial <= %s",
+                                (stack, serial))
+                    texts = [str(r[0]) for r in cur.fetchall()]
+                    cur.execute("SELECT body FROM snapshot_rows WHERE stack = %s AND died > %s "
+                                "ORDER BY died, part", (stack, serial))
+                    batches = [bytes(r[0]) for r in cur.fetchall()]
+        if meta is None:
+            kept = [h.serial for h in self.history(stack)]
+            raise StateError(
+                f"stack '{stack}': serial {serial} is not among its kept snapshots at "
+                f"{self.loc.shown} ({', '.join(map(str, sorted(kept))) or 'none'})",
+                hint=f"list them: driftless state history --stack {stack} (the last "
+                     f"{HISTORY} serials are kept)")
+        try:
+            texts += [text for batch in batches for _, born, text in unpack_batch(batch)
+                      if born <= serial]
+        except (ValueError, TypeError) as exc:
+            raise StateError(
+                f"stack '{stack}' at {self.loc.shown}: its snapshot of serial {serial} is "
+                f"damaged ({exc})", hint="pick another serial: driftless state history") \
+                from None
+        outputs, states = self._decode(stack, str(meta[1]), texts)
+        return StateSnapshot(str(meta[0]), serial, {rs.id: rs for rs in states}, outputs)
 
     def _prior_rows(self, cur: psycopg.Cursor[Any], stack: str, meta: Any) -> Rows:
         """The stored rows: from memory when they are known to be current."""
@@ -350,6 +468,8 @@ class PostgresBackend:
             if before is None or before[1] != text:
                 changed.append((stack, address, text, snap.serial))
         gone = [a for a in prior if a not in rows]
+        replaced = gone + [c[1] for c in changed if c[1] in prior]
+        self._keep_versions(cur, stack, snap.serial, replaced, prior)
         if gone:
             cur.execute("DELETE FROM resources WHERE stack = %s AND address = ANY(%s)",
                         (stack, gone))
@@ -396,6 +516,7 @@ class PostgresBackend:
         with self._guard:
             self._held[stack] = _Held(info.id, token)
             self._begun.pop(stack, None)
+            self._writers[stack] = f"{info.who}: {info.operation}"
         return info.id
 
     def _take_over(self, cur: psycopg.Cursor[Any], stack: str, row: Any, info: LockInfo, *,

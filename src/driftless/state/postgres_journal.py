@@ -37,11 +37,11 @@ if TYPE_CHECKING:
     from driftless.state.postgres import PostgresBackend
 
 __all__ = [
-    "DDL", "SCHEMA_VERSION", "PgLocation", "PostgresJournal", "check_base", "failure",
-    "not_ours", "parse_url",
+    "DDL", "HISTORY_DDL", "SCHEMA_VERSION", "PgLocation", "PostgresJournal", "check_base",
+    "failure", "not_ours", "parse_url",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: snapshots and snapshot_rows (the last serials of each stack)
 DEFAULT_SCHEMA = "driftless"
 _SCHEMES = ("postgres", "postgresql")
 _HIDDEN = "***"
@@ -66,6 +66,17 @@ DDL = (
         finished boolean NOT NULL DEFAULT false, ok boolean NOT NULL DEFAULT false,
         live text, at timestamptz NOT NULL DEFAULT clock_timestamp())""",
     """CREATE INDEX IF NOT EXISTS journal_by_stack ON journal (stack, seq)""",
+)
+# Version 2: each write's serial, and the rows it replaced (deflated batches, see
+# ``driftless.state.packed``), so the last serials of a stack can be rebuilt.
+HISTORY_DDL = (
+    """CREATE TABLE IF NOT EXISTS snapshots (
+        stack text COLLATE "C" NOT NULL, serial bigint NOT NULL, lineage text NOT NULL,
+        at double precision NOT NULL, writer text NOT NULL, resources integer NOT NULL,
+        outputs text NOT NULL, PRIMARY KEY (stack, serial))""",
+    """CREATE TABLE IF NOT EXISTS snapshot_rows (
+        stack text COLLATE "C" NOT NULL, died bigint NOT NULL, part integer NOT NULL,
+        body bytea NOT NULL, PRIMARY KEY (stack, died, part))""",
 )
 
 
