@@ -4,7 +4,8 @@ Only where systemd is PID 1: ``create``/``update`` write
 ``<unit_dir>/<name>`` atomically, run ``systemctl daemon-reload``, enable or
 disable it, and start, restart or stop it. Anywhere else they fail with an
 error that points to ``local:service``, which supervises a process without
-systemd. I/O: the unit file and ``systemctl``. ``render_unit`` is pure.
+systemd. I/O: the unit file and ``systemctl``, on ``self.host`` (``_host``).
+``render_unit`` is pure.
 
 Secrets in ``environment`` are written into the unit (systemd needs them)
 but attributes keep only the file's digest.
@@ -13,10 +14,8 @@ but attributes keep only the file's digest.
 from __future__ import annotations
 
 import hashlib
-import os
 import shlex
-import shutil
-import subprocess
+import stat
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -25,10 +24,12 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from driftless.errors import ProviderError
 from driftless.model import Change, Health, HealthCode, LiveResource, Resource, ResourceId, reveal
 from driftless.providers.base import KindHandler, KindSpec, diff_properties
+from driftless.providers.local._host import LOCAL, Host, RunResult
 from driftless.providers.local._paths import AbsPath, SystemdEnvFile
 
 __all__ = ["HANDLERS", "SystemdUnitHandler", "UnitProps", "render_unit", "systemd_running"]
 
+_SYSTEMCTL_TIMEOUT = 120.0
 _UNIT_SUFFIXES = (".service", ".timer", ".socket", ".target", ".path", ".mount")
 
 
@@ -95,20 +96,22 @@ def _quote_env(key: str, raw: str | int | float | bool) -> str:
     return f'"{key}={escaped}"'
 
 
-def systemd_running() -> bool:
-    """Whether systemd is PID 1 (the check ``sd_booted()`` makes)."""
-    return Path("/run/systemd/system").is_dir()
+def systemd_running(host: Host = LOCAL) -> bool:
+    """Whether systemd is PID 1 on ``host`` (the check ``sd_booted()`` makes)."""
+    return host.isdir("/run/systemd/system")
 
 
-def _pid1() -> str:
+def _pid1(host: Host) -> str:
     try:
-        return Path("/proc/1/comm").read_text().strip() or "unknown"
+        return host.read_bytes("/proc/1/comm").decode("utf-8", "replace").strip() or "unknown"
     except OSError:
         return "unknown"
 
 
 class SystemdUnitHandler(KindHandler):
-    """Write, enable and run a systemd unit."""
+    """Write, enable and run a systemd unit on ``host`` (this machine by default)."""
+
+    host: Host = LOCAL
 
     spec: ClassVar[KindSpec] = KindSpec(
         name="systemd_unit",
@@ -130,9 +133,9 @@ class SystemdUnitHandler(KindHandler):
         """The unit as installed, or None when its file is absent."""
         props = self.parse(resource)
         path = Path(props.unit_dir) / props.unit_name()
-        if not path.is_file():
+        if not _is_file(self.host, path, resource.id):
             return None
-        return _live(resource.id, props, path)
+        return _live(resource.id, props, path, self.host)
 
     def diff(self, desired: Resource, live: LiveResource | None) -> Change:
         """Compare the rendered text's digest, enablement and run state."""
@@ -147,14 +150,15 @@ class SystemdUnitHandler(KindHandler):
         """Install the unit; restart it when it was already running."""
         assert change.desired is not None
         props = self.parse(change.desired)
-        _require_systemd(change.id)
+        host = self.host
+        _require_systemd(change.id, host)
         path = Path(props.unit_dir) / props.unit_name()
-        _write_atomic(path, render_unit(props))
-        _systemctl(change.id, "daemon-reload")
-        _systemctl(change.id, "enable" if props.enabled else "disable", props.unit_name())
+        host.write_atomic(str(path), render_unit(props).encode(), mode=0o644, rid=change.id)
+        _systemctl(change.id, host, "daemon-reload")
+        _systemctl(change.id, host, "enable" if props.enabled else "disable", props.unit_name())
         verb = "restart" if props.state == "started" else "stop"
-        _systemctl(change.id, verb, props.unit_name())
-        return _live(change.id, props, path)
+        _systemctl(change.id, host, verb, props.unit_name())
+        return _live(change.id, props, path, host)
 
     def update(self, change: Change) -> LiveResource:
         """Same as create: rewrite, reload, restart once."""
@@ -162,21 +166,22 @@ class SystemdUnitHandler(KindHandler):
 
     def delete(self, prior: LiveResource) -> None:
         """Stop, disable and remove the unit; a missing file is fine."""
+        host = self.host
         path = Path(str(prior.attributes.get("path", "")))
-        if not path.is_file():
+        if not _is_file(host, path, prior.id):
             return
         name = str(prior.attributes.get("name", path.name))
-        if systemd_running():
-            _systemctl(prior.id, "disable", "--now", name)
-        path.unlink()
-        if systemd_running():
-            _systemctl(prior.id, "daemon-reload")
+        if systemd_running(host):
+            _systemctl(prior.id, host, "disable", "--now", name)
+        host.remove_quietly(str(path))
+        if systemd_running(host):
+            _systemctl(prior.id, host, "daemon-reload")
 
     def health(self, live: LiveResource) -> Health:
         """From ``systemctl is-active``; UNKNOWN without systemd."""
-        if not systemd_running():
-            return Health(HealthCode.UNKNOWN, f"systemd is not PID 1 here ({_pid1()})")
-        state = _is_active(str(live.attributes.get("name", "")))
+        if not systemd_running(self.host):
+            return Health(HealthCode.UNKNOWN, f"systemd is not PID 1 here ({_pid1(self.host)})")
+        state = _is_active(self.host, str(live.attributes.get("name", "")))
         wanted = live.attributes.get("state", "started")
         if state == "active" or (state == "inactive" and wanted == "stopped"):
             return Health.healthy(state)
@@ -189,23 +194,29 @@ def _digest(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def _live(rid: ResourceId, props: UnitProps, path: Path) -> LiveResource:
+def _is_file(host: Host, path: Path, rid: ResourceId) -> bool:
+    st = host.lstat_or_none(str(path), rid)
+    return st is not None and stat.S_ISREG(st.st_mode)
+
+
+def _live(rid: ResourceId, props: UnitProps, path: Path, host: Host) -> LiveResource:
     attributes: dict[str, Any] = {
         "name": props.unit_name(), "path": str(path),
-        "content_sha256": _digest(path.read_text()),
+        "content_sha256": _digest(host.read_bytes(str(path)).decode("utf-8", "replace")),
         "enabled": props.enabled, "state": props.state,
     }
-    if systemd_running():
-        attributes["enabled"] = _query("is-enabled", props.unit_name()) == "enabled"
-        attributes["state"] = "started" if _is_active(props.unit_name()) in (
+    if systemd_running(host):
+        attributes["enabled"] = _query(host, "is-enabled", props.unit_name()) == "enabled"
+        attributes["state"] = "started" if _is_active(host, props.unit_name()) in (
             "active", "activating", "reloading") else "stopped"
     return LiveResource(rid, attributes, {})
 
 
-def _require_systemd(rid: ResourceId) -> None:
-    if not systemd_running():
+def _require_systemd(rid: ResourceId, host: Host) -> None:
+    if not systemd_running(host):
+        where = "this machine" if host is LOCAL else host.name
         raise ProviderError(
-            f"systemd is not running as PID 1 on this machine (PID 1 is '{_pid1()}'), "
+            f"systemd is not running as PID 1 on {where} (PID 1 is '{_pid1(host)}'), "
             "so the unit cannot be installed or started; use local:service here",
             resource=rid,
             hint="use a local:service resource instead: it supervises the process itself "
@@ -213,33 +224,32 @@ def _require_systemd(rid: ResourceId) -> None:
         )
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.driftless.tmp")
-    tmp.write_text(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+def _run(host: Host, args: tuple[str, ...]) -> RunResult:
+    return host.run(["systemctl", *args], cwd=None, env={}, timeout=_SYSTEMCTL_TIMEOUT)
 
 
-def _systemctl(rid: ResourceId, *args: str) -> None:
-    exe = shutil.which("systemctl")
-    if exe is None:
-        raise ProviderError("systemctl not found on PATH", resource=rid)
-    done = subprocess.run([exe, *args], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        detail = (done.stderr or done.stdout).strip().splitlines()
+def _systemctl(rid: ResourceId, host: Host, *args: str) -> None:
+    try:
+        done = _run(host, args)
+    except FileNotFoundError:
+        raise ProviderError("systemctl not found on PATH", resource=rid) from None
+    if done.code != 0:
+        text = (done.stderr or done.stdout).decode("utf-8", "replace")
+        detail = text.strip().splitlines()
         raise ProviderError(f"systemctl {' '.join(args)} failed: "
-                            f"{detail[-1] if detail else f'exit {done.returncode}'}",
+                            f"{detail[-1] if detail else f'exit {done.code}'}",
                             resource=rid, hint="see: journalctl -xe")
 
 
-def _query(*args: str) -> str:
-    exe = shutil.which("systemctl") or "systemctl"
-    done = subprocess.run([exe, *args], capture_output=True, text=True, check=False)
-    return done.stdout.strip()
+def _query(host: Host, *args: str) -> str:
+    try:
+        return _run(host, args).stdout.decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
 
 
-def _is_active(name: str) -> str:
-    return _query("is-active", name) or "unknown"
+def _is_active(host: Host, name: str) -> str:
+    return _query(host, "is-active", name) or "unknown"
 
 
 HANDLERS: dict[str, KindHandler] = {"systemd_unit": SystemdUnitHandler()}

@@ -39,7 +39,7 @@ T = TypeVar("T")
 KINDS = {
     "file": "files", "directory": "files", "symlink": "files", "template": "template",
     "env_file": "env_file", "command": "command", "git_checkout": "git_checkout",
-    "download": "download", "marker_wait": "marker",
+    "download": "download", "marker_wait": "marker", "systemd_unit": "systemd",
 }
 """The local kinds that run over SSH, by the module of providers/local defining them."""
 
