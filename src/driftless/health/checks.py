@@ -37,11 +37,15 @@ class HealthCheck:
     failure_threshold: int = 3
 
     def probe(self) -> ProbeResult:
-        """Run every probe once; the first failure wins."""
-        results = [p.check(timeout=self.timeout) for p in self.probes]
-        failed = [r for r in results if not r.ok]
-        if failed:
-            return failed[0]
+        """Run the probes in order; the first failure wins, and the probes after it
+        are not run (a port-owner scan after a refused connection costs ~40 ms of
+        CPU and cannot change the answer)."""
+        results = []
+        for probe in self.probes:
+            result = probe.check(timeout=self.timeout)
+            if not result.ok:
+                return result
+            results.append(result)
         return ProbeResult(True, "; ".join(r.message for r in results))
 
     def in_grace(self, started_at: float, *, now: float | None = None) -> bool:

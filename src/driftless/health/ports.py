@@ -67,8 +67,12 @@ class PortOwnerProbe:
     def check(self, *, timeout: float) -> ProbeResult:
         """One look at the socket table; ``timeout`` is unused (nothing waits)."""
         pid = self.owner()
-        holders = _listeners(self.port)
-        ours = _family(pid) & set(holders)
+        family = _family(pid)
+        ours = _family_listening(family, self.port)
+        holders: list[int | None] = []
+        if not ours:  # who holds it instead: the whole table, only when needed
+            holders = _listeners(self.port)
+            ours = family & {h for h in holders if h is not None}
         if ours:
             return ProbeResult(True, f"port {self.port} is held by this service "
                                      f"(pid {min(ours)})")
@@ -80,6 +84,20 @@ class PortOwnerProbe:
         if not holders:
             return f"nothing listens on port {self.port}; {service} has not bound it"
         return f"port {self.port} is held by {_who(holders)}, not by {service}"
+
+
+def _family_listening(family: set[int], port: int) -> set[int]:
+    """The pids of ``family`` listening on ``port``, from each process's own sockets
+    (a third of the cost of the whole table on a busy machine)."""
+    found: set[int] = set()
+    for pid in family:
+        try:
+            conns = psutil.Process(pid).net_connections(kind="inet")
+        except psutil.Error:
+            continue
+        if any(_listens_on(conn, port) for conn in conns):
+            found.add(pid)
+    return found
 
 
 def _listeners(port: int) -> list[int | None]:
