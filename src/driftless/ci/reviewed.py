@@ -138,7 +138,9 @@ def find_plan(git_dir: Path, revision: str, stack: str, digest: str) -> Reviewed
     listed = _git("for-each-ref", "--sort=-committerdate", "--format=%(refname)", PLAN_REFS,
                   git_dir=git_dir).decode().split()
     known = set(listed)
-    for head in [revision, *reversed(_parents(git_dir, revision))]:
+    # a merge commit's other parents are the merged branches' heads; the first parent
+    # of any commit is what it was made on, never what it was reviewed as
+    for head in [revision, *_parents(git_dir, revision)[1:]]:
         ref = f"{PLAN_REFS}{head}/{stack}"
         doc = _load(git_dir, ref) if ref in known else None
         if doc is not None:
