@@ -24,6 +24,7 @@ command -v docker-registry >/dev/null || need+=(docker-registry)
 # the ssh provider's tests start real sshd servers on loopback (tests/ssh).
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
+command -v sudo >/dev/null || need+=(sudo)  # targets with ?sudo=1 (tests/ssh)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
