@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -62,7 +63,10 @@ def store(kind: str, work: Path) -> Iterator[tuple[str, Coordinator, dict[str, s
         with serial_moto_server(work) as url:
             coord = DynamoCoordinator(f"fleet-{ns}", region="us-east-1", endpoint=url)
             coord.create_table()
-            yield f"dynamodb://fleet-{ns}?region=us-east-1&endpoint={url}", coord, AWS
+            # moto serves one request at a time and copies the whole table for every
+            # transaction: with 50 agents a round trip can take seconds, so longer leases
+            yield (f"dynamodb://fleet-{ns}?region=us-east-1&endpoint={url}", coord,
+                   {**AWS, "DRIFTLESS_FLEET_TTL": "20"})
     else:
         from pg_helpers import running_server
 
@@ -74,24 +78,24 @@ def store(kind: str, work: Path) -> Iterator[tuple[str, Coordinator, dict[str, s
 
 
 def run_one(kind: str, nodes: int, kills: int, seed: int) -> dict[str, object]:
-    with tempfile.TemporaryDirectory(prefix=f"fleet-{kind}-") as tmp:
-        work = Path(tmp)
-        with store(kind, work) as (url, coord, extra):
-            env = {"DRIFTLESS_FLEET_MAX_UNAVAILABLE": "10%", "DRIFTLESS_FLEET_CANARY": "1",
-                   "DRIFTLESS_FLEET_FAILURE_THRESHOLD": "10%", "DRIFTLESS_FLEET_TTL": "4",
-                   "DRIFTLESS_FLEET_POLL": "1", "DRIFTLESS_FLEET_HEALTH_TIMEOUT": "30",
-                   **extra}
-            fleet = AgentFleet(work, url, coord, nodes, env)
-            started = time.monotonic()
-            try:
-                fleet.start_idle(timeout=300)
-                measured = scenario(fleet, kills=kills, rng=random.Random(seed),
-                                    timeout=600)
-            finally:
-                fleet.stop()
-                coord.close()
-            measured["total_seconds"] = round(time.monotonic() - started, 1)
-            return measured
+    work = Path(tempfile.mkdtemp(prefix=f"fleet-{kind}-"))  # kept when a run fails
+    with store(kind, work) as (url, coord, extra):
+        env = {"DRIFTLESS_FLEET_MAX_UNAVAILABLE": "10%", "DRIFTLESS_FLEET_CANARY": "1",
+               "DRIFTLESS_FLEET_FAILURE_THRESHOLD": "10%", "DRIFTLESS_FLEET_TTL": "4",
+               "DRIFTLESS_FLEET_POLL": "1", "DRIFTLESS_FLEET_HEALTH_TIMEOUT": "30",
+               **extra}
+        fleet = AgentFleet(work, url, coord, nodes, env)
+        started = time.monotonic()
+        try:
+            fleet.start_idle(timeout=300)
+            measured = scenario(fleet, kills=kills, rng=random.Random(seed),
+                                timeout=600)
+        finally:
+            fleet.stop()
+            coord.close()
+        measured["total_seconds"] = round(time.monotonic() - started, 1)
+    shutil.rmtree(work, ignore_errors=True)
+    return measured
 
 
 def main() -> int:

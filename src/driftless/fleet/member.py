@@ -69,10 +69,17 @@ class FleetNode:
         return self.member.node
 
     def start(self) -> Lease:
-        """Grant a lease and join the membership."""
-        self.lease = self.coord.grant(self.node, ttl=self.ttl)
-        self.coord.join(self.lease, self.member)
-        return self.lease
+        """Grant a lease and join the membership (again with a fresh lease when a slow
+        store let the first one run out in between; ``LeaseLost`` after three tries)."""
+        for attempt in range(3):
+            self.lease = self.coord.grant(self.node, ttl=self.ttl)
+            try:
+                self.coord.join(self.lease, self.member)
+                return self.lease
+            except LeaseLost:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def heartbeat(self) -> bool:
         """Renew the lease; a lost lease is replaced (slots it held are gone). Whether it held."""
