@@ -75,25 +75,7 @@ def test_apply_to_two_hosts_then_a_noop_plan(tmp_path: Path, client_key: Path,
     assert "no changes" in plan.stdout.lower(), plan.stdout
 
 
-def test_a_host_that_is_down_fails_alone_and_a_rerun_converges(
-        tmp_path: Path, client_key: Path, two_hosts: list[Sshd]) -> None:
-    root = _project(tmp_path / "p", two_hosts, client_key)
-    run(root, "apply", "--auto-approve", check=True)
-    two_hosts[0].stop()
-    _project(root, two_hosts, client_key, content="v2")
-    failed = run(root, "apply", "--auto-approve")
-    assert failed.returncode != 0
-    text = failed.stdout + failed.stderr
-    assert f"127.0.0.1:{two_hosts[0].port}" in text and "cannot connect" in text, text
-    assert _contents(root, "h2") == {f"v2 h2 {i}\n" for i in range(10)}  # the other host
-    assert _contents(root, "h1") == {f"v1 h1 {i}\n" for i in range(10)}  # untouched
-    two_hosts[0].start()
-    run(root, "apply", "--auto-approve", check=True)
-    assert _contents(root, "h1") == {f"v2 h1 {i}\n" for i in range(10)}
-    assert "no changes" in run(root, "plan", check=True).stdout.lower()
-
-
-def test_killing_one_sshd_mid_apply_fails_that_host_only(
+def test_one_sshd_killed_mid_apply_then_down_fails_that_host_only(
         tmp_path: Path, client_key: Path, two_hosts: list[Sshd]) -> None:
     root = _project(tmp_path / "p", two_hosts, client_key)
     run(root, "apply", "--auto-approve", check=True)
@@ -114,9 +96,18 @@ def test_killing_one_sshd_mid_apply_fails_that_host_only(
     assert failed.returncode != 0
     assert "connection lost" in failed.stdout + failed.stderr, failed.stdout + failed.stderr
     assert _contents(root, "h2") == {f"v2 h2 {i}\n" for i in range(10)}
+    # h1 stays down: its resources fail with a clear error, h2 applies the next change
+    _project(root, two_hosts, client_key, content="v3")
+    down = run(root, "apply", "--auto-approve")
+    text = down.stdout + down.stderr
+    assert down.returncode != 0
+    assert f"127.0.0.1:{two_hosts[0].port}: cannot connect" in text, text
+    assert "host unreachable, cannot check" in text  # the plan says why, per resource
+    assert _contents(root, "h2") == {f"v3 h2 {i}\n" for i in range(10)}
+    assert _contents(root, "h1") == {f"v1 h1 {i}\n" for i in range(10)}  # untouched
     two_hosts[0].start()
     run(root, "apply", "--auto-approve", check=True)
-    assert _contents(root, "h1") == {f"v2 h1 {i}\n" for i in range(10)}
+    assert _contents(root, "h1") == {f"v3 h1 {i}\n" for i in range(10)}
     assert "no changes" in run(root, "plan", check=True).stdout.lower()
 
 
