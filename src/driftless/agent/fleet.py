@@ -32,7 +32,7 @@ import yaml
 
 from driftless.errors import ConfigError, WaitError
 from driftless.fleet import FleetNode, Member, RolloutPolicy, Wait, open_coordinator
-from driftless.fleet.base import Coordinator, Slot
+from driftless.fleet.base import Coordinator, Slot, SlotLost
 from driftless.fleet.node import NodeIdentity, identify, selects
 from driftless.fleet.peers import Peer, resolve_peers
 from driftless.model import HealthCode
@@ -160,7 +160,16 @@ class FleetHook:
             self._healthy_without_changes(ctx, name)
             return
         ok, message = self._gate(ctx)
+        try:
+            self._report(ctx, slot, ok, message)
+        except SlotLost:
+            del self._held[ctx.stack]  # the lease ran out: the slot is someone else's now
+            raise
+        # other errors (store unreachable) keep the slot: the next run reports again
         del self._held[ctx.stack]
+
+    def _report(self, ctx: Any, slot: Slot, ok: bool, message: str) -> None:
+        rev, name = ctx.revision, slot.rollout
         if ok:
             self.node.passed(slot, message)
             self.node.announce(rev)

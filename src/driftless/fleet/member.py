@@ -110,7 +110,8 @@ class FleetNode:
     def unchanged(self, revision: str, selector: Mapping[str, str] | None = None) -> None:
         """The revision changes nothing on this node: it is healthy on it without a slot."""
         self._record(revision, selector)
-        if self.node not in self.coord.reports(revision):
+        mine = self.coord.reports(revision).get(self.node)
+        if mine is None or mine.phase == "applying":  # applied under a slot it then lost
             self.coord.report(revision, Report(self.node, "healthy", "nothing to change"))
 
     def gate(self, revision: str, selector: Mapping[str, str] | None = None) -> Go | Wait:
