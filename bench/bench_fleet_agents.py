@@ -77,13 +77,14 @@ def store(kind: str, work: Path) -> Iterator[tuple[str, Coordinator, dict[str, s
             yield url, PostgresCoordinator(url), {}
 
 
-def run_one(kind: str, nodes: int, kills: int, seed: int) -> dict[str, object]:
+def run_one(kind: str, nodes: int, kills: int, seed: int,
+            overrides: dict[str, str]) -> dict[str, object]:
     work = Path(tempfile.mkdtemp(prefix=f"fleet-{kind}-"))  # kept when a run fails
     with store(kind, work) as (url, coord, extra):
         env = {"DRIFTLESS_FLEET_MAX_UNAVAILABLE": "10%", "DRIFTLESS_FLEET_CANARY": "1",
                "DRIFTLESS_FLEET_FAILURE_THRESHOLD": "10%", "DRIFTLESS_FLEET_TTL": "4",
                "DRIFTLESS_FLEET_POLL": "1", "DRIFTLESS_FLEET_HEALTH_TIMEOUT": "30",
-               **extra}
+               **extra, **overrides}
         fleet = AgentFleet(work, url, coord, nodes, env)
         started = time.monotonic()
         try:
@@ -105,12 +106,16 @@ def main() -> int:
     parser.add_argument("--nodes", type=int, default=50)
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--seed", type=int, default=15)
+    parser.add_argument("--ttl", help="lease TTL in seconds (default 4; 20 on moto)")
+    parser.add_argument("--poll", help="seconds between a waiting node's tries (default 1)")
     args = parser.parse_args()
+    overrides = {k: v for k, v in (("DRIFTLESS_FLEET_TTL", args.ttl),
+                                   ("DRIFTLESS_FLEET_POLL", args.poll)) if v}
     kinds = ["etcd", "dynamodb", "postgres"] if args.store == "all" else [args.store]
     failed = False
     for kind in kinds:
         try:
-            measured = run_one(kind, args.nodes, args.kills, args.seed)
+            measured = run_one(kind, args.nodes, args.kills, args.seed, overrides)
             print(f"{kind}: N={args.nodes} kills={args.kills}: {json.dumps(measured)}",
                   flush=True)
         except AssertionError as exc:
