@@ -114,15 +114,19 @@ class FleetHook:
         return selects(selector, self.identity.tags)
 
     def environ(self, base: Mapping[str, str]) -> dict[str, str]:
-        """``base`` plus this node's values for render, as ``DRIFTLESS_VAR_*`` (a stack
-        declares the ones it uses): ``node_name``, ``node_address``, ``node_tags`` (map),
-        ``fleet_peers`` (list of {name, address, tags, source, revision, self}), the peer
-        table resolved now."""
+        """``base`` plus this node's values for render: ``${node.name}``, ``node.address``,
+        ``node.tags``, ``node.peers`` (``DRIFTLESS_FLEET_NODE``), and the same as
+        ``DRIFTLESS_VAR_*`` for stacks that declare them (``node_name``, ``node_address``,
+        ``node_tags``, ``fleet_peers``); peers are {name, address, tags, source, revision,
+        self}, the peer table resolved now."""
         self.peers = resolve_peers(self.peer_spec, me=self.identity.name, coord=self.node.coord)
         values = {"node_name": self.identity.name, "node_address": self.identity.address,
                   "node_tags": json.dumps(dict(self.identity.tags), sort_keys=True),
                   "fleet_peers": json.dumps([p.row() for p in self.peers], sort_keys=True)}
-        return {**base, **{f"DRIFTLESS_VAR_{k}": v for k, v in values.items()}}
+        node = {"name": self.identity.name, "address": self.identity.address,
+                "tags": dict(self.identity.tags), "peers": [p.row() for p in self.peers]}
+        return {**base, **{f"DRIFTLESS_VAR_{k}": v for k, v in values.items()},
+                "DRIFTLESS_FLEET_NODE": json.dumps(node, sort_keys=True)}
 
     def status(self) -> dict[str, Any]:
         """This node, its slots and the peer table of the last render (for the API)."""

@@ -50,6 +50,9 @@ def resolve_path(node: PathNode, scope: Scope, lookup: AttrLookup, evaluate: Eva
         # a cached render rebuilds its deferred values without the host: do not cache it
         not_cacheable("uses host.*")
         return _walk(scope.host, node.steps, node, scope, lookup, evaluate)
+    if node.root == "node" and scope.node is not None:
+        not_cacheable("uses node.*")  # per node, like host.*
+        return _walk(scope.node, node.steps, node, scope, lookup, evaluate)
     return _resource(node, scope, lookup, evaluate)
 
 

@@ -59,6 +59,7 @@ class Scope:
     count_index: int | None = None
     each: tuple[Any, Any] | None = None
     host: Mapping[str, Any] | None = None  # ${host.*}: the host a stack renders for
+    node: Mapping[str, Any] | None = None  # ${node.*}: the fleet node an agent runs on
     locals_only: Mapping[str, Any] | None = None  # templatefile: bare names only
     allow_resources: bool = True
     policy: Policy = field(default_factory=Policy)  # the operator's: readable roots, limits

@@ -8,6 +8,7 @@ files through the project's cache, and DRIFTLESS_VAR_* from the environment.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -87,8 +88,16 @@ def _variables(job: Job) -> None:
     values = resolve_variables(decls, sources, where_hint=hint, problems=job.problems)
     job.scope = Scope(variables=values, stack_outputs=job.stack_outputs,
                       base_dir=job.project.stacks[job.name].path, root=job.project.root,
-                      policy=job.project.policy,
+                      policy=job.project.policy, node=_fleet_node(job.options.environment()),
                       secrets=SecretCache(on_missing=job.options.on_missing_secret))
+
+
+def _fleet_node(environ: Mapping[str, str]) -> Mapping[str, Any] | None:
+    """``${node.*}``: the fleet node an agent in fleet mode renders for (the operator's
+    agent sets ``DRIFTLESS_FLEET_NODE`` to JSON: name, address, tags, peers); else None,
+    and ``node`` names a resource as before."""
+    raw = environ.get("DRIFTLESS_FLEET_NODE")
+    return None if raw is None else dict(json.loads(raw))
 
 
 def _per_host(job: Job) -> None:
