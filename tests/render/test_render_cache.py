@@ -277,15 +277,93 @@ def test_a_secret_reference_is_not_cached(
         assert not path.is_file() or CANARY.encode() not in path.read_bytes()
 
 
-def test_a_reference_to_another_resource_is_rendered_every_time(
+REFERENCES = """\
+variables:
+  port: {type: integer, default: 8080}
+  names: {type: map, default: {x: one, y: two}}
+resources:
+  a:
+    type: local:file
+    properties: {path: /tmp/driftless-cache-test/a, content: "a"}
+  b:
+    type: local:file
+    count: 2
+    properties:
+      path: "/tmp/driftless-cache-test/b${count.index}"
+      content: "${a.path}:${var.port}/${count.index}"
+  c:
+    type: local:file
+    for_each: ${var.names}
+    properties:
+      path: "/tmp/driftless-cache-test/c-${each.key}"
+      content: "${each.value} ${b[1].path}"
+  d:
+    type: local:file
+    properties:
+      path: /tmp/driftless-cache-test/d
+      content: ${a.size}
+      mode: "${a.mode}"
+outputs:
+  url: "http://${a.path}:${var.port}"
+  up: ${stack.upstream.outputs.url}/${c["x"].path}
+"""
+
+
+def _with_references(root: Path, text: str = REFERENCES) -> Path:
+    """The project with ``text`` as its stack, and the upstream stack it refers to."""
+    (root / "stacks/upstream").mkdir()
+    (root / "stacks/upstream/stack.yaml").write_text("outputs: {url: http://upstream}\n")
+    (root / "driftless.yaml").write_text(
+        "project: cached\nenvironments: [prod]\nstacks: [stacks/app, stacks/upstream]\n")
+    (root / "stacks/app/stack.yaml").write_text(text)
+    (root / "environments/prod.yaml").write_text("variables: {port: 9090}\n")
+    (root / "stacks/app/overlays/prod.yaml").unlink()
+    return root
+
+
+def _attrs(rid: Any) -> dict[str, Any]:
+    return {"path": f"/live/{rid.name}/{rid.index}", "size": 7, "mode": 420}
+
+
+def _evaluated(stack: DesiredStack) -> Any:
+    """Every deferred value evaluated against made-up attributes."""
+    from driftless.model import resolve
+
+    return ([resolve(dict(r.properties), _attrs) for r in stack.resources],
+            resolve(dict(stack.outputs), _attrs))
+
+
+def test_references_to_other_resources_are_cached_and_evaluate_the_same(
         tmp_path: Path, counted: Counted) -> None:
+    root = _with_references(_project(tmp_path))
+    run = Run(root, outputs={"upstream": {"url": "http://up"}})
+    first = run.render()
+    again = run.render()
+    assert counted.stacks == 1 and again == first and again.digest == first.digest
+    fresh = render_stack(load_project(root), "app", run.options, stack_outputs=run.outputs,
+                         kinds=ProviderSet())
+    assert _evaluated(again) == _evaluated(fresh)
+    props, outputs = _evaluated(again)
+    assert outputs == {"url": "http:///live/a/None:9090", "up": "http://up//live/c/x"}
+    d = next(p for p in props if p["path"].endswith("/d"))
+    assert d["content"] == 7 and d["mode"] == "420"  # unquoted stays a number, quoted is text
+
+
+def test_a_reference_next_to_a_secret_is_not_cached(
+        tmp_path: Path, counted: Counted, monkeypatch: pytest.MonkeyPatch) -> None:
     root = _project(tmp_path)
-    (root / "stacks/app/stack.yaml").write_text(
-        STACK.replace('content: \'${file("data.txt")}\'', "content: '${a.path}'"))
-    run = Run(root)
+    text = REFERENCES.replace("  port: {type: integer, default: 8080}\n",
+                              "  port: {type: integer, default: 8080}\n"
+                              "  token: {type: string, sensitive: true}\n")
+    text = text.replace("content: ${a.size}", 'content: "${var.token} ${a.size}"')
+    _with_references(root, text)
+    monkeypatch.setenv("DRIFTLESS_VAR_token", CANARY)
+    run = Run(root, outputs={"upstream": {"url": "http://up"}})
     run.render()
     run.render()
     assert counted.stacks == 2
+    for path in (root / ".driftless").rglob("*"):
+        assert not path.is_file() or CANARY.encode() not in path.read_bytes()
 
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "flipped", "empty", "directory"])

@@ -18,21 +18,23 @@ checked before anything in it is decoded; a planted or truncated file is
 ignored. Entries are ``marshal``-ed plain tuples (``cache_codec``), written
 to a temp file and renamed. A render holding a secret, or using a secret
 reference or a SOPS file, is not stored at all, so no secret ever reaches
-the cache. Any failure to read or write the cache only costs a render.
-I/O: reads and writes files in the cache directory; reads what the
-recorded checks name.
+the cache. A value waiting on another resource is stored as its expression
+and what its scope held (``cache_codec``). Any failure to read or write the
+cache only costs a render. I/O: reads and writes files in the cache
+directory; reads what the recorded checks name.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import hmac
 import json
 import marshal
 import os
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,7 @@ from driftless.render.digest import canonical
 from driftless.render.inputs import Inputs, recording
 from driftless.render.job import KindLookup, RenderOptions
 from driftless.render.project import Project, find_project, load_project
+from driftless.render.secret_refs import SecretCache
 from driftless.render.stack import render_stack
 
 __all__ = ["CACHE_DIR", "DISABLE_ENV", "MAX_ENTRIES", "RenderCache"]
@@ -110,12 +113,11 @@ class RenderCache:
                      kinds: KindLookup | None = None) -> DesiredStack:
         """``render_stack``, from the cache when no input has changed."""
         entry = self._name("stack", *_stack_key(project, name, options, stack_outputs, kinds))
-        environ = options.environment()
-        found = self._lookup(entry, environ)
-        if found is not None:
-            stack = _decoded(found, options.revision, kinds)
-            if stack is not None:
-                return stack
+        with _gc_paused():  # many new small objects: generation scans would dominate
+            found = self._lookup(entry, options.environment())
+            stack = None if found is None else _decoded(found, project, options, kinds)
+        if stack is not None:
+            return stack
         reported: list[Problem] = []
         if options.on_missing_secret is not None:
             options = replace(options, on_missing_secret=_tee(options.on_missing_secret,
@@ -125,7 +127,8 @@ class RenderCache:
                                  kinds=kinds)
         if reported:
             inputs.why_not = "a secret was missing"
-        self._store(entry, inputs, lambda: (encode_stack(stack), _kind_marks(stack, kinds)))
+        self._store(entry, inputs, lambda: (encode_stack(stack, inputs.deferred),
+                                            _kind_marks(stack, kinds)))
         self._flush()
         return stack
 
@@ -231,6 +234,19 @@ class RenderCache:
             raise
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while a stored render is loaded (reference counting still
+    frees what is dropped); as ``load_yaml_text`` does while a file is built."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
 def _stack_key(project: Project, name: str, options: RenderOptions,
                stack_outputs: Mapping[str, Mapping[str, Any]] | None,
                kinds: KindLookup | None) -> tuple[Any, ...]:
@@ -265,12 +281,14 @@ def _kind_mark(kinds: KindLookup, provider: str, kind: str) -> Any:
     return (sorted(spec.read_fields), f"{schema.__module__}.{schema.__qualname__}")
 
 
-def _decoded(found: Any, revision: str | None, kinds: KindLookup | None) -> DesiredStack | None:
+def _decoded(found: Any, project: Project, options: RenderOptions,
+             kinds: KindLookup | None) -> DesiredStack | None:
     """The stored stack, if the installed kinds still read the same fields."""
     try:
         body, marks = found
         if kinds is not None and any(_kind_mark(kinds, p, k) != m for p, k, m in marks):
             return None
-        return decode_stack(body, revision)
+        secrets = SecretCache(on_missing=options.on_missing_secret)
+        return decode_stack(body, options.revision, policy=project.policy, secrets=secrets)
     except Exception:  # a body that does not decode is a miss, never a crash
         return None

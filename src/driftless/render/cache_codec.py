@@ -5,9 +5,12 @@ numbers), never pickled classes, so loading a cache file can create nothing
 but data. Values keep their exact types: a parsed YAML map (``LocDict``)
 comes back with the positions messages point at, a quoted ``${...}`` string
 (``Quoted``) stays quoted. Tuples never occur in rendered values, so a tuple
-marks one of those. A secret (``Sensitive``) or a value waiting on another
-resource (``Deferred``) is refused with ``Uncacheable``: the cache file never
-holds a secret, and a deferred value is code, not data. Pure.
+marks one of those. A secret (``Sensitive``) is refused with ``Uncacheable``:
+the cache file never holds a secret. A value waiting on another resource
+(``Deferred``) is code, not data: it is stored as its expression, the
+resources it waits on and what its scope held that the expression can name
+(variables and upstream outputs named in it, ``count.index``, ``each``), and
+made again from those when loaded (``evaluate.deferred_again``). Pure.
 """
 
 from __future__ import annotations
@@ -16,8 +19,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from driftless.model import UNKNOWN, DesiredStack, Resource, ResourceId, SourceLocation, Unknown
+from driftless.model import (
+    UNKNOWN,
+    Deferred,
+    DesiredStack,
+    Resource,
+    ResourceId,
+    SourceLocation,
+    Unknown,
+)
+from driftless.model.policy import Policy
+from driftless.render.evaluate import ResInfo, Scope, deferred_again
+from driftless.render.job import as_text
 from driftless.render.project import Project, StackRef
+from driftless.render.secret_refs import SecretCache
 from driftless.render.yamlio import SHARED, LocDict, LocList, Quoted
 
 __all__ = [
@@ -37,10 +52,18 @@ _PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
 class _Encoder:
-    """Encodes values; ``marked`` tells whether any marker tuple was needed."""
+    """Encodes values; ``marked`` tells whether any marker tuple was needed.
 
-    def __init__(self) -> None:
+    ``deferred`` maps the id of each ``Deferred`` the render made to (it, its
+    scope, whether quoted); ``tables`` collects the reference tables of those
+    scopes, each once.
+    """
+
+    def __init__(self, deferred: Mapping[int, tuple[Any, Any, bool]] | None = None) -> None:
         self.marked = False
+        self.deferred = deferred or {}
+        self.tables: list[Any] = []
+        self._table_ids: dict[int, int] = {}
 
     def value(self, v: Any) -> Any:
         t = type(v)
@@ -70,74 +93,151 @@ class _Encoder:
             return ("U",)
         if type(v) is tuple:
             return ("T", [self.value(x) for x in v])
+        if isinstance(v, Deferred) and id(v) in self.deferred:
+            return self._deferred(v, *self.deferred[id(v)][1:])
         raise Uncacheable(f"a value of type {type(v).__name__}")
 
+    def _deferred(self, d: Deferred, scope: Scope, quoted: bool) -> tuple[Any, ...]:
+        """The expression, its refs and what of its scope the expression can name."""
+        if scope.locals_only is not None or scope.budget is not None:
+            raise Uncacheable("a deferred value inside a template")
+        text = str(d.text)  # a Quoted string when it was written in quotes
+        names = {k: self.value(v) for k, v in scope.variables.items() if k in text}
+        outputs = {k: self.value(dict(v)) for k, v in scope.stack_outputs.items() if k in text}
+        each = None if scope.each is None else [self.value(x) for x in scope.each]
+        refs = tuple(sorted(tuple(r) for r in d.refs))
+        return ("D", text, quoted, refs, names, outputs, scope.count_index, each,
+                str(scope.base_dir), str(scope.root), scope.allow_resources,
+                self._table(scope.resources))
 
-def _decode(v: Any) -> Any:
-    t = type(v)
-    if t is dict:
-        return {k: _decode(x) for k, x in v.items()}
-    if t is list:
-        return [_decode(x) for x in v]
-    if t is tuple:
-        return _marker(v)
-    return v
-
-
-def _marker(v: tuple[Any, ...]) -> Any:
-    tag = v[0]
-    if tag == "M":
-        out = LocDict({k: _decode(x) for k, x in v[2].items()})
-        out.loc, out.locs, out.key_locs = v[1], dict(v[3]), dict(v[4])
-        return out
-    if tag == "L":
-        items = LocList([_decode(x) for x in v[2]])
-        items.loc, items.locs = v[1], list(v[3])
-        return items
-    if tag == "Q":
-        return Quoted(v[1])
-    if tag == "U":
-        return UNKNOWN
-    if tag == "T":
-        return tuple(_decode(x) for x in v[1])
-    raise ValueError(f"unknown marker {tag!r}")
+    def _table(self, table: Mapping[str, ResInfo]) -> int:
+        """The index of ``table`` (logical name -> ids by index) among ``tables``."""
+        if id(table) not in self._table_ids:
+            self._table_ids[id(table)] = len(self.tables)
+            self.tables.append({name: (info.mode, [(i, tuple(rid)) for i, rid in info.ids.items()])
+                                for name, info in table.items()})
+        return self._table_ids[id(table)]
 
 
-def _value(encoded: tuple[bool, Any]) -> Any:
-    """A value encoded with its ``marked`` flag: plain ones are used as loaded."""
-    marked, v = encoded
-    return _decode(v) if marked else v
+class _Decoder:
+    """Decodes values; deferred ones get a scope under ``policy`` again."""
+
+    def __init__(self, tables: list[Any], policy: Policy, secrets: SecretCache) -> None:
+        self.raw_tables = tables
+        self.tables: dict[int, dict[str, ResInfo]] = {}
+        self.policy, self.secrets = policy, secrets
+
+    def value(self, encoded: tuple[bool, Any]) -> Any:
+        """A value encoded with its ``marked`` flag: plain ones are used as loaded."""
+        marked, v = encoded
+        return self.walk(v) if marked else v
+
+    def walk(self, v: Any) -> Any:
+        t = type(v)
+        if t is dict:
+            return {k: self.walk(x) for k, x in v.items()}
+        if t is list:
+            return [self.walk(x) for x in v]
+        if t is tuple:
+            return self._marker(v)
+        return v
+
+    def _marker(self, v: tuple[Any, ...]) -> Any:
+        tag = v[0]
+        if tag == "M":
+            out = LocDict({k: self.walk(x) for k, x in v[2].items()})
+            out.loc, out.locs, out.key_locs = v[1], dict(v[3]), dict(v[4])
+            return out
+        if tag == "L":
+            items = LocList([self.walk(x) for x in v[2]])
+            items.loc, items.locs = v[1], list(v[3])
+            return items
+        if tag == "Q":
+            return Quoted(v[1])
+        if tag == "U":
+            return UNKNOWN
+        if tag == "T":
+            return tuple(self.walk(x) for x in v[1])
+        if tag == "D":
+            return self._deferred(*v[1:])
+        raise ValueError(f"unknown marker {tag!r}")
+
+    def _deferred(self, text: str, quoted: bool, refs: Any, *held: Any) -> Any:
+        """The stored deferred value; its expression is parsed and its scope built on
+        first evaluation (a plan of an unchanged stack may evaluate few of them)."""
+        written = Quoted(text) if quoted else text
+        waits_on = frozenset(ResourceId(*r) for r in refs)
+        made: list[Deferred] = []
+
+        def evaluate(lookup: Any) -> Any:
+            if not made:
+                made.append(deferred_again(written, waits_on, self._scope(*held)))
+            return made[0].evaluate(lookup)
+
+        stored = Deferred(written, waits_on, evaluate)
+        return as_text(stored) if quoted else stored
+
+    def _scope(self, names: Any, outputs: Any, count_index: int | None, each: Any,
+               base_dir: str, root: str, allow_resources: bool, table: int) -> Scope:
+        return Scope(variables=self.walk(names), resources=self._table(table),
+                     stack_outputs=self.walk(outputs), base_dir=Path(base_dir),
+                     root=Path(root), count_index=count_index,
+                     each=None if each is None else tuple(self.walk(each)),
+                     allow_resources=allow_resources, policy=self.policy,
+                     secrets=self.secrets)
+
+    def _table(self, index: int) -> dict[str, ResInfo]:
+        if index not in self.tables:
+            self.tables[index] = {
+                name: ResInfo({i: ResourceId(*rid) for i, rid in ids}, mode)
+                for name, (mode, ids) in self.raw_tables[index].items()}
+        return self.tables[index]
 
 
-def _encoded(v: Any) -> tuple[bool, Any]:
-    enc = _Encoder()
+def _plain_value(encoded: tuple[bool, Any]) -> Any:
+    """A value of the project (never deferred)."""
+    return _Decoder([], Policy(), SecretCache()).value(encoded)
+
+
+def _encoded(v: Any, enc: _Encoder | None = None) -> tuple[bool, Any]:
+    enc = enc or _Encoder()
+    enc.marked = False
     out = enc.value(v)
     return enc.marked, out
 
 
-def encode_stack(stack: DesiredStack) -> tuple[Any, ...]:
-    """A rendered stack as plain tuples (``Uncacheable`` when it holds a secret)."""
-    resources = tuple(_resource(r) for r in stack.resources)
-    return (stack.name, stack.digest, resources, _encoded(dict(stack.outputs)),
-            tuple(stack.depends_on), _encoded(dict(stack.settings)))
+def encode_stack(stack: DesiredStack,
+                 deferred: Mapping[int, tuple[Any, Any, bool]] | None = None) -> tuple[Any, ...]:
+    """A rendered stack as plain tuples (``Uncacheable`` when it holds a secret, or a
+    deferred value ``deferred`` does not know the scope of)."""
+    enc = _Encoder(deferred)
+    resources = tuple(_resource(r, enc) for r in stack.resources)
+    outputs = _encoded(dict(stack.outputs), enc)
+    settings = _encoded(dict(stack.settings), enc)
+    return (stack.name, stack.digest, resources, outputs, tuple(stack.depends_on), settings,
+            enc.tables)
 
 
-def _resource(r: Resource) -> tuple[Any, ...]:
+def _resource(r: Resource, enc: _Encoder) -> tuple[Any, ...]:
     source = None if r.source is None else (r.source.file, r.source.line, r.source.column)
-    return (tuple(r.id), _encoded(dict(r.properties)), tuple(tuple(d) for d in r.depends_on),
-            r.protect, source, tuple(tuple(t) for t in r.triggered_by))
+    return (tuple(r.id), _encoded(dict(r.properties), enc),
+            tuple(tuple(d) for d in r.depends_on), r.protect, source,
+            tuple(tuple(t) for t in r.triggered_by))
 
 
-def decode_stack(data: Any, revision: str | None) -> DesiredStack:
-    """The stack ``encode_stack`` stored, at ``revision``."""
-    name, digest, resources, outputs, depends_on, settings = data
-    return DesiredStack(name, tuple(_decode_resource(r) for r in resources), digest,
-                        _value(outputs), revision, tuple(depends_on), _value(settings))
+def decode_stack(data: Any, revision: str | None, *, policy: Policy,
+                 secrets: SecretCache) -> DesiredStack:
+    """The stack ``encode_stack`` stored, at ``revision``; deferred values evaluate
+    under ``policy`` with ``secrets`` as the render's own would have."""
+    name, digest, resources, outputs, depends_on, settings, tables = data
+    dec = _Decoder(tables, policy, secrets)
+    return DesiredStack(name, tuple(_decode_resource(r, dec) for r in resources), digest,
+                        dec.value(outputs), revision, tuple(depends_on), dec.value(settings))
 
 
-def _decode_resource(r: Any) -> Resource:
+def _decode_resource(r: Any, dec: _Decoder) -> Resource:
     rid, props, deps, protect, source, triggered = r
-    return Resource(ResourceId(*rid), _value(props), tuple(ResourceId(*d) for d in deps),
+    return Resource(ResourceId(*rid), dec.value(props), tuple(ResourceId(*d) for d in deps),
                     protect, None if source is None else SourceLocation(*source),
                     tuple(ResourceId(*t) for t in triggered))
 
@@ -155,7 +255,8 @@ def decode_project(data: Any, policy: Any) -> Project:
     """The project ``encode_project`` stored, under ``policy``."""
     root, name, state_url, environments, stacks, settings, providers = data
     refs = {n: StackRef(n, Path(p), tuple(d)) for n, p, d in stacks}
-    plain_providers: Mapping[str, Any] = _value(providers)
+    plain_providers: Mapping[str, Any] = _plain_value(providers)
     return Project(root=Path(root), name=name, state_url=state_url,
-                   environments=tuple(environments), stacks=refs, settings=_value(settings),
+                   environments=tuple(environments), stacks=refs,
+                   settings=_plain_value(settings),
                    providers=plain_providers, cache=SHARED, policy=policy)

@@ -29,6 +29,7 @@ from typing import Any
 from driftless.model import (
     UNKNOWN,
     Deferred,
+    ResourceId,
     Sensitive,
     Unknown,
     reveal,
@@ -65,7 +66,7 @@ from driftless.render.secret_refs import KINDS, SecretRefError, resolve_secret
 from driftless.render.spell import SECRET, spell
 from driftless.render.suggest import did_you_mean
 
-__all__ = ["EvalError", "ResInfo", "Scope", "resolve_string"]
+__all__ = ["EvalError", "ResInfo", "Scope", "deferred_again", "resolve_string"]
 
 
 def resolve_string(text: str, scope: Scope) -> Any:
@@ -99,6 +100,14 @@ def _resolve(text: str, tpl: Template, scope: Scope) -> Any:
     outer = scope if scope.budget is None else replace(scope, budget=None)
     return Deferred(text, frozenset(refs),
                     lambda lookup: _bounded(outer, lambda s: _render(tpl, s, lookup)))
+
+
+def deferred_again(text: str, refs: frozenset[ResourceId], scope: Scope) -> Deferred:
+    """The ``Deferred`` that ``resolve_string(text, scope)`` made when rendering, made
+    again without checking the expression (the render that stored it did)."""
+    tpl = parse_template(text)
+    outer = scope if scope.budget is None else replace(scope, budget=None)
+    return Deferred(text, refs, lambda lookup: _bounded(outer, lambda s: _render(tpl, s, lookup)))
 
 
 def _bounded(scope: Scope, run: Any) -> Any:

@@ -35,6 +35,7 @@ __all__ = [
     "glob_sorted",
     "is_file",
     "not_cacheable",
+    "note_deferred",
     "note_environ",
     "note_file",
     "note_resolved",
@@ -56,6 +57,8 @@ class Inputs:
         self.key = key
         self.checks: dict[tuple[str, str], Any] = {}
         self.why_not: str | None = None
+        # id of each Deferred the render made -> (it, its scope, whether quoted)
+        self.deferred: dict[int, tuple[Any, Any, bool]] = {}
 
     def digest(self, data: bytes) -> str:
         """A keyed digest: the cache file never holds what a file contained."""
@@ -151,6 +154,14 @@ def note_environ(environ: Mapping[str, str], prefix: str = ENV_PREFIX) -> None:
     inputs = _ACTIVE.get()
     if inputs is not None:
         inputs.saw("environ", prefix, inputs.digest(_environ_text(environ, prefix)))
+
+
+def note_deferred(value: Any, scope: Any, *, quoted: bool) -> None:
+    """A value waiting on other resources was made in ``scope`` (the cache stores
+    its expression and what the scope held, and makes it again when loaded)."""
+    inputs = _ACTIVE.get()
+    if inputs is not None:
+        inputs.deferred[id(value)] = (value, scope, quoted)
 
 
 def not_cacheable(why: str) -> None:

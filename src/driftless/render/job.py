@@ -19,6 +19,7 @@ from driftless.errors import Problem, RenderError
 from driftless.model import Deferred, Resource, Sensitive
 from driftless.providers.base import KindSpec
 from driftless.render.evaluate import EvalError, ResInfo, Scope, binding_digest, resolve_string
+from driftless.render.inputs import note_deferred
 from driftless.render.overlay import Layered
 from driftless.render.project import Project
 from driftless.render.sops_values import SopsCache
@@ -93,6 +94,7 @@ class Job:
             value = as_text(value)
         if isinstance(value, Deferred):
             self.bindings[id(value)] = binding_digest(text, scope)
+            note_deferred(value, scope, quoted=isinstance(text, Quoted))
         return value
 
 
