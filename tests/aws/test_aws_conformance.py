@@ -72,8 +72,11 @@ def test_ec2_kinds_conform(aws_env: str) -> None:
         _case("ec2.SecurityGroup", {"name": "web", "vpc_id": vpc, "ingress": [rule]},
               {"ingress": [rule, {"protocol": "all", "self": True}]}, None),
         _case("ec2.Instance", {"ami": _ami(aws_env), "instance_type": "t3.micro",
-                               "subnet_id": sub, "tags": {"Role": "w"}, "user_data": "echo"},
-              {"tags": {"Role": "w", "Extra": "1"}}, None),
+                               "subnet_id": sub, "tags": {"Role": "w"}, "user_data": "echo",
+                               "metadata_options": {"http_tokens": "optional"}},
+              {"tags": {"Role": "w", "Extra": "1"},  # IMDSv2 only, set in place
+               "metadata_options": {"http_tokens": "required", "http_put_response_hop_limit": 2}},
+              None),
         _case("ec2.Vpc", {"cidr_block": "10.1.0.0/16"}, {"enable_dns_hostnames": True}, None),
         _case("ec2.Subnet", {"vpc_id": vpc, "cidr_block": "10.9.2.0/24"},
               {"map_public_ip_on_launch": True}, None),

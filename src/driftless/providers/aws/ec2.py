@@ -19,7 +19,7 @@ instance.
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -48,6 +48,21 @@ from driftless.providers.base import KindSpec
 __all__ = ["InstanceProps", "handlers"]
 
 
+class MetadataOptions(BaseModel):
+    """The instance metadata service: ``http_tokens: required`` is IMDSv2 only."""
+
+    model_config = ConfigDict(extra="forbid")
+    http_tokens: Literal["required", "optional"] = "required"
+    http_put_response_hop_limit: int = Field(1, ge=1, le=64)
+    http_endpoint: Literal["enabled", "disabled"] = "enabled"
+
+    def to_api(self) -> dict[str, Any]:
+        """The ``MetadataOptions`` request form."""
+        return {"HttpTokens": self.http_tokens,
+                "HttpPutResponseHopLimit": self.http_put_response_hop_limit,
+                "HttpEndpoint": self.http_endpoint}
+
+
 class InstanceProps(BaseModel):
     """``ec2.Instance`` properties."""
 
@@ -61,6 +76,7 @@ class InstanceProps(BaseModel):
     user_data: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     spot: bool = False
+    metadata_options: MetadataOptions | None = None
 
 
 _GONE = ("shutting-down", "terminated")
@@ -133,7 +149,9 @@ class InstanceHandler(AwsHandler):
                     "SecurityGroupIds": p.security_group_ids or None,
                     "IamInstanceProfile": {"Name": p.iam_instance_profile}
                     if p.iam_instance_profile else None,
-                    "InstanceMarketOptions": {"MarketType": "spot"} if p.spot else None}
+                    "InstanceMarketOptions": {"MarketType": "spot"} if p.spot else None,
+                    "MetadataOptions": p.metadata_options.to_api()
+                    if p.metadata_options else None}
         kwargs.update({k: v for k, v in optional.items() if v is not None})
         i = self.call(change.id, "run instance", self.api.run_instances, **kwargs)["Instances"][0]
         prior = LiveResource(change.id, {"user_data": _digest(p.user_data)})
@@ -154,6 +172,10 @@ class InstanceHandler(AwsHandler):
                 "security_group_ids"):
             self.call(rid, "set security groups", api.modify_instance_attribute,
                       InstanceId=iid, Groups=p.security_group_ids)
+        if p.metadata_options and p.metadata_options.model_dump() != before.get(
+                "metadata_options"):
+            self.call(rid, "set metadata options", api.modify_instance_metadata_options,
+                      InstanceId=iid, **p.metadata_options.to_api())
         if p.instance_type != before.get("instance_type"):
             self._resize(rid, iid, p.instance_type)
         live = self._read(rid, {"InstanceIds": [iid]}, change.prior)
@@ -213,7 +235,16 @@ def _instance_attrs(i: dict[str, Any], user_data: str | None, region: str) -> di
         "tags": from_tag_list(i.get("Tags")), "spot": i.get("InstanceLifecycle") == "spot",
         "private_ip": i.get("PrivateIpAddress"), "public_ip": i.get("PublicIpAddress"),
         "availability_zone": i.get("Placement", {}).get("AvailabilityZone"),
+        "metadata_options": _metadata(i.get("MetadataOptions")),
     }
+
+
+def _metadata(raw: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not raw:
+        return None
+    return {"http_tokens": raw.get("HttpTokens"),
+            "http_put_response_hop_limit": raw.get("HttpPutResponseHopLimit"),
+            "http_endpoint": raw.get("HttpEndpoint", "enabled")}
 
 
 
