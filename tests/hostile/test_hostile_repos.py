@@ -36,6 +36,8 @@ import pytest
 from corpus import CASES, Case, Dirs, build
 from runner import COMMANDS, TIMEOUT, CommandResult, Runner
 
+from driftless.state.packed import inflate_all
+
 MAX_RSS_MB = 500.0
 PASSWD_TEXT = b"root:x:0:0"
 ALL_COMMANDS = bool(os.environ.get("HOSTILE_ALL_COMMANDS"))
@@ -111,11 +113,18 @@ def _around(out: bytes, needle: bytes) -> str:
     return out[line_start:line_end if line_end >= 0 else None][:200].decode("utf-8", "replace")
 
 
+def _state_bytes(path: Path) -> bytes:
+    """A state file as a scanner must read it: raw, plus every deflated row inflated
+    (SQLite state stores rows packed; a secret must not hide behind compression)."""
+    blob = path.read_bytes()
+    return blob + b"\n" + inflate_all(blob)
+
+
 def _state_leaks(d: Dirs) -> list[str]:
     leaks = []
     state = d.repo / ".driftless"
     for path in sorted(state.rglob("*")) if state.is_dir() else []:
-        if path.is_file() and d.canary.encode() in path.read_bytes():
+        if path.is_file() and d.canary.encode() in _state_bytes(path):
             leaks.append(str(path.relative_to(d.repo)))
     return leaks
 
@@ -181,7 +190,7 @@ def test_known_gap_secret_derived_identity_in_state(
     base = tmp_path_factory.mktemp(case.id[:40], numbered=True)
     run_case(case, base, runner)
     leaks = [p for p in (base.rglob(".driftless/*")) if p.is_file()
-             and b"CANARY-" in p.read_bytes()]
+             and b"CANARY-" in _state_bytes(p)]
     assert not leaks
 
 
