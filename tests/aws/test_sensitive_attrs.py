@@ -16,6 +16,7 @@ from driftless.engine import Engine
 from driftless.model import Action, Resource, ResourceId, Sensitive
 from driftless.model.digest_key import KEY_ENV, KEY_FILE_ENV
 from driftless.providers import ProviderSet
+from driftless.state.packed import inflate_all
 from engine_helpers import backend, stack
 
 
@@ -47,7 +48,8 @@ def _state(eng: Engine) -> str:
 
 
 def _db_bytes(tmp_path: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in tmp_path.glob("state.db*"))
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("state.db*"))
+    return raw + b"\n" + inflate_all(raw)  # rows are stored deflated: scan them inflated
 
 
 def test_instance_tags_and_user_data_stay_digests(

@@ -19,6 +19,7 @@ from driftless.model import Sensitive, sensitive_digest
 from driftless.model.digest_key import KEY_ENV, KEY_FILE_ENV, current_key, default_key_path
 from driftless.model.redact import digest_candidates, rekey, scrub
 from driftless.model.values import digest_key_of, is_legacy_digest, legacy_digest
+from driftless.state.packed import inflate_all
 
 SECRET_VAR = {"s": {"type": "string", "sensitive": True}}
 
@@ -36,12 +37,17 @@ def canary() -> str:
     return f"CANARY-{secrets.token_hex(8)}"
 
 
+def _inflated(raw: bytes) -> bytes:
+    """A state file as a scanner must read it: state rows are stored deflated."""
+    return raw + b"\n" + inflate_all(raw)
+
+
 def leaks(root: Path, secret: str, *texts: str) -> list[str]:
     """Every place outside the target that holds ``secret``."""
     found = [t[:80] for t in texts if secret in t]
     for suffix in ("", "-wal", "-shm"):
         db = root / ".driftless" / f"state.db{suffix}"
-        if db.exists() and secret.encode() in db.read_bytes():
+        if db.exists() and secret.encode() in _inflated(db.read_bytes()):
             found.append(db.name)
     pulled = run(root, "state", "pull", "main", check=True).stdout
     if secret in pulled:
