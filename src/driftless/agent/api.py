@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -122,7 +123,7 @@ def _status_routes(agent: Agent) -> list[Route]:
         hook = agent.runtime.fleet
         if hook is None:
             return JSONResponse({"error": "fleet mode is off (DRIFTLESS_FLEET)"}, status_code=404)
-        return JSONResponse(hook.status())
+        return JSONResponse(await run_in_threadpool(hook.snapshot))  # reads the fleet store
 
     return [
         Route("/api/v1/fleet", _reader(agent, fleet)),
@@ -189,7 +190,8 @@ async def _capped_body(request: Request, limit: int) -> bytes | None:
 def _metrics_routes(agent: Agent) -> list[Route]:
     """Prometheus exposition, behind the read token."""
     async def metrics(_: Request) -> Response:
-        return Response(agent.metrics.render(), media_type="text/plain; version=0.0.4")
+        body = await run_in_threadpool(agent.metrics.render, agent.runtime.fleet)
+        return Response(body, media_type="text/plain; version=0.0.4")
 
     return [Route("/metrics", _reader(agent, metrics))]
 

@@ -35,11 +35,15 @@ from driftless.fleet import FleetNode, Member, RolloutPolicy, Wait, open_coordin
 from driftless.fleet.base import Coordinator, Slot, SlotLost
 from driftless.fleet.node import NodeIdentity, identify, selects
 from driftless.fleet.peers import Peer, resolve_peers
+from driftless.fleet.rollout import tally
 from driftless.model import HealthCode
 
 __all__ = ["FleetHook"]
 
 log = logging.getLogger("driftless.agent.fleet")
+
+
+RECENT = 3  # rollouts per stack shown by the API, the UI and the metrics
 
 
 def rollout_name(stack: str, revision: str) -> str:
@@ -62,6 +66,10 @@ class FleetHook:
         self._held: dict[str, Slot] = {}
         self._failed: dict[str, Slot] = {}
         self._selectors: dict[str, Any] = {}  # stack -> its select:, seen in render
+        self._recent: dict[str, list[str]] = {}  # stack -> its last rollouts, newest last
+        # what this node did since it started (for the agent's metrics)
+        self.events = {"granted": 0, "released": 0, "gate_passed": 0, "gate_failed": 0,
+                       "lost": 0}
         self._stop = threading.Event()
         self._renewer = threading.Thread(target=self._renew, name="fleet-lease", daemon=True)
         self._renewer.start()
@@ -90,6 +98,7 @@ class FleetHook:
         while not self._stop.wait(self.node.ttl / 3):
             try:
                 if not self.node.heartbeat():
+                    self.events["lost"] += len(self._held)
                     self._held.clear()  # slots died with the old lease
             except Exception as exc:  # the store is down: retry; the lease may run out
                 log.warning("fleet lease renewal failed: %s", exc)
@@ -136,12 +145,55 @@ class FleetHook:
                           for stack, s in self._held.items()},
                 "peers": [p.row() for p in self.peers]}
 
+    def _seen(self, stack: str, name: str) -> None:
+        recent = self._recent.setdefault(stack, [])
+        if name in recent:
+            recent.remove(name)
+        recent.append(name)
+        del recent[:-RECENT]
+
+    def rollouts(self) -> list[dict[str, Any]]:
+        """The rollouts this node took part in or waited on lately (the last few per
+        stack), as the store has them now: slots in use and their holders, nodes per
+        phase (``fleet.rollout.tally``), the halt. Reads the store."""
+        live = {m.node for m in self.node.coord.members()}
+        coord, out = self.node.coord, []
+        recent = {k: list(v) for k, v in list(self._recent.items())}  # the loop adds to it
+        for stack in sorted(recent):
+            for name in reversed(recent[stack]):
+                record = coord.rollout(name)
+                if record is None:
+                    continue
+                slots = coord.slots(name)
+                halt = coord.halted(name)
+                out.append({
+                    "rollout": name, "stack": stack, "slots": record.slots,
+                    "holders": [{"node": s.node, "slot": s.index, "token": s.token}
+                                for s in slots],
+                    "canary": list(record.canary),
+                    "counts": tally(coord.reports(name), slots, live, halt is not None),
+                    "halted": None if halt is None else {"reason": halt.reason, "by": halt.by}})
+        return out
+
+    def snapshot(self) -> dict[str, Any]:
+        """``status()`` plus the rollouts and the members the store has now and this
+        node's event counts (for ``GET /api/v1/fleet`` and the metrics). Reads the store."""
+        doc = {**self.status(), "events": dict(self.events), "store_error": None}
+        try:
+            doc["members"] = [{"node": m.node, "revision": m.revision, "address": m.address}
+                              for m in self.node.coord.members()]
+            doc["rollouts"] = self.rollouts()
+        except Exception as exc:  # the store is down: say so, show what the node knows
+            doc.update(members=[], rollouts=[], store_error=str(exc)[:200])
+        return doc
+
     def before_apply(self, ctx: Any) -> None:
         """Hold a slot before changing anything for a new revision; else ``WaitError``."""
         rev, st = ctx.revision, ctx.status
         if rev is None or rev in (st.revision, st.last_healthy):
             return
         name = rollout_name(ctx.stack, rev)
+        self._seen(ctx.stack, name)
         held = self._held.get(ctx.stack)
         if held is not None and held.rollout == name:
             return
@@ -149,6 +201,7 @@ class FleetHook:
         if isinstance(step, Wait):
             raise WaitError(f"fleet rollout {name}: {step.reason}", retry_after=self.poll)
         self._held[ctx.stack] = step.slot
+        self.events["granted"] += 1
         ctx.notes.append(f"fleet: holding slot {step.slot.index} of {name} "
                          f"(token {step.slot.token})")
 
@@ -168,6 +221,7 @@ class FleetHook:
             self._report(ctx, slot, ok, message)
         except SlotLost:
             del self._held[ctx.stack]  # the lease ran out: the slot is someone else's now
+            self.events["lost"] += 1
             raise
         # other errors (store unreachable) keep the slot: the next run reports again
         del self._held[ctx.stack]
@@ -176,9 +230,12 @@ class FleetHook:
         rev, name = ctx.revision, slot.rollout
         if ok:
             self.node.passed(slot, message)
+            self.events["gate_passed"] += 1
+            self.events["released"] += 1
             self.node.announce(rev)
             return
         halt = self.node.failed(slot, message)
+        self.events["gate_failed"] += 1
         ctx.notes.append(f"fleet: {name} failed its health gate ({message})"
                          + (f"; rollout halted: {halt.reason}" if halt else ""))
         last = ctx.status.last_healthy
@@ -187,6 +244,7 @@ class FleetHook:
             self._failed[ctx.stack] = slot
         else:
             self.node.coord.release(slot)  # nothing to return to: free the slot now
+            self.events["released"] += 1
 
     def _finish_rollback(self, ctx: Any) -> None:
         slot = self._failed.get(ctx.stack)
@@ -195,6 +253,7 @@ class FleetHook:
         if ctx.health is not None and ctx.health.code is HealthCode.HEALTHY:
             del self._failed[ctx.stack]
             self.node.rolled_back(slot, ctx.revision)
+            self.events["released"] += 1
 
     def _healthy_without_changes(self, ctx: Any, name: str) -> None:
         """A node with nothing to change for a new revision still counts as healthy on it."""
@@ -203,6 +262,7 @@ class FleetHook:
             return
         if ctx.health is None or ctx.health.code is not HealthCode.HEALTHY:
             return
+        self._seen(ctx.stack, name)
         self.node.unchanged(name, self._selectors.get(ctx.stack))
         self.node.announce(ctx.revision)
 
