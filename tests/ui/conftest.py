@@ -14,9 +14,12 @@ from pathlib import Path
 
 import pytest
 
-# the agent tests' helpers (a project, an agent subprocess) are shared, not copied
+# the agent tests' helpers (a project, an agent subprocess) and the fleet tests'
+# (etcd, a fleet repository) are shared, not copied
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "agent"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fleet"))
 
+from fleet_servers import etcd_server
 from playwright.sync_api import Browser, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -43,3 +46,10 @@ def artifacts() -> Path:
     """Where screenshots go (``test-artifacts/ui/``, ignored by git)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def etcd_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real etcd for the fleet page (tests/fleet/fleet_servers.py)."""
+    with etcd_server(tmp_path_factory.mktemp("etcd")) as url:
+        yield url

@@ -1,4 +1,5 @@
-// driftless agent UI: stacks, resources, history and actions over the JSON API.
+// driftless agent UI: stacks, resources, history, actions and (in fleet mode) the
+// fleet over the JSON API.
 // No framework and no build step. Every text from the API is put in the page
 // as text (textContent), never as HTML: messages and paths come from git.
 // The token lives in sessionStorage and goes out in an Authorization header;
@@ -12,6 +13,7 @@
   let gen = 0;              // the newest refresh; older ones drop their result
   let shown = "";           // JSON of what is on screen; redraw only when it changes
   const opened = new Set(); // history entries whose plan the user opened
+  let fleetMode = null;     // null: not asked yet; true/false once /api/v1/fleet answered
 
   // -- DOM ---------------------------------------------------------------------
 
@@ -105,6 +107,7 @@
   function route() {
     const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean)
       .map(decodeURIComponent);
+    if (parts[0] === "fleet") return { view: "fleet" };
     if (parts[0] === "stacks" && parts[1]) {
       return { view: parts[2] === "history" ? "history" : "stack", stack: parts[1] };
     }
@@ -117,6 +120,7 @@
 
   async function load(r, force) {
     if (r.view === "list") return { stacks: (await api("/api/v1/stacks")).stacks };
+    if (r.view === "fleet") return { fleet: await api("/api/v1/fleet") };
     const base = `/api/v1/stacks/${enc(r.stack)}`;
     const status = await api(base);
     const key = JSON.stringify([r, status]);
@@ -302,6 +306,92 @@
       h("ul", { class: "tree" }, roots.map(node)));
   }
 
+  // -- fleet ---------------------------------------------------------------------
+
+  // does the agent run in fleet mode? (404 from /api/v1/fleet: no; asked again on 401)
+  async function probeFleet() {
+    if (fleetMode !== null) return;
+    try {
+      await api("/api/v1/fleet");
+      fleetMode = true;
+    } catch (e) {
+      if (e.status === 404) fleetMode = false;
+    }
+    $("fleet-link").hidden = !fleetMode;
+  }
+
+  const PHASES = [["pending", "pending"], ["in_progress", "in progress"], ["healthy", "healthy"],
+    ["failed", "failed"], ["halted", "halted"], ["lost", "lost"]];
+
+  function tagText(tags) {
+    const parts = Object.entries(tags || {}).map(([k, v]) => `${k}=${v}`);
+    return parts.length ? parts.join(", ") : "—";
+  }
+
+  function rolloutView(r, me) {
+    const counts = h("div", { class: "phases" }, PHASES.map(([key, label]) =>
+      h("div", { class: `phase p-${key}`, "data-phase": key },
+        h("span", { class: "n" }, String((r.counts || {})[key] || 0)),
+        h("span", { class: "l" }, label))));
+    const holders = r.holders.length
+      ? h("table", { class: "holders" },
+        h("thead", {}, h("tr", {}, ["Slot", "Holder", "Token"].map((t) => h("th", {}, t)))),
+        h("tbody", {}, r.holders.map((s) => h("tr", { "data-holder": s.node },
+          h("td", { "data-label": "Slot" }, String(s.slot)),
+          h("td", { "data-label": "Holder" }, s.node,
+            s.node === me ? badge("this node", "current") : null),
+          h("td", { "data-label": "Token" }, h("code", {}, String(s.token)))))))
+      : h("p", { class: "meta" }, "no slot in use");
+    const halt = r.halted
+      ? h("div", { class: "card error halt" },
+        h("h2", {}, "Halted"),
+        h("p", { class: "msg" }, r.halted.reason, " (by ", r.halted.by, ")"),
+        h("p", { class: "meta" }, "No node starts this revision until ",
+          h("code", {}, `driftless fleet resume ${r.rollout}`),
+          " clears the halt (run it where the fleet store is reachable: --store or DRIFTLESS_FLEET)."))
+      : null;
+    return h("section", { class: "card rollout", "data-rollout": r.rollout },
+      h("h2", {}, h("code", { class: "addr" }, r.rollout),
+        r.halted ? badge("halted", "failed") : null),
+      h("p", { class: "meta" }, `stack ${r.stack} · slots in use ${r.holders.length} of ${r.slots}`
+        + (r.canary.length ? ` · canary ${r.canary.join(", ")}` : "")),
+      counts, holders, halt);
+  }
+
+  function fleetView(f) {
+    const me = f.node.name;
+    const mine = Object.entries(f.slots || {});
+    const members = new Map((f.members || []).map((m) => [m.node, m]));
+    const peers = (f.peers || []).map((p) => h("tr", { "data-peer": p.name },
+      h("td", { class: "name", "data-label": "Peer" }, p.name,
+        p.self ? badge("this node", "current") : null),
+      h("td", { "data-label": "Address" }, p.address || "—"),
+      h("td", { "data-label": "Revision", title: p.revision || "" },
+        h("code", {}, short(p.revision || (members.get(p.name) || {}).revision))),
+      h("td", { "data-label": "Tags", class: "msg" }, tagText(p.tags)),
+      h("td", { "data-label": "Source" }, p.source || "—")));
+    return [
+      h("section", { class: "card head", id: "fleet-node" },
+        h("div", { class: "title" }, h("h1", {}, "Fleet"), badge(me, "current")),
+        h("dl", { class: "facts" },
+          h("dt", {}, "Address"), h("dd", {}, f.node.address || "—"),
+          h("dt", {}, "Tags"), h("dd", { class: "msg" }, tagText(f.node.tags)),
+          h("dt", {}, "Members"), h("dd", {}, String((f.members || []).length)),
+          h("dt", {}, "Slots held"), h("dd", { id: "my-slots" }, mine.length
+            ? mine.map(([stack, s]) => h("div", {}, `slot ${s.slot} of `,
+              h("code", { class: "addr" }, s.rollout), ` (${stack}, token ${s.token})`))
+            : "none")),
+        f.store_error ? h("p", { class: "res-msg bad" }, `fleet store: ${f.store_error}`) : null),
+      (f.rollouts || []).length ? f.rollouts.map((r) => rolloutView(r, me))
+        : h("section", { class: "card empty" }, "No rollout seen by this node yet."),
+      h("section", { class: "card" }, h("h2", {}, `Peers (${peers.length})`),
+        peers.length ? h("table", { class: "peers" },
+          h("thead", {}, h("tr", {}, ["Peer", "Address", "Revision", "Tags", "Source"]
+            .map((t) => h("th", {}, t)))), h("tbody", {}, peers))
+          : h("p", { class: "meta" }, "No peer table yet (it is resolved at each render).")),
+    ];
+  }
+
   // -- history -------------------------------------------------------------------
 
   const SYMBOL = { create: "+", update: "~", replace: "-/+", delete: "-", read: "<=" };
@@ -419,13 +509,15 @@
     const main = $("main");
     let view;
     if (r.view === "list") view = stacksView(data.stacks);
+    else if (r.view === "fleet") view = fleetView(data.fleet);
     else if (r.view === "history") view = [stackHead(data.status, "history"), historyView(data.status, data.history)];
     else {
       view = [stackHead(data.status, "stack"), problem(data.status), conditions(data.status),
         tree(data.resources)];
     }
     main.replaceChildren(...[view].flat(Infinity).filter(Boolean));
-    document.title = r.view === "list" ? "driftless · stacks" : `driftless · ${r.stack}`;
+    document.title = r.view === "list" ? "driftless · stacks"
+      : r.view === "fleet" ? "driftless · fleet" : `driftless · ${r.stack}`;
   }
 
   // -- polling -------------------------------------------------------------------
@@ -437,6 +529,7 @@
     const r = route();
     try {
       if (!document.hidden || force) {
+        await probeFleet();
         const data = await load(r, force);
         if (mine !== gen) return;
         const now = JSON.stringify([r, data]);
