@@ -107,14 +107,14 @@ def test_bad_targets_are_render_errors_at_their_line(tmp_path: Path) -> None:
 resources:
   a: {type: local:file, target: nowhere, properties: {path: /tmp/a}}
   b: {type: local:file, target: edge, properties: {path: /tmp/b}}
-  c: {type: local:service, target: edge-1, properties: {name: x, command: [x]}}
+  c: {type: local:container, target: edge-1, properties: {name: x, image: x}}
 """)
     with pytest.raises(RenderError) as err:
         _render(root)
     text = str(err.value) + " ".join(p.message for p in err.value.problems)
     assert "'nowhere' is not local, an ssh:// URL, or a host or group" in text
     assert "target names 2 hosts" in text
-    assert "provider 'ssh' has no kind 'service'" in text
+    assert "provider 'ssh' has no kind 'container'" in text
 
 
 def test_a_bad_inventory_is_reported(tmp_path: Path) -> None:

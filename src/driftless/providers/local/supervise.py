@@ -7,6 +7,10 @@ its own process group, copies its output into a size-capped rotating log,
 restarts it per the restart policy with exponential backoff, and on SIGTERM
 stops it gracefully (SIGTERM to the group, wait ``stop_timeout``, SIGKILL).
 
+Standard library only (process start times come from ``/proc``; psutil is
+used only where there is no ``/proc``): the ssh provider ships this file to a
+host and runs it with the host's ``python3``, where driftless is not installed.
+
 I/O: the config file (read), the status file (written atomically on every
 state change), the log files, and the child process. Secrets reach the child
 only through the environment this process inherits, never through files.
@@ -25,8 +29,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
-
-import psutil
 
 __all__ = [
     "RotatingLog",
@@ -135,9 +137,8 @@ class Supervisor:
                                backups=config.log_backups)
         self.stop = threading.Event()
         self.restarts = 0
-        me = psutil.Process()
         self.status: dict[str, Any] = {
-            "supervisor_pid": me.pid, "supervisor_create_time": me.create_time(),
+            "supervisor_pid": os.getpid(), "supervisor_create_time": _create_time(os.getpid()),
             "started_at": time.time(), "restarts": 0, "state": "starting",
             "child_pid": None, "child_create_time": None, "last_exit": None,
         }
@@ -236,8 +237,42 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
 
 
 def _create_time(pid: int) -> float | None:
+    found = _proc_start(pid)
+    return found[0] if found else None
+
+
+def _proc_start(pid: int) -> tuple[float, bool] | None:
+    """(start time in epoch seconds, is a zombie) of ``pid``; None when it is gone.
+
+    From ``/proc/<pid>/stat`` and the boot time in ``/proc/stat``, the numbers
+    psutil's ``create_time`` is made of, so records of either agree; psutil
+    only where there is no ``/proc``.
+    """
+    if not os.path.isdir("/proc/self"):
+        return _psutil_start(pid)
     try:
-        return float(psutil.Process(pid).create_time())
+        with open(f"/proc/{int(pid)}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError, ValueError):
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    return _boot_time() + int(fields[19]) / ticks, fields[0] == "Z"
+
+
+def _boot_time() -> float:
+    with open("/proc/stat") as fh:
+        for line in fh:
+            if line.startswith("btime"):
+                return float(line.split()[1])
+    raise OSError("no btime in /proc/stat")
+
+
+def _psutil_start(pid: int) -> tuple[float, bool] | None:
+    import psutil  # only where there is no /proc (macOS)
+
+    try:
+        proc = psutil.Process(pid)
+        return float(proc.create_time()), proc.status() == psutil.STATUS_ZOMBIE
     except psutil.Error:
         return None
 
@@ -262,21 +297,22 @@ def is_alive(pid: int | None, create_time: float | None) -> bool:
     """
     if not pid or create_time is None:
         return False
-    try:
-        proc = psutil.Process(pid)
-        same = abs(proc.create_time() - float(create_time)) < 0.05
-        return bool(same and proc.status() != psutil.STATUS_ZOMBIE)
-    except psutil.Error:
-        return False
+    found = _proc_start(int(pid))
+    return bool(found and abs(found[0] - float(create_time)) < 0.05 and not found[1])
 
 
-def launch(config_path: str | Path, *, env: dict[str, str], cwd: str | Path) -> None:
-    """Start a detached supervisor for ``config_path`` and reap the launcher."""
-    # Run this file by path (-P: its directory is not put on sys.path): it needs only
-    # the stdlib and psutil, and ``-m`` would import the provider packages first
-    # (0.1-0.2 s of every service start and restart).
+def launch(config_path: str | Path, *, env: dict[str, str], cwd: str | Path,
+           script: str | Path | None = None) -> None:
+    """Start a detached supervisor for ``config_path`` and reap the launcher.
+
+    ``script`` is this file (by default the one imported here; on an SSH host the
+    copy shipped there)."""
+    # Run this file by path (-I: its directory is not put on sys.path, on every
+    # python3): it needs only the stdlib, and ``-m`` would import the provider
+    # packages first (0.1-0.2 s of every service start and restart).
+    path = Path(script) if script is not None else Path(__file__).resolve()
     launcher = subprocess.Popen(
-        [sys.executable, "-P", str(Path(__file__).resolve()), str(config_path)],
+        [sys.executable, "-I", str(path), str(config_path)],
         env=env, cwd=cwd, start_new_session=True, stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )

@@ -40,8 +40,10 @@ KINDS = {
     "file": "files", "directory": "files", "symlink": "files", "template": "template",
     "env_file": "env_file", "command": "command", "git_checkout": "git_checkout",
     "download": "download", "marker_wait": "marker", "systemd_unit": "systemd",
+    "service": "driftless.providers.ssh.service",
 }
-"""The local kinds that run over SSH, by the module of providers/local defining them."""
+"""The local kinds that run over SSH, by the module of providers/local defining them
+(``service`` by its ssh subclass, whose supervisor and checks run on the host)."""
 
 
 _STAT_READ = frozenset({"file", "directory", "symlink", "template", "env_file", "download"})
@@ -181,8 +183,8 @@ class _Targeted(KindHandler):
 
 
 def _targeted_class(kind: str, module: str) -> type[_Targeted]:
-    local: KindHandler = importlib.import_module(
-        f"driftless.providers.local.{module}").HANDLERS[kind]
+    name = module if module.startswith("driftless.") else f"driftless.providers.local.{module}"
+    local: KindHandler = importlib.import_module(name).HANDLERS[kind]
     s = local.spec
     spec = replace(
         s, schema=_with_target(s.schema), cheap=False,

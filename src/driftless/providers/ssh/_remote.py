@@ -8,8 +8,9 @@ answers JSON lines ``{"id", "op", "args"}`` with ``{"id", "ok"}`` or
 ``{"id", "err": [errno, strerror]}``. One request can stat many paths
 (``lstat_many``), so a plan of a host's files costs one round trip, not one
 per file. Requests run in threads, so a long command does not hold up stats.
-Command environments travel here, on the channel, never in an argv that
-``ps`` on the host would show.
+Modules driftless sends (``mod_load``: the service supervisor's host side)
+are called by name (``mod_call``). Command environments travel here, on the
+channel, never in an argv that ``ps`` on the host would show.
 """
 
 import base64
@@ -175,11 +176,34 @@ def op_run(argv, cwd, env, timeout):
             base64.b64encode(err).decode(), timed_out]
 
 
+_MODS = {}
+
+
+def op_mod_load(name, source):
+    """Load a module sent by driftless (stdlib only) under ``name``, for ``mod_call``."""
+    import types
+    mod = types.ModuleType(name)
+    mod.__file__ = "<driftless %s>" % name
+    sys.modules[name] = mod
+    exec(compile(source, mod.__file__, "exec"), mod.__dict__)
+    _MODS[name] = mod
+    return True
+
+
+def op_mod_call(name, func, args):
+    """Call ``func`` of a module loaded with ``mod_load``."""
+    mod = _MODS.get(name)
+    if mod is None:
+        raise LookupError("module %s not loaded" % name)
+    return getattr(mod, func)(*args)
+
+
 OPS = {
     "lstat": op_lstat, "lstat_many": op_lstat_many, "sha256": op_sha256, "read": op_read,
     "commit": op_commit, "write": op_write, "unlink": op_unlink,
     "symlink_swap": op_symlink_swap, "stray_temps": op_stray_temps, "ids": op_ids,
-    "names": op_names, "run": op_run,
+    "names": op_names, "run": op_run, "mod_load": op_mod_load, "mod_call": op_mod_call,
+    "mod_read": op_mod_call,
     "chmod": os.chmod, "chown": os.chown, "mkdir": os.mkdir, "rmdir": os.rmdir,
     "rmtree": shutil.rmtree, "readlink": os.readlink,
     "listdir": os.listdir, "rename": os.rename,
@@ -207,7 +231,7 @@ def main():
     sys.stdout.flush()
     for line in sys.stdin:
         req = json.loads(line)
-        if req["op"] == "run":
+        if req["op"] in ("run", "mod_call", "mod_read"):
             threading.Thread(target=_answer, args=(req,), daemon=True).start()
         else:
             _answer(req)

@@ -33,6 +33,10 @@ __all__ = ["Connection", "HostDown", "Settings", "Transport"]
 
 T = TypeVar("T")
 _HELPER = (Path(__file__).with_name("_remote.py")).read_text()
+SUPERVISE_SOURCE = (Path(__file__).parent.parent / "local" / "supervise.py").read_text()
+_MODULES = (("_dl_supervise", SUPERVISE_SOURCE),
+            ("_dl_service", (Path(__file__).with_name("_svc_remote.py")).read_text()))
+"""Modules ``module_call`` loads into the helper on first use (stdlib only)."""
 PREFETCH_TTL = 10.0  # seconds a prefetched stat stands in for a read of the same plan
 
 
@@ -205,6 +209,20 @@ class Connection:
             self.prefetched.clear()
         return self.transport.run(self._request(op, args, retry=retry))
 
+    def module_call(self, func: str, *args: Any, read_only: bool = False,
+                    retry: bool = True) -> Any:
+        """Call ``func`` of the service module (``_svc_remote``) in the host helper,
+        loading it (and the supervisor it uses) on the first call of a helper."""
+        op = "mod_read" if read_only else "mod_call"
+        try:
+            return self.call(op, "_dl_service", func, list(args), retry=retry)
+        except RuntimeError as exc:
+            if "not loaded" not in str(exc):
+                raise
+        for name, source in _MODULES:
+            self.call("mod_load", name, source)
+        return self.call(op, "_dl_service", func, list(args), retry=retry)
+
     async def _upload(self, tmp: str, data: bytes) -> None:
         await self._open()
         assert self._conn is not None
@@ -241,7 +259,7 @@ class Connection:
 
 
 _READ_ONLY = frozenset({"lstat", "lstat_many", "sha256", "read", "readlink", "isdir", "islink",
-                        "lexists", "listdir", "ids", "names"})
+                        "lexists", "listdir", "ids", "names", "mod_read"})
 
 _SFTP_ERRNO = {asyncssh.FX_NO_SUCH_FILE: 2, asyncssh.FX_PERMISSION_DENIED: 13}
 
