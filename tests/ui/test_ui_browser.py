@@ -122,6 +122,7 @@ def test_push_reconcile_rollback_and_unpin(tmp_path: Path, browser: Browser,
         expect(row.locator("td.rev")).to_have_text(v1[:7])
         expect(row).to_contain_text("Synced")
         expect(row).to_contain_text("Healthy")
+        expect(page.locator("#fleet-link")).to_be_hidden()  # not in fleet mode
 
         # a push arrives by itself (the agent polls git, the page polls the agent)
         wd.write(project(out, "v2")).commit("v2").push()

@@ -2,8 +2,9 @@
 
 The agent is the only node of its fleet; a revision whose command sleeps a few
 seconds keeps its rollout slot held long enough for the page to show it, then
-the page sees the node healthy on the revision and the slot free again. The
-screenshot (phone-sized) goes to ``test-artifacts/ui/fleet.png``.
+the page sees the node healthy on the revision and the slot free again; a
+revision failing on this node (the canary) shows its halt record. Screenshots
+(phone-sized) go to ``test-artifacts/ui/fleet*.png``.
 """
 
 from __future__ import annotations
@@ -60,5 +61,15 @@ def test_fleet_page_shows_this_node_its_slot_and_the_counts(
             expect(card).to_contain_text("no slot in use")
             expect(page.locator("#my-slots")).to_have_text("none")
             page.screenshot(path=str(artifacts / "fleet-done.png"), full_page=True)
+
+            # a revision failing on the canary (this node) halts its rollout
+            bad = fleet.commit("v2", command="exit 1")
+            halt = page.locator(f'section[data-rollout="{bad}"] .halt')
+            expect(halt).to_contain_text("canary node-000 failed", timeout=WAIT_MS)
+            expect(halt).to_contain_text(f"driftless fleet resume {bad}")
+            expect(page.locator(f'section[data-rollout="{bad}"] [data-phase="failed"] .n')
+                   ).to_have_text("1")
+            expect(card).to_be_visible()  # the earlier rollout stays listed
+            page.screenshot(path=str(artifacts / "fleet-halted.png"), full_page=True)
     finally:
         coord.close()
