@@ -26,7 +26,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from driftless.errors import Problem, RenderError
 from driftless.model import Sensitive
@@ -34,7 +34,10 @@ from driftless.render.inputs import not_cacheable
 from driftless.render.project import Project, confine
 from driftless.render.yamlguard import read_limited
 from driftless.render.yamlio import Loc, LocDict, LocList, key_where, problem_at, where
-from driftless.secrets.sops import KeyRing, SecretsError, decrypt_text, is_sops_document
+from driftless.secrets.sops_detect import is_sops_document
+
+if TYPE_CHECKING:  # the codec (cryptography, age, ruamel) loads only when a file is SOPS
+    from driftless.secrets.sops import Decrypted, KeyRing, SecretsError
 
 __all__ = ["LOCKED", "Opened", "SopsCache", "has_locked", "open_secrets_file",
            "open_values_doc"]
@@ -55,6 +58,13 @@ class _Locked:
 LOCKED: Any = _Locked()
 
 
+def decrypt_text(data: bytes, *, fmt: str, keys: KeyRing, source: str) -> Decrypted:
+    """``secrets.sops.decrypt_text``, its codec imported on the first SOPS file only."""
+    from driftless.secrets.sops import decrypt_text as decrypt
+
+    return decrypt(data, fmt=fmt, keys=keys, source=source)
+
+
 @dataclass
 class SopsCache:
     """The SOPS files one render run has opened, keyed by path and content digest.
@@ -71,6 +81,7 @@ class SopsCache:
     def decrypt(self, data: bytes, fmt: str, *, path: Path, label: str,
                 environ: Mapping[str, str]) -> Any:
         """The plaintext tree of a SOPS file; ``SecretsError`` when it cannot be opened."""
+        from driftless.secrets.sops import SecretsError
         key = (str(path), hashlib.sha256(data).hexdigest())
         with self._lock:
             if key not in self._opened:
@@ -82,6 +93,7 @@ class SopsCache:
 
     def _open(self, data: bytes, fmt: str, label: str, environ: Mapping[str, str]) -> Any:
         """Decrypt once; the error (never holding a value) is kept instead of raised."""
+        from driftless.secrets.sops import SecretsError
         try:
             return decrypt_text(data, fmt=fmt, keys=self._keys(environ), source=label).data
         except SecretsError as exc:
@@ -91,6 +103,7 @@ class SopsCache:
 
     def _keys(self, environ: Mapping[str, str]) -> KeyRing:
         """The operator's age identities, collected on first use only."""
+        from driftless.secrets.sops import KeyRing, SecretsError
         if self._ring is None:
             try:
                 self._ring = KeyRing.from_environ(environ)
@@ -142,6 +155,7 @@ def open_values_doc(project: Project, doc: Mapping[str, Any], path: Path, label:
     still points into that file. When the file cannot be opened, the
     encrypted leaves are ``LOCKED`` and the ``Opened`` says why.
     """
+    from driftless.secrets.sops import SecretsError
     not_cacheable("a SOPS file")  # what opens it (age keys) is not a file render reads
     at = key_where(doc, "sops") or (label, 1, 1)
     bare = _without_meta(doc)
@@ -231,6 +245,7 @@ def open_secrets_file(project: Project, entry: Any, at: Loc | None, cache: SopsC
     other read; it must be a SOPS file (a plaintext one there is a leak, not
     a secret). Problems are reported at the entry (``at``).
     """
+    from driftless.secrets.sops import SecretsError
     not_cacheable("a SOPS file")
     if isinstance(entry, Sensitive) or entry is LOCKED:
         return Opened({}, {}, problem_at(

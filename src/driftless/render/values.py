@@ -48,7 +48,7 @@ from driftless.render.variables import (
     unknown_names,
 )
 from driftless.render.yamlio import Loc, LocDict, key_where, problem_at, where
-from driftless.secrets.sops import is_sops_document
+from driftless.secrets.sops_detect import is_sops_document
 
 __all__ = ["ENV_PREFIX", "declared_names", "gather_sources"]
 

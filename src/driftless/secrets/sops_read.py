@@ -29,6 +29,7 @@ from driftless.secrets.sops_cipher import (
     is_encrypted_value,
     to_bytes,
 )
+from driftless.secrets.sops_detect import is_sops_document
 from driftless.secrets.sops_rules import CryptRules, walk
 
 __all__ = ["Decrypted", "decrypt_file", "decrypt_text", "is_sops_document"]
@@ -49,17 +50,6 @@ class Decrypted:
     text: bytes = field(repr=False)
     metadata: Mapping[str, Any] = field(repr=False)
     data_key: bytes = field(repr=False, default=b"")
-
-
-def is_sops_document(doc: Any) -> bool:
-    """True for a parsed document carrying sops metadata (``sops:`` with a MAC, or the
-    flattened ``sops_mac`` of dotenv)."""
-    if not isinstance(doc, Mapping):
-        return False
-    meta = doc.get("sops")
-    if isinstance(meta, Mapping):
-        return "mac" in meta and "lastmodified" in meta
-    return "sops_mac" in doc and "sops_lastmodified" in doc
 
 
 # -- decrypt ----------------------------------------------------------------------
