@@ -6,10 +6,12 @@ writes are encrypted; with no key the backend itself is returned, guarded so
 that it refuses encrypted state with an error naming the key it needs.
 """
 
+import os
 from pathlib import Path
 
 from driftless.state.base import Journal, JournalEntry, StateBackend
 from driftless.state.lease import hold_lock, hold_locks
+from driftless.state.seal_guard import guard_clear, keys_in_env
 from driftless.state.sqlite import SQLiteBackend
 from driftless.state.url import open_backend as open_plain_backend
 from driftless.state.url import register_scheme
@@ -32,8 +34,10 @@ def open_backend(url: str, *, root: Path) -> StateBackend:
     Keys are read here, where the operator's environment meets state, and
     never from the repository; a bad key setting fails before state is opened.
     """
+    if not keys_in_env(os.environ):  # no key: crypto (cryptography, age) is not imported
+        return guard_clear(open_plain_backend(url, root=root))
     from driftless.state.crypto import keys_from_env
-    from driftless.state.encrypted import EncryptedBackend, guard_clear
+    from driftless.state.encrypted import EncryptedBackend
 
     keys = keys_from_env()
     backend = open_plain_backend(url, root=root)

@@ -32,7 +32,8 @@ import pyrage
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from driftless.errors import ConfigError, StateError
+from driftless.errors import ConfigError
+from driftless.state.seal_guard import FALLBACK_ENV, KEY_ENV, StateKeyError
 
 __all__ = [
     "AgeKey",
@@ -45,18 +46,12 @@ __all__ = [
     "parse_key",
 ]
 
-KEY_ENV = "DRIFTLESS_STATE_KEY"
-FALLBACK_ENV = "DRIFTLESS_STATE_FALLBACK_KEY"
 PASSPHRASE_PREFIX = "passphrase:"
 AGE_PREFIX = "AGE-SECRET-KEY-1"
 # OWASP's scrypt minimum (N=2^17, r=8, p=1): ~0.5 s and 128 MiB here, paid
 # once per process and salt; a stack keeps its salt, so readers derive once.
 SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P = 17, 8, 1
 _NONCE = 12
-
-
-class StateKeyError(StateError):
-    """Encrypted state that the configured keys cannot open (or no key at all)."""
 
 
 def _b64(data: bytes) -> str:

@@ -28,8 +28,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Protocol, runtime_checkable
 
-import psutil
-
 from driftless.errors import LockHeld, StateError
 from driftless.model import LockInfo
 from driftless.state.base import StateBackend
@@ -100,6 +98,8 @@ def holder_gone(info: LockInfo) -> bool:
     """
     if info.pid <= 0 or not info.who.endswith("@" + socket.gethostname()):
         return False
+    import psutil
+
     try:
         proc = psutil.Process(info.pid)
         reused = float(proc.create_time()) > info.created + 1.0
