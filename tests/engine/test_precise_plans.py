@@ -123,3 +123,19 @@ def test_conformance_catches_a_kind_that_overclaims_what_an_update_keeps(tmp_pat
         assert "attributes kept by update" in str(exc) and "sha256" in str(exc)
     else:
         raise AssertionError("an overclaiming kind passed conformance")
+
+
+def test_a_marker_that_already_exists_is_waited_on_not_refused_as_unmanaged(
+        tmp_path: Path) -> None:
+    marker = tmp_path / "setup-done"
+    marker.write_text("")  # first boot finished before driftless ever ran
+    write_project(tmp_path, {
+        "ready": {"type": "local:marker_wait", "properties": {"path": str(marker),
+                                                               "timeout": 5}},
+        "app": {"type": "local:file", "depends_on": ["ready"],
+                "properties": {"path": str(tmp_path / "app.conf"), "content": "x"}}})
+    proc = run(tmp_path, "plan", "--json", check=True)
+    assert "not managed" not in proc.stdout + proc.stderr
+    run(tmp_path, "apply", "--auto-approve", check=True)
+    assert (tmp_path / "app.conf").read_text() == "x" and marker.exists()
+    assert _plan(tmp_path) == []

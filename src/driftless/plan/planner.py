@@ -203,7 +203,7 @@ class _Planner:
             concrete = replace(res, properties=props) if deferred else res
             change = self.providers.get(res.id.provider).diff(concrete, live)
         st = self.snapshot.get(res.id)
-        if st is None and live is not None:
+        if st is None and live is not None and self._owns(res):
             return _unmanaged(change, res, props, live, self.deps[res.id])
         if st is not None and change.action is Action.CREATE:
             moved = self._moved(change, res, props, st)
@@ -216,6 +216,10 @@ class _Planner:
         return replace(change, desired=res, prior=live, depends_on=self.deps[res.id],
                        reason=reason or change.reason, diffs=diffs)
 
+
+    def _owns(self, res: Resource) -> bool:
+        spec = self.providers.spec(res.id.provider, res.id.kind)
+        return spec is None or spec.owns_object
 
     def _forcing(self, res: Resource) -> frozenset[str]:
         spec = self.providers.spec(res.id.provider, res.id.kind)

@@ -85,6 +85,13 @@ class KindSpec:
     it as ``(sensitive)``. Any other attribute holding a secret of the
     resource is digested too, except the ``identity`` ones the provider
     needs in clear to find the object again.
+    ``update_changes`` names the documented attributes an in-place update
+    can change; the planner keeps the others known across an update, so a
+    dependent that only references an id is not shown as a phantom update.
+    None keeps only ``id`` and ``arn``. The conformance suite checks it.
+    ``owns_object`` False marks a kind that only observes its object (a
+    setup marker): finding that object before the kind is in state is the
+    expected case, not an unmanaged object to refuse.
     """
 
     name: str
@@ -98,6 +105,7 @@ class KindSpec:
     sensitive_attributes: frozenset[str] = frozenset()
     identity: frozenset[str] = IDENTITY_ATTRIBUTES
     update_changes: frozenset[str] | None = None
+    owns_object: bool = True  # False: observes an object it never creates (a marker)
 
     def kept_by_update(self) -> frozenset[str]:
         """The attributes whose value an in-place update never changes."""

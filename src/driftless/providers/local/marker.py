@@ -38,6 +38,7 @@ class MarkerWaitHandler(PathHandler):
                     "marker; never creates or removes it.",
         replace_on=frozenset({"path"}), import_id="the marker's absolute path",
         attributes={"path": "the marker path", "present": "whether the marker exists"},
+        owns_object=False,
     )
 
     def read(self, resource: Resource, prior: LiveResource | None) -> LiveResource | None:
