@@ -204,7 +204,12 @@ class RenderCache:
             if not stat.S_ISREG(info.st_mode) or info.st_size > _MOST:
                 return None
             with os.fdopen(os.dup(fd), "rb") as fh:
-                return fh.read(_MOST)
+                # read(n) sets aside n bytes first: ask for the size fstat gave (and
+                # more only if the file grew), not a 1 GiB buffer on every load.
+                data = fh.read(min(info.st_size + 1, _MOST))
+                if info.st_size < len(data) < _MOST:
+                    data += fh.read(_MOST - len(data))
+                return data
         except OSError:
             return None
         finally:
