@@ -44,7 +44,10 @@ def test_ten_thousand_files_of_1kb_take_under_5_mb(tmp_path: Path) -> None:
     print(f"10,000 files of 1 KB: state {size} bytes ({size / 10_000:.0f} per resource), "
           f"apply {time.monotonic() - started:.1f}s")
     assert size < LIMIT, size  # was 7.2 MB with rows of clear JSON
-    assert size / 10_000 < 300, "each resource should cost ~220 bytes"
+    # each row holds its path twice (compressed): the budget grows with the temp dir's
+    # length, which differs between runs (a fresh clone's pytest paths are longer)
+    per_path = len(str(out / "file-00000.txt"))
+    assert size / 10_000 < 200 + 2 * per_path, "packed rows cost ~220 bytes + the path"
     assert not engine(tmp_path).plan(desired).has_changes(), "packed rows still plan no-op"
 
 
