@@ -59,7 +59,7 @@ import psycopg
 from psycopg import sql
 
 from driftless.errors import LockHeld, StateError
-from driftless.model import LockInfo, ResourceState, StateSnapshot
+from driftless.model import LockInfo, ResourceId, ResourceState, StateSnapshot
 from driftless.state.base import SnapshotInfo
 from driftless.state.packed import pack_batches, unpack_batch
 from driftless.state.postgres_journal import (
@@ -316,6 +316,13 @@ class PostgresBackend:
             meta = cur.fetchone()
             if meta is None:
                 return StateSnapshot.empty()
+            same = self._unchanged(stack, meta)
+            if same is not None:
+                # The rows this client last read or wrote at this lineage and serial:
+                # every write moves the serial (fenced, in one transaction), so they
+                # are what is stored; not fetched and decoded again.
+                return StateSnapshot(meta[0], int(meta[1]), same,
+                                     self._decode(stack, meta[2], [])[0])
             cur.execute("SELECT doc FROM resources WHERE stack = %s", (stack,))
             texts = [r[0] for r in cur.fetchall()]
         outputs, states = self._decode(stack, meta[2], texts)
@@ -334,6 +341,20 @@ class PostgresBackend:
                 f"stack '{stack}' at {self.loc.shown} holds a damaged row ({exc})",
                 hint="restore the stack from a database backup (or driftless state push)",
             ) from None
+
+    def _unchanged(self, stack: str, meta: Any) -> dict[ResourceId, ResourceState] | None:
+        """The resources known at the stored (lineage, serial); None when this client
+        does not know them."""
+        with self._guard:
+            known = self._known.get(stack)
+        if known is None or (known.lineage, known.serial) != (meta[0], int(meta[1])):
+            return None
+        out: dict[ResourceId, ResourceState] = {}
+        for rs, _text in known.rows.values():
+            if rs is None:
+                return None
+            out[rs.id] = rs
+        return out
 
     def _remember(self, stack: str, known: KnownRows) -> None:
         with self._guard:
