@@ -95,8 +95,9 @@ def _increment(backend: StateBackend, stack: str, tally: Counter[str]) -> None:
         tally["ok"] += 1
     except StateConflict:
         tally["conflict"] += 1  # someone wrote while we held the lock
-    except StateError:
+    except StateError as exc:
         tally["refused"] += 1
+        tally[f"refused: {str(exc)[:120]}"] += 1  # what refused it, for the failure message
 
 
 def _held_round(backend: StateBackend, operator: StateBackend, stack: str, marker: Path,
