@@ -154,19 +154,23 @@ def agent(
         refuse_plaintext_secrets=True if refuse_plaintext_secrets else None)
     with guard("the agent did not start"):
         cfg = apply_overrides(_agent_config(source, ref, path, env, config), given)
-        cfg = replace(cfg, state_dir=cfg.state_dir.resolve())
-        from driftless.agent import Agent
-
-        runner = Agent(cfg)
-        console.print(f"driftless agent: {len(cfg.sources)} source(s), state in "
-                      f"{cfg.state_dir}, API on http://{cfg.host}:{cfg.port}")
-        images = _image_automation(cfg, runner, image_interval)
-        try:
-            runner.run()
-        finally:
-            if images is not None:
-                images.stop()
+        _run(replace(cfg, state_dir=cfg.state_dir.resolve()), image_interval)
     console.print("driftless agent stopped.")
+
+
+def _run(cfg: AgentConfig, image_interval: float | None) -> None:
+    """Run the agent until it is stopped, with image automation beside it if asked."""
+    from driftless.agent import Agent
+
+    runner = Agent(cfg)
+    console.print(f"driftless agent: {len(cfg.sources)} source(s), state in "
+                  f"{cfg.state_dir}, API on http://{cfg.host}:{cfg.port}")
+    images = _image_automation(cfg, runner, image_interval)
+    try:
+        runner.run()
+    finally:
+        if images is not None:
+            images.stop()
 
 
 def _image_automation(cfg: AgentConfig, runner: Any, interval: float | None) -> Any:

@@ -18,7 +18,7 @@ import json
 import os
 import shlex
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -222,6 +222,13 @@ def live(rid: ResourceId, paths: ServicePaths) -> LiveResource | None:
         config = json.loads(paths.config.read_text())
     except (OSError, ValueError):
         return None
+    return live_from(rid, paths, status, config)
+
+
+def live_from(rid: ResourceId, paths: ServicePaths, status: Mapping[str, Any],
+              config: Mapping[str, Any]) -> LiveResource:
+    """The live view from a running supervisor's status and config, wherever they were
+    read (here, or on a host over SSH)."""
     spec = {k: v for k, v in config.get("spec", {}).items() if k != "__health"}
     attributes = {
         "pid": status.get("child_pid"),

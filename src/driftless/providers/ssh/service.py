@@ -30,7 +30,7 @@ from driftless.model import Change, Health, HealthCode, LiveResource, Resource, 
 from driftless.model.redact import MASK, secret_texts
 from driftless.providers.base import KindHandler
 from driftless.providers.local.service import ServiceHandler, ServiceProps, _config_doc, _env_str
-from driftless.providers.local.service_runtime import HealthProps, ServicePaths, spec_digest
+from driftless.providers.local.service_runtime import HealthProps, ServicePaths, live_from
 from driftless.providers.ssh.host import SshHost
 from driftless.providers.ssh.transport import SUPERVISE_SOURCE
 
@@ -235,21 +235,7 @@ def _live(rid: ResourceId, paths: ServicePaths, snap: dict[str, Any]) -> LiveRes
     status, config = snap["status"], snap["config"]
     if status is None or not snap["alive"] or config is None:
         return None
-    spec = {k: v for k, v in config.get("spec", {}).items() if k != "__health"}
-    attributes = {
-        "pid": status.get("child_pid"),
-        "started_at": status.get("child_started_at") or status.get("started_at"),
-        "command": config.get("argv", []),
-        "spec_digest": spec_digest(spec),
-    }
-    private = {
-        "create_time": status.get("child_create_time"),
-        "supervisor_pid": status.get("supervisor_pid"),
-        "supervisor_create_time": status.get("supervisor_create_time"),
-        "paths": paths.to_json(),
-        "spec": spec,
-    }
-    return LiveResource(rid, attributes, private)
+    return live_from(rid, paths, status, config)
 
 
 HANDLERS: dict[str, KindHandler] = {"service": SshServiceHandler()}
