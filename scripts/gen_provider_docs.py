@@ -47,7 +47,7 @@ def _default(name: str, info: dict[str, Any], required: set[str]) -> str:
 
 def kind_markdown(spec: KindSpec) -> str:
     """Description, properties and attributes of one kind, as Markdown."""
-    schema = spec.schema.model_json_schema()
+    schema = spec.model().model_json_schema()
     required = set(schema.get("required", ()))
     lines = [spec.description, "", "| property | type | default | description |",
              "|---|---|---|---|"]

@@ -48,6 +48,7 @@ from driftless.model.redact import (
     secret_texts,
 )
 from driftless.plan import PlanOptions, is_cheap, plan_stack, read_resources
+from driftless.plan.memo import CleanMemo, clean_plan, worth_remembering
 from driftless.providers import ProviderSet, comparable
 from driftless.providers.base import rekey_live, secure_live
 from driftless.providers.compact import compact_inputs, readable_inputs
@@ -100,10 +101,12 @@ def _gc_paused() -> Iterator[None]:
 class Engine:
     """Plans and applies stacks against one state backend and provider set."""
 
-    def __init__(self, *, providers: ProviderSet, backend: StateBackend, workers: int = 10):
+    def __init__(self, *, providers: ProviderSet, backend: StateBackend, workers: int = 10,
+                 memo: CleanMemo | None = None):
         self.providers = providers
         self.backend = backend
         self.workers = workers
+        self.memo = memo  # None: every plan reads and diffs everything
 
     # -- recovery ---------------------------------------------------------
     def recover(self, stack: str, desired: DesiredStack | None = None) -> list[str]:
@@ -131,14 +134,33 @@ class Engine:
         """The plan for ``desired``; the caller holds the stack lock."""
         with _gc_paused():
             notes = tuple(self.recover(desired.name, desired))
-            snapshot, moved = self._migrate(desired, self.backend.read(desired.name))
+            stored = self.backend.read(desired.name)
+            memo = self.memo if refresh and not destroy and not notes else None
+            entry = memo.name(desired, stored) if memo is not None else None
+            if memo is not None and entry is not None and memo.holds(entry):
+                quick = self._clean_plan(desired, stored)
+                if quick is not None:
+                    return quick
+            snapshot, moved = self._migrate(desired, stored)
             notes += moved
             options = PlanOptions(destroy=destroy, refresh=refresh, workers=self.workers,
                                   notes=notes)
             try:
-                return plan_stack(desired, snapshot, self.providers, options)
+                the_plan = plan_stack(desired, snapshot, self.providers, options)
             except DriftlessError as exc:
                 raise _redactor(desired).error(exc) from None
+            if memo is not None and entry is not None and worth_remembering(
+                    the_plan, desired, snapshot):
+                memo.remember(entry)
+            return the_plan
+
+    def _clean_plan(self, desired: DesiredStack, stored: StateSnapshot) -> Plan | None:
+        """The remembered no-op plan, if every object is still as state recorded it;
+        a failure to tell (a stat refused) leaves it to the full plan to report."""
+        try:
+            return clean_plan(desired, stored, self.providers)
+        except DriftlessError:
+            return None
 
     def _migrate(
         self, desired: DesiredStack, snap: StateSnapshot,

@@ -43,7 +43,7 @@ def _rerooted(res: Resource, root: Path) -> Resource:
     written into a file's content instead."""
     spec = ProviderSet().spec("local", res.id.kind)
     assert spec is not None
-    known = set(spec.schema.model_fields)
+    known = set(spec.model().model_fields)
     props: dict[str, Any] = {k: v for k, v in res.properties.items() if k in known}
     extra = {k: v for k, v in res.properties.items()
              if k not in known and not contains_unknown(v)}

@@ -55,7 +55,7 @@ def _problems(kind: str, props: dict[str, Any]) -> list[str]:
 
 def _props(kind: str, others: dict[str, Any], prop: str, value: Any) -> dict[str, Any]:
     props = dict(others)
-    if "path" in KINDS[kind].schema.model_fields:
+    if "path" in KINDS[kind].model().model_fields:
         props["path"] = "/srv/default"
     props[prop] = value
     return props

@@ -16,6 +16,8 @@ from typing import Any
 from driftless.engine import Engine
 from driftless.errors import ConfigError, RenderError
 from driftless.model import UNKNOWN, DesiredStack
+from driftless.model.digest_key import current_key
+from driftless.plan.memo import CleanMemo
 from driftless.providers import ProviderSet
 from driftless.render import (
     Project,
@@ -126,8 +128,16 @@ def project_context(
     backend = open_backend(project.state_url, root=project.root)
     providers = ProviderSet(project.provider_config(env))
     try:
-        engine = Engine(providers=providers, backend=backend, workers=workers)
+        engine = Engine(providers=providers, backend=backend, workers=workers,
+                        memo=_clean_memo(cache, project.provider_config(env)))
         yield Context(project, options, backend, providers, engine, render_cache=cache)
     finally:
         providers.close()
         backend.close()
+
+
+def _clean_memo(cache: RenderCache | None, config: Mapping[str, Any]) -> CleanMemo | None:
+    """The clean-plan memo beside the render cache (off when the cache is off)."""
+    if cache is None:
+        return None
+    return CleanMemo(cache.directory, key=current_key().secret, context=config)

@@ -8,12 +8,11 @@ kind; the generic ``diff_properties`` covers UPDATE vs REPLACE for them.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, ClassVar, Protocol, runtime_checkable
-
-from pydantic import BaseModel, ValidationError
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeAlias, runtime_checkable
 
 from driftless.errors import ProviderError
 from driftless.model import (
@@ -42,12 +41,24 @@ from driftless.model.redact import (
     secure_attributes,
 )
 
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+SchemaRef: TypeAlias = "type[BaseModel] | str"
+"""A kind's schema: the pydantic model, or where it lives as ``"module:Class"``.
+
+The string form keeps pydantic (~0.1 s to import and build the first model)
+off a no-op plan: unchanged resources are not validated again, so the model
+is imported only when something is validated or applied.
+"""
+
 __all__ = [
     "IDENTITY_ATTRIBUTES",
     "KindHandler",
     "KindProvider",
     "KindSpec",
     "Provider",
+    "SchemaRef",
     "comparable",
     "diff_properties",
     "rekey_live",
@@ -70,7 +81,8 @@ STABLE_ATTRIBUTES = frozenset({"id", "arn"})
 class KindSpec:
     """What a kind accepts and how it changes.
 
-    ``schema`` is a pydantic model (``extra="forbid"``) of the properties;
+    ``schema`` is a pydantic model (``extra="forbid"``) of the properties,
+    or its ``"module:Class"`` path to import it on first use (``model()``);
     ``replace_on`` names the properties whose change forces a replacement;
     ``import_id`` says what ``driftless import ADDRESS ID`` expects as ID.
     ``cheap`` marks kinds whose read and apply are short, CPU-bound work
@@ -95,7 +107,7 @@ class KindSpec:
     """
 
     name: str
-    schema: type[BaseModel]
+    schema: SchemaRef
     description: str
     replace_on: frozenset[str] = frozenset()
     import_id: str = ""
@@ -106,6 +118,20 @@ class KindSpec:
     identity: frozenset[str] = IDENTITY_ATTRIBUTES
     update_changes: frozenset[str] | None = None
     owns_object: bool = True  # False: observes an object it never creates (a marker)
+
+    def model(self) -> type[BaseModel]:
+        """The properties' pydantic model (imported now if given by path)."""
+        if not isinstance(self.schema, str):
+            return self.schema
+        module, _, name = self.schema.partition(":")
+        model: type[BaseModel] = getattr(importlib.import_module(module), name)
+        return model
+
+    def schema_name(self) -> str:
+        """``module.Class`` of the model, without importing it."""
+        if isinstance(self.schema, str):
+            return self.schema.replace(":", ".")
+        return f"{self.schema.__module__}.{self.schema.__qualname__}"
 
     def kept_by_update(self) -> frozenset[str]:
         """The attributes whose value an in-place update never changes."""
@@ -294,8 +320,10 @@ def schema_problems(spec: KindSpec, properties: Mapping[str, Any]) -> list[str]:
     Fields that are still unknown (they reference resources not yet applied)
     are not judged: their value does not exist yet.
     """
+    from pydantic import ValidationError
+
     try:
-        spec.schema.model_validate(reveal(properties))
+        spec.model().model_validate(reveal(properties))
     except ValidationError as exc:
         return [_problem(e, properties) for e in exc.errors() if not _unknown_at(e, properties)]
     return []
@@ -350,11 +378,20 @@ class KindHandler:
 
     def parse(self, resource: Resource) -> Any:
         """Validate the resource's properties into the kind's schema."""
-        return self.spec.schema.model_validate(reveal(resource.properties))
+        return self.spec.model().model_validate(reveal(resource.properties))
 
     def read(self, resource: Resource, prior: LiveResource | None) -> LiveResource | None:
         """The live object, or None."""
         raise NotImplementedError
+
+    def unchanged_since(self, resource: Resource, prior: LiveResource) -> bool:
+        """Whether a read now would give back exactly ``prior`` (state's view), told
+        cheaply (a stat, no hashing, no network). False means "cannot tell", never
+        "changed": the engine then reads and diffs as usual. Used by the clean-plan
+        memo (``plan.memo``); kinds whose diff depends on anything but the
+        properties and the live view (a file read at plan time) must say False.
+        """
+        return False
 
     def diff(self, desired: Resource, live: LiveResource | None) -> Change:
         """Default: the generic property diff."""
@@ -422,6 +459,10 @@ class KindProvider:
         """Dispatch to the kind; what it read back keeps no secret of ``resource`` in clear."""
         h = self.handler(resource.id)
         return secure_live(h.spec, resource, h.read(resource, prior))
+
+    def unchanged_since(self, resource: Resource, prior: LiveResource) -> bool:
+        """Dispatch to the kind (see ``KindHandler.unchanged_since``)."""
+        return self.handler(resource.id).unchanged_since(resource, prior)
 
     def diff(self, desired: Resource, live: LiveResource | None) -> Change:
         """Dispatch to the kind, against the secured live view (a no-refresh plan

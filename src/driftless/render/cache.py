@@ -282,8 +282,7 @@ def _kind_mark(kinds: KindLookup, provider: str, kind: str) -> Any:
     spec = kinds(provider, kind)
     if spec is None:
         return None
-    schema = spec.schema
-    return (sorted(spec.read_fields), f"{schema.__module__}.{schema.__qualname__}")
+    return (sorted(spec.read_fields), spec.schema_name())
 
 
 def _decoded(found: Any, project: Project, options: RenderOptions,

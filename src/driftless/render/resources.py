@@ -326,7 +326,7 @@ def _validate(job: Job, rid: ResourceId, props: Mapping[str, Any], loc: Loc | No
         at = where(props_raw, top) if top in (props_raw or {}) else loc
         hint = None
         if message.startswith("unknown property") and props_raw is not None:
-            names = spec.schema.model_fields
+            names = spec.model().model_fields
             hint = did_you_mean(top, names)
         job.problems.append(problem_at(f"{rid}: {message}", at, hint=hint))
 

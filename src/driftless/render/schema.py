@@ -140,7 +140,7 @@ def _overlay() -> dict[str, Any]:
 def _kind_defs(name: str, spec: KindSpec) -> dict[str, Any]:
     """The kind's pydantic schema, its nested ``$defs`` hoisted under a unique prefix."""
     prefix = f"kind:{name}"
-    text = json.dumps(spec.schema.model_json_schema())
+    text = json.dumps(spec.model().model_json_schema())
     body = json.loads(text.replace('"#/$defs/', f'"#/$defs/{prefix}:'))
     nested = body.pop("$defs", {})
     body["description"] = spec.description

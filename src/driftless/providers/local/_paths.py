@@ -10,20 +10,19 @@ swaps in the ``redacted`` form when the value is sensitive.
 
 ``source`` properties are different: the repository names a file *it*
 holds, relative to the stack, and render resolves it inside the project
-(``KindSpec.read_fields``); ``resolved_source`` refuses one that was not.
-No I/O here.
+(``KindSpec.read_fields``); ``resolved_source`` (in ``_source``, re-exported
+here) refuses one that was not. No I/O here.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
 
-from driftless.errors import ProviderError
-from driftless.model import ResourceId
+from driftless.providers.local._source import resolved_source
 
 __all__ = [
     "AbsPath", "LinkTarget", "SystemdEnvFile", "check_abs_path", "check_no_nul",
@@ -58,20 +57,6 @@ LinkTarget = Annotated[str, AfterValidator(check_no_nul)]
 """A symlink's target: without NUL bytes, and may be relative, because the
 kernel resolves a relative target from the link's directory, never from the
 directory driftless runs in (``current -> releases/2`` is the usual idiom)."""
-
-
-def resolved_source(value: Any, *, rid: ResourceId, what: str = "source") -> str:
-    """``value`` as a file to read, refused unless render resolved it (absolute).
-
-    A relative ``source`` here means render did not resolve and confine it to
-    the project, so reading it would follow the working directory instead.
-    """
-    if not isinstance(value, str) or not os.path.isabs(value) or "\0" in value:
-        raise ProviderError(
-            f"{what} must be resolved by render (got a relative path)", resource=rid,
-            hint="render resolves source relative to the stack directory; this resource "
-                 "did not come through render")
-    return value
 
 
 def check_systemd_env_file(value: str) -> str:

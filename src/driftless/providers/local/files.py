@@ -17,8 +17,6 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
 from driftless.errors import DriftlessError
 from driftless.model import (
     Action,
@@ -46,10 +44,11 @@ from driftless.providers.local._atomic import (
     wanted_owner,
 )
 from driftless.providers.local._fingerprint import stat_matches
-from driftless.providers.local._host import StatLike
-from driftless.providers.local._paths import AbsPath, resolved_source
+from driftless.providers.local._host import LOCAL, StatLike
+from driftless.providers.local._source import resolved_source
 from driftless.providers.local.files_paths import (
     MODE_PATTERN,
+    SCHEMAS,
     DirectoryHandler,
     PathHandler,
     SymlinkHandler,
@@ -57,33 +56,9 @@ from driftless.providers.local.files_paths import (
     path_spec,
 )
 
-# Re-exported: these moved to files_paths and stay importable from here.
-from driftless.providers.local.files_paths import DirectoryProps as DirectoryProps
-from driftless.providers.local.files_paths import SymlinkProps as SymlinkProps
-
 __all__ = [
     "HANDLERS", "MODE_PATTERN", "ContentFileHandler", "PathHandler", "lstat_or_none", "quick_diff",
 ]
-
-
-class FileProps(BaseModel):
-    """Properties of ``local:file``."""
-
-    model_config = ConfigDict(extra="forbid")
-    path: AbsPath = Field(description="absolute path of the file")
-    content: str | None = Field(None, description="the file's text (may be sensitive)")
-    source: str | None = Field(None, description="a file in the repository whose bytes to "
-                               "copy (relative to the stack directory)")
-    mode: str | None = Field(None, pattern=MODE_PATTERN, description='octal, e.g. "0644"')
-    owner: str | int | None = Field(None, description="user name or uid (needs privileges)")
-    group: str | int | None = Field(None, description="group name or gid")
-    make_parents: bool = Field(False, description="create missing parent directories")
-
-    @model_validator(mode="after")
-    def _one_source(self) -> FileProps:
-        if self.content is not None and self.source is not None:
-            raise ValueError("give either content or source, not both")
-        return self
 
 
 _TEXT_DIFF_MAX = 64 * 1024
@@ -99,6 +74,7 @@ class ContentFileHandler(PathHandler):
 
     default_mode: ClassVar[int] = 0o644
     shows_text: ClassVar[bool] = False  # a changed small text file diffs as text
+    stat_clean: ClassVar[bool] = False  # the bytes follow from the properties alone
 
     def keyed(self, props: Mapping[str, Any]) -> bool:
         """Whether the content is secret, so digests must be keyed."""
@@ -123,6 +99,21 @@ class ContentFileHandler(PathHandler):
         if prior is not None and _unchanged(prior, st, path, keyed, props):
             return prior
         return self.observe(resource.id, path, st, keyed=keyed, props=props, prior=prior)
+
+    def unchanged_since(self, resource: Resource, prior: LiveResource) -> bool:
+        """``read``'s own shortcut, nothing else: one lstat matching the recorded
+        fingerprint (not racily clean), mode, owner and path. Only for kinds whose
+        bytes come from the properties alone (``stat_clean``), with no ``source``
+        file read at plan time, on this machine (a remote host stats in batches)."""
+        props = resource.properties
+        if not self.stat_clean or self.host is not LOCAL or any(
+                props.get(f) is not None for f in self.spec.read_fields):
+            return False
+        path = props.get("path")
+        if not isinstance(path, str):
+            return False
+        st = self.host.lstat_or_none(path, resource.id)
+        return st is not None and _unchanged(prior, st, path, self.keyed(props), props)
 
     def observe(self, rid: ResourceId, path: str, st: StatLike, *, keyed: bool,
                 props: Mapping[str, Any], prior: LiveResource | None) -> LiveResource:
@@ -254,9 +245,10 @@ class FileHandler(ContentFileHandler):
     """``local:file``: content or a copied source, mode, owner."""
 
     shows_text = True
+    stat_clean = True
 
     spec = path_spec(
-        "file", FileProps,
+        "file", f"{SCHEMAS}:FileProps",
         "A regular file with the given content (or a copy of source) and mode.",
         what="file",
         attributes={"type": "what is at the path (file, directory, ...)",

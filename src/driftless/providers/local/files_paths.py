@@ -13,11 +13,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from driftless.errors import ProviderError
 from driftless.model import Action, Change, LiveResource, Resource
-from driftless.providers.base import KindHandler, KindSpec
+from driftless.providers.base import KindHandler, KindSpec, SchemaRef
 from driftless.providers.local._atomic import (
     format_mode,
     kind_of,
@@ -27,15 +25,17 @@ from driftless.providers.local._atomic import (
     wanted_owner,
 )
 from driftless.providers.local._host import LOCAL, Host
-from driftless.providers.local._paths import AbsPath, LinkTarget
 
 __all__ = [
-    "MODE_PATTERN", "DirectoryHandler", "DirectoryProps", "PathHandler", "SymlinkHandler",
-    "SymlinkProps", "norm_mode", "path_spec",
+    "MODE_PATTERN", "DirectoryHandler", "PathHandler", "SymlinkHandler", "norm_mode",
+    "path_spec",
 ]
 
 
 MODE_PATTERN = r"^0?[0-7]{3,4}$"
+
+SCHEMAS = "driftless.providers.local.files_schema"
+"""Where the path kinds' pydantic models live, imported only to validate or act."""
 
 
 def norm_mode(mode: Any) -> Any:
@@ -45,7 +45,7 @@ def norm_mode(mode: Any) -> Any:
     return mode
 
 
-def path_spec(name: str, schema: type[BaseModel], description: str, *, what: str,
+def path_spec(name: str, schema: SchemaRef, description: str, *, what: str,
               attributes: Mapping[str, str],
               read_fields: frozenset[str] = frozenset()) -> KindSpec:
     """The spec of a cheap kind named by its path: a new path replaces it.
@@ -83,33 +83,11 @@ class PathHandler(KindHandler):
         return self.host.remove_stray_temps(resource.properties.get("path"))
 
 
-class DirectoryProps(BaseModel):
-    """Properties of ``local:directory``."""
-
-    model_config = ConfigDict(extra="forbid")
-    path: AbsPath = Field(description="absolute path of the directory")
-    mode: str | None = Field(None, pattern=MODE_PATTERN, description='octal, e.g. "0755"')
-    owner: str | int | None = Field(None, description="user name or uid")
-    group: str | int | None = Field(None, description="group name or gid")
-    purge: bool = Field(False, description="on delete, remove the contents too")
-    make_parents: bool = Field(False, description="create missing parent directories")
-
-
-class SymlinkProps(BaseModel):
-    """Properties of ``local:symlink``."""
-
-    model_config = ConfigDict(extra="forbid")
-    path: AbsPath = Field(description="where the link lives (absolute)")
-    target: LinkTarget = Field(description="what the link points to (need not exist; "
-                                           "relative to the link's directory)")
-    make_parents: bool = Field(False, description="create missing parent directories")
-
-
 class DirectoryHandler(PathHandler):
     """``local:directory``: exists with a mode; contents removed only with purge."""
 
     spec = path_spec(
-        "directory", DirectoryProps,
+        "directory", f"{SCHEMAS}:DirectoryProps",
         "A directory with a mode; delete removes it only if empty, unless purge.",
         what="directory",
         attributes={"mode": "permission bits", "purge": "whether delete removes contents"},
@@ -183,7 +161,8 @@ class DirectoryHandler(PathHandler):
 class SymlinkHandler(PathHandler):
     """``local:symlink``: a link at path pointing at target, swapped atomically."""
 
-    spec = path_spec("symlink", SymlinkProps, "A symbolic link; retargeting swaps it atomically.",
+    spec = path_spec("symlink", f"{SCHEMAS}:SymlinkProps",
+                     "A symbolic link; retargeting swaps it atomically.",
                      what="link", attributes={"target": "link target"})
 
     def read(self, resource: Resource, prior: LiveResource | None) -> LiveResource | None:

@@ -1,0 +1,171 @@
+"""The clean-plan memo: a repeated no-op plan only stats what it manages.
+
+Like git's index one level up. When a plan of a stack finds nothing to do,
+the memo remembers that outcome under a keyed digest of everything the plan
+was a function of: the stack's render digest (every property, dependency,
+trigger and protect flag), the state's lineage and serial (every recorded
+row; each write moves the serial), the providers' configuration and the
+driftless version. The next plan with the same key asks each resource's
+kind whether its object is still exactly as state recorded it
+(``unchanged_since``: for a local file, one ``lstat`` checked against the
+recorded size, mtime, ctime, inode and mode, racily-clean records
+excluded, as the read itself does). When every one says yes, the plan is
+the one made last time, so it is rebuilt without validating, reading or
+diffing anything; a single "no" or a kind without the check means a full
+plan. Nothing is ever applied from the memo, and a plan that would change
+anything is never remembered.
+
+Trust: the memo lives in the project's ``.driftless/cache`` (the
+repository's directory), so an entry is named and sealed with an HMAC
+under the operator's digest key; a planted file cannot claim a stack is
+clean. Only plans with no notes (nothing recovered or migrated), no
+``destroy``, reads on (``refresh``), no value resolved from other
+resources and no triggers are remembered: their no-op changes are exactly
+``Change(id, NOOP, resource, recorded live view)``.
+I/O: small files in the cache directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import stat
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from driftless.model import (
+    Action,
+    Change,
+    DesiredStack,
+    Graph,
+    Plan,
+    ResourceId,
+    StateSnapshot,
+)
+from driftless.plan.validate import all_dependencies
+
+__all__ = ["KEEP", "CleanMemo", "clean_plan", "worth_remembering"]
+
+KEEP = 64
+"""Entries kept; each new render digest or state serial of a stack makes another."""
+
+_FORMAT = 1
+_PREFIX = "clean-"
+_SIZE = 32
+
+
+class CleanMemo:
+    """No-op plans remembered in ``directory``, named and sealed with ``key``."""
+
+    def __init__(self, directory: Path, *, key: bytes, context: Any = None) -> None:
+        self.directory = directory
+        self._key = hmac.new(key, b"driftless/clean-plan-memo", hashlib.sha256).digest()
+        self._context = json.dumps(context, sort_keys=True, default=repr)
+
+    def name(self, desired: DesiredStack, snapshot: StateSnapshot) -> str:
+        """The entry's file name: a keyed digest of what the plan was a function of."""
+        from driftless import __version__
+
+        text = json.dumps([_FORMAT, __version__, desired.name, desired.digest,
+                           snapshot.lineage, snapshot.serial, self._context])
+        return _PREFIX + hmac.new(self._key, text.encode(), hashlib.sha256).hexdigest()[:40]
+
+    def _seal(self, name: str) -> bytes:
+        return hmac.new(self._key, name.encode(), hashlib.sha256).digest()
+
+    def holds(self, name: str) -> bool:
+        """Whether a sealed entry ``name`` exists (a plain file we wrote)."""
+        try:
+            fd = os.open(self.directory / name, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            return False
+        try:
+            return stat.S_ISREG(os.fstat(fd).st_mode) and hmac.compare_digest(
+                os.read(fd, _SIZE + 1), self._seal(name))
+        finally:
+            os.close(fd)
+
+    def remember(self, name: str) -> None:
+        """Write entry ``name`` (temp file + rename); a failure only costs a full plan."""
+        with contextlib.suppress(OSError):
+            for part in (self.directory.parent, self.directory):
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o700)
+                if not stat.S_ISDIR(os.lstat(part).st_mode):
+                    return  # a symlinked .driftless must not lead writes elsewhere
+            tmp = self.directory / f".{name}.{os.getpid()}.tmp"
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(self._seal(name))
+            os.replace(tmp, self.directory / name)
+            self._prune()
+
+    def _prune(self) -> None:
+        """Drop the oldest entries past ``KEEP``."""
+        found = []
+        for entry in os.scandir(self.directory):
+            if entry.name.startswith(_PREFIX):
+                with contextlib.suppress(OSError):
+                    found.append((entry.stat(follow_symlinks=False).st_mtime_ns, entry.path))
+        found.sort(reverse=True)
+        for _, path in found[KEEP:]:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+
+def clean_plan(desired: DesiredStack, snapshot: StateSnapshot, providers: Any) -> Plan | None:
+    """The all-no-op plan, when every resource's object is still as state recorded it.
+
+    The caller has checked the memo entry; this only asks the kinds. None as
+    soon as one resource is not in state, its kind cannot tell, or its object moved.
+    """
+    changes = []
+    for res in desired.resources:
+        st = snapshot.get(res.id)
+        if st is None:
+            return None
+        prior = st.live()
+        check = getattr(providers.get(res.id.provider), "unchanged_since", None)
+        if check is None or not check(res, prior):
+            return None
+        changes.append(Change(res.id, Action.NOOP, res, prior))
+    if len(snapshot.resources) != len(changes):
+        return None  # something recorded is no longer wanted: a delete
+    return Plan(desired.name, desired.revision, desired.digest, snapshot.lineage,
+                snapshot.serial, tuple(_in_order(changes, desired)))
+
+
+def _in_order(changes: list[Change], desired: DesiredStack) -> Iterable[Change]:
+    """The changes in the order a full plan lists them (dependency order)."""
+    if not any(r.depends_on or r.triggered_by for r in desired.resources):
+        deps: Mapping[ResourceId, tuple[ResourceId, ...]] = {
+            r.id: () for r in desired.resources}
+    else:
+        deps = {r.id: all_dependencies(r) for r in desired.resources}
+    by_id = {c.id: c for c in changes}
+    return [by_id[rid] for rid in Graph(deps).order()]
+
+
+def worth_remembering(the_plan: Plan, desired: DesiredStack, snapshot: StateSnapshot) -> bool:
+    """Whether a full plan's outcome may be replayed by ``clean_plan``: nothing to do,
+    every object read back as state recorded it, and every change exactly what
+    ``clean_plan`` builds for its resource (so the same inputs give the same plan)."""
+    if (the_plan.notes or the_plan.destroy or len(the_plan.changes) != len(desired.resources)
+            or len(snapshot.resources) != len(desired.resources)):
+        return False
+    by_id = {r.id: r for r in desired.resources}
+    for change in the_plan.changes:
+        res = by_id.get(change.id)
+        st = snapshot.get(change.id)
+        if (res is None or st is None or change.action is not Action.NOOP
+                or change.desired is not res or res.triggered_by or change.depends_on
+                or change.diffs or change.reason or change.refused or change.unmanaged
+                or change.adopt or change.prior != st.live()):
+            return False
+    return True
