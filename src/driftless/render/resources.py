@@ -12,23 +12,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from driftless.errors import Problem
-from driftless.model import (
-    Deferred,
-    Resource,
-    ResourceId,
-    Sensitive,
-    SourceLocation,
-)
+from driftless.model import Deferred, Resource, ResourceId, Sensitive
 from driftless.model.policy import limit_hint
-from driftless.providers.base import schema_problems
-from driftless.render.evaluate import ResInfo, Scope
+from driftless.render.evaluate import ResInfo
+from driftless.render.instances import Decl, Instances
 from driftless.render.job import Job, parse_type, resolve_value
 from driftless.render.project import NAME
-from driftless.render.read_fields import raw_props, read_fields
 from driftless.render.spell import spell
 from driftless.render.suggest import did_you_mean
 from driftless.render.targets import hosts_of
@@ -44,20 +37,9 @@ _KEYS = ("type", "properties", "depends_on", "protect", "count", "for_each", "tr
          "description", "target")
 
 
-@dataclass(frozen=True)
-class _Decl:
-    name: str
-    body: Mapping[str, Any]
-    loc: Loc | None
-    provider: str
-    kind: str
-    mode: str
-    instances: tuple[tuple[int | str | None, Any], ...]
-    ssh_target: str | None = None  # a local kind run on this host over SSH
-
-
 def expand_resources(job: Job) -> None:
-    """Fill ``job.resources`` (sorted by address) and ``job.table``."""
+    """Fill ``job.resources`` (sorted by address) and ``job.table``; what the
+    instances of one resource share is prepared once (``instances``)."""
     decls = [d for d in (_declare(job, n, b) for n, b in job.layered.resources.items()) if d]
     job.table = reference_table(job, decls)
     _duplicates(job, decls)
@@ -65,12 +47,13 @@ def expand_resources(job: Job) -> None:
         return
     scope = replace(job.scope, resources=job.table)
     for decl in decls:
-        for index, each in decl.instances:
-            job.resources.append(_instance(job, decl, index, each, scope))
+        if decl.instances:
+            instances = Instances(job, decl, scope)
+            job.resources.extend(instances.build(index, each) for index, each in decl.instances)
     job.resources.sort(key=lambda r: r.id)
 
 
-def _within_resource_limit(job: Job, decls: list[_Decl]) -> bool:
+def _within_resource_limit(job: Job, decls: list[Decl]) -> bool:
     """Refuse a stack whose instances add up past ``resources`` before evaluating any."""
     total = sum(len(d.instances) for d in decls)
     limit = job.project.policy.limits.resources
@@ -82,7 +65,7 @@ def _within_resource_limit(job: Job, decls: list[_Decl]) -> bool:
     return False
 
 
-def reference_table(job: Job, decls: list[_Decl] | None = None) -> dict[str, ResInfo]:
+def reference_table(job: Job, decls: list[Decl] | None = None) -> dict[str, ResInfo]:
     """Logical name → ids by index, as references see resources."""
     if decls is None:
         return job.table
@@ -94,7 +77,7 @@ def reference_table(job: Job, decls: list[_Decl] | None = None) -> dict[str, Res
     return table
 
 
-def _declare(job: Job, name: str, body: Any) -> _Decl | None:
+def _declare(job: Job, name: str, body: Any) -> Decl | None:
     loc = job.layered.added_by.get(name)
     if not _good_name(job, name, loc):
         return None
@@ -117,7 +100,7 @@ def _declare(job: Job, name: str, body: Any) -> _Decl | None:
         parsed = ("ssh", parsed[1])
     _check_kind(job, name, parsed, where(body, "type"))
     mode, instances = _repeat(job, name, body)
-    return _Decl(name, body, loc, parsed[0], parsed[1], mode, instances, ssh_target)
+    return Decl(name, body, loc, parsed[0], parsed[1], mode, instances, ssh_target)
 
 
 def _ssh_target(job: Job, name: str, body: Mapping[str, Any], provider: str) -> str | None:
@@ -231,8 +214,8 @@ def _within_instances(job: Job, name: str, key: str, n: int, loc: Loc | None) ->
     return False
 
 
-def _duplicates(job: Job, decls: list[_Decl]) -> None:
-    seen: dict[tuple[str, str, str], _Decl] = {}
+def _duplicates(job: Job, decls: list[Decl]) -> None:
+    seen: dict[tuple[str, str, str], Decl] = {}
     for d in decls:
         final = job.layered.names.get(d.name, d.name)
         key = (d.provider, d.kind, final)
@@ -243,92 +226,6 @@ def _duplicates(job: Job, decls: list[_Decl]) -> None:
                 f"'{other.name}' have the same name after prefixing", d.loc,
                 hint="rename one of them or change name_prefix/name_suffix"))
         seen[key] = d
-
-
-def _instance(job: Job, decl: _Decl, index: int | str | None, each: Any,
-              scope: Scope) -> Resource:
-    if decl.mode == "count" and isinstance(index, int):
-        scope = replace(scope, count_index=index)
-    elif decl.mode == "for_each":
-        scope = replace(scope, each=(index, each))
-    body = decl.body
-    props_loc = where(body, "properties") if "properties" in body else decl.loc
-    before = len(job.problems)
-    props = resolve_value(job, body.get("properties") or {}, scope, props_loc)
-    rid = job.table[decl.name].ids[index]
-    if not isinstance(props, Mapping):
-        job.problems.append(problem_at(f"{rid}: properties must be a map", props_loc))
-        props = {}
-    if decl.ssh_target is not None:
-        props = {**props, "ssh_target": decl.ssh_target}
-    triggered = _names(job, decl, "triggered_by")
-    deps = {*_names(job, decl, "depends_on"), *triggered, *_refs(props)}
-    if rid in deps:
-        job.problems.append(problem_at(
-            f"{rid} refers to itself", props_loc,
-            hint="a resource cannot use its own attributes or depend on itself"))
-        deps.discard(rid)
-    if len(job.problems) == before:  # a failed expression would only cascade here
-        props = read_fields(job, rid, props, props_loc)
-        _validate(job, rid, props, props_loc)
-    source = SourceLocation(*decl.loc) if decl.loc else None
-    return Resource(rid, props, tuple(sorted(deps)), _protect(job, decl, scope), source,
-                    tuple(sorted(triggered)))
-
-
-def _names(job: Job, decl: _Decl, key: str) -> list[ResourceId]:
-    raw = decl.body.get(key) or []
-    if not isinstance(raw, list):
-        raw = [raw]
-    out: list[ResourceId] = []
-    for i, name in enumerate(raw):
-        info = job.table.get(str(name))
-        if info is None:
-            job.problems.append(problem_at(
-                f"resource '{decl.name}': {key} names unknown resource '{name}'",
-                where(decl.body.get(key), i) or where(decl.body, key),
-                hint=did_you_mean(str(name), job.table)))
-            continue
-        out.extend(info.ids.values())
-    return out
-
-
-def _refs(value: Any) -> set[ResourceId]:
-    if isinstance(value, Deferred):
-        return set(value.refs)
-    if isinstance(value, Mapping):
-        return set().union(*(_refs(v) for v in value.values())) if value else set()
-    if isinstance(value, list):
-        return set().union(*(_refs(v) for v in value)) if value else set()
-    return set()
-
-
-def _protect(job: Job, decl: _Decl, scope: Scope) -> bool:
-    raw = decl.body.get("protect", False)
-    value = resolve_value(job, raw, scope, where(decl.body, "protect"))
-    if not isinstance(value, bool):
-        job.problems.append(problem_at(f"resource '{decl.name}': protect must be true or false",
-                                       where(decl.body, "protect")))
-        return False
-    return value
-
-
-def _validate(job: Job, rid: ResourceId, props: Mapping[str, Any], loc: Loc | None) -> None:
-    if job.kinds is None:
-        return
-    spec = job.kinds(rid.provider, rid.kind)
-    if spec is None:
-        return
-    for message in schema_problems(spec, props):
-        field = message.split("'")[1] if "'" in message else ""
-        top = field.split(".")[0]
-        props_raw = raw_props(job, rid)
-        at = where(props_raw, top) if top in (props_raw or {}) else loc
-        hint = None
-        if message.startswith("unknown property") and props_raw is not None:
-            names = spec.model().model_fields
-            hint = did_you_mean(top, names)
-        job.problems.append(problem_at(f"{rid}: {message}", at, hint=hint))
 
 
 def find_cycles(resources: list[Resource]) -> list[Problem]:

@@ -1,0 +1,230 @@
+"""The instances of one declared resource: properties, dependencies, checks.
+
+``Instances`` prepares once per resource what all of its ``count`` or
+``for_each`` instances share: the properties as a builder whose strings are
+compiled (``compiled``), the names it depends on, its kind's spec and its
+``protect``; each instance then costs only what differs. Whatever does not
+compile, or fails for one instance, is evaluated the general way
+(``Job.evaluate`` with the instance's own scope), so values, problems and
+their order are what evaluating every instance from scratch gives. Pure
+apart from the evaluator's file functions and ``read_fields`` (plan-time
+file paths, confined to the project).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from driftless.model import Deferred, Resource, ResourceId, SourceLocation
+from driftless.providers.base import KindSpec, schema_problems
+from driftless.render.compiled import Compiled, Compiler, Slow, plain
+from driftless.render.job import Job, as_text, resolve_value
+from driftless.render.read_fields import raw_props, read_fields
+from driftless.render.scope import Scope
+from driftless.render.suggest import did_you_mean
+from driftless.render.yamlio import Loc, Quoted, problem_at, where
+
+__all__ = ["Decl", "Instances"]
+
+
+@dataclass(frozen=True)
+class Decl:
+    """A resource as declared: its body, kind, and the (index, each) of its instances."""
+
+    name: str
+    body: Mapping[str, Any]
+    loc: Loc | None
+    provider: str
+    kind: str
+    mode: str
+    instances: tuple[tuple[int | str | None, Any], ...]
+    ssh_target: str | None = None  # a local kind run on this host over SSH
+
+
+class _Instance:
+    """One instance being built: its index, its ``each``, and its scope when needed."""
+
+    __slots__ = ("_base", "_scope", "each", "index", "mode")
+
+    def __init__(self, base: Scope, mode: str, index: Any, each: Any) -> None:
+        self._base, self.mode, self.index = base, mode, index
+        self.each = (index, each) if mode == "for_each" else None
+        self._scope: Scope | None = None
+
+    def scope(self) -> Scope:
+        """The scope the general evaluator sees for this instance (made once)."""
+        if self._scope is None:
+            scope = self._base
+            if self.mode == "count" and isinstance(self.index, int):
+                scope = replace(scope, count_index=self.index)
+            elif self.mode == "for_each":
+                scope = replace(scope, each=self.each)
+            self._scope = scope
+        return self._scope
+
+
+_Build = Callable[[_Instance], Any]
+_UNSET: Any = object()
+
+
+class Instances:
+    """What every instance of ``decl`` shares, prepared once; ``build`` makes one."""
+
+    def __init__(self, job: Job, decl: Decl, scope: Scope) -> None:
+        self.job, self.decl, self.scope = job, decl, scope
+        body = decl.body
+        self.props_loc = where(body, "properties") if "properties" in body else decl.loc
+        each_plain = decl.mode == "for_each" and all(plain(v) for _, v in decl.instances)
+        self.compiler = Compiler(scope, decl.mode, each_plain=each_plain)
+        self.pure = True  # no string evaluated the general way: no Deferred, no refs
+        self.props = self._builder(body.get("properties") or {}, self.props_loc)
+        self.source = SourceLocation(*decl.loc) if decl.loc else None
+        self.names = self._static_names()
+        raw_protect = body.get("protect", False)
+        self.protect: bool | None = raw_protect if isinstance(raw_protect, bool) else None
+        self._spec: KindSpec | None = _UNSET
+
+    def build(self, index: int | str | None, each: Any) -> Resource:
+        """The resource of one instance."""
+        job, decl = self.job, self.decl
+        instance = _Instance(self.scope, decl.mode, index, each)
+        before = len(job.problems)
+        props = self.props(instance)
+        rid = job.table[decl.name].ids[index]
+        if not isinstance(props, Mapping):
+            job.problems.append(problem_at(f"{rid}: properties must be a map", self.props_loc))
+            props = {}
+        if decl.ssh_target is not None:
+            props = {**props, "ssh_target": decl.ssh_target}
+        if self.names is not None:
+            triggered, named = self.names
+        else:
+            triggered = _names(job, decl, "triggered_by")
+            named = _names(job, decl, "depends_on")
+        deps = {*named, *triggered, *(() if self.pure else _refs(props))}
+        if rid in deps:
+            job.problems.append(problem_at(
+                f"{rid} refers to itself", self.props_loc,
+                hint="a resource cannot use its own attributes or depend on itself"))
+            deps.discard(rid)
+        if len(job.problems) == before:  # a failed expression would only cascade here
+            props = self._read_fields(rid, props)
+            _validate(job, rid, props, self.props_loc, self.spec())
+        protect = self.protect if self.protect is not None else _protect(job, decl,
+                                                                           instance.scope())
+        return Resource(rid, props, tuple(sorted(deps)), protect, self.source,
+                        tuple(sorted(triggered)))
+
+    def spec(self) -> KindSpec | None:
+        """The kind's spec, looked up once (the lookup may load the provider)."""
+        if self._spec is _UNSET:
+            kinds = self.job.kinds
+            self._spec = kinds(self.decl.provider, self.decl.kind) if kinds is not None else None
+        return self._spec
+
+    def _read_fields(self, rid: ResourceId, props: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``read_fields``, skipped (a copy is what it gives) when the kind reads no file."""
+        fields: frozenset[str] = getattr(self.spec(), "read_fields", frozenset())
+        if fields & props.keys():
+            return read_fields(self.job, rid, props, self.props_loc)
+        return dict(props)
+
+    def _static_names(self) -> tuple[list[ResourceId], list[ResourceId]] | None:
+        """``triggered_by`` and ``depends_on`` resolved once; None when they have
+        problems (then each instance resolves and reports them, as it always did)."""
+        problems = self.job.problems
+        before = len(problems)
+        names = (_names(self.job, self.decl, "triggered_by"),
+                 _names(self.job, self.decl, "depends_on"))
+        if len(problems) == before:
+            return names
+        del problems[before:]
+        return None
+
+    # -- properties -------------------------------------------------------------------
+    def _builder(self, value: Any, loc: Loc | None) -> _Build:
+        """What ``resolve_value(job, value, scope, loc)`` gives, per instance."""
+        if isinstance(value, str):
+            return self._string(value, loc) if "${" in value else lambda _i: value
+        if isinstance(value, Mapping):
+            items = [(k, self._builder(v, where(value, k) or loc)) for k, v in value.items()]
+            return lambda i: {k: b(i) for k, b in items}
+        if isinstance(value, list):
+            builds = [self._builder(v, where(value, n) or loc) for n, v in enumerate(value)]
+            return lambda i: [b(i) for b in builds]
+        return lambda _i: value
+
+    def _string(self, text: str, loc: Loc | None) -> _Build:
+        job = self.job
+        code = self.compiler.template(text)
+        if code is None:
+            self.pure = False
+            return lambda i: job.evaluate(text, i.scope(), loc)
+        return _compiled(job, text, loc, code)
+
+
+def _compiled(job: Job, text: str, loc: Loc | None, code: Compiled) -> _Build:
+    quoted = isinstance(text, Quoted)
+
+    def build(i: _Instance) -> Any:
+        try:
+            value = code(i.index, i.each)
+        except Slow:  # the general way gives the value, or words the error
+            return job.evaluate(text, i.scope(), loc)
+        return as_text(value) if quoted else value
+    return build
+
+
+def _names(job: Job, decl: Decl, key: str) -> list[ResourceId]:
+    raw = decl.body.get(key) or []
+    if not isinstance(raw, list):
+        raw = [raw]
+    out: list[ResourceId] = []
+    for i, name in enumerate(raw):
+        info = job.table.get(str(name))
+        if info is None:
+            job.problems.append(problem_at(
+                f"resource '{decl.name}': {key} names unknown resource '{name}'",
+                where(decl.body.get(key), i) or where(decl.body, key),
+                hint=did_you_mean(str(name), job.table)))
+            continue
+        out.extend(info.ids.values())
+    return out
+
+
+def _refs(value: Any) -> set[ResourceId]:
+    if isinstance(value, Deferred):
+        return set(value.refs)
+    if isinstance(value, Mapping):
+        return set().union(*(_refs(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_refs(v) for v in value)) if value else set()
+    return set()
+
+
+def _protect(job: Job, decl: Decl, scope: Scope) -> bool:
+    raw = decl.body.get("protect", False)
+    value = resolve_value(job, raw, scope, where(decl.body, "protect"))
+    if not isinstance(value, bool):
+        job.problems.append(problem_at(f"resource '{decl.name}': protect must be true or false",
+                                       where(decl.body, "protect")))
+        return False
+    return value
+
+
+def _validate(job: Job, rid: ResourceId, props: Mapping[str, Any], loc: Loc | None,
+              spec: KindSpec | None) -> None:
+    if spec is None:
+        return
+    for message in schema_problems(spec, props):
+        field = message.split("'")[1] if "'" in message else ""
+        top = field.split(".")[0]
+        props_raw = raw_props(job, rid)
+        at = where(props_raw, top) if top in (props_raw or {}) else loc
+        hint = None
+        if message.startswith("unknown property") and props_raw is not None:
+            names = spec.model().model_fields
+            hint = did_you_mean(top, names)
+        job.problems.append(problem_at(f"{rid}: {message}", at, hint=hint))
