@@ -25,6 +25,8 @@ from driftless.agent.schedule import next_run
 from driftless.engine import Engine
 from driftless.errors import ConfigError, ProviderError, WaitError
 from driftless.model import Action, Health, HealthCode, Plan
+from driftless.model.digest_key import current_key
+from driftless.plan.memo import CleanMemo
 from driftless.providers import ProviderSet
 from driftless.providers.base import KindSpec
 from driftless.render import RenderOptions, load_project, render_stack
@@ -140,6 +142,16 @@ def _kind_lookup(providers: ProviderSet) -> Callable[[str, str], KindSpec | None
     return lookup
 
 
+def _clean_memo(ctx: ReconcileContext) -> CleanMemo | None:
+    """The clean-plan memo in the agent's state directory: an unchanged stack's
+    periodic drift check then stats its files instead of reading them."""
+    try:
+        key = current_key().secret
+    except ConfigError:
+        return None
+    return CleanMemo(ctx.rt.config.state_dir / "cache", key=key, context=ctx.providers.config)
+
+
 def plan(ctx: ReconcileContext) -> None:
     """Take the stack's lock and plan against state and live reads.
 
@@ -149,7 +161,7 @@ def plan(ctx: ReconcileContext) -> None:
     as the deployed one is not planned (see ``_render_unchanged``).
     """
     ctx.engine = Engine(providers=ctx.providers, backend=ctx.backend,
-                        workers=ctx.rt.config.workers)
+                        workers=ctx.rt.config.workers, memo=_clean_memo(ctx))
     if _render_unchanged(ctx):
         return
     ctx.exits.enter_context(

@@ -55,10 +55,16 @@ class ResourceId(NamedTuple):
         """Parse an address driftless itself wrote (state rows): a fast path
         for the plain ``provider:kind/name`` form, the full parser otherwise."""
         head, sep, name = address.partition("/")
-        if sep and "[" not in name:
+        if sep:
             provider, colon, kind = head.partition(":")
-            if colon:
+            if colon and "[" not in name:
                 return cls(provider, kind, name)
+            base, _, index = name.partition("[")
+            number = index[:-1]
+            # count.index: canonical digits only ("[07]" is left to the parser)
+            if colon and index.endswith("]") and number.isascii() and number.isdigit() \
+                    and (number == "0" or number[0] != "0") and "[" not in number:
+                return cls(provider, kind, base, int(number))
         return cls.parse(address)
 
     @classmethod

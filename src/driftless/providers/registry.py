@@ -140,6 +140,12 @@ class ProviderSet:
         self._config = dict(config or {})
         self._loaded: dict[str, Provider] = {}
 
+    @property
+    def config(self) -> Mapping[str, Mapping[str, Any]]:
+        """Each provider's settings from driftless.yaml (what a remembered plan
+        depends on besides the stack and state)."""
+        return self._config
+
     def get(self, name: str) -> Provider:
         """The configured provider ``name`` (loaded once)."""
         if name not in self._loaded:

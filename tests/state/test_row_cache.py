@@ -1,0 +1,85 @@
+"""The SQLite row cache: decoded rows left by a write, used only for the same bytes."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import driftless.state.sqlite as sqlite_mod
+from driftless.model import ResourceId, ResourceState, StateSnapshot
+from driftless.state.packed import pack
+from driftless.state.sqlite import from_url
+
+
+def _snapshot(n: int) -> StateSnapshot:
+    resources = {}
+    for i in range(n):
+        rid = ResourceId("local", "file", "f", i)
+        resources[rid] = ResourceState(
+            rid, {"path": f"/srv/f{i}", "size": i}, {"ino": 100 + i},
+            {"path": f"/srv/f{i}", "content": {"$sha256": f"{i:064x}"}},
+            protect=i == 3, depends_on=(ResourceId("local", "directory", "srv"),))
+    return StateSnapshot("lineage-1", 1, resources, {"out": "x"})
+
+
+def _sidecars(directory: Path) -> list[Path]:
+    return [p for p in directory.iterdir() if ".rows-" in p.name]
+
+
+def _fresh_read(tmp: Path, db: Path) -> StateSnapshot:
+    reader = from_url(f"sqlite:///{db}", tmp)
+    try:
+        return reader.read("files")
+    finally:
+        reader.close()
+
+
+def test_a_write_leaves_decoded_rows_that_read_back_the_same(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "s.db"
+    writer = from_url(f"sqlite:///{db}", tmp_path)
+    writer.write("files", _snapshot(12))
+    writer.close()
+    [sidecar] = _sidecars(tmp_path)
+    assert sidecar.stat().st_mode & 0o777 == 0o600
+    inflated: list[object] = []
+    real = sqlite_mod.unpack
+    monkeypatch.setattr(sqlite_mod, "unpack", lambda v: inflated.append(v) or real(v))
+    cached = _fresh_read(tmp_path, db)
+    assert len(inflated) == 1  # the outputs only: no row was inflated
+    sidecar.unlink()
+    decoded = _fresh_read(tmp_path, db)
+    assert len(inflated) == 1 + 1 + 12
+    assert cached == decoded == _snapshot(12)
+    assert list(cached.resources) == list(decoded.resources)  # same order too
+
+
+def test_a_row_changed_behind_its_back_is_decoded_from_the_database(tmp_path: Path) -> None:
+    """The cache is found by the stored bytes, not by the serial: a row rewritten
+    by anyone (here by hand, serial unchanged) is read as stored."""
+    db = tmp_path / "s.db"
+    writer = from_url(f"sqlite:///{db}", tmp_path)
+    writer.write("files", _snapshot(5))
+    writer.close()
+    rid = ResourceId("local", "file", "f", 2)
+    changed = ResourceState(rid, {"path": "/elsewhere", "size": 9}, {}, {})
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE resources SET doc = ? WHERE address = ?",
+                     (pack(json.dumps(changed.to_json(), sort_keys=True)), str(rid)))
+    assert _fresh_read(tmp_path, db).resources[rid] == changed
+
+
+def test_a_damaged_cache_file_only_costs_a_decode(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    writer = from_url(f"sqlite:///{db}", tmp_path)
+    writer.write("files", _snapshot(5))
+    writer.close()
+    [sidecar] = _sidecars(tmp_path)
+    data = sidecar.read_bytes()
+    sidecar.write_bytes(data[: len(data) // 2])
+    assert _fresh_read(tmp_path, db) == _snapshot(5)
+    sidecar.write_bytes(b"nonsense")
+    assert _fresh_read(tmp_path, db) == _snapshot(5)
