@@ -4,11 +4,13 @@ through rich on a terminal and through the plain-text path elsewhere."""
 from __future__ import annotations
 
 import io
+import sys
 
 import pytest
 from rich.console import Console
 
 from driftless.cli import display
+from driftless.cli.plain import Out
 from driftless.model import Action, Change, FieldDiff, Plan, Resource, ResourceId
 
 NASTY = ["plain", "[bold]not markup[/]", "ends with a backslash\\", "\\[escaped\\]", "tab\there",
@@ -47,9 +49,15 @@ def test_batched_plan_prints_the_same_as_line_by_line(kind: str,
     by_line = console()
     for line in display.plan_lines(_plan()):
         by_line.print(line)
-    batched = console()
+    written = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", written)
+    batched = Out()
+    if kind == "colour":  # the terminal: rich prints
+        batched._coloured, batched._console = True, console()
+        written = batched._console.file
+    assert batched.plain is (kind == "plain")
     monkeypatch.setattr(display, "console", batched)
     display.print_plan(_plan())
     assert len(display.plan_lines(_plan())) > display._BATCH  # more than one batch
-    assert batched.file.getvalue() == by_line.file.getvalue()  # type: ignore[attr-defined]
-    assert "not markup" in batched.file.getvalue()  # type: ignore[attr-defined]
+    assert written.getvalue() == by_line.file.getvalue()  # type: ignore[attr-defined]
+    assert "not markup" in written.getvalue()

@@ -2,9 +2,10 @@
 
 Each command group lives in its own module with a ``register(app)``
 function, so groups grow independently. ``main`` registers only the group of
-the command being run (see ``driftless.cli.application``), and ``driftless --version``
-answers before typer is imported at all: start time is what every run of
-the CLI, CI and the agent's one-shot commands pays.
+the command being run (see ``driftless.cli.application``); ``driftless --version``
+answers before typer is imported at all, and so does an ordinary plan, apply
+or destroy (``driftless.cli.fast``): start time is what every run of the CLI,
+CI and the agent's one-shot commands pays.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ def main() -> None:
     if argv == ["--version"]:
         print_version()
         return
+    from driftless.cli.fast import run
+
+    run(argv)  # an ordinary plan, apply or destroy runs (and exits) here, without typer
     from driftless.cli.application import build_app, command_of
 
     build_app(command_of(argv))()

@@ -10,7 +10,6 @@ registers each top-level command; a test keeps it complete.
 from __future__ import annotations
 
 import importlib
-import os
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -18,15 +17,7 @@ from typing import Annotated
 
 import typer
 
-from driftless.model.policy import (
-    ENV_ALLOW_READ,
-    ENV_LIMIT_PREFIX,
-    ENV_SECRET_COMMANDS,
-    ENV_SECRET_ENV,
-    ENV_SECRET_FILES,
-    Policy,
-    PolicyError,
-)
+from driftless.cli.root import RootOptionError, use_root_options
 
 __all__ = ["GROUPS", "MODULES", "build_app", "command_of", "full_app"]
 
@@ -139,36 +130,9 @@ def _root(
 
     Example: driftless -C examples/quickstart plan
     """
-    _operator_policy(allow_read or [], limit or [])
-    _secret_policy(secret_file_dir or [], secret_env, secret_commands)
-    if directory is not None:
-        try:
-            os.chdir(directory)
-        except OSError as exc:
-            raise typer.BadParameter(f"cannot change to {directory}: {exc.strerror}") from None
-
-
-def _operator_policy(allow_read: list[Path], limits: list[str]) -> None:
-    """Check --allow-read/--limit and hand them on as the environment variables that
-    every project load (and any agent this process starts) reads the policy from."""
-    pairs = dict(item.partition("=")[::2] for item in limits)
     try:
-        Policy.from_environ(os.environ).widened(read_roots=allow_read, limits=pairs)
-    except PolicyError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--limit") from None
-    if allow_read:
-        roots = [os.environ.get(ENV_ALLOW_READ, ""), *(str(p.resolve()) for p in allow_read)]
-        os.environ[ENV_ALLOW_READ] = ":".join(r for r in roots if r)
-    for name, value in pairs.items():
-        os.environ[ENV_LIMIT_PREFIX + name.strip().upper().replace("-", "_")] = value
-
-
-def _secret_policy(dirs: list[Path], env_patterns: list[str] | None, commands: bool) -> None:
-    """Hand the secret-reference flags on as DRIFTLESS_SECRET_* (see ``_operator_policy``)."""
-    if dirs:
-        roots = [os.environ.get(ENV_SECRET_FILES, ""), *(str(p.resolve()) for p in dirs)]
-        os.environ[ENV_SECRET_FILES] = ":".join(r for r in roots if r)
-    if env_patterns:
-        os.environ[ENV_SECRET_ENV] = ":".join(env_patterns)
-    if commands:
-        os.environ[ENV_SECRET_COMMANDS] = "1"
+        use_root_options(directory=directory, allow_read=allow_read or [], limits=limit or [],
+                         secret_file_dirs=secret_file_dir or [], secret_env=secret_env,
+                         secret_commands=secret_commands)
+    except RootOptionError as exc:
+        raise typer.BadParameter(exc.message, param_hint=exc.param_hint) from None

@@ -1,16 +1,25 @@
-"""How plans, results and drift look in a terminal (see UX.md)."""
+"""How plans, results and drift look in a terminal (see UX.md).
+
+Each line is written once, as a template over ``_Markup`` (rich console
+markup: styles, values escaped) or ``_Plain`` (the same line as rich prints
+it without a terminal: the raw values, no tags). A plan printed where there
+is no terminal (CI logs, pipes, the agent) is the plain lines, written in
+batches; a line rich would print as anything but its plain form (a value
+with a tag-like bracket, a control code, an emoji code: ``plain_text``) is
+rendered from its markup instead, so the text is rich's own. A test holds
+both to rich.
+"""
 
 from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from rich.markup import escape
-
 from driftless.cli.output import console
+from driftless.cli.plain import escape, plain_text, render_plain
 from driftless.model import Action, ApplyResult, Change, Outcome, Plan
 from driftless.plan import import_command
 
@@ -26,67 +35,113 @@ _WORD = {
     Action.DELETE: "delete", Action.READ: "read", Action.NOOP: "no change",
 }
 
+_ENCODE = json.JSONEncoder(sort_keys=True, default=str).encode
+_encode_str: Callable[[str], str] = json.JSONEncoder().encode
+_SHOWN = 120
+_CUT = 130  # a longer string is shown from its first characters only: its JSON is cut anyway
+
 
 def show_value(value: Any) -> str:
     """A value as one short line (JSON-ish, secrets already masked)."""
     if isinstance(value, str):
-        text = json.dumps(value)
+        # JSON of a prefix is a prefix of the JSON, and is longer than what is shown
+        text = _encode_str(value if len(value) <= _CUT else value[:_CUT])
+    elif value is True:
+        return "true"
+    elif value is False:
+        return "false"
+    elif value is None:
+        return "null"
     else:
-        text = json.dumps(value, sort_keys=True, default=str)
-    return text if len(text) <= 120 else text[:117] + "..."
+        text = _ENCODE(value)
+    return text if len(text) <= _SHOWN else text[:_SHOWN - 3] + "..."
+
+
+class _Markup:
+    """Lines as rich console markup."""
+
+    esc = staticmethod(escape)
+
+    @staticmethod
+    def tag(style: str, text: str) -> str:
+        return f"[{style}]{text}[/]"
+
+
+def _same(text: str) -> str:
+    return text
+
+
+class _Plain:
+    """Lines as plain text (what rich prints for the markup, see ``plain_text``)."""
+
+    esc = staticmethod(_same)
+
+    @staticmethod
+    def tag(style: str, text: str) -> str:
+        return text
+
+
+_Fmt = type[_Markup] | type[_Plain]
 
 
 def print_change(change: Change) -> None:
     """One change: symbol, address, action, why; then its field diffs."""
-    _print_lines(change_lines(change))
+    _print_lines(_change(change, _Plain), lambda: _change(change, _Markup))
 
 
 def change_lines(change: Change) -> list[str]:
     """The markup lines of one change (see ``print_change``)."""
+    return _change(change, _Markup)
+
+
+def _change(change: Change, f: _Fmt) -> list[str]:
     if change.refused and change.unmanaged:
-        lines = [_unmanaged_line(change)]
+        lines = [_unmanaged_line(change, f)]
     elif change.refused:
-        return [f"  [bold red]![/] {escape(str(change.id)):<40} [red]delete refused[/]"
-                f"   {escape(change.reason)}"]
+        return [f"  {f.tag('bold red', '!')} {f.esc(str(change.id)):<40} "
+                f"{f.tag('red', 'delete refused')}   {f.esc(change.reason)}"]
     else:
-        lines = [_action_line(change)]
-    lines.extend(_diff_lines(change))
+        lines = [_action_line(change, f)]
+    if change.diffs:
+        lines += _diff_lines(change, f)
     return lines
 
 
-def _action_line(change: Change) -> str:
+def _action_line(change: Change, f: _Fmt) -> str:
     style = _STYLE[change.action]
-    why = f"   why: {escape(change.reason)}" if change.reason else ""
+    why = f"   why: {f.esc(change.reason)}" if change.reason else ""
     if change.desired is not None and change.desired.protect:
-        why += "   [dim](protected)[/]"
+        why += "   " + f.tag("dim", "(protected)")
     word = _WORD[change.action]
     if change.adopt:
         word = "adopt" if change.action is Action.READ else f"adopt, then {word}"
-    return (f"  [{style}]{change.action.symbol:>3}[/] {escape(str(change.id)):<40} "
-            f"[{style}]{word}[/]{why}")
+    return (f"  {f.tag(style, f'{change.action.symbol:>3}')} {f.esc(str(change.id)):<40} "
+            f"{f.tag(style, word)}{why}")
 
 
-def _unmanaged_line(change: Change) -> str:
+def _unmanaged_line(change: Change, f: _Fmt) -> str:
     """``?``: the object exists but state does not own it; say how to take it over."""
     attrs = change.prior.attributes if change.prior is not None else {}
     differs = "; differs from the configuration" if change.diffs else ""
-    return (f"  [bold yellow]  ?[/] {escape(str(change.id)):<40} "
-            f"[yellow]exists, not managed{differs}[/]   "
-            f"({escape(import_command(change.id, attrs))}, or plan/apply with --adopt)")
+    return (f"  {f.tag('bold yellow', '  ?')} {f.esc(str(change.id)):<40} "
+            f"{f.tag('yellow', f'exists, not managed{differs}')}   "
+            f"({f.esc(import_command(change.id, attrs))}, or plan/apply with --adopt)")
 
 
-def _diff_lines(change: Change) -> Iterator[str]:
+def _diff_lines(change: Change, f: _Fmt) -> list[str]:
+    create = change.action is Action.CREATE
+    esc = f.esc
+    lines = []
     for diff in change.diffs:
         before, after = diff.shown()
-        if change.action is not Action.CREATE and _is_text(before, after):
-            yield f"        {escape(diff.path)}:"
-            yield from _unified(before, after)
+        if not create and _is_text(before, after):
+            lines.append(f"        {esc(diff.path)}:")
+            lines.extend(_unified(before, after, f))
             continue
-        arrow = f"{show_value(before)} → {show_value(after)}"
-        if change.action is Action.CREATE:
-            arrow = show_value(after)
-        forced = "  [magenta](forces replacement)[/]" if diff.forces_replace else ""
-        yield f"        {escape(diff.path)}: {escape(arrow)}{forced}"
+        arrow = show_value(after) if create else f"{show_value(before)} → {show_value(after)}"
+        forced = "  " + f.tag("magenta", "(forces replacement)") if diff.forces_replace else ""
+        lines.append(f"        {esc(diff.path)}: {esc(arrow)}{forced}")
+    return lines
 
 
 def _is_text(before: Any, after: Any) -> bool:
@@ -99,68 +154,73 @@ _DIFF_LINES = 40
 """A longer diff is cut, saying how much was left out: the plan stays readable."""
 
 
-def _unified(before: str, after: str) -> Iterator[str]:
+def _unified(before: str, after: str, f: _Fmt) -> Iterator[str]:
     lines = list(difflib.unified_diff(before.splitlines(), after.splitlines(), "before",
                                       "after", n=2, lineterm=""))[2:]
     for line in lines[:_DIFF_LINES]:
         style = {"+": "green", "-": "red", "@": "cyan"}.get(line[:1], "")
-        text = escape(line)
-        yield f"          [{style}]{text}[/]" if style else f"          {text}"
+        text = f.esc(line)
+        yield f"          {f.tag(style, text)}" if style else f"          {text}"
     if len(lines) > _DIFF_LINES:
-        yield f"          [dim]... {len(lines) - _DIFF_LINES} more diff lines[/]"
+        yield f"          {f.tag('dim', f'... {len(lines) - _DIFF_LINES} more diff lines')}"
 
 
 _BATCH = 500
-"""Lines handed to rich in one ``print``: each call costs ~60 us of rich's
-rendering machinery, so a 10,000-resource plan printed line by line took
+"""Lines written (or handed to rich) at once: each rich ``print`` costs ~60 us of
+its rendering machinery, so a 10,000-resource plan printed line by line took
 2.7 s; joined lines render to the same text (every line closes its tags and
 ``escape`` never leaves a trailing backslash)."""
 
 
-def _print_lines(lines: list[str]) -> None:
-    # Not a terminal (CI logs, pipes, the agent): no styles at all, so the markup
-    # is rendered to its text once and written, skipping rich's segment machinery
-    # (half of the remaining time); a test holds it to rich's own output.
-    plain = not console.is_terminal and console.color_system is None
-    for start in range(0, len(lines), _BATCH):
-        chunk = "\n".join(lines[start:start + _BATCH])
-        if plain:
-            _write_plain(chunk)
-        else:
-            console.print(chunk)
+def _print_lines(plain: list[str], markup: Callable[[], list[str]]) -> None:
+    """Print a block of lines given as plain text and (made only if needed) markup."""
+    if not console.plain:
+        lines = markup()
+        for start in range(0, len(lines), _BATCH):
+            console.print("\n".join(lines[start:start + _BATCH]))
+        return
+    marked: list[str] = []
+    for start in range(0, len(plain), _BATCH):
+        chunk = "\n".join(plain[start:start + _BATCH])
+        if plain_text(chunk) is None:  # some line is not its own plain text: per line
+            marked = marked or markup()
+            chunk = "\n".join(_plain_line(line, marked[start + i])
+                              for i, line in enumerate(plain[start:start + _BATCH]))
+        console.write_lines(chunk)
 
 
-def _write_plain(markup: str) -> None:
-    text = console.render_str(markup)
-    if "\t" in text.plain:
-        text.expand_tabs(console.tab_size)
-    console.file.write(text.plain + "\n")
-    console.file.flush()
+def _plain_line(line: str, markup: str) -> str:
+    text = plain_text(line)
+    return render_plain(markup) if text is None else text
 
 
-def plan_lines(plan: Plan, *, header: bool = True) -> list[str]:
-    """The markup lines of one stack's plan (see ``print_plan``)."""
+def _plan(plan: Plan, f: _Fmt, *, header: bool) -> list[str]:
     lines = []
     if header:
         rev = plan.revision[:7] if plan.revision else "working tree"
-        lines.append(f"[bold]stack {escape(plan.stack)}[/]  (rev {rev}, "
+        lines.append(f"{f.tag('bold', f'stack {f.esc(plan.stack)}')}  (rev {rev}, "
                      f"state serial {plan.serial})")
-    lines.extend(f"  [cyan]note[/]: {escape(note)}" for note in plan.notes)
+    lines.extend(f"  {f.tag('cyan', 'note')}: {f.esc(note)}" for note in plan.notes)
     shown = [c for c in plan.changes if c.is_change or c.refused]
     if not shown:
         lines.append("  No changes. Reality matches the configuration.")
         return lines
     lines.append("")
     for change in shown:
-        lines.extend(change_lines(change))
+        lines.extend(_change(change, f))
     lines.append("")
     lines.append(plan.summary_line())
     return lines
 
 
+def plan_lines(plan: Plan, *, header: bool = True) -> list[str]:
+    """The markup lines of one stack's plan (see ``print_plan``)."""
+    return _plan(plan, _Markup, header=header)
+
+
 def print_plan(plan: Plan, *, header: bool = True) -> None:
     """The whole plan of one stack, as in UX.md."""
-    _print_lines(plan_lines(plan, header=header))
+    _print_lines(_plan(plan, _Plain, header=header), lambda: plan_lines(plan, header=header))
 
 
 def print_results(results: list[ApplyResult] | tuple[ApplyResult, ...]) -> None:
@@ -186,6 +246,6 @@ def apply_progress(total: int, *, enabled: bool) -> Iterator[Any]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (TextColumn("applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
+    with Progress(*columns, console=console.rich(), transient=True) as progress:
         task = progress.add_task("apply", total=total)
         yield lambda _result: progress.advance(task)

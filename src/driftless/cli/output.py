@@ -1,6 +1,7 @@
 """Printing for the CLI: one console, errors without tracebacks, JSON output.
 
-Colour only on a TTY and never with ``NO_COLOR``; rich decides both.
+Colour only on a TTY and never with ``NO_COLOR``; rich decides both, and is
+imported only when it has something to decide (see ``driftless.cli.plain``).
 """
 
 from __future__ import annotations
@@ -13,16 +14,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-import typer
-from rich.console import Console
-from rich.markup import escape
-
+from driftless.cli.plain import Out, escape
 from driftless.errors import DriftlessError, Problem, RenderError
 
 __all__ = ["console", "err_console", "fail", "guard", "print_json", "print_problems"]
 
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+console = Out()
+err_console = Out(stderr=True)
 
 T = TypeVar("T")
 
@@ -99,7 +97,7 @@ def fail(exc: DriftlessError, *, what_happened: str = "nothing was changed") -> 
             err_console.print(f"       {escape(exc.hint)}")
     if os.environ.get("DRIFTLESS_DEBUG"):
         raise exc
-    raise typer.Exit(1)
+    raise SystemExit(1)  # what typer does with its Exit(1); the fast path has no typer
 
 
 @contextmanager

@@ -1,7 +1,8 @@
 """What ``plan`` adds for CI: policy checks, change detection, markdown and JSON.
 
 Kept out of ``core`` so the plan command stays a short list of steps; the
-check and CI modules are imported only when a plan runs.
+check and CI modules are imported only when a plan runs. typer only for
+what the fast path (``driftless.cli.fast``) leaves to it.
 """
 
 from __future__ import annotations
@@ -9,39 +10,25 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
-
-import typer
-from rich.markup import escape
+from typing import Any
 
 from driftless.cli.context import Context
 from driftless.cli.output import console, err_console, print_json
+from driftless.cli.plain import escape
 from driftless.model import Plan
 
-__all__ = ["ChangedOpt", "ChecksOpt", "FormatOpt", "check_plans", "output_format", "select_changed",
-           "show", "show_selection"]
+__all__ = ["FORMATS", "check_plans", "output_format", "select_changed", "show", "show_selection"]
 
-FormatOpt = Annotated[str | None, typer.Option(
-    "--format", metavar="text|markdown|json",
-    help="How to print the plan: text (default), markdown (for a pull request comment) "
-         "or json (like --json).")]
-ChecksOpt = Annotated[list[Path] | None, typer.Option(
-    "--checks", metavar="FILE",
-    help="Also run the policy rules defined in this Python file (repeatable; also "
-         "DRIFTLESS_CHECKS). Rules from the repository itself are YAML only.")]
-ChangedOpt = Annotated[str | None, typer.Option(
-    "--changed-since", metavar="REV",
-    help="Plan only the stacks whose render changed since git revision REV, and the "
-         "stacks depending on their outputs; says why each one is planned.")]
-
-_FORMATS = ("text", "markdown", "json")
+FORMATS = ("text", "markdown", "json")
 
 
 def output_format(fmt: str | None, as_json: bool) -> str:
     """The chosen format (``--json`` is ``--format json``)."""
     chosen = fmt or ("json" if as_json else "text")
-    if chosen not in _FORMATS:
-        raise typer.BadParameter(f"'{chosen}' is not one of {', '.join(_FORMATS)}",
+    if chosen not in FORMATS:
+        import typer  # only the typer command line gets here (the fast path checks first)
+
+        raise typer.BadParameter(f"'{chosen}' is not one of {', '.join(FORMATS)}",
                                  param_hint="--format")
     return chosen
 
@@ -74,6 +61,8 @@ def show(fmt: str, plans: Sequence[Plan], report: Any, reasons: Sequence[str],
         print_json({**doc, "checks": report.to_json(),
                     **({"selected": list(reasons)} if reasons else {})})
     elif fmt == "markdown":
+        import typer  # the fast path leaves --format markdown to typer
+
         from driftless.ci.markdown import plans_markdown
 
         typer.echo(plans_markdown(plans, checks=report, reasons=reasons), nl=False)

@@ -13,16 +13,13 @@ that an error again. ``SecretWarnings`` collects those warnings for
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 import yaml
-from rich.markup import escape
 
 from driftless.errors import ConfigError, DriftlessError, Problem, RenderError
 from driftless.model import UNKNOWN, DesiredStack
@@ -43,9 +40,9 @@ from driftless.render import (
 from driftless.state import open_backend
 
 from .output import console, err_console, guard, print_json
+from .secret_warnings import SecretWarnings, cwd_relative, problem_json
 
-__all__ = ["register"]
-
+__all__ = ["SecretWarnings", "register"]
 
 
 class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
@@ -72,41 +69,6 @@ NoSecretsOpt = Annotated[bool, typer.Option(
     "--no-secrets",
     help="Render without secrets: a sensitive variable without a value becomes a "
          "placeholder (a warning, not an error).")]
-
-
-class SecretWarnings:
-    """Warnings about secrets not given, each once (a stack renders more than once)."""
-
-    def __init__(self) -> None:
-        self.found: list[Problem] = []
-
-    def __call__(self, problem: Problem) -> None:
-        if problem not in self.found:
-            self.found.append(problem)
-
-    def optional(self, options: RenderOptions) -> RenderOptions:
-        """``options`` with secrets optional, reporting to this collector."""
-        return replace(options, on_missing_secret=self)
-
-    def relative(self, root: Path) -> list[Problem]:
-        """The warnings with paths relative to the cwd."""
-        return [_cwd_relative(p, root) for p in self.found]
-
-    def to_json(self, root: Path) -> list[dict[str, Any]]:
-        """The warnings as ``--json`` shows problems."""
-        return [_problem_json(p) for p in self.relative(root)]
-
-    def print(self, root: Path) -> None:
-        """Each warning as ``warning: what`` / ``--> file:line:col`` on stderr."""
-        for p in self.relative(root):
-            err_console.print(f"[bold yellow]warning[/]: {escape(p.message)}", emoji=False)
-            if p.file is not None:
-                err_console.print(f"  --> {escape(p.where())}", emoji=False)
-
-
-def _problem_json(p: Problem) -> dict[str, Any]:
-    return {"message": p.message, "file": p.file, "line": p.line, "column": p.column,
-            "hint": p.hint}
 
 
 def _options(env: str | None, var: list[str] | None, var_file: list[Path] | None) -> RenderOptions:
@@ -150,7 +112,7 @@ def kind_lookup(providers: ProviderSet) -> KindLookup:
 
 def _relative(problems: tuple[Problem, ...], project: Project) -> list[Problem]:
     """Problems with paths relative to the current directory, so snippets can be shown."""
-    return [_cwd_relative(p, project.root) for p in problems]
+    return [cwd_relative(p, project.root) for p in problems]
 
 
 def _load(directory: Path | None) -> Project:
@@ -159,13 +121,7 @@ def _load(directory: Path | None) -> Project:
         return load_project(start)
     except RenderError as exc:
         root = find_project(start)
-        raise RenderError([_cwd_relative(p, root) for p in exc.problems]) from None
-
-
-def _cwd_relative(problem: Problem, root: Path) -> Problem:
-    if problem.file and (root / problem.file).is_file():
-        return replace(problem, file=os.path.relpath(root / problem.file))
-    return problem
+        raise RenderError([cwd_relative(p, root) for p in exc.problems]) from None
 
 
 def validate(directory: DirOpt = None, env: EnvOpt = None, var: VarOpt = None,
@@ -215,7 +171,7 @@ def _validate_json(problems: Sequence[Problem], stacks: int, resources: int,
     """Machine-readable validation; exit 1 when anything is wrong (warnings are not)."""
     print_json({
         "valid": not problems, "stacks": stacks, "resources": resources,
-        "problems": [_problem_json(p) for p in problems], "warnings": warnings,
+        "problems": [problem_json(p) for p in problems], "warnings": warnings,
     })
     if problems:
         raise typer.Exit(1)
