@@ -254,8 +254,14 @@ class Engine:
         todo = plan.pending()
         ups = [c for c in todo if c.action is not Action.DELETE]
         downs = [c for c in todo if c.action is Action.DELETE]
+        kinds: dict[tuple[str, str], bool] = {}
+
         def cheap(change: Change) -> bool:
-            return is_cheap(self.providers, change.id)
+            rid = change.id
+            known = kinds.get((rid.provider, rid.kind))
+            if known is None:
+                known = kinds[rid.provider, rid.kind] = is_cheap(self.providers, rid)
+            return known
 
         results = walk(ups, {c.id: c.depends_on for c in ups}, runner,
                        workers=self.workers, on_result=on_result, cheap=cheap)

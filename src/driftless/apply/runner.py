@@ -45,6 +45,7 @@ from driftless.providers import ProviderSet, comparable
 from driftless.providers.base import secure_live
 from driftless.providers.compact import compact_inputs
 from driftless.state import Journal
+from driftless.state.packed import RowDoc
 
 __all__ = ["ChangeRunner", "begin_all", "finish_all"]
 
@@ -79,6 +80,10 @@ class ChangeRunner:
         results: dict[ResourceId, ApplyResult] = {}
         ready: list[Change] = []
         for change in batch:
+            res = change.desired
+            if res is None or not deferred_refs(res.properties):
+                ready.append(change)  # nothing to resolve: the common case
+                continue
             final = self._guarded(change, self._resolved)
             if isinstance(final, ApplyResult):
                 results[change.id] = final
@@ -87,7 +92,10 @@ class ChangeRunner:
                                                  "no change needed")
             else:
                 ready.append(final)
-        for change, result in zip(ready, self._run_all(ready), strict=True):
+        ran = self._run_all(ready)
+        if not results:
+            return ran  # every change of the batch ran, in its order
+        for change, result in zip(ready, ran, strict=True):
             results[change.id] = result
         return [results[c.id] for c in batch]
 
@@ -107,7 +115,7 @@ class ChangeRunner:
         if not changes:
             return []
         # compacted: state and journal keep digests of long values, not file contents
-        inputs = [compact_inputs(comparable(dict(c.desired.properties))) if c.desired else {}
+        inputs = [compact_inputs(comparable(c.desired.properties)) if c.desired else {}
                   for c in changes]
         seqs = begin_all(self.journal, [
             (str(c.id), c.action.value, self._intent(c, i))
@@ -121,7 +129,7 @@ class ChangeRunner:
                 result, state = self._apply_one(change, inp)
                 results.append(result)
                 outcomes.append((seq, result.outcome is Outcome.APPLIED,
-                                 state.to_json() if state else None))
+                                 RowDoc(state) if state else None))
         finally:
             finish_all(self.journal, outcomes)
         return results
@@ -148,7 +156,8 @@ class ChangeRunner:
         ``prior_inputs`` are state's (already comparable: secrets as digests);
         a delete has no new inputs, so they are its only way to find the object.
         """
-        intent: dict[str, Any] = {"inputs": inputs, "prior": _prior_json(self._secured(change))}
+        prior = self._secured(change) if change.prior is not None else None
+        intent: dict[str, Any] = {"inputs": inputs, "prior": _prior_json(prior)}
         before = self.snapshot.get(change.id) if change.action is not Action.CREATE else None
         if before is not None:
             intent["prior_inputs"] = dict(before.inputs)

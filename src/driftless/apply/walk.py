@@ -70,14 +70,16 @@ class _Walk:
 
 def _batches(
     ready: list[ResourceId], w: _Walk, workers: int, cheap: Callable[[Change], bool],
-) -> list[list[Change]]:
-    """Cheap changes go together in one batch (one thread); the rest are spread."""
-    changes = [w.by_id[n] for n in ready]
-    light = [c for c in changes if cheap(c)]
-    heavy = [c for c in changes if not cheap(c)]
+) -> tuple[list[Change], list[list[Change]]]:
+    """Cheap changes go together in one batch, run in the calling thread (a pool
+    hand-off per tiny file write costs more than the write); the rest are spread."""
+    light: list[Change] = []
+    heavy: list[Change] = []
+    for n in ready:
+        change = w.by_id[n]
+        (light if cheap(change) else heavy).append(change)
     size = max(1, min(64, len(heavy) // (workers * 4) or 1))
-    spread = [heavy[i:i + size] for i in range(0, len(heavy), size)]
-    return ([light] if light else []) + spread
+    return light, [heavy[i:i + size] for i in range(0, len(heavy), size)]
 
 
 def walk(
@@ -93,22 +95,32 @@ def walk(
 
     ``run`` takes a batch of ready, mutually independent changes and returns
     one result per change, so it can journal a batch in one durable write.
+    Cheap batches run in this thread while the pool (started only when some
+    change is not cheap) works on the others.
     """
     w = _Walk(changes, deps)
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        running: set[Future[list[ApplyResult]]] = set()
-
-        def submit(ready: list[ResourceId]) -> None:
-            for batch in _batches(ready, w, workers, cheap):
+    pool: ThreadPoolExecutor | None = None
+    running: set[Future[list[ApplyResult]]] = set()
+    try:
+        ready = w.initially_ready()
+        while ready or running:
+            light, heavy = _batches(ready, w, workers, cheap)
+            for batch in heavy:
+                pool = pool or ThreadPoolExecutor(max_workers=max(1, workers))
                 running.add(pool.submit(run, batch))
-
-        submit(w.initially_ready())
-        while running:
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            newly: list[ResourceId] = []
+            if light:
+                for result in run(light):
+                    newly.extend(w.finish(result, on_result))
+                done = {fut for fut in running if fut.done()}
+            else:
+                done = wait(running, return_when=FIRST_COMPLETED).done
             for fut in done:
                 running.discard(fut)
-                newly: list[ResourceId] = []
                 for result in fut.result():
                     newly.extend(w.finish(result, on_result))
-                submit(sorted(newly))
+            ready = sorted(newly)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
     return w.results

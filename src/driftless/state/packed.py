@@ -22,8 +22,11 @@ from __future__ import annotations
 
 import json
 import zlib
+from typing import Any
 
-__all__ = ["BATCH_MAGIC", "MAGIC", "inflate_all", "pack", "pack_batches", "unpack",
+from driftless.model import ResourceState
+
+__all__ = ["BATCH_MAGIC", "MAGIC", "RowDoc", "inflate_all", "pack", "pack_batches", "unpack",
            "unpack_batch"]
 
 MAGIC = b"DRZ1"
@@ -56,6 +59,17 @@ _WBITS, _MEM_LEVEL = -12, 5
 # row, which cost about as much as compressing a row. Never written to itself.
 _PRIMED = zlib.compressobj(9, zlib.DEFLATED, _WBITS, _MEM_LEVEL, zlib.Z_DEFAULT_STRATEGY,
                            _DICT_V1)
+
+
+class RowDoc(dict[str, Any]):
+    """``state.to_json()`` that remembers ``state``: the journal outcome of an applied
+    resource. A row backend that journals it encodes and packs the row once, and
+    writes those same bytes when the snapshot holding that very ``state`` is stored
+    (the apply's commit) instead of encoding all rows again."""
+
+    def __init__(self, state: ResourceState) -> None:
+        super().__init__(state.to_json())
+        self.state = state
 
 
 def pack(text: str) -> bytes:

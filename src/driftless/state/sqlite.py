@@ -47,15 +47,12 @@ from driftless.errors import ConfigError, LockHeld, StateConflict, StateError
 from driftless.model import LockInfo, ResourceId, ResourceState, StateSnapshot
 from driftless.state.base import SnapshotInfo
 from driftless.state.packed import pack, pack_batches, unpack, unpack_batch
-from driftless.state.row_cache import Row, RowCache
 from driftless.state.rows import KnownRows, Rows
 from driftless.state.sqlite_journal import SQLiteJournal, dumps, encode
 
 __all__ = ["SQLiteBackend", "SQLiteJournal", "from_url"]
 
 SCHEMA_VERSION = 3
-# A stack's rows as a read selects them; the row cache is keyed by their order.
-_ROWS = "SELECT address, doc FROM resources WHERE stack = ?"
 DEFAULT_HISTORY = 10
 MAX_HISTORY = 100  # the URL comes from driftless.yaml: a repository must not fill the disk
 BUSY_TIMEOUT = 30.0
@@ -139,6 +136,9 @@ class SQLiteBackend:
         self._opened: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
         self._known: dict[str, KnownRows] = {}
+        # stack -> address -> (state, row text, packed row) journaled as outcomes since
+        # the last write: that write stores those bytes for those very states.
+        self._fresh: dict[str, dict[str, tuple[ResourceState, str, bytes]]] = {}
         # stack -> (lock id, fencing token) of each lock this instance took.
         self._held: dict[str, tuple[str, str]] = {}
         # stack -> journal seqs this instance began under that lock (see ``fence``).
@@ -335,6 +335,7 @@ class SQLiteBackend:
         with self._guard:
             opened, self._opened = self._opened, []
             self._known.clear()
+            self._fresh.clear()
         for db in opened:
             db.close()
         self._local = threading.local()
@@ -361,8 +362,9 @@ class SQLiteBackend:
                 # are what is stored; not read and decoded again (3 reads per apply).
                 outputs = self._decode(stack, meta[2], [])[0]
                 return StateSnapshot(meta[0], meta[1], same, outputs)
-            stored = [r[1] for r in db.execute(_ROWS, (stack,))]
-        outputs, states, texts = self._decode_cached(stack, meta[2], stored)
+            stored = [r[0] for r in db.execute(
+                "SELECT doc FROM resources WHERE stack = ?", (stack,))]
+        outputs, states, texts = self._decode(stack, meta[2], stored)
         resources = {}
         known: Rows = {}
         for rs, text in zip(states, texts, strict=True):
@@ -386,29 +388,6 @@ class SQLiteBackend:
             which = "" if serial is None else f" in its snapshot of serial {serial}"
             raise _damaged(self.path, stack, f"row{which}", exc) from None
 
-    def _decode_cached(
-        self, stack: str, outputs: str | bytes, stored: list[str | bytes],
-    ) -> tuple[dict[str, Any], list[ResourceState], list[str]]:
-        """``_decode``, taking the rows from the row cache when the last write left
-        them there for these very bytes (``row_cache``). A read never writes it."""
-        rows = RowCache(self.path).load(stack, RowCache.digest(stored))
-        if rows is not None:
-            with suppress(ValueError, TypeError, KeyError):
-                return self._decode(stack, outputs, [])[0], *_states_of(rows)
-        return self._decode(stack, outputs, stored)
-
-    def _keep_decoded(self, stack: str, stored: list[tuple[str, str | bytes]],
-                      rows: Rows) -> None:
-        """Leave the rows just written, decoded, for the next read (``row_cache``):
-        ``stored`` is what that read will select, in its order."""
-        kept: list[Row] = []
-        for address, _doc in stored:
-            rs, text = rows.get(address, (None, ""))
-            if rs is None:
-                return  # not known decoded: the next read decodes
-            kept.append(_row_of(rs, text))
-        RowCache(self.path).save(stack, RowCache.digest([d for _, d in stored]), kept)
-
     def _unchanged(self, stack: str, meta: Any) -> dict[ResourceId, ResourceState] | None:
         """The resources known at the stored (lineage, serial), in stored (address)
         order; None when this client does not know them."""
@@ -427,10 +406,19 @@ class SQLiteBackend:
         with self._guard:
             self._known[stack] = known
 
+    def journaled(self, stack: str, rows: Iterable[tuple[ResourceState, str, bytes]]) -> None:
+        """Remember row texts the journal just encoded (and packed) for these states."""
+        with self._guard:
+            fresh = self._fresh.setdefault(stack, {})
+            for row in rows:
+                fresh[str(row[0].id)] = row
+
     def write(self, stack: str, snap: StateSnapshot) -> None:
         """Store ``snap`` if it follows the stored serial in the same lineage, and
         keep it as the newest of the stack's last ``history_kept`` snapshots."""
         outputs = encode(f"outputs of stack '{stack}'", dict(snap.outputs))
+        with self._guard:
+            fresh = self._fresh.pop(stack, {})
         with self._txn(immediate=True) as db:
             self.fence(db, stack, f"the write of serial {snap.serial}")
             meta = db.execute(
@@ -438,16 +426,14 @@ class SQLiteBackend:
             ).fetchone()
             _check_base(stack, meta, snap)
             prior = self._prior_rows(db, stack, meta)
-            rows = self._write_rows(db, stack, snap, prior)
+            rows = self._write_rows(db, stack, snap, prior, fresh)
             db.execute(
                 "INSERT OR REPLACE INTO stacks (name, lineage, serial, outputs) "
                 "VALUES (?, ?, ?, ?)",
                 (stack, snap.lineage, snap.serial, outputs),
             )
             self._keep_snapshot(db, stack, snap, outputs)
-            stored = list(db.execute(_ROWS, (stack,)))
         self._remember(stack, KnownRows(snap.lineage, snap.serial, rows))
-        self._keep_decoded(stack, stored, rows)
 
     def _prior_rows(self, db: sqlite3.Connection, stack: str, meta: Any) -> Rows:
         """The stored rows: from memory when they are known to be current."""
@@ -464,7 +450,8 @@ class SQLiteBackend:
             raise _damaged(self.path, stack, "row", exc) from None
 
     def _write_rows(
-        self, db: sqlite3.Connection, stack: str, snap: StateSnapshot, prior: Rows
+        self, db: sqlite3.Connection, stack: str, snap: StateSnapshot, prior: Rows,
+        fresh: dict[str, tuple[ResourceState, str, bytes]],
     ) -> Rows:
         """Upsert changed rows (packed), delete dropped ones; returns the new rows.
         With history on, the rows replaced or dropped are kept as old versions."""
@@ -473,12 +460,19 @@ class SQLiteBackend:
         for rid, rs in snap.resources.items():
             address = str(rid)
             before = prior.get(address)
-            # Snapshots are immutable values: the very object we stored is
-            # unchanged, so skip re-encoding it (keeps small writes cheap).
-            text = before[1] if before and before[0] is rs else encode(address, rs.to_json())
+            made = fresh.get(address)
+            packed = None
+            # Snapshots are immutable values: the very object we stored (or the
+            # journal encoded) is unchanged, so skip re-encoding it.
+            if before is not None and before[0] is rs:
+                text = before[1]
+            elif made is not None and made[0] is rs:
+                text, packed = made[1], made[2]
+            else:
+                text = encode(address, rs.to_json())
             rows[address] = (rs, text)
             if before is None or before[1] != text:
-                changed.append((stack, address, pack(text), snap.serial))
+                changed.append((stack, address, packed or pack(text), snap.serial))
         gone = [(stack, a) for a in prior if a not in rows]
         if self.history_kept:
             replaced = [a for _, a in gone] + [c[1] for c in changed if c[1] in prior]
@@ -758,16 +752,3 @@ def _not_ours(stack: str, current: LockInfo | None, *, doing: str) -> StateError
         f"cannot {doing} the lock on stack '{stack}': it is held by {current.describe()}",
         hint=f"wait for it to finish, or take it over: driftless state unlock {stack} --force",
     )
-
-def _row_of(rs: ResourceState, text: str) -> Row:
-    """A decoded row as the row cache keeps it: plain values only."""
-    return (str(rs.id), dict(rs.attributes), dict(rs.private), dict(rs.inputs), rs.protect,
-            tuple(str(d) for d in rs.depends_on), text)
-
-
-def _states_of(rows: list[Row]) -> tuple[list[ResourceState], list[str]]:
-    """The states and row texts of cached rows."""
-    states = [ResourceState(ResourceId.trusted(a), attrs, private, inputs, bool(protect),
-                            tuple(ResourceId.parse(d) for d in deps))
-              for a, attrs, private, inputs, protect, deps, _ in rows]
-    return states, [r[6] for r in rows]

@@ -2,10 +2,13 @@
 
 I/O: every journal call is one committed transaction on the backend's
 database (table ``journal``), so an intent survives a crash of the process
-before the provider acts on it. Intents and outcomes are stored packed
-(``packed``: deflated JSON); entries of older files, in clear JSON, still
-read. ``SQLiteBackend.journal`` hands these out; the module is apart from
-the backend only to keep each file readable.
+before the provider acts on it. Outcomes are stored packed (``packed``:
+deflated JSON); the outcome of an applied resource is its state row, packed
+once for the journal and the snapshot write (``RowDoc``). Intents are clear
+JSON text: they live only until the apply's commit clears them, and none
+holds a secret in clear (inputs are comparable, secrets as digests).
+``SQLiteBackend.journal`` hands these out; the module is apart from the
+backend only to keep each file readable.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from driftless.errors import StateError
+from driftless.model import ResourceState
 from driftless.state.base import JournalEntry
-from driftless.state.packed import pack, unpack
+from driftless.state.packed import RowDoc, pack, unpack
 
 if TYPE_CHECKING:
     from driftless.state.sqlite import SQLiteBackend
@@ -29,9 +33,15 @@ __all__ = ["SQLiteJournal", "dumps", "encode"]
 _UNFINISHED = " AND finished = 0"
 
 
+# Built once: ``json.dumps`` with options builds an encoder per call, and the apply
+# encodes two documents per resource.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
 def dumps(doc: Any) -> str:
     """Canonical JSON text (sorted keys, no spaces): equal values store equal text."""
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"))
+    return _CANONICAL.encode(doc)
 
 
 def encode(what: str, doc: Any, *, canonical: bool = True) -> str:
@@ -41,7 +51,7 @@ def encode(what: str, doc: Any, *, canonical: bool = True) -> str:
     which spares the key sort on the apply's hot path.
     """
     try:
-        return dumps(doc) if canonical else json.dumps(doc, separators=(",", ":"))
+        return (_CANONICAL if canonical else _COMPACT).encode(doc)
     except (TypeError, ValueError) as exc:
         # The message names only the type, never the value (it may be secret).
         raise StateError(
@@ -60,7 +70,7 @@ class SQLiteJournal:
 
     def begin(self, address: str, action: str, intent: Mapping[str, Any]) -> int:
         """Record an intent; committed (survives kill -9) before returning."""
-        text = pack(encode(f"journal intent for {address}", dict(intent)))
+        text = encode(f"journal intent for {address}", dict(intent))
         with self._backend._txn(immediate=True) as db:
             self._backend.fence(db, self.stack, f"the journal intent for {address}")
             cur = db.execute(
@@ -114,8 +124,12 @@ class SQLiteJournal:
                      "entries name are checked by hand, delete those rows") from None
 
     def begin_many(self, items: Sequence[tuple[str, str, Mapping[str, Any]]]) -> list[int]:
-        """Record several intents in one committed transaction (the applier's batches)."""
-        texts = [(a, act, pack(encode(f"journal intent for {a}", i, canonical=False)))
+        """Record several intents in one committed transaction (the applier's batches).
+
+        Stored as clear JSON text, not packed: an intent lives until the apply's
+        commit clears it, and deflating 10,000 of them cost more than they save.
+        """
+        texts = [(a, act, encode(f"journal intent for {a}", i, canonical=False))
                  for a, act, i in items]
         now = time.time()
         rows = [(self.stack, a, act, text, now) for a, act, text in texts]
@@ -134,10 +148,18 @@ class SQLiteJournal:
 
     def finish_many(self, outcomes: Sequence[tuple[int, bool, Mapping[str, Any] | None]]) -> None:
         """Record several outcomes in one committed transaction."""
-        rows = [(int(ok),
-                 None if live is None
-                 else pack(encode(f"journal entry {seq}", live, canonical=False)),
-                 seq, self.stack) for seq, ok, live in outcomes]
+        rows = []
+        made: list[tuple[ResourceState, str, bytes]] = []
+        for seq, ok, live in outcomes:
+            packed = None
+            if isinstance(live, RowDoc):
+                # the state row itself: encoded canonical, so the commit reuses these bytes
+                text = encode(f"journal entry {seq}", live)
+                packed = pack(text)
+                made.append((live.state, text, packed))
+            elif live is not None:
+                packed = pack(encode(f"journal entry {seq}", live, canonical=False))
+            rows.append((int(ok), packed, seq, self.stack))
         doing = f"a batch of {len(rows)} journal outcome(s)"
         with self._backend._txn(immediate=True) as db:
             lost = self._backend.fence(db, self.stack, doing,
@@ -147,6 +169,7 @@ class SQLiteJournal:
                 + _UNFINISHED * lost, rows)
             if lost and cur.rowcount != len(rows):
                 raise self._gone(doing)
+        self._backend.journaled(self.stack, made)
 
     def _gone(self, doing: str) -> StateError:
         """Our lock was lost and the new holder already dealt with our entries."""
