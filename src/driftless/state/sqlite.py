@@ -47,12 +47,15 @@ from driftless.errors import ConfigError, LockHeld, StateConflict, StateError
 from driftless.model import LockInfo, ResourceId, ResourceState, StateSnapshot
 from driftless.state.base import SnapshotInfo
 from driftless.state.packed import pack, pack_batches, unpack, unpack_batch
+from driftless.state.row_cache import Row, RowCache
 from driftless.state.rows import KnownRows, Rows
 from driftless.state.sqlite_journal import SQLiteJournal, dumps, encode
 
 __all__ = ["SQLiteBackend", "SQLiteJournal", "from_url"]
 
 SCHEMA_VERSION = 3
+# A stack's rows as a read selects them; the row cache is keyed by their order.
+_ROWS = "SELECT address, doc FROM resources WHERE stack = ?"
 DEFAULT_HISTORY = 10
 MAX_HISTORY = 100  # the URL comes from driftless.yaml: a repository must not fill the disk
 BUSY_TIMEOUT = 30.0
@@ -362,9 +365,8 @@ class SQLiteBackend:
                 # are what is stored; not read and decoded again (3 reads per apply).
                 outputs = self._decode(stack, meta[2], [])[0]
                 return StateSnapshot(meta[0], meta[1], same, outputs)
-            stored = [r[0] for r in db.execute(
-                "SELECT doc FROM resources WHERE stack = ?", (stack,))]
-        outputs, states, texts = self._decode(stack, meta[2], stored)
+            stored = [r[1] for r in db.execute(_ROWS, (stack,))]
+        outputs, states, texts = self._decode_cached(stack, meta[2], stored)
         resources = {}
         known: Rows = {}
         for rs, text in zip(states, texts, strict=True):
@@ -387,6 +389,29 @@ class SQLiteBackend:
         except (ValueError, KeyError, TypeError) as exc:
             which = "" if serial is None else f" in its snapshot of serial {serial}"
             raise _damaged(self.path, stack, f"row{which}", exc) from None
+
+    def _decode_cached(
+        self, stack: str, outputs: str | bytes, stored: list[str | bytes],
+    ) -> tuple[dict[str, Any], list[ResourceState], list[str]]:
+        """``_decode``, taking the rows from the row cache when the last write left
+        them there for these very bytes (``row_cache``). A read never writes it."""
+        rows = RowCache(self.path).load(stack, RowCache.digest(stored))
+        if rows is not None:
+            with suppress(ValueError, TypeError, KeyError):
+                return self._decode(stack, outputs, [])[0], *_states_of(rows)
+        return self._decode(stack, outputs, stored)
+
+    def _keep_decoded(self, stack: str, stored: list[tuple[str, str | bytes]],
+                      rows: Rows) -> None:
+        """Leave the rows just written, decoded, for the next read (``row_cache``):
+        ``stored`` is what that read will select, in its order."""
+        kept: list[Row] = []
+        for address, _doc in stored:
+            rs, text = rows.get(address, (None, ""))
+            if rs is None:
+                return  # not known decoded: the next read decodes
+            kept.append(_row_of(rs, text))
+        RowCache(self.path).save(stack, RowCache.digest([d for _, d in stored]), kept)
 
     def _unchanged(self, stack: str, meta: Any) -> dict[ResourceId, ResourceState] | None:
         """The resources known at the stored (lineage, serial), in stored (address)
@@ -433,7 +458,9 @@ class SQLiteBackend:
                 (stack, snap.lineage, snap.serial, outputs),
             )
             self._keep_snapshot(db, stack, snap, outputs)
+            stored = list(db.execute(_ROWS, (stack,)))
         self._remember(stack, KnownRows(snap.lineage, snap.serial, rows))
+        self._keep_decoded(stack, stored, rows)
 
     def _prior_rows(self, db: sqlite3.Connection, stack: str, meta: Any) -> Rows:
         """The stored rows: from memory when they are known to be current."""
@@ -752,3 +779,16 @@ def _not_ours(stack: str, current: LockInfo | None, *, doing: str) -> StateError
         f"cannot {doing} the lock on stack '{stack}': it is held by {current.describe()}",
         hint=f"wait for it to finish, or take it over: driftless state unlock {stack} --force",
     )
+
+def _row_of(rs: ResourceState, text: str) -> Row:
+    """A decoded row as the row cache keeps it: plain values only."""
+    return (str(rs.id), dict(rs.attributes), dict(rs.private), dict(rs.inputs), rs.protect,
+            tuple(str(d) for d in rs.depends_on), text)
+
+
+def _states_of(rows: list[Row]) -> tuple[list[ResourceState], list[str]]:
+    """The states and row texts of cached rows."""
+    states = [ResourceState(ResourceId.trusted(a), attrs, private, inputs, bool(protect),
+                            tuple(ResourceId.parse(d) for d in deps))
+              for a, attrs, private, inputs, protect, deps, _ in rows]
+    return states, [r[6] for r in rows]
