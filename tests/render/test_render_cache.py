@@ -21,6 +21,8 @@ from driftless.model.policy import Policy
 from driftless.providers import ProviderSet
 from driftless.render import RenderOptions, load_project, render_stack
 from driftless.render import cache as cache_mod
+from driftless.render import project as project_mod
+from driftless.render import stack as stack_mod
 from driftless.render.cache import CACHE_DIR, RenderCache
 
 STACK = """\
@@ -84,8 +86,9 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counted]:
         counts.stacks += 1
         return render_stack(*args, **kwargs)
 
-    monkeypatch.setattr(cache_mod, "load_project", loading)
-    monkeypatch.setattr(cache_mod, "render_stack", rendering)
+    # the cache imports both where it misses (a hit imports neither module)
+    monkeypatch.setattr(project_mod, "load_project", loading)
+    monkeypatch.setattr(stack_mod, "render_stack", rendering)
     monkeypatch.delenv("DRIFTLESS_VAR_from_env", raising=False)
     yield counts
 

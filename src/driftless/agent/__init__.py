@@ -8,23 +8,32 @@ the engine, renderer and git layers) loads on first use, starlette/uvicorn
 only when serving.
 """
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from driftless.agent.config import (
-    AgentConfig,
-    Overrides,
-    SourceConfig,
-    StackSettings,
-    WebhookSecrets,
-    apply_overrides,
-    load_agent_config,
-    parse_listen,
-    webhook_secrets_from_env,
-)
-from driftless.agent.control import pin, request_reconcile, rollback_target, set_suspended, unpin
-from driftless.agent.policy import check_manual_apply, in_agent_or_ci, record_break_glass
-from driftless.agent.schedule import next_run
-from driftless.agent.store import AgentStore, Controls, StackStatus, default_store_path
+if TYPE_CHECKING:
+    from driftless.agent.config import (
+        AgentConfig,
+        Overrides,
+        SourceConfig,
+        StackSettings,
+        WebhookSecrets,
+        apply_overrides,
+        load_agent_config,
+        parse_listen,
+        webhook_secrets_from_env,
+    )
+    from driftless.agent.control import (
+        pin,
+        request_reconcile,
+        rollback_target,
+        set_suspended,
+        unpin,
+    )
+    from driftless.agent.loop import Agent, admin_token_path
+    from driftless.agent.policy import check_manual_apply, in_agent_or_ci, record_break_glass
+    from driftless.agent.schedule import next_run
+    from driftless.agent.store import AgentStore, Controls, StackStatus, default_store_path
 
 __all__ = [
     "Agent",
@@ -54,10 +63,26 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    # Lazy: the CLI's policy check should not import the whole reconcile stack.
-    if name in ("Agent", "admin_token_path"):
-        from driftless.agent import loop
+# Each public name and its module, imported on first use: the CLI's policy
+# check (every apply) must not import the agent's configuration and store.
+_WHERE = {
+    **dict.fromkeys(("AgentConfig", "Overrides", "SourceConfig", "StackSettings",
+                     "WebhookSecrets", "apply_overrides", "load_agent_config", "parse_listen",
+                     "webhook_secrets_from_env"), "config"),
+    **dict.fromkeys(("pin", "request_reconcile", "rollback_target", "set_suspended", "unpin"),
+                    "control"),
+    **dict.fromkeys(("check_manual_apply", "in_agent_or_ci", "record_break_glass"), "policy"),
+    "next_run": "schedule",
+    **dict.fromkeys(("AgentStore", "Controls", "StackStatus", "default_store_path"), "store"),
+    **dict.fromkeys(("Agent", "admin_token_path"), "loop"),
+}
 
-        return getattr(loop, name)
-    raise AttributeError(name)
+
+def __getattr__(name: str) -> Any:
+    """``driftless.agent.X``: imported from its module when first asked for."""
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(name)
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

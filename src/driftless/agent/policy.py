@@ -19,7 +19,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from driftless.agent.store import AgentStore, default_store_path
 from driftless.errors import ConfigError
 from driftless.model import HistoryEntry
 
@@ -73,6 +72,8 @@ def record_break_glass(
     actor: str | None = None,
 ) -> None:
     """Record a break-glass apply/destroy in each stack's history."""
+    from driftless.agent.store import AgentStore, default_store_path  # only when recording
+
     store = AgentStore(default_store_path(project_root))
     who = actor or _actor()
     now = time.time()

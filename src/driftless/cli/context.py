@@ -19,16 +19,9 @@ from driftless.model import UNKNOWN, DesiredStack
 from driftless.model.digest_key import current_key
 from driftless.plan.memo import CleanMemo
 from driftless.providers import ProviderSet
-from driftless.render import (
-    Project,
-    RenderCache,
-    RenderOptions,
-    declared_outputs,
-    load_project,
-    render_stack,
-    stack_order,
-    validate_stacks,
-)
+from driftless.render.cache import RenderCache
+from driftless.render.options import RenderOptions
+from driftless.render.project import Project, load_project, stack_order
 from driftless.state import StateBackend, open_backend
 
 __all__ = ["Context", "parse_vars", "project_context"]
@@ -70,6 +63,8 @@ class Context:
         outputs count as unknown here; each stack is rendered again for real)."""
         if len(names) < 2:
             return
+        from driftless.render.validate import validate_stacks  # renders: the evaluator
+
         problems, _ = validate_stacks(self.project, self.options, kinds=self.providers,
                                       selected=names)
         if problems:
@@ -91,7 +86,10 @@ class Context:
             outputs[dep] = {**recorded, **dict.fromkeys(missing, UNKNOWN)}
             if missing:
                 waiting[dep] = missing
-        render = render_stack if self.render_cache is None else self.render_cache.render_stack
+        if self.render_cache is None:
+            from driftless.render.stack import render_stack as render
+        else:
+            render = self.render_cache.render_stack
         desired = render(self.project, name, self.options, stack_outputs=outputs,
                          kinds=self.providers)
         if as_planned is None:
@@ -104,6 +102,8 @@ class Context:
         (never applied): those are known only after apply, so a fresh project
         still plans whole."""
         recorded = dict(self.backend.read(dep).outputs)
+        from driftless.render.validate import declared_outputs
+
         missing = tuple(o for o in declared_outputs(self.project, dep) if o not in recorded)
         return recorded, missing
 

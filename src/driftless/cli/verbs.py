@@ -34,8 +34,7 @@ from driftless.model.digest_key import KEY_FILE_ENV, current_key
 from driftless.model.redact import secret_texts
 from driftless.model.values import digest_key_of
 from driftless.plan import adopt_unmanaged, import_command
-from driftless.render.values import ENV_PREFIX
-from driftless.render.variables import parse_declarations
+from driftless.render.options import ENV_PREFIX
 from driftless.state.lease import hold_lock
 
 __all__ = ["apply", "destroy", "plan"]
@@ -118,6 +117,8 @@ def _save_plan(ctx: Context, plans: list[Plan], out: Path, *, env: str | None,
 def _sensitive_var_names(ctx: Context, stacks: list[str], given: Mapping[str, str]) -> set[str]:
     """The ``--var`` names whose value is a secret: declared sensitive by a planned
     stack, or rendered into a secret anywhere (an overlay may declare it)."""
+    from driftless.render.variables import parse_declarations  # plan -out only
+
     declared: set[str] = set()
     for name in stacks:
         doc = ctx.project.load_stack_doc(name)

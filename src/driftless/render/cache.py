@@ -51,10 +51,8 @@ from driftless.render.cache_codec import (
 )
 from driftless.render.digest import canonical
 from driftless.render.inputs import Inputs, recording
-from driftless.render.job import KindLookup, RenderOptions
-from driftless.render.project import Project, find_project, load_project
-from driftless.render.secret_refs import SecretCache
-from driftless.render.stack import render_stack
+from driftless.render.options import KindLookup, RenderOptions
+from driftless.render.project import Project, find_project
 
 __all__ = ["CACHE_DIR", "DISABLE_ENV", "MAX_ENTRIES", "RenderCache"]
 
@@ -103,6 +101,8 @@ class RenderCache:
         if found is not None:
             with contextlib.suppress(Exception):
                 return decode_project(found, policy)
+        from driftless.render.project import load_project  # parses YAML: a miss only
+
         with recording(self._key) as inputs:
             project = load_project(root, policy=policy)
         self._store(name, inputs, lambda: encode_project(project))
@@ -118,6 +118,8 @@ class RenderCache:
             stack = None if found is None else _decoded(found, project, options, kinds)
         if stack is not None:
             return stack
+        from driftless.render.stack import render_stack  # the evaluator: a miss only
+
         reported: list[Problem] = []
         if options.on_missing_secret is not None:
             options = replace(options, on_missing_secret=_tee(options.on_missing_secret,
@@ -292,6 +294,8 @@ def _decoded(found: Any, project: Project, options: RenderOptions,
         body, marks = found
         if kinds is not None and any(_kind_mark(kinds, p, k) != m for p, k, m in marks):
             return None
+        from driftless.render.secret_refs import SecretCache
+
         secrets = SecretCache(on_missing=options.on_missing_secret)
         return decode_stack(body, options.revision, policy=project.policy, secrets=secrets)
     except Exception:  # a body that does not decode is a miss, never a crash

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from driftless.model import (
     UNKNOWN,
@@ -29,11 +29,12 @@ from driftless.model import (
     Unknown,
 )
 from driftless.model.policy import Policy
-from driftless.render.evaluate import ResInfo, Scope, deferred_again
-from driftless.render.job import as_text
 from driftless.render.project import Project, StackRef
-from driftless.render.secret_refs import SecretCache
 from driftless.render.yamlio import SHARED, LocDict, LocList, Quoted
+
+if TYPE_CHECKING:  # the evaluator is imported only to decode a deferred value
+    from driftless.render.evaluate import ResInfo, Scope
+    from driftless.render.secret_refs import SecretCache
 
 __all__ = [
     "Uncacheable",
@@ -165,6 +166,9 @@ class _Decoder:
     def _deferred(self, text: str, quoted: bool, refs: Any, *held: Any) -> Any:
         """The stored deferred value; its expression is parsed and its scope built on
         first evaluation (a plan of an unchanged stack may evaluate few of them)."""
+        from driftless.render.evaluate import deferred_again
+        from driftless.render.job import as_text
+
         written = Quoted(text) if quoted else text
         waits_on = frozenset(ResourceId(*r) for r in refs)
         made: list[Deferred] = []
@@ -179,6 +183,8 @@ class _Decoder:
 
     def _scope(self, names: Any, outputs: Any, count_index: int | None, each: Any,
                base_dir: str, root: str, allow_resources: bool, table: int) -> Scope:
+        from driftless.render.evaluate import Scope
+
         return Scope(variables=self.walk(names), resources=self._table(table),
                      stack_outputs=self.walk(outputs), base_dir=Path(base_dir),
                      root=Path(root), count_index=count_index,
@@ -187,6 +193,8 @@ class _Decoder:
                      secrets=self.secrets)
 
     def _table(self, index: int) -> dict[str, ResInfo]:
+        from driftless.render.evaluate import ResInfo
+
         if index not in self.tables:
             self.tables[index] = {
                 name: ResInfo({i: ResourceId(*rid) for i, rid in ids}, mode)
@@ -196,6 +204,8 @@ class _Decoder:
 
 def _plain_value(encoded: tuple[bool, Any]) -> Any:
     """A value of the project (never deferred)."""
+    from driftless.render.secret_refs import SecretCache
+
     return _Decoder([], Policy(), SecretCache()).value(encoded)
 
 

@@ -8,54 +8,23 @@ evaluator's ``file``/``templatefile`` read.
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from driftless.errors import Problem, RenderError
 from driftless.model import Deferred, Resource, Sensitive
-from driftless.providers.base import KindSpec
 from driftless.render.evaluate import EvalError, ResInfo, Scope, binding_digest, resolve_string
 from driftless.render.inputs import note_deferred
+from driftless.render.options import KindLookup, RenderOptions
 from driftless.render.overlay import Layered
 from driftless.render.project import Project
-from driftless.render.sops_values import SopsCache
 from driftless.render.yamlio import Loc, Quoted, where
 
 __all__ = ["Job", "KindLookup", "RenderOptions", "parse_type", "resolve_value"]
 
-KindLookup = Callable[[str, str], KindSpec | None]
 _TYPE = re.compile(r"^([a-z][a-z0-9_-]*):([A-Za-z][A-Za-z0-9_.]*)$")
-
-
-@dataclass(frozen=True)
-class RenderOptions:
-    """How to render: environment, variable values, the revision being rendered.
-
-    ``environ`` replaces ``os.environ`` as the source of DRIFTLESS_VAR_* values.
-    ``on_missing_secret`` makes secrets optional (CI has none): a sensitive
-    variable without a value renders as a typed placeholder and is reported
-    to it as a warning instead of being an error. Renders that apply leave
-    it None, so a missing secret can never be applied as a placeholder.
-    ``environ`` is also where the age keys for SOPS files come from; ``sops``
-    keeps each SOPS file decrypted once for every stack rendered with these
-    options (in memory only; ``dataclasses.replace`` shares it).
-    """
-
-    env: str | None = None
-    variables: Mapping[str, str] = field(default_factory=dict)
-    var_files: tuple[Path, ...] = ()
-    revision: str | None = None
-    environ: Mapping[str, str] | None = None
-    on_missing_secret: Callable[[Problem], None] | None = field(default=None, compare=False)
-    sops: SopsCache = field(default_factory=SopsCache, compare=False, repr=False)
-
-    def environment(self) -> Mapping[str, str]:
-        """Where DRIFTLESS_VAR_* values and SOPS age keys are read from."""
-        return self.environ if self.environ is not None else os.environ
 
 
 @dataclass

@@ -34,6 +34,7 @@ from typing import Any
 from driftless.errors import Problem, RenderError
 from driftless.render.inputs import note_environ
 from driftless.render.job import RenderOptions
+from driftless.render.options import ENV_PREFIX
 from driftless.render.overlay import Layered
 from driftless.render.project import Project
 from driftless.render.shape import ENV_SHAPE, sanitize
@@ -52,7 +53,6 @@ from driftless.secrets.sops_detect import is_sops_document
 
 __all__ = ["ENV_PREFIX", "declared_names", "gather_sources"]
 
-ENV_PREFIX = "DRIFTLESS_VAR_"
 _ENV_KEYS = ("variables", "providers", "stacks", "secrets")
 
 

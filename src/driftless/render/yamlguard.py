@@ -14,13 +14,14 @@ from __future__ import annotations
 import re
 import stat
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from driftless.errors import Problem, RenderError
 from driftless.model.policy import Limits, limit_hint
 from driftless.render.inputs import note_file
+
+if TYPE_CHECKING:
+    import yaml  # imported where a file is parsed: a cached render never parses
 
 __all__ = [
     "at_mark",
@@ -33,8 +34,6 @@ __all__ = [
     "too_big",
     "too_deep",
 ]
-
-_SCALAR_NODE = yaml.ScalarNode
 
 # libyaml's line breaks, and the characters its reader refuses (it says only
 # "control characters are not allowed", without a usable position).
@@ -67,6 +66,8 @@ def too_deep(name: str, mark: Any, limit: int) -> Problem:
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
     """The nodes directly inside ``node``: keys and values of a map, items of a list."""
+    import yaml
+
     if isinstance(node, yaml.MappingNode):
         return [child for pair in node.value for child in pair]
     if isinstance(node, yaml.SequenceNode):
@@ -83,7 +84,9 @@ def _expansion(root: yaml.Node) -> tuple[int, int] | None:
     expansion has a billion nodes. An alias of a single scalar is not counted:
     it costs no more than its own characters. Iterative, so depth cannot recurse.
     """
-    if isinstance(root, _SCALAR_NODE):
+    import yaml
+
+    if isinstance(root, yaml.ScalarNode):
         return 1, 1
     sizes: dict[int, int] = {}
     open_nodes: set[int] = set()
@@ -94,7 +97,7 @@ def _expansion(root: yaml.Node) -> tuple[int, int] | None:
         key = id(node)
         if children is not None:  # every child is sized by now
             open_nodes.discard(key)
-            sizes[key] = 1 + sum(1 if isinstance(child, _SCALAR_NODE) else sizes[id(child)]
+            sizes[key] = 1 + sum(1 if isinstance(child, yaml.ScalarNode) else sizes[id(child)]
                                  for child in children)
         elif key in open_nodes:
             return None
@@ -103,7 +106,7 @@ def _expansion(root: yaml.Node) -> tuple[int, int] | None:
             open_nodes.add(key)
             todo.append((node, children))
             for child in children:
-                if isinstance(child, _SCALAR_NODE):
+                if isinstance(child, yaml.ScalarNode):
                     scalars += 1
                 else:
                     todo.append((child, None))
@@ -117,6 +120,8 @@ def _offending_alias(text: str, limit: int) -> tuple[yaml.AliasEvent, bool] | No
     Nodes keep no trace of the alias that reached them, so only this error
     path replays the parse events to find it; it stops at the offender.
     """
+    import yaml
+
     sizes: dict[str, int] = {}
     counts: list[list[Any]] = [[None, 0]]  # anchor and node count of each open collection
     open_anchors: set[str] = set()
@@ -217,6 +222,8 @@ def _first_too_deep(text: str, limit: int) -> Any:
     Call it with the text cut where libyaml gave up: it looks ahead for keys
     through every open ``[``, so on the whole text it fails before any event.
     """
+    import yaml
+
     depth, loader = 0, yaml.CBaseLoader(text)
     try:
         while not isinstance(event := loader.get_event(), (yaml.StreamEndEvent, type(None))):

@@ -23,10 +23,7 @@ import sys
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
-
-import yaml
-from yaml.reader import ReaderError
+from typing import TYPE_CHECKING, Any
 
 from driftless.errors import Problem, RenderError
 from driftless.model.policy import Limits
@@ -42,6 +39,9 @@ from driftless.render.yamlguard import (
     too_big,
     too_deep,
 )
+
+if TYPE_CHECKING:
+    import yaml  # imported on the first parse (``_yaml``): a cached render parses nothing
 
 __all__ = [
     "SHARED",
@@ -91,17 +91,10 @@ class LocList(list[Any]):
 
 
 _STR = "tag:yaml.org,2002:str"
-_SCALAR_NODE, _MAPPING_NODE = yaml.ScalarNode, yaml.MappingNode
 _LONG = 256  # scalars longer than this are converted once however often aliased
 _NUMERIC = frozenset("0123456789-+.")  # how a plain scalar that may be a number starts
 _new_dict, _new_list = dict.__new__, list.__new__  # no __init__: the builder sets every slot
-_C = yaml.constructor.SafeConstructor
-_SCALARS: dict[str, Any] = {
-    "tag:yaml.org,2002:int": _C.construct_yaml_int,
-    "tag:yaml.org,2002:float": _C.construct_yaml_float,
-    "tag:yaml.org,2002:bool": _C.construct_yaml_bool,
-    "tag:yaml.org,2002:null": _C.construct_yaml_null,
-}
+_SCALARS: dict[str, Any] = {}  # tag -> PyYAML's constructor for it (see ``_yaml``)
 # What PyYAML's scalar constructors raise on text such as "!!int foo" or "!!bool
 # ''", and int() on more digits than sys.get_int_max_str_digits() allows.
 _SCALAR_ERRORS = (ValueError, KeyError, IndexError, TypeError, OverflowError)
@@ -115,6 +108,28 @@ _WORDS: dict[str, Any] = {
     "FALSE": False, "null": None, "Null": None, "NULL": None, "~": None, "": None,
     ".inf": math.inf, "+.inf": math.inf, "-.inf": -math.inf, ".nan": math.nan,
 }
+
+
+def _yaml() -> Any:
+    """PyYAML, imported on first use, and the names the builder uses set once."""
+    import yaml
+
+    global _SCALAR_NODE, _MAPPING_NODE, _C
+    if not _SCALARS:
+        _SCALAR_NODE, _MAPPING_NODE = yaml.ScalarNode, yaml.MappingNode
+        _C = yaml.constructor.SafeConstructor
+        _SCALARS.update({
+            "tag:yaml.org,2002:int": _C.construct_yaml_int,
+            "tag:yaml.org,2002:float": _C.construct_yaml_float,
+            "tag:yaml.org,2002:bool": _C.construct_yaml_bool,
+            "tag:yaml.org,2002:null": _C.construct_yaml_null,
+        })
+    return yaml
+
+
+_SCALAR_NODE: Any = None
+_MAPPING_NODE: Any = None
+_C: Any = None
 
 
 def plain_scalar(text: str) -> Any:
@@ -256,17 +271,19 @@ class _Builder:
 
 def _compose(text: str, name: str, limits: Limits) -> yaml.Node | None:
     """The document's node tree from the C parser; any parser error is located."""
+    lib = _yaml()
     try:
-        loader = yaml.CBaseLoader(text)  # C parser; every scalar arrives untyped
+        loader = lib.CBaseLoader(text)  # C parser; every scalar arrives untyped
     except UnicodeEncodeError:  # a lone surrogate cannot be handed to libyaml
         raise RenderError([reader_problem(text, name)]) from None
     try:
-        return loader.get_single_node()
-    except yaml.MarkedYAMLError as exc:
+        node: yaml.Node | None = loader.get_single_node()
+        return node
+    except lib.MarkedYAMLError as exc:
         raise RenderError([syntax_problem(exc, text, name, limits)]) from None
-    except ReaderError:
+    except lib.reader.ReaderError:
         raise RenderError([reader_problem(text, name)]) from None
-    except yaml.YAMLError as exc:
+    except lib.YAMLError as exc:
         raise RenderError([Problem(f"YAML error: {exc}", name)]) from None
     finally:
         loader.dispose()
