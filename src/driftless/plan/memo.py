@@ -42,7 +42,9 @@ from driftless.model import (
     Change,
     DesiredStack,
     Graph,
+    LiveResource,
     Plan,
+    Resource,
     ResourceId,
     StateSnapshot,
 )
@@ -122,21 +124,25 @@ class CleanMemo:
 def clean_plan(desired: DesiredStack, snapshot: StateSnapshot, providers: Any) -> Plan | None:
     """The all-no-op plan, when every resource's object is still as state recorded it.
 
-    The caller has checked the memo entry; this only asks the kinds. None as
-    soon as one resource is not in state, its kind cannot tell, or its object moved.
+    The caller has checked the memo entry; this only asks the kinds, each
+    provider once with all its resources. None as soon as one resource is not
+    in state, its kind cannot tell, or its object moved.
     """
+    if len(snapshot.resources) != len(desired.resources):
+        return None  # something recorded is no longer wanted (a delete), or new
     changes = []
+    by_provider: dict[str, list[tuple[Resource, LiveResource]]] = {}
     for res in desired.resources:
         st = snapshot.get(res.id)
         if st is None:
             return None
         prior = st.live()
-        check = getattr(providers.get(res.id.provider), "unchanged_since", None)
-        if check is None or not check(res, prior):
-            return None
+        by_provider.setdefault(res.id.provider, []).append((res, prior))
         changes.append(Change(res.id, Action.NOOP, res, prior))
-    if len(snapshot.resources) != len(changes):
-        return None  # something recorded is no longer wanted: a delete
+    for name, pairs in by_provider.items():
+        check = getattr(providers.get(name), "unchanged_all", None)
+        if check is None or not check(pairs):
+            return None
     return Plan(desired.name, desired.revision, desired.digest, snapshot.lineage,
                 snapshot.serial, tuple(_in_order(changes, desired)))
 

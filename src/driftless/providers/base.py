@@ -9,7 +9,7 @@ kind; the generic ``diff_properties`` covers UPDATE vs REPLACE for them.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeAlias, runtime_checkable
@@ -393,6 +393,10 @@ class KindHandler:
         """
         return False
 
+    def unchanged_all(self, pairs: Sequence[tuple[Resource, LiveResource]]) -> bool:
+        """``unchanged_since`` of every (resource, prior) pair, as one call per kind."""
+        return all(self.unchanged_since(res, prior) for res, prior in pairs)
+
     def diff(self, desired: Resource, live: LiveResource | None) -> Change:
         """Default: the generic property diff."""
         return diff_properties(self.spec, desired, live)
@@ -463,6 +467,14 @@ class KindProvider:
     def unchanged_since(self, resource: Resource, prior: LiveResource) -> bool:
         """Dispatch to the kind (see ``KindHandler.unchanged_since``)."""
         return self.handler(resource.id).unchanged_since(resource, prior)
+
+    def unchanged_all(self, pairs: Sequence[tuple[Resource, LiveResource]]) -> bool:
+        """``unchanged_since`` of every pair, each kind's pairs in one call."""
+        by_kind: dict[str, list[tuple[Resource, LiveResource]]] = {}
+        for pair in pairs:
+            by_kind.setdefault(pair[0].id.kind, []).append(pair)
+        return all(self.handler(group[0][0].id).unchanged_all(group)
+                   for group in by_kind.values())
 
     def diff(self, desired: Resource, live: LiveResource | None) -> Change:
         """Dispatch to the kind, against the secured live view (a no-refresh plan

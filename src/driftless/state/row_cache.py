@@ -28,13 +28,16 @@ from typing import Any
 
 __all__ = ["RowCache", "Row"]
 
-_FORMAT = 1
+_FORMAT = 2
 _MAGIC = b"driftless-rows\0"
 _DIGEST = 32
 _MOST = 1 << 30
 
-# (address, attributes, private, inputs, protect, depends_on addresses, row JSON text)
-Row = tuple[str, dict[str, Any], dict[str, Any], dict[str, Any], bool, tuple[str, ...], str]
+# (id as a plain tuple, attributes, private, inputs, protect, depends_on ids as plain
+# tuples, row JSON text): marshal keeps plain tuples only, and ids need no parsing
+IdParts = tuple[str, str, str, Any]
+Row = tuple[IdParts, dict[str, Any], dict[str, Any], dict[str, Any], bool,
+            tuple[IdParts, ...], str]
 
 
 class RowCache:

@@ -47,7 +47,7 @@ from driftless.errors import ConfigError, LockHeld, StateConflict, StateError
 from driftless.model import LockInfo, ResourceId, ResourceState, StateSnapshot
 from driftless.state.base import SnapshotInfo
 from driftless.state.packed import pack, pack_batches, unpack, unpack_batch
-from driftless.state.row_cache import Row, RowCache
+from driftless.state.row_cache import IdParts, Row, RowCache
 from driftless.state.rows import KnownRows, Rows
 from driftless.state.sqlite_journal import SQLiteJournal, dumps, encode
 
@@ -365,13 +365,14 @@ class SQLiteBackend:
                 # are what is stored; not read and decoded again (3 reads per apply).
                 outputs = self._decode(stack, meta[2], [])[0]
                 return StateSnapshot(meta[0], meta[1], same, outputs)
-            stored = [r[1] for r in db.execute(_ROWS, (stack,))]
+            selected = db.execute(_ROWS, (stack,)).fetchall()
+        stored = [doc for _, doc in selected]
         outputs, states, texts = self._decode_cached(stack, meta[2], stored)
         resources = {}
         known: Rows = {}
-        for rs, text in zip(states, texts, strict=True):
+        for (address, _), rs, text in zip(selected, states, texts, strict=True):
             resources[rs.id] = rs
-            known[str(rs.id)] = (rs, text)
+            known[address] = (rs, text)
         self._remember(stack, KnownRows(meta[0], meta[1], known))
         return StateSnapshot(meta[0], meta[1], resources, outputs)
 
@@ -780,15 +781,21 @@ def _not_ours(stack: str, current: LockInfo | None, *, doing: str) -> StateError
         hint=f"wait for it to finish, or take it over: driftless state unlock {stack} --force",
     )
 
+
 def _row_of(rs: ResourceState, text: str) -> Row:
     """A decoded row as the row cache keeps it: plain values only."""
-    return (str(rs.id), dict(rs.attributes), dict(rs.private), dict(rs.inputs), rs.protect,
-            tuple(str(d) for d in rs.depends_on), text)
+    return (_parts(rs.id), dict(rs.attributes), dict(rs.private), dict(rs.inputs), rs.protect,
+            tuple(_parts(d) for d in rs.depends_on), text)
+
+
+def _parts(rid: ResourceId) -> IdParts:
+    """An id as the plain tuple marshal can keep."""
+    return (rid.provider, rid.kind, rid.name, rid.index)
 
 
 def _states_of(rows: list[Row]) -> tuple[list[ResourceState], list[str]]:
     """The states and row texts of cached rows."""
-    states = [ResourceState(ResourceId.trusted(a), attrs, private, inputs, bool(protect),
-                            tuple(ResourceId.parse(d) for d in deps))
-              for a, attrs, private, inputs, protect, deps, _ in rows]
+    states = [ResourceState(ResourceId(*rid), attrs, private, inputs, bool(protect),
+                            tuple(ResourceId(*d) for d in deps) if deps else ())
+              for rid, attrs, private, inputs, protect, deps, _ in rows]
     return states, [r[6] for r in rows]
