@@ -28,7 +28,8 @@ from typing import Any
 
 __all__ = ["RowCache", "Row"]
 
-_FORMAT = 2
+_FORMAT = 3
+_CHUNK = 512  # rows per marshal chunk: a 10 MB file is never built whole in memory
 _MAGIC = b"driftless-rows\0"
 _DIGEST = 32
 _MOST = 1 << 30
@@ -64,31 +65,51 @@ class RowCache:
         if body[:_DIGEST] != digest:
             return None
         try:
-            version, stored_stack, rows = marshal.loads(body[_DIGEST:])
-        except (EOFError, ValueError, TypeError):
+            return _chunks(body[_DIGEST:], stack)
+        except (EOFError, ValueError, TypeError, IndexError):
             return None
-        if version != _FORMAT or stored_stack != stack or not isinstance(rows, list):
-            return None
-        return rows
 
     def save(self, stack: str, digest: bytes, rows: list[Row]) -> None:
         """Keep ``rows`` for the next read (temp file + rename, mode 0600)."""
         path = self._path(stack)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         with contextlib.suppress(OSError, ValueError):
-            payload = _MAGIC + digest + marshal.dumps((_FORMAT, stack, rows))
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
             fd = os.open(tmp, flags, 0o600)
             with os.fdopen(fd, "wb") as fh:
-                fh.write(payload)
+                fh.write(_MAGIC + digest)
+                head = marshal.dumps((_FORMAT, stack, len(rows)))
+                fh.write(len(head).to_bytes(4, "big") + head)
+                for at in range(0, len(rows), _CHUNK):
+                    chunk = marshal.dumps(rows[at:at + _CHUNK])
+                    fh.write(len(chunk).to_bytes(4, "big"))
+                    fh.write(chunk)
             os.replace(tmp, path)
 
     def drop(self, stack: str) -> None:
         """Forget a stack's rows (its state was removed)."""
         with contextlib.suppress(OSError):
             self._path(stack).unlink()
+
+
+def _chunks(data: memoryview, stack: str) -> list[Row] | None:
+    """The rows of a body written by ``save``; None when it is not one for ``stack``."""
+    at, out = 0, []
+    size = int.from_bytes(data[at:at + 4], "big")
+    version, stored_stack, count = marshal.loads(data[at + 4:at + 4 + size])
+    if version != _FORMAT or stored_stack != stack:
+        return None
+    at += 4 + size
+    while at < len(data):
+        size = int.from_bytes(data[at:at + 4], "big")
+        chunk = marshal.loads(data[at + 4:at + 4 + size])
+        if not isinstance(chunk, list):
+            return None
+        out.extend(chunk)
+        at += 4 + size
+    return out if len(out) == count else None
 
 
 def _read(path: Path) -> bytes | None:

@@ -37,7 +37,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -784,8 +784,13 @@ def _not_ours(stack: str, current: LockInfo | None, *, doing: str) -> StateError
 
 def _row_of(rs: ResourceState, text: str) -> Row:
     """A decoded row as the row cache keeps it: plain values only."""
-    return (_parts(rs.id), dict(rs.attributes), dict(rs.private), dict(rs.inputs), rs.protect,
-            tuple(_parts(d) for d in rs.depends_on), text)
+    return (_parts(rs.id), _plain(rs.attributes), _plain(rs.private), _plain(rs.inputs),
+            rs.protect, tuple(_parts(d) for d in rs.depends_on), text)
+
+
+def _plain(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` as a dict marshal can keep, without copying one that already is."""
+    return values if type(values) is dict else dict(values)
 
 
 def _parts(rid: ResourceId) -> IdParts:
