@@ -43,7 +43,7 @@ from driftless.model import (
 from driftless.model.redact import Redactor
 from driftless.providers import ProviderSet, comparable
 from driftless.providers.base import secure_live
-from driftless.providers.compact import compact_inputs
+from driftless.providers.compact import COMPACT_THRESHOLD, compact_inputs
 from driftless.state import Journal
 from driftless.state.packed import RowDoc
 
@@ -115,8 +115,7 @@ class ChangeRunner:
         if not changes:
             return []
         # compacted: state and journal keep digests of long values, not file contents
-        inputs = [compact_inputs(comparable(c.desired.properties)) if c.desired else {}
-                  for c in changes]
+        inputs = [_inputs_of(c.desired.properties) if c.desired else {} for c in changes]
         seqs = begin_all(self.journal, [
             (str(c.id), c.action.value, self._intent(c, i))
             for c, i in zip(changes, inputs, strict=True)])
@@ -208,6 +207,22 @@ def finish_all(journal: Journal, outcomes: Outcomes) -> None:
         return
     for seq, ok, live in outcomes:
         journal.finish(seq, ok=ok, live=live)
+
+
+_PLAIN = frozenset({int, float, bool, type(None)})
+
+
+def _inputs_of(props: Mapping[str, Any]) -> dict[str, Any]:
+    """``compact_inputs(comparable(props))``, with plain top-level values (most
+    properties: paths, flags, short strings) taken as they are, unwalked."""
+    out: dict[str, Any] = {}
+    for key, value in props.items():
+        kind = value.__class__
+        if kind in _PLAIN or (kind is str and len(value) <= COMPACT_THRESHOLD):
+            out[key] = value
+        else:
+            out[key] = compact_inputs(comparable(value))
+    return out
 
 
 def _prior_json(prior: LiveResource | None) -> dict[str, Any] | None:

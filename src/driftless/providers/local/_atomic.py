@@ -144,7 +144,9 @@ def _temp_path(path: str) -> str:
     Cheaper than ``tempfile.mkstemp`` (no random names, no retry loop), which
     counts when ten thousand files are written in one apply.
     """
-    head, tail = os.path.split(path if os.path.isabs(path) else os.path.abspath(path))
+    if not path.startswith("/"):
+        path = os.path.abspath(path)
+    head, _, tail = path.rpartition("/")  # head "" for a file in /: "/.name...tmp"
     return f"{head}/.{tail}.{os.getpid()}.{threading.get_ident()}.tmp"
 
 
