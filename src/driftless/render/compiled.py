@@ -195,7 +195,7 @@ class Compiler:
         if node.root == "var":
             return self._var(node)
         if node.root == "count" and self.mode == "count" and node.steps == ("index",):
-            return lambda i, _e, _c: i
+            return _index
         if node.root == "each" and self.mode == "for_each" and node.steps[:1] == ("key",):
             return self._walk(lambda _i, e, _c: e[0], node.steps[1:])
         if node.root == "each" and self.mode == "for_each" and node.steps[:1] == ("value",) \
@@ -256,6 +256,11 @@ class Compiler:
                         self.total)
 
 
+def _index(i: Any, _e: Any, _c: list[int]) -> Any:
+    """``count.index``."""
+    return i
+
+
 def _single(part: _Part) -> Compiled:
     """A string that is one expression: its value keeps its type."""
     if isinstance(part, _Const):
@@ -271,8 +276,13 @@ def _framed(seq: list[str | _Code], code: _Code, room: int) -> Compiled:
     tail = seq[at + 1] if at + 1 < len(seq) else ""
     assert isinstance(head, str) and isinstance(tail, str)
 
+    if code is _index and room >= _SHORT_DIGITS:  # "f${count.index}.txt"
+        return lambda i, _e: head + str(i) + tail if i.__class__ is int and \
+            -_SHORT_INT < i < _SHORT_INT else head + _text(i) + tail
+
     def framed(i: Any, e: Any) -> str:
-        text = _text(code(i, e, [0]))
+        value = code(i, e, [0])
+        text = value if value.__class__ is str else _text(value)
         if len(text) > room:
             raise Slow
         return head + text + tail
@@ -288,6 +298,8 @@ def _args_of(parts: list[_Part]) -> _Args:
         known = tuple(p.value for p in parts if isinstance(p, _Const))
         return lambda _i, _e, _c: known
     codes = [_code(p) for p in parts]
+    if len(codes) in (2, 3) and isinstance(parts[0], _Const):  # format("..", x), lookup(var.m, ..)
+        return _args_after(parts[0].value, codes[1:])
     if len(codes) == 1:
         a = codes[0]
         return lambda i, e, c: (a(i, e, c),)
@@ -298,6 +310,17 @@ def _args_of(parts: list[_Part]) -> _Args:
         a, b, d = codes
         return lambda i, e, c: (a(i, e, c), b(i, e, c), d(i, e, c))
     return lambda i, e, c: tuple([f(i, e, c) for f in codes])
+
+
+def _args_after(first: Any, codes: list[_Code]) -> _Args:
+    """Arguments after a known first one; ``count.index`` taken as it is."""
+    if len(codes) == 1:
+        a = codes[0]
+        if a is _index:
+            return lambda i, _e, _c: (first, i)
+        return lambda i, e, c: (first, a(i, e, c))
+    a, b = codes
+    return lambda i, e, c: (first, a(i, e, c), b(i, e, c))
 
 
 def _charged(args_of: _Args, fast: _Fast | None, general: _Fast, total: int) -> _Code:

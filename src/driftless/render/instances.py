@@ -26,7 +26,7 @@ from driftless.render.scope import Scope
 from driftless.render.suggest import did_you_mean
 from driftless.render.yamlio import Loc, Quoted, problem_at, where
 
-__all__ = ["Decl", "Instances"]
+__all__ = ["Decl", "Instances", "build_one"]
 
 
 @dataclass(frozen=True)
@@ -69,22 +69,72 @@ _Build = Callable[[_Instance], Any]
 _UNSET: Any = object()
 
 
+def build_one(job: Job, decl: Decl, index: int | str | None, each: Any,
+              scope: Scope) -> Resource:
+    """One instance evaluated from scratch (all there is to a resource without
+    ``count`` or ``for_each``: preparing would cost more than it saves)."""
+    scope = _Instance(scope, decl.mode, index, each).scope()
+    body = decl.body
+    props_loc = where(body, "properties") if "properties" in body else decl.loc
+    before = len(job.problems)
+    props = resolve_value(job, body.get("properties") or {}, scope, props_loc)
+    rid = job.table[decl.name].ids[index]
+    if not isinstance(props, Mapping):
+        job.problems.append(problem_at(f"{rid}: properties must be a map", props_loc))
+        props = {}
+    if decl.ssh_target is not None:
+        props = {**props, "ssh_target": decl.ssh_target}
+    triggered = _names(job, decl, "triggered_by")
+    deps = _not_itself(job, rid, {*_names(job, decl, "depends_on"), *triggered, *_refs(props)},
+                       props_loc)
+    if len(job.problems) == before:  # a failed expression would only cascade here
+        props = read_fields(job, rid, props, props_loc)
+        spec = job.kinds(rid.provider, rid.kind) if job.kinds is not None else None
+        _validate(job, rid, props, props_loc, spec)
+    source = SourceLocation(*decl.loc) if decl.loc else None
+    return Resource(rid, props, deps, _protect(job, decl, scope), source,
+                    tuple(sorted(triggered)))
+
+
+def _not_itself(job: Job, rid: ResourceId, deps: set[ResourceId],
+                loc: Loc | None) -> tuple[ResourceId, ...]:
+    """``deps`` sorted, without ``rid`` (reported when it was there)."""
+    if rid in deps:
+        job.problems.append(problem_at(
+            f"{rid} refers to itself", loc,
+            hint="a resource cannot use its own attributes or depend on itself"))
+        deps.discard(rid)
+    return tuple(sorted(deps))
+
+
 class Instances:
-    """What every instance of ``decl`` shares, prepared once; ``build`` makes one."""
+    """What every instance of a repeated ``decl`` shares, prepared once (its
+    strings compiled, its names resolved); ``build`` makes one instance."""
 
     def __init__(self, job: Job, decl: Decl, scope: Scope) -> None:
         self.job, self.decl, self.scope = job, decl, scope
         body = decl.body
         self.props_loc = where(body, "properties") if "properties" in body else decl.loc
+        self.source = SourceLocation(*decl.loc) if decl.loc else None
+        self.ids = job.table[decl.name].ids
+        raw = body.get("properties") or {}
+        self.fresh = isinstance(raw, Mapping)  # props are a new dict for each instance
         each_plain = decl.mode == "for_each" and all(plain(v) for _, v in decl.instances)
         self.compiler = Compiler(scope, decl.mode, each_plain=each_plain)
         self.pure = True  # no string evaluated the general way: no Deferred, no refs
-        self.props = self._builder(body.get("properties") or {}, self.props_loc)
-        self.source = SourceLocation(*decl.loc) if decl.loc else None
+        self.props = self._builder(raw, self.props_loc)  # clears pure if need be
         self.names = self._static_names()
+        # (the set, the sorted tuple, triggered_by sorted) when the same for every instance
+        self.deps: tuple[frozenset[ResourceId], tuple[ResourceId, ...],
+                         tuple[ResourceId, ...]] | None = None
+        if self.names is not None and self.pure:
+            triggered, named = self.names
+            every = frozenset((*named, *triggered))
+            self.deps = (every, tuple(sorted(every)), tuple(sorted(triggered)))
         raw_protect = body.get("protect", False)
         self.protect: bool | None = raw_protect if isinstance(raw_protect, bool) else None
         self._spec: KindSpec | None = _UNSET
+        self._file_fields: frozenset[str] | None = None
 
     def build(self, index: int | str | None, each: Any) -> Resource:
         """The resource of one instance."""
@@ -92,30 +142,38 @@ class Instances:
         instance = _Instance(self.scope, decl.mode, index, each)
         before = len(job.problems)
         props = self.props(instance)
-        rid = job.table[decl.name].ids[index]
-        if not isinstance(props, Mapping):
+        rid = self.ids[index]
+        if props.__class__ is not dict and not isinstance(props, Mapping):
             job.problems.append(problem_at(f"{rid}: properties must be a map", self.props_loc))
             props = {}
         if decl.ssh_target is not None:
             props = {**props, "ssh_target": decl.ssh_target}
-        if self.names is not None:
-            triggered, named = self.names
+        if self.deps is not None and rid not in self.deps[0]:
+            deps, triggered = self.deps[1:]
         else:
-            triggered = _names(job, decl, "triggered_by")
-            named = _names(job, decl, "depends_on")
-        deps = {*named, *triggered, *(() if self.pure else _refs(props))}
-        if rid in deps:
-            job.problems.append(problem_at(
-                f"{rid} refers to itself", self.props_loc,
-                hint="a resource cannot use its own attributes or depend on itself"))
-            deps.discard(rid)
+            deps, triggered = self._deps(rid, props)
         if len(job.problems) == before:  # a failed expression would only cascade here
-            props = self._read_fields(rid, props)
+            fields = self.file_fields()
+            if fields and fields & props.keys():
+                props = read_fields(job, rid, props, self.props_loc)
+            elif not self.fresh:
+                props = dict(props)  # as read_fields does: a copy
             _validate(job, rid, props, self.props_loc, self.spec())
         protect = self.protect if self.protect is not None else _protect(job, decl,
                                                                            instance.scope())
-        return Resource(rid, props, tuple(sorted(deps)), protect, self.source,
-                        tuple(sorted(triggered)))
+        return Resource(rid, props, deps, protect, self.source, triggered)
+
+    def _deps(self, rid: ResourceId, props: Mapping[str, Any],
+              ) -> tuple[tuple[ResourceId, ...], tuple[ResourceId, ...]]:
+        """What ``rid`` depends on and is triggered by, problems reported."""
+        job = self.job
+        if self.names is not None:
+            triggered, named = self.names
+        else:
+            triggered = _names(job, self.decl, "triggered_by")
+            named = _names(job, self.decl, "depends_on")
+        deps = {*named, *triggered, *(() if self.pure else _refs(props))}
+        return _not_itself(job, rid, deps, self.props_loc), tuple(sorted(triggered))
 
     def spec(self) -> KindSpec | None:
         """The kind's spec, looked up once (the lookup may load the provider)."""
@@ -124,12 +182,11 @@ class Instances:
             self._spec = kinds(self.decl.provider, self.decl.kind) if kinds is not None else None
         return self._spec
 
-    def _read_fields(self, rid: ResourceId, props: Mapping[str, Any]) -> Mapping[str, Any]:
-        """``read_fields``, skipped (a copy is what it gives) when the kind reads no file."""
-        fields: frozenset[str] = getattr(self.spec(), "read_fields", frozenset())
-        if fields & props.keys():
-            return read_fields(self.job, rid, props, self.props_loc)
-        return dict(props)
+    def file_fields(self) -> frozenset[str]:
+        """The properties naming files the kind reads at plan time (looked up once)."""
+        if self._file_fields is None:
+            self._file_fields = frozenset(getattr(self.spec(), "read_fields", frozenset()))
+        return self._file_fields
 
     def _static_names(self) -> tuple[list[ResourceId], list[ResourceId]] | None:
         """``triggered_by`` and ``depends_on`` resolved once; None when they have
@@ -173,7 +230,7 @@ def _compiled(job: Job, text: str, loc: Loc | None, code: Compiled) -> _Build:
             value = code(i.index, i.each)
         except Slow:  # the general way gives the value, or words the error
             return job.evaluate(text, i.scope(), loc)
-        return as_text(value) if quoted else value
+        return as_text(value) if quoted and value.__class__ is not str else value
     return build
 
 

@@ -19,7 +19,7 @@ from driftless.errors import Problem
 from driftless.model import Deferred, Resource, ResourceId, Sensitive
 from driftless.model.policy import limit_hint
 from driftless.render.evaluate import ResInfo
-from driftless.render.instances import Decl, Instances
+from driftless.render.instances import Decl, Instances, build_one
 from driftless.render.job import Job, parse_type, resolve_value
 from driftless.render.project import NAME
 from driftless.render.spell import spell
@@ -47,9 +47,12 @@ def expand_resources(job: Job) -> None:
         return
     scope = replace(job.scope, resources=job.table)
     for decl in decls:
-        if decl.instances:
+        if len(decl.instances) > 1:
             instances = Instances(job, decl, scope)
             job.resources.extend(instances.build(index, each) for index, each in decl.instances)
+        else:
+            job.resources.extend(build_one(job, decl, index, each, scope)
+                                 for index, each in decl.instances)
     job.resources.sort(key=lambda r: r.id)
 
 
