@@ -230,3 +230,25 @@ def test_an_apply_then_plan_match_too(tmp_path: Path) -> None:
     fast_run, typer_run = _both(root, "plan", "--detailed-exitcode")
     assert fast_run.returncode == 2
     _same(fast_run, typer_run)
+
+
+def test_a_plan_to_a_file_from_a_terminal_imports_no_rich(tmp_path: Path) -> None:
+    """stderr is a terminal, stdout a file: nothing goes to stderr, so rich is not needed."""
+    import pty
+
+    write_project(tmp_path, files(tmp_path, 2))
+    main, terminal = pty.openpty()
+    env = {k: v for k, v in _env().items() if k != "NO_COLOR"}
+    try:
+        probe = _PROBE.replace(", file=sys.stderr", "")  # the modules after the plan
+        proc = subprocess.run([sys.executable, "-c", probe, "-C", str(tmp_path), "plan"],
+                              stdout=subprocess.PIPE, stderr=terminal, text=True, env=env,
+                              stdin=subprocess.DEVNULL)
+    finally:
+        os.close(terminal)
+        os.close(main)
+    assert proc.returncode == 0
+    *plan_text, modules = proc.stdout.strip().splitlines()
+    assert "local:file/f0" in "\n".join(plan_text)
+    assert "\x1b[" not in "\n".join(plan_text)
+    assert {m.split(".")[0] for m in json.loads(modules)} & {"typer", "click", "rich"} == set()

@@ -160,3 +160,25 @@ def test_show_value_is_the_json_of_the_value_cut(value: object) -> None:
     text = (json.dumps(value) if isinstance(value, str)
             else json.dumps(value, sort_keys=True, default=str))
     assert display.show_value(value) == (text if len(text) <= 120 else text[:117] + "...")
+
+
+@pytest.mark.parametrize("env", [{}, {"COLUMNS": "123", "LINES": "7"}, {"NO_COLOR": "1"},
+                                 {"TTY_INTERACTIVE": "1"}, {"COLUMNS": "x"}, {"FORCE_COLOR": "1"},
+                                 {"FORCE_COLOR": "1", "TERM": "dumb"}])
+def test_the_console_out_makes_is_the_one_the_cli_made(env: dict[str, str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("COLUMNS", "LINES", "NO_COLOR", "TTY_INTERACTIVE", "FORCE_COLOR", "TERM"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    before = Console(highlight=False, soft_wrap=True)  # what driftless.cli.output made
+    out = plain.Out()
+    made = out.rich()
+
+    def seen(c: Console) -> tuple[object, ...]:
+        return (c.width, c.height, c.no_color, c.color_system, c.is_terminal,
+                c.is_interactive, c.soft_wrap, c._highlight, c.file)
+
+    assert seen(made) == seen(before)
+    assert out.plain is (before.color_system is None and not before.is_terminal)

@@ -131,12 +131,12 @@ class Out:
         self._coloured = is_terminal(_stream(stderr)) and not _dumb()
         self._settings = {name: os.environ.get(name) for name in
                           ("COLUMNS", "LINES", "NO_COLOR", "TTY_INTERACTIVE")}
-        self._console: Any = None
-        if self._coloured:
-            self.rich()
+        self._console: Any = None  # made on first use: ``driftless plan > file`` from a
+        # terminal prints nothing to stderr, and need not import rich for it
 
     def rich(self) -> Any:
-        """The rich Console behind this output, made as it would have been at start."""
+        """The rich Console behind this output, made as it would have been at start
+        (with the settings it would have read from the environment then)."""
         if self._console is None:
             from rich.console import Console
 
