@@ -27,14 +27,13 @@ directory; reads what the recorded checks name.
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
 import hmac
 import json
 import marshal
 import os
 import stat
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from typing import Any
 from driftless.errors import ConfigError, Problem
 from driftless.model import DesiredStack
 from driftless.model.digest_key import current_key
+from driftless.model.gcpause import gc_paused as _gc_paused
 from driftless.model.policy import Policy
 from driftless.render.cache_codec import (
     decode_project,
@@ -242,19 +242,6 @@ class RenderCache:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC while a stored render is loaded (reference counting still
-    frees what is dropped); as ``load_yaml_text`` does while a file is built."""
-    paused = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if paused:
-            gc.enable()
 
 
 def _stack_key(project: Project, name: str, options: RenderOptions,
