@@ -21,7 +21,7 @@ from driftless.model import Sensitive
 from driftless.model.policy import Limits, Policy
 from driftless.providers import KindSpec
 from driftless.render import RenderOptions, load_project, render_stack
-from driftless.render.compiled import Compiler, Slow
+from driftless.render.compiled import Compiler, Plainness, Slow
 from driftless.render.evaluate import EvalError, Scope, resolve_string
 
 VARS: dict[str, Any] = {
@@ -149,7 +149,7 @@ def _both(text: str, scope: Scope, mode: str, index: Any, each: Any,
     """(general result, compiled result, how the compiled one was made)."""
     instance = _instance_scope(scope, mode, index, each)
     want = _general(text, instance)
-    code = Compiler(scope, mode, each_plain=each_plain).template(text)
+    code = Compiler(scope, mode, Plainness(), each_plain=each_plain).template(text)
     if code is None:
         return want, want, "not compiled"
     try:
@@ -185,7 +185,7 @@ def test_for_each_templates_agree(text: str, tmp_path: Path) -> None:
 
 def test_secret_each_values_are_not_compiled(tmp_path: Path) -> None:
     scope = Scope(variables=VARS, base_dir=tmp_path, root=tmp_path)
-    compiler = Compiler(scope, "for_each", each_plain=False)
+    compiler = Compiler(scope, "for_each", Plainness(), each_plain=False)
     assert compiler.template("${each.value}") is None
     assert compiler.template("${each.key}") is not None
 
@@ -200,10 +200,30 @@ def test_secret_each_values_are_not_compiled(tmp_path: Path) -> None:
 def test_common_templates_compile(text: str, tmp_path: Path) -> None:
     """The shapes big stacks use take the compiled way, with no fallback."""
     scope = Scope(variables=VARS, base_dir=tmp_path, root=tmp_path)
-    code = Compiler(scope, "count").template(text)
+    code = Compiler(scope, "count", Plainness()).template(text)
     assert code is not None
     for index in range(3):
         assert _typed(code(index, None)) == _general(text, replace(scope, count_index=index))[1]
+
+
+def test_a_variable_is_walked_once_per_render(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thousand resources using one big map variable do not walk it a thousand times."""
+    import driftless.render.compiled as compiled
+
+    walks: list[Any] = []
+    real = compiled._plain
+
+    def counted(value: Any) -> bool:
+        walks.append(value)
+        return real(value)
+    monkeypatch.setattr(compiled, "_plain", counted)
+    scope = Scope(variables={"big": {str(n): n for n in range(1000)}}, base_dir=tmp_path,
+                  root=tmp_path)
+    plainness = Plainness()
+    for _ in range(50):
+        assert Compiler(scope, "count", plainness).template('${var.big["7"]}') is not None
+    assert len(walks) == 1
 
 
 def test_a_function_budget_is_kept(tmp_path: Path) -> None:

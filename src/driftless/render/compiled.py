@@ -44,7 +44,7 @@ from driftless.render.expr import (
 from driftless.render.functions import FUNCTIONS
 from driftless.render.scope import Scope
 
-__all__ = ["Compiled", "Compiler", "Slow", "plain"]
+__all__ = ["Compiled", "Compiler", "Plainness", "Slow"]
 
 # (count.index or each.key, (each.key, each.value) or None, budget cell) -> value
 _Code = Callable[[Any, Any, list[int]], Any]
@@ -69,7 +69,29 @@ class _NotCompiled(Exception):
     """The string is outside what compiles: it is always evaluated the general way."""
 
 
-def plain(value: Any) -> bool:
+class Plainness:
+    """Whether values hold no secret, unknown or deferred value (nor odd types).
+
+    One per render: each container is walked once however many resources
+    refer to it (a big map variable used by a thousand resources is not
+    walked a thousand times).
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[int, tuple[Any, bool]] = {}
+
+    def __call__(self, value: Any) -> bool:
+        if value.__class__ in _SCALARS:
+            return True
+        seen = self._seen.get(id(value))
+        if seen is not None and seen[0] is value:
+            return seen[1]
+        result = _plain(value)
+        self._seen[id(value)] = (value, result)  # the value is kept: its id stays its own
+        return result
+
+
+def _plain(value: Any) -> bool:
     """Whether ``value`` holds no secret, unknown or deferred value (nor odd types)."""
     todo = [value]
     while todo:
@@ -113,17 +135,18 @@ class Compiler:
     ``scope`` is what every instance shares (its ``count_index``/``each`` are
     ignored); ``mode`` is the resource's ``count`` or ``for_each``;
     ``each_plain`` says that no instance's ``each.value`` holds a secret or
-    an unknown value.
+    an unknown value; ``plainness`` is the render's (see ``Plainness``).
     """
 
-    def __init__(self, scope: Scope, mode: str, *, each_plain: bool = False) -> None:
+    def __init__(self, scope: Scope, mode: str, plainness: Plainness, *,
+                 each_plain: bool = False) -> None:
         self.scope = scope
         self.mode = mode
         self.each_plain = each_plain
+        self.plainness = plainness
         self.limit = scope.policy.limits.string_bytes
         self.total = TOTAL_FACTOR * self.limit
         self._budget = Budget(scope.policy)  # for Args only: pure functions never charge it
-        self._plain_vars: dict[str, bool] = {}
 
     def template(self, text: str) -> Compiled | None:
         """The compiled form of ``text`` (holding ``${``), or None when it does not compile."""
@@ -208,12 +231,9 @@ class Compiler:
         variables = self.scope.variables
         if not steps or not isinstance(steps[0], str) or steps[0] not in variables:
             raise _NotCompiled
-        name = steps[0]
-        if name not in self._plain_vars:
-            self._plain_vars[name] = plain(variables[name])
-        if not self._plain_vars[name]:
+        value = variables[steps[0]]
+        if not self.plainness(value):
             raise _NotCompiled
-        value = variables[name]
         rest = steps[1:]
         while rest and isinstance(rest[0], str):  # known now: walked once
             try:
@@ -377,7 +397,8 @@ def _step(value: Any, key: Any) -> Any:
             return value[key]
         raise Slow
     if isinstance(value, list | tuple):
-        idx = int(key) if isinstance(key, str) and key.isdigit() and len(key) < 19 else key
+        # isdecimal: what int() takes (the general way's isdigit lets "²" crash int())
+        idx = int(key) if isinstance(key, str) and key.isdecimal() and len(key) < 19 else key
         if isinstance(idx, int) and not isinstance(idx, bool) and -len(value) <= idx < len(value):
             return value[idx]
     raise Slow

@@ -19,7 +19,7 @@ from typing import Any
 
 from driftless.model import Deferred, Resource, ResourceId, SourceLocation
 from driftless.providers.base import KindSpec, schema_problems
-from driftless.render.compiled import Compiled, Compiler, Slow, plain
+from driftless.render.compiled import Compiled, Compiler, Plainness, Slow
 from driftless.render.job import Job, as_text, resolve_value
 from driftless.render.read_fields import raw_props, read_fields
 from driftless.render.scope import Scope
@@ -111,7 +111,7 @@ class Instances:
     """What every instance of a repeated ``decl`` shares, prepared once (its
     strings compiled, its names resolved); ``build`` makes one instance."""
 
-    def __init__(self, job: Job, decl: Decl, scope: Scope) -> None:
+    def __init__(self, job: Job, decl: Decl, scope: Scope, plainness: Plainness) -> None:
         self.job, self.decl, self.scope = job, decl, scope
         body = decl.body
         self.props_loc = where(body, "properties") if "properties" in body else decl.loc
@@ -119,8 +119,8 @@ class Instances:
         self.ids = job.table[decl.name].ids
         raw = body.get("properties") or {}
         self.fresh = isinstance(raw, Mapping)  # props are a new dict for each instance
-        each_plain = decl.mode == "for_each" and all(plain(v) for _, v in decl.instances)
-        self.compiler = Compiler(scope, decl.mode, each_plain=each_plain)
+        each_plain = decl.mode == "for_each" and all(plainness(v) for _, v in decl.instances)
+        self.compiler = Compiler(scope, decl.mode, plainness, each_plain=each_plain)
         self.pure = True  # no string evaluated the general way: no Deferred, no refs
         self.props = self._builder(raw, self.props_loc)  # clears pure if need be
         self.names = self._static_names()
@@ -228,7 +228,7 @@ def _compiled(job: Job, text: str, loc: Loc | None, code: Compiled) -> _Build:
     def build(i: _Instance) -> Any:
         try:
             value = code(i.index, i.each)
-        except Slow:  # the general way gives the value, or words the error
+        except (Slow, RecursionError):  # the general way gives the value, or the error
             return job.evaluate(text, i.scope(), loc)
         return as_text(value) if quoted and value.__class__ is not str else value
     return build

@@ -18,6 +18,7 @@ from typing import Any
 from driftless.errors import Problem
 from driftless.model import Deferred, Resource, ResourceId, Sensitive
 from driftless.model.policy import limit_hint
+from driftless.render.compiled import Plainness
 from driftless.render.evaluate import ResInfo
 from driftless.render.instances import Decl, Instances, build_one
 from driftless.render.job import Job, parse_type, resolve_value
@@ -46,9 +47,10 @@ def expand_resources(job: Job) -> None:
     if not _within_resource_limit(job, decls):
         return
     scope = replace(job.scope, resources=job.table)
+    plainness = Plainness()
     for decl in decls:
         if len(decl.instances) > 1:
-            instances = Instances(job, decl, scope)
+            instances = Instances(job, decl, scope, plainness)
             job.resources.extend(instances.build(index, each) for index, each in decl.instances)
         else:
             job.resources.extend(build_one(job, decl, index, each, scope)
