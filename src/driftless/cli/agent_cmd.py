@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from driftless.agent import (
@@ -38,6 +37,7 @@ from driftless.agent import (
     webhook_secrets_from_env,
 )
 from driftless.cli.output import console, guard, print_json
+from driftless.cli.plain import escape
 from driftless.errors import ConfigError
 from driftless.model import HistoryEntry, Sensitive
 from driftless.render import find_project

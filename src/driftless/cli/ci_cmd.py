@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from driftless.cli.context import project_context
 from driftless.cli.options import DirOpt, EnvOpt
 from driftless.cli.output import console, guard
+from driftless.cli.plain import escape
 
 __all__ = ["register"]
 

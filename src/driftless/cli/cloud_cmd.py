@@ -9,17 +9,19 @@ backend URLs. Both are thin: the work is in ``driftless.workflows``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 
 from driftless.cli.options import DirOpt, EnvOpt, JsonOpt
 from driftless.cli.output import console, guard, print_json
+from driftless.cli.plain import escape
 from driftless.errors import ConfigError
 from driftless.render import load_project
 from driftless.state import open_backend
-from driftless.workflows import BootstrapReport, MigrationStep, bootstrap, plan_migration
+
+if TYPE_CHECKING:
+    from driftless.workflows import BootstrapReport, MigrationStep
 
 __all__ = ["register", "register_state"]
 
@@ -78,6 +80,8 @@ def bootstrap_cmd(
 
     Example: driftless bootstrap --backend s3://acme-state/infra --lock-table acme-locks
     """
+    from driftless.workflows import bootstrap  # here: state commands and help need not load it
+
     with guard("the project's state was not moved"):
         report = bootstrap(load_project(directory), backend, lock_table=lock_table, env=env)
     if as_json:
@@ -120,6 +124,8 @@ def migrate_cmd(
 
 def _migrate(source: str, target: str, *, root: Path, stacks: list[str] | None,
              dry_run: bool) -> list[MigrationStep]:
+    from driftless.workflows import plan_migration
+
     if source == target:
         raise ConfigError(f"source and target are the same state ({source})",
                           hint="give two different state URLs")

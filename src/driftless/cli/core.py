@@ -9,18 +9,21 @@ lists these options again, and a test keeps the two the same.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from driftless.cli import verbs
-from driftless.cli.context import Context, project_context
 from driftless.cli.options import DirOpt, EnvOpt, JsonOpt, StackOpt, VarFileOpt, VarOpt
 from driftless.cli.output import console, guard, print_json
 from driftless.cli.render_cmd import NoSecretsOpt
 from driftless.errors import ConfigError
 from driftless.model import ResourceId
-from driftless.state.lease import hold_lock
+
+if TYPE_CHECKING:
+    from driftless.cli.context import Context
+
+# The engine, state and renderer are imported by the commands when they run, not
+# here: ``driftless --help`` registers every command and runs none.
 
 __all__ = ["register"]
 
@@ -43,6 +46,8 @@ ChangedOpt = Annotated[str | None, typer.Option(
 
 def _ctx(directory: Path | None, env: str | None, var: list[str] | None,
          var_file: list[Path] | None) -> Any:
+    from driftless.cli.context import project_context
+
     return project_context(directory=directory, env=env, variables=var, var_files=var_file)
 
 
@@ -71,6 +76,8 @@ def plan(
 
     Example: driftless plan --env prod -out plan.json
     """
+    from driftless.cli import verbs
+
     verbs.plan(directory=directory, env=env, var=var, var_file=var_file, stack=stack,
                as_json=as_json, out=out, destroy=destroy, refresh=refresh,
                detailed_exitcode=detailed_exitcode, no_secrets=no_secrets, adopt=adopt,
@@ -95,6 +102,8 @@ def apply(
     Example: driftless apply --auto-approve   |   driftless apply --adopt   |
     driftless apply plan.json
     """
+    from driftless.cli import verbs
+
     verbs.apply(plan_file=plan_file, directory=directory, env=env, var=var, var_file=var_file,
                 stack=stack, as_json=as_json, auto_approve=auto_approve,
                 break_glass=break_glass, reason=reason, adopt=adopt)
@@ -111,6 +120,8 @@ def destroy(
 
     Example: driftless destroy --env stage --auto-approve
     """
+    from driftless.cli import verbs
+
     verbs.destroy(directory=directory, env=env, var=var, var_file=var_file, stack=stack,
                   as_json=as_json, auto_approve=auto_approve, break_glass=break_glass,
                   reason=reason)
@@ -124,6 +135,8 @@ def refresh(
 
     Example: driftless refresh --stack web
     """
+    from driftless.state.lease import hold_lock
+
     report: dict[str, list[dict[str, Any]]] = {}
     with guard(), _ctx(directory, env, var, var_file) as ctx:
         for name in ctx.order(stack):
@@ -151,6 +164,8 @@ def import_(
 
     Example: driftless import local:file/motd /etc/motd
     """
+    from driftless.state.lease import hold_lock
+
     with guard(), _ctx(directory, env, var, var_file) as ctx:
         rid = _parse_address(address)
         name = stack or _stack_declaring(ctx, rid)
@@ -183,6 +198,8 @@ def output(
 
     Example: driftless output --json
     """
+    from driftless.cli.context import project_context
+
     with guard(), project_context(directory=directory, env=env) as ctx:
         outs = {s: dict(ctx.backend.read(s).outputs) for s in ctx.order(stack)}
     if name is not None:

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from driftless.cli.options import DirOpt, JsonOpt
 from driftless.cli.output import console, err_console, guard, print_json
+from driftless.cli.plain import escape
 from driftless.errors import ConfigError
 
 __all__ = ["register"]

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 
 from driftless.cli.output import err_console, guard, print_json
+from driftless.cli.plain import escape
 from driftless.errors import ConfigError
-from driftless.secrets.scan import ScanReport, scan_staged, scan_tree
+
+if TYPE_CHECKING:
+    from driftless.secrets.scan import ScanReport
 
 __all__ = ["register"]
 
@@ -49,6 +51,8 @@ def scan(
 def _run(path: Path, *, staged: bool) -> ScanReport:
     """Scan the index, a directory or one file; paths shown relative to the cwd, so
     editors and terminals can jump to them."""
+    from driftless.secrets.scan import scan_staged, scan_tree  # only when scanning
+
     if staged:
         return scan_staged(path if path.is_dir() else path.parent, show=os.path.relpath)
     if path.is_dir():

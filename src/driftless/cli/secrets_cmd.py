@@ -17,8 +17,6 @@ import typer
 
 from driftless.cli.output import console, guard
 from driftless.errors import ConfigError
-from driftless.secrets import sops
-from driftless.secrets.sops_write import write_atomic
 
 __all__ = ["register", "secrets_app"]
 
@@ -44,6 +42,8 @@ def encrypt(file: FileArg, in_place: InPlaceOpt = False,
                 help="Encrypt to this age recipient (repeatable or comma-separated); "
                      "default: the matching creation rule in .sops.yaml.")] = None) -> None:
     """Encrypt a plaintext file. Example: driftless secrets encrypt -i --age age1... secrets.yaml"""
+    from driftless.secrets import sops  # here: help and other commands need not load it
+
     with guard():
         recipients = [r for item in age or [] for r in item.split(",") if r.strip()]
         data = sops.encrypt_file(file, recipients=recipients or None, in_place=in_place)
@@ -59,6 +59,9 @@ def decrypt(file: FileArg, in_place: InPlaceOpt = False,
                 "--extract", metavar="PATH",
                 help="Print one value, e.g. --extract '[\"db\"][\"password\"]'.")] = None) -> None:
     """Decrypt a SOPS file. Example: driftless secrets decrypt --extract '["db"]["user"]' s.yaml"""
+    from driftless.secrets import sops
+    from driftless.secrets.sops_write import write_atomic
+
     with guard():
         plain = sops.decrypt_file(file)
         if extract is not None:
@@ -106,6 +109,9 @@ def _parse_extract(spec: str) -> list[str | int]:
 def edit(file: FileArg) -> None:
     """Decrypt to a private temp file, run $EDITOR, re-encrypt if it changed.
     Example: EDITOR=vim driftless secrets edit secrets.yaml"""
+    from driftless.secrets import sops
+    from driftless.secrets.sops_write import write_atomic
+
     with guard():
         plain = sops.decrypt_file(file)
         changed = _edit_text(plain.text, file.suffix)
@@ -142,6 +148,8 @@ def _edit_text(text: bytes, suffix: str) -> bytes | None:
 @secrets_app.command()
 def rotate(file: FileArg) -> None:
     """Re-encrypt with a new data key (same recipients). Example: driftless secrets rotate s.yaml"""
+    from driftless.secrets import sops
+
     with guard():
         sops.rotate_file(file)
     console.print(f"rotated the data key of {file}")
@@ -151,6 +159,8 @@ def rotate(file: FileArg) -> None:
 def updatekeys(file: FileArg) -> None:
     """Re-encrypt to the recipients .sops.yaml names now.
     Example: driftless secrets updatekeys secrets.yaml"""
+    from driftless.secrets import sops
+
     with guard():
         sops.update_keys_file(file)
     console.print(f"updated the recipients of {file}")

@@ -7,20 +7,22 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
-from rich.markup import escape
 
 from driftless.cli.context import Context, project_context
 from driftless.cli.options import DirOpt, JsonOpt, StackOpt
 from driftless.cli.output import console, err_console, guard, print_json
+from driftless.cli.plain import escape
 from driftless.errors import ConfigError, StateError
 from driftless.model import LockInfo, ResourceId, ResourceState, StateSnapshot
 from driftless.plan import import_command, import_id_of
 from driftless.state.base import KeepsHistory, no_history
-from driftless.state.encrypted import EncryptedBackend
 from driftless.state.lease import hold_lock
+
+if TYPE_CHECKING:
+    from driftless.state.encrypted import EncryptedBackend
 
 __all__ = ["register", "state_app"]
 
@@ -357,6 +359,8 @@ def rekey(directory: DirOpt = None, stack: StackOpt = None, wait: WaitOpt = 120.
     Example: DRIFTLESS_STATE_KEY_FILE=new.txt DRIFTLESS_STATE_FALLBACK_KEY_FILE=old.txt
     driftless state rekey
     """
+    from driftless.state.encrypted import EncryptedBackend  # rekey only
+
     with guard(), project_context(directory=directory, env=None) as ctx:
         backend = ctx.backend
         if not isinstance(backend, EncryptedBackend):
