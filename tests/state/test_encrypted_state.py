@@ -87,9 +87,11 @@ def _unchanged_view(db: Path) -> bytes:
 
 
 def _disk_bytes(db: Path) -> bytes:
-    """Every byte of the database, its WAL and its shared memory, as a `strings` scan sees
-    them, plus every packed (deflated) document in them inflated: packing is no cover."""
-    raw = b"".join(p.read_bytes() for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm"))
+    """Every byte of the database, its WAL, its shared memory and the row cache beside
+    it, as a `strings` scan sees them, plus every packed (deflated) document in them
+    inflated: packing is no cover."""
+    beside = sorted(db.parent.glob(f".{db.name}.rows-*"))  # the decoded-row cache
+    raw = b"".join(p.read_bytes() for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm"), *beside)
                    if p.exists())
     return raw + b"\n" + inflate_all(raw)
 
@@ -117,6 +119,7 @@ def test_nothing_reaches_disk_in_clear(kind: str, tmp_path: Path) -> None:
     assert backend.read("web") == snap
     raw = _disk_bytes(db)
     backend.close()
+    assert list(db.parent.glob(f".{db.name}.rows-*")), "the write left its row cache"
     for value in (SECRET, OUTPUT, INTENT):
         assert value.encode() not in raw, f"{value} is stored in clear"
     assert b"local:file/r0" in raw, "addresses stay clear (rows per resource)"
