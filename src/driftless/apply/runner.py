@@ -42,7 +42,7 @@ from driftless.model import (
 )
 from driftless.model.redact import Redactor
 from driftless.providers import ProviderSet, comparable
-from driftless.providers.base import secure_live
+from driftless.providers.base import KindProvider, secure_live
 from driftless.providers.compact import COMPACT_THRESHOLD, compact_inputs
 from driftless.state import Journal
 from driftless.state.packed import RowDoc
@@ -137,11 +137,15 @@ class ChangeRunner:
         self, change: Change, inputs: Mapping[str, Any],
     ) -> tuple[ApplyResult, ResourceState | None]:
         start = time.monotonic()
-        live = self._guarded(change, self.providers.get(change.id.provider).apply)
+        provider = self.providers.get(change.id.provider)
+        live = self._guarded(change, provider.apply)
         if isinstance(live, ApplyResult):
             return live, None
-        spec = self.providers.spec(change.id.provider, change.id.kind)
-        live = secure_live(spec, change.desired, live)
+        if type(provider).apply is not KindProvider.apply:
+            # KindProvider.apply returns secure_live of the kind's own spec already
+            # (idempotent: a second walk of the properties would change nothing)
+            spec = self.providers.spec(change.id.provider, change.id.kind)
+            live = secure_live(spec, change.desired, live)
         state = _state_of(change.desired, live, inputs, change.depends_on)
         with self._lock:
             self.outcomes[change.id] = state
