@@ -15,7 +15,6 @@ finds the positions. I/O: reads files (through ``yamlguard``).
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import math
 import re
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from driftless.errors import Problem, RenderError
+from driftless.model.gcpause import gc_paused
 from driftless.model.policy import Limits
 from driftless.render.inputs import note_resolved
 from driftless.render.yamlguard import (
@@ -310,18 +310,13 @@ def load_yaml_text(text: str, name: str, *, limits: Limits | None = None) -> Any
     limits = limits or Limits()
     if len(text) > limits.file_bytes:  # characters are at least a byte each
         raise RenderError([too_big(name, limits.file_bytes)])
-    paused = gc.isenabled()
-    gc.disable()  # a large tree of new objects makes the cyclic GC rescan it quadratically
-    try:
+    with gc_paused():  # a large tree of new objects: the GC would rescan it quadratically
         node = _compose(text, name, limits)
         if node is None:
             return None
         if may_alias(text):
             check_aliases(node, text, name, limits.yaml_alias_nodes)
         return _build(node, name, limits)
-    finally:
-        if paused:
-            gc.enable()
 
 
 def display_path(path: Path, root: Path) -> str:
