@@ -3,7 +3,9 @@
 A node runs once every dependency it has *in this walk* has succeeded. When a
 node fails, everything downstream of it is skipped with a message naming the
 failure; independent branches keep going. Ready nodes are batched per pool
-task so thousands of cheap changes do not pay thousands of hand-offs.
+task so thousands of cheap changes do not pay thousands of hand-offs; the
+ready cheap ones (``KindSpec.cheap``: local files) run as one batch in the
+calling thread, and the pool starts only when some change is not cheap.
 """
 
 from __future__ import annotations
