@@ -73,7 +73,10 @@ def build_one(job: Job, decl: Decl, index: int | str | None, each: Any,
               scope: Scope) -> Resource:
     """One instance evaluated from scratch (all there is to a resource without
     ``count`` or ``for_each``: preparing would cost more than it saves)."""
-    scope = _Instance(scope, decl.mode, index, each).scope()
+    if decl.mode == "count" and isinstance(index, int):
+        scope = replace(scope, count_index=index)
+    elif decl.mode == "for_each":
+        scope = replace(scope, each=(index, each))
     body = decl.body
     props_loc = where(body, "properties") if "properties" in body else decl.loc
     before = len(job.problems)

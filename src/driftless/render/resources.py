@@ -52,9 +52,9 @@ def expand_resources(job: Job) -> None:
         if len(decl.instances) > 1:
             instances = Instances(job, decl, scope, plainness)
             job.resources.extend(instances.build(index, each) for index, each in decl.instances)
-        else:
-            job.resources.extend(build_one(job, decl, index, each, scope)
-                                 for index, each in decl.instances)
+        elif decl.instances:
+            index, each = decl.instances[0]
+            job.resources.append(build_one(job, decl, index, each, scope))
     job.resources.sort(key=lambda r: r.id)
 
 
