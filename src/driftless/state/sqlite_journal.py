@@ -129,19 +129,20 @@ class SQLiteJournal:
         Stored as clear JSON text, not packed: an intent lives until the apply's
         commit clears it, and deflating 10,000 of them cost more than they save.
         """
-        texts = [(a, act, encode(f"journal intent for {a}", i, canonical=False))
-                 for a, act, i in items]
         now = time.time()
-        rows = [(self.stack, a, act, text, now) for a, act, text in texts]
+        # encoded as they are inserted, so the texts of a 10,000-file batch are never
+        # all held at once; one that is not JSON rolls the whole batch back
+        rows = ((self.stack, a, act, encode(f"journal intent for {a}", i, canonical=False), now)
+                for a, act, i in items)
         with self._backend._txn(immediate=True) as db:
-            self._backend.fence(db, self.stack, f"a batch of {len(rows)} journal intent(s)")
+            self._backend.fence(db, self.stack, f"a batch of {len(items)} journal intent(s)")
             db.executemany(
                 "INSERT INTO journal (stack, address, action, intent, at) VALUES (?, ?, ?, ?, ?)",
                 rows)
-            # We hold the write lock: the newest len(rows) entries of this stack are ours,
+            # We hold the write lock: the newest len(items) entries of this stack are ours,
             # numbered in insertion order.
             seqs = db.execute("SELECT seq FROM journal WHERE stack = ? ORDER BY seq DESC LIMIT ?",
-                              (self.stack, len(rows))).fetchall()
+                              (self.stack, len(items))).fetchall()
         out = [int(r[0]) for r in reversed(seqs)]
         self._backend.began(self.stack, out)
         return out
