@@ -47,7 +47,13 @@ from driftless.model.redact import (
     secret_texts,
 )
 from driftless.plan import PlanOptions, is_cheap, plan_stack, read_resources
-from driftless.plan.memo import CleanMemo, clean_plan, worth_remembering
+from driftless.plan.memo import (
+    CleanMemo,
+    clean_plan,
+    no_op_keys,
+    settled_changes,
+    worth_remembering,
+)
 from driftless.providers import ProviderSet, comparable
 from driftless.providers.base import rekey_live, secure_live
 from driftless.providers.compact import compact_inputs, readable_inputs
@@ -122,18 +128,36 @@ class Engine:
                 quick = self._clean_plan(desired, stored)
                 if quick is not None:
                     return quick
-            snapshot, moved = self._migrate(desired, stored)
+            settled, keys = self._settled(memo, desired, stored)
+            snapshot, moved = self._migrate(desired, stored, settled=settled)
             notes += moved
             options = PlanOptions(destroy=destroy, refresh=refresh, workers=self.workers,
-                                  notes=notes)
+                                  notes=notes, settled=settled)
             try:
                 the_plan = plan_stack(desired, snapshot, self.providers, options)
             except DriftlessError as exc:
                 raise _redactor(desired).error(exc) from None
-            if memo is not None and entry is not None and worth_remembering(
-                    the_plan, desired, snapshot):
-                memo.remember(entry)
+            if memo is not None and entry is not None:
+                if worth_remembering(the_plan, desired, snapshot):
+                    memo.remember(entry)
+                memo.remember_resources(desired.name, no_op_keys(
+                    the_plan, desired, stored, snapshot, keys))
             return the_plan
+
+    def _settled(
+        self, memo: CleanMemo | None, desired: DesiredStack, stored: StateSnapshot,
+    ) -> tuple[dict[ResourceId, Change], dict[ResourceId, bytes]]:
+        """The resources whose no-op the last full plan already found (``plan.memo``)
+        and their keys; none without a memo or when a stat is refused."""
+        if memo is None:
+            return {}, {}
+        keys: dict[ResourceId, bytes] = {}
+        try:
+            settled = settled_changes(desired, stored, self.providers,
+                                      memo.no_op_resources(desired.name), keys)
+        except DriftlessError:
+            return {}, {}
+        return settled, keys
 
     def _clean_plan(self, desired: DesiredStack, stored: StateSnapshot) -> Plan | None:
         """The remembered no-op plan, if every object is still as state recorded it;
@@ -145,6 +169,7 @@ class Engine:
 
     def _migrate(
         self, desired: DesiredStack, snap: StateSnapshot,
+        settled: Mapping[ResourceId, Change] | None = None,
     ) -> tuple[StateSnapshot, tuple[str, ...]]:
         """Rewrite state that an older version stored with secrets in clear or with
         digests of the old compiled-in key, once, so nothing looks changed.
@@ -155,6 +180,8 @@ class Engine:
         known = snap.resources
         moved: dict[ResourceId, ResourceState] = {}  # no copy of the whole state per plan
         for res in desired.resources:
+            if settled and res.id in settled:
+                continue  # this very row needed no rewriting when it was planned last
             st = known.get(res.id)
             secured = self._secured_state(res, st) if st is not None else None
             if secured is not None and secured is not st:

@@ -8,6 +8,7 @@ kind reads a plan makes: a plan replayed from the memo reads nothing.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -119,13 +120,18 @@ def test_config_change_and_removed_resource_miss_the_memo(tmp_path: Path) -> Non
 
 
 def test_a_state_write_moves_the_key(tmp_path: Path, reads: list[str]) -> None:
+    """A new serial misses the stack's entry; its rows did not change, so each
+    resource is still settled by its own key and a stat."""
     eng, desired = _applied(tmp_path)
     _plan(eng, desired)
     snap = eng.backend.read("files")
     eng.backend.write("files", snap.next())  # e.g. state protect, refresh, restore
+    assert eng.memo is not None
+    assert not eng.memo.holds(eng.memo.name(desired, eng.backend.read("files")))
     reads.clear()
-    _plan(eng, desired)
-    assert len(reads) == 5  # a new serial: planned in full
+    planned = _plan(eng, desired)
+    assert reads == [] and planned.serial == snap.serial + 1
+    assert planned == _without_memo(tmp_path).plan(desired)
 
 
 def test_another_key_or_provider_config_does_not_trust_the_entry(
@@ -173,3 +179,52 @@ def test_entries_are_pruned(tmp_path: Path) -> None:
         memo.remember(f"clean-{i:040d}")
     kept = [p for p in (tmp_path / ".driftless" / "cache").iterdir()]
     assert len(kept) == KEEP
+
+
+# -- per resource: a plan with changes still skips what did not change -----------
+
+def _without_memo(tmp: Path) -> Engine:
+    return Engine(providers=ProviderSet(), backend=backend(tmp), workers=2)
+
+
+def test_a_plan_with_changes_reads_only_the_changed_resources(
+        tmp_path: Path, reads: list[str]) -> None:
+    eng, desired = _applied(tmp_path, n=6)
+    _plan(eng, desired)  # full: remembers the six unchanged resources
+    first, *rest = desired.resources
+    edited = _stack([_file(Path(first.properties["path"]), "new\n"), *rest])
+    reads.clear()
+    planned = _plan(eng, edited)
+    assert reads == [str(first.id)]  # the other five were settled by a stat
+    assert planned == _without_memo(tmp_path).plan(edited)  # the very same plan
+    assert [c.action for c in planned.changes].count(Action.NOOP) == 5
+
+
+def test_settled_resources_still_find_drift(tmp_path: Path, reads: list[str]) -> None:
+    eng, desired = _applied(tmp_path)
+    _plan(eng, desired)
+    first, *rest = desired.resources
+    edited = _stack([_file(Path(first.properties["path"]), "new\n"), *rest])
+    target = Path(rest[1].properties["path"])
+    before = target.stat()
+    target.write_text(target.read_text().replace("body", "BODY"))
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    planned = _plan(eng, edited)
+    changed = {str(c.id): c.action for c in planned.changes if c.action is not Action.NOOP}
+    assert changed == {str(first.id): Action.UPDATE, str(rest[1].id): Action.UPDATE}
+
+
+def test_a_rewritten_state_row_is_planned_in_full(tmp_path: Path, reads: list[str]) -> None:
+    """The key holds the row: a row written since (refresh, import, by hand) is
+    read and diffed again, even when the file and its properties did not move."""
+    eng, desired = _applied(tmp_path)
+    _plan(eng, desired)
+    snap = eng.backend.read("files")
+    rid = desired.resources[3].id
+    rows = dict(snap.resources)
+    rows[rid] = replace(rows[rid], attributes={**rows[rid].attributes, "mode": "0600"})
+    eng.backend.write("files", snap.next(rows))
+    reads.clear()
+    planned = _plan(eng, desired)
+    assert reads == [str(rid)]
+    assert planned == _without_memo(tmp_path).plan(desired)

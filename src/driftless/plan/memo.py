@@ -31,6 +31,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import marshal
 import os
 import stat
 from collections.abc import Iterable, Mapping
@@ -46,11 +47,13 @@ from driftless.model import (
     Plan,
     Resource,
     ResourceId,
+    ResourceState,
     StateSnapshot,
 )
 from driftless.plan.validate import all_dependencies
 
-__all__ = ["KEEP", "CleanMemo", "clean_plan", "worth_remembering"]
+__all__ = ["KEEP", "CleanMemo", "clean_plan", "no_op_keys", "resource_key", "settled_changes",
+           "worth_remembering"]
 
 KEEP = 64
 """Entries kept; each new render digest or state serial of a stack makes another."""
@@ -58,6 +61,8 @@ KEEP = 64
 _FORMAT = 1
 _PREFIX = "clean-"
 _SIZE = 32
+_KEY = 16  # bytes of each resource key
+_MAGIC = b"driftless-clean-resources\0"
 
 
 class CleanMemo:
@@ -92,7 +97,13 @@ class CleanMemo:
             os.close(fd)
 
     def remember(self, name: str) -> None:
-        """Write entry ``name`` (temp file + rename); a failure only costs a full plan."""
+        """Write entry ``name``; a failure only costs a full plan."""
+        self._write(name, self._seal(name))
+        with contextlib.suppress(OSError):
+            self._prune()
+
+    def _write(self, name: str, *data: bytes) -> None:
+        """Temp file + rename in a cache directory made of real directories."""
         with contextlib.suppress(OSError):
             for part in (self.directory.parent, self.directory):
                 with contextlib.suppress(FileExistsError):
@@ -104,9 +115,42 @@ class CleanMemo:
                 tmp.unlink()
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             with os.fdopen(fd, "wb") as fh:
-                fh.write(self._seal(name))
+                for chunk in data:
+                    fh.write(chunk)
             os.replace(tmp, self.directory / name)
-            self._prune()
+
+    def resources_name(self, stack: str) -> str:
+        """The file of ``stack``'s no-op resources (one per stack and context)."""
+        from driftless import __version__
+
+        text = json.dumps([_FORMAT, __version__, "resources", stack, self._context])
+        return _PREFIX + hmac.new(self._key, text.encode(), hashlib.sha256).hexdigest()[:40]
+
+    def no_op_resources(self, stack: str) -> frozenset[bytes]:
+        """The keys (``resource_key``) of resources the last full plan found unchanged."""
+        path = self.directory / self.resources_name(stack)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            return frozenset()
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return frozenset()
+            with os.fdopen(os.dup(fd), "rb") as fh:
+                data = fh.read(1 << 26)
+        finally:
+            os.close(fd)
+        seal, body = data[len(_MAGIC):len(_MAGIC) + _SIZE], data[len(_MAGIC) + _SIZE:]
+        if not data.startswith(_MAGIC) or not hmac.compare_digest(
+                seal, hmac.new(self._key, body, hashlib.sha256).digest()):
+            return frozenset()
+        return frozenset(body[i:i + _KEY] for i in range(0, len(body), _KEY))
+
+    def remember_resources(self, stack: str, keys: Iterable[bytes]) -> None:
+        """Replace ``stack``'s no-op resources with ``keys`` (sealed, temp + rename)."""
+        body = b"".join(sorted(keys))
+        seal = hmac.new(self._key, body, hashlib.sha256).digest()
+        self._write(self.resources_name(stack), _MAGIC + seal, body)
 
     def _prune(self) -> None:
         """Drop the oldest entries past ``KEEP``."""
@@ -175,3 +219,64 @@ def worth_remembering(the_plan: Plan, desired: DesiredStack, snapshot: StateSnap
                 or change.adopt or change.prior != st.live()):
             return False
     return True
+
+
+def resource_key(res: Resource, st: ResourceState) -> bytes | None:
+    """A digest of everything a resource's own plan depends on: its address,
+    properties, dependencies and protection, and its state row. None when a value
+    is not plain data (a secret, a value waiting on another resource, an unknown)."""
+    parts: Any = (tuple(res.id), res.properties, [tuple(d) for d in res.depends_on],
+                  res.protect, st.attributes, st.private, st.inputs, st.protect,
+                  [tuple(d) for d in st.depends_on])
+    try:
+        data = marshal.dumps(parts)
+    except ValueError:
+        return None
+    return hashlib.blake2b(data, digest_size=_KEY).digest()
+
+
+def settled_changes(desired: DesiredStack, snapshot: StateSnapshot, providers: Any,
+                    known: frozenset[bytes], keys: dict[ResourceId, bytes]
+                    ) -> dict[ResourceId, Change]:
+    """The resources whose plan is the no-op the last full plan made for them: same
+    key (``resource_key``), no triggers, and the kind says from a stat that the
+    object is still as recorded. The rest are planned in full. ``keys`` receives
+    the key of each settled resource (not computed again to remember it)."""
+    out: dict[ResourceId, Change] = {}
+    if not known:
+        return out
+    for res in desired.resources:
+        st = snapshot.get(res.id)
+        if st is None or res.triggered_by:
+            continue
+        key = resource_key(res, st)
+        if key is None or key not in known:
+            continue
+        prior = st.live()
+        check = getattr(providers.get(res.id.provider), "unchanged_since", None)
+        if check is not None and check(res, prior):
+            out[res.id] = Change(res.id, Action.NOOP, res, prior)
+            keys[res.id] = key
+    return out
+
+
+def no_op_keys(the_plan: Plan, desired: DesiredStack, stored: StateSnapshot,
+               planned: StateSnapshot, keys: Mapping[ResourceId, bytes]) -> list[bytes]:
+    """The keys of the resources a full plan found unchanged, exactly as
+    ``settled_changes`` would rebuild them: no-op, read back as recorded, their
+    state row not rewritten by the plan's migration, no triggers."""
+    by_id = {r.id: r for r in desired.resources}
+    found = []
+    for change in the_plan.changes:
+        res = by_id.get(change.id)
+        st = stored.get(change.id)
+        if (res is None or st is None or planned.get(change.id) is not st
+                or change.action is not Action.NOOP or change.desired is not res
+                or res.triggered_by or change.depends_on or change.diffs or change.reason
+                or change.refused or change.unmanaged or change.adopt
+                or change.prior != st.live()):
+            continue
+        key = keys.get(change.id) or resource_key(res, st)
+        if key is not None:
+            found.append(key)
+    return found

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from driftless.errors import DriftlessError, ProviderError
@@ -45,6 +45,9 @@ class PlanOptions:
     refresh: bool = True
     workers: int = 10
     notes: tuple[str, ...] = ()
+    # no-op changes already known (the clean-plan memo, ``plan.memo``): not
+    # validated, read or diffed again
+    settled: Mapping[ResourceId, Change] = field(default_factory=dict)
 
 
 def in_chunks(items: Sequence[Any], workers: int) -> list[Sequence[Any]]:
@@ -64,7 +67,9 @@ def plan_stack(
     by_id = {r.id: r for r in desired.resources}
     wanted = [] if options.destroy else [by_id[rid] for rid in order]
     run = _Planner(snapshot, providers, options, deps)
-    changes = run.diff_all(wanted, run.read_all(wanted))
+    settled = options.settled
+    lives = run.read_all([r for r in wanted if r.id not in settled] if settled else wanted)
+    changes = run.diff_all(wanted, lives)
     changes.extend(_deletes(snapshot, {r.id for r in wanted}, destroy=options.destroy))
     return Plan(
         desired.name, desired.revision, desired.digest, snapshot.lineage, snapshot.serial,
@@ -165,7 +170,14 @@ class _Planner:
         """Diff in dependency order; a reference to a changing resource is unknown."""
         known: dict[ResourceId, Mapping[str, Any]] = {}
         changes: dict[ResourceId, Change] = {}
+        settled = self.options.settled
         for res in wanted:
+            done = settled.get(res.id)
+            if done is not None:  # no triggers, no references: its no-op stands
+                changes[res.id] = done
+                if done.prior is not None:
+                    known[res.id] = done.prior.attributes
+                continue
             live = lives.get(res.id)
             change = _apply_triggers(res, self._diff_one(res, live, known), changes)
             changes[res.id] = change
