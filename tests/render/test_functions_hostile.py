@@ -407,3 +407,15 @@ def test_a_python_recursion_error_becomes_an_eval_error(tmp_path: Path) -> None:
 
     error = deep(margin)
     assert str(error) == "the expression nests too deeply"
+
+
+@pytest.mark.parametrize("key", ["²", "0x1", "1 "])
+def test_a_list_index_that_is_not_plain_digits_is_an_error_not_a_crash(
+        tmp_path: Path, key: str) -> None:
+    """``isdigit`` accepts "²", which ``int`` refuses: such a key reads as a map key,
+    and on a list that is a clear evaluation error."""
+    scope = Scope(variables={"l": ["a", "b"]}, base_dir=tmp_path, root=tmp_path,
+                  policy=Policy())
+    with pytest.raises(EvalError):
+        resolve_string(f'${{var.l["{key}"]}}', scope)
+    assert resolve_string('${var.l["1"]}', scope) == "b"

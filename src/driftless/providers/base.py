@@ -42,7 +42,7 @@ from driftless.model.redact import (
 )
 
 if TYPE_CHECKING:
-    from pydantic import BaseModel
+    from pydantic import BaseModel, ValidationError
 
 SchemaRef: TypeAlias = "type[BaseModel] | str"
 """A kind's schema: the pydantic model, or where it lives as ``"module:Class"``.
@@ -74,6 +74,8 @@ IDENTITY_ATTRIBUTES = frozenset({
 state): they are never digested, even when derived from a secret."""
 
 STABLE_ATTRIBUTES = frozenset({"id", "arn"})
+
+_MODELS: dict[str, type[BaseModel]] = {}  # "module:Class" -> the model, once imported
 """What no in-place update changes, whatever the kind declares."""
 
 
@@ -123,8 +125,10 @@ class KindSpec:
         """The properties' pydantic model (imported now if given by path)."""
         if not isinstance(self.schema, str):
             return self.schema
-        module, _, name = self.schema.partition(":")
-        model: type[BaseModel] = getattr(importlib.import_module(module), name)
+        model = _MODELS.get(self.schema)
+        if model is None:
+            module, _, name = self.schema.partition(":")
+            model = _MODELS[self.schema] = getattr(importlib.import_module(module), name)
         return model
 
     def schema_name(self) -> str:
@@ -320,13 +324,19 @@ def schema_problems(spec: KindSpec, properties: Mapping[str, Any]) -> list[str]:
     Fields that are still unknown (they reference resources not yet applied)
     are not judged: their value does not exist yet.
     """
-    from pydantic import ValidationError
-
+    model = spec.model()  # imports pydantic (with the model) on first use
     try:
-        spec.model().model_validate(reveal(properties))
-    except ValidationError as exc:
+        model.model_validate(reveal(properties))
+    except _validation_error() as exc:
         return [_problem(e, properties) for e in exc.errors() if not _unknown_at(e, properties)]
     return []
+
+
+def _validation_error() -> type[ValidationError]:
+    """pydantic's ValidationError (pydantic is loaded: a model was just used)."""
+    from pydantic import ValidationError
+
+    return ValidationError
 
 
 def _unknown_at(err: Any, properties: Mapping[str, Any]) -> bool:

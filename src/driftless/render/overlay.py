@@ -253,7 +253,7 @@ def json_patch(body: Any, op: Any, loc: Loc | None) -> Any:
 def _child(node: Any, part: str, op: Mapping[str, Any], loc: Loc | None) -> Any:
     if isinstance(node, Mapping) and part in node:
         return node[part]
-    if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+    if isinstance(node, list) and part.isdecimal() and int(part) < len(node):
         return node[int(part)]
     raise RenderError([problem_at(f"{op['op']}: path '{op['path']}' does not exist", loc)])
 
@@ -261,7 +261,7 @@ def _child(node: Any, part: str, op: Mapping[str, Any], loc: Loc | None) -> Any:
 def _leaf(parent: Any, key: str, op: Mapping[str, Any], loc: Loc | None) -> None:
     kind = op["op"]
     exists = (key in parent) if isinstance(parent, Mapping) else (
-        key.isdigit() and int(key) < len(parent))
+        key.isdecimal() and int(key) < len(parent))
     if kind != "add" and not exists:
         raise RenderError([problem_at(f"{kind}: path '{op['path']}' does not exist", loc)])
     if kind == "test":

@@ -195,7 +195,7 @@ def _step(value: Any, raw: Any, node: PathNode, secret: bool) -> Any:
         hint = None if secret or isinstance(raw, Sensitive) else did_you_mean(str(key), value)
         raise EvalError(f"'{node.text}': no key {shown}", node.offset, hint=hint)
     if isinstance(value, list | tuple):
-        idx = int(key) if isinstance(key, str) and key.isdigit() and len(key) < 19 else key
+        idx = int(key) if isinstance(key, str) and key.isdecimal() and len(key) < 19 else key
         if isinstance(idx, int) and not isinstance(idx, bool) and -len(value) <= idx < len(value):
             return value[idx]
         raise EvalError(f"'{node.text}': index {shown} is out of range (the list has "
