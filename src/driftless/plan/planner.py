@@ -63,7 +63,7 @@ def plan_stack(
     options: PlanOptions,
 ) -> Plan:
     """Compute the plan for one stack."""
-    deps, order = check_stack(desired, providers, snapshot.resources)
+    deps, order = check_stack(desired, providers, snapshot.resources, options.settled)
     by_id = {r.id: r for r in desired.resources}
     wanted = [] if options.destroy else [by_id[rid] for rid in order]
     run = _Planner(snapshot, providers, options, deps)

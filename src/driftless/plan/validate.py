@@ -8,7 +8,7 @@ is a single clear ``ConfigError``.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from graphlib import CycleError
 
 from driftless.errors import Problem, RenderError
@@ -38,19 +38,21 @@ def all_dependencies(resource: Resource) -> tuple[ResourceId, ...]:
 def check_stack(
     desired: DesiredStack, providers: ProviderSet,
     applied: Mapping[ResourceId, ResourceState] | None = None,
+    settled: Container[ResourceId] = (),
 ) -> Checked:
     """Every resource's dependencies and the dependency order, once all checks pass.
 
     Raises ``RenderError`` with every problem, or ``ConfigError`` for a
     provider that is not installed. A resource whose properties equal the
     inputs it was last applied with passed validation then; it is not
-    validated again (schema validation dominates a large no-op plan).
+    validated again (schema validation dominates a large no-op plan), nor is a
+    ``settled`` one (the clean-plan memo found these very properties valid).
     """
     providers.require(r.id.provider for r in desired.resources)
     problems = [*_duplicates(desired.resources)]
     applied = applied or {}
     for res in desired.resources:
-        if not _unchanged(res, applied.get(res.id)):
+        if res.id not in settled and not _unchanged(res, applied.get(res.id)):
             problems.extend(_resource_problems(res, providers))
     deps = {r.id: all_dependencies(r) for r in desired.resources}
     dep_problems, order = _dependency_problems(desired.resources, deps)

@@ -113,8 +113,11 @@ class ContentFileHandler(PathHandler):
         path = props.get("path")
         if not isinstance(path, str):
             return False
-        st = self.host.lstat_or_none(path, resource.id)
-        return st is not None and _unchanged(prior, st, path, self.keyed(props), props)
+        try:
+            st = os.lstat(path)
+        except (OSError, ValueError):
+            return False  # cannot tell: the full read reports what is wrong
+        return _unchanged(prior, st, path, self.keyed(props), props)
 
     def unchanged_all(self, pairs: Sequence[tuple[Resource, LiveResource]]) -> bool:
         """``unchanged_since`` of each pair, in one loop (the no-op path of a large
