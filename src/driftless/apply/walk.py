@@ -11,9 +11,12 @@ calling thread, and the pool starts only when some change is not cheap.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING
 
 from driftless.model import ApplyResult, Change, Outcome, ResourceId
+
+if TYPE_CHECKING:  # the pool is imported when a change needs it (local files do not)
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 __all__ = ["walk"]
 
@@ -108,7 +111,7 @@ def walk(
         while ready or running:
             light, heavy = _batches(ready, w, workers, cheap)
             for batch in heavy:
-                pool = pool or ThreadPoolExecutor(max_workers=max(1, workers))
+                pool = pool or _pool(workers)
                 running.add(pool.submit(run, batch))
             newly: list[ResourceId] = []
             if light:
@@ -116,7 +119,7 @@ def walk(
                     newly.extend(w.finish(result, on_result))
                 done = {fut for fut in running if fut.done()}
             else:
-                done = wait(running, return_when=FIRST_COMPLETED).done
+                done = _first_done(running)
             for fut in done:
                 running.discard(fut)
                 for result in fut.result():
@@ -126,3 +129,15 @@ def walk(
         if pool is not None:
             pool.shutdown(wait=True)
     return w.results
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=max(1, workers))
+
+
+def _first_done(running: set[Future[list[ApplyResult]]]) -> set[Future[list[ApplyResult]]]:
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    return wait(running, return_when=FIRST_COMPLETED).done

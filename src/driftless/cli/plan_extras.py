@@ -7,7 +7,6 @@ what the fast path (``driftless.cli.fast``) leaves to it.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,8 @@ def output_format(fmt: str | None, as_json: bool) -> str:
 def select_changed(ctx: Context, revision: str, order: Sequence[str],
                    ) -> tuple[list[str], list[str]]:
     """The stacks of ``order`` to plan since ``revision``, and one reason line each."""
+    import tempfile  # --changed-since only
+
     from driftless.ci.changes import changed_since
 
     with tempfile.TemporaryDirectory(prefix="driftless-base-") as scratch:

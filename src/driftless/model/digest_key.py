@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -93,6 +92,8 @@ def _read_or_create(path: Path) -> bytes:
 
 def _create(path: Path) -> bytes:
     """Write a fresh key 0600 (O_EXCL: two first runs racing agree on one key)."""
+    import secrets  # only when a key is made
+
     key = secrets.token_hex(32).encode()
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

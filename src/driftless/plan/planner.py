@@ -8,7 +8,6 @@ nothing and takes no locks.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -273,6 +272,8 @@ def _run_chunks(
             errors.append(str(exc))
             return []
     results = []
+    from concurrent.futures import ThreadPoolExecutor  # only network-bound kinds get here
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for fut in [pool.submit(fn, c) for c in in_chunks(items, workers)]:
             try:

@@ -7,7 +7,6 @@ is a single clear ``ConfigError``.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Container, Iterable, Mapping
 from graphlib import CycleError
 
@@ -96,6 +95,8 @@ def _resource_problems(res: Resource, providers: ProviderSet) -> list[Problem]:
     kinds = providers.get(res.id.provider).kinds()
     spec = kinds.get(res.id.kind)
     if spec is None:
+        import difflib  # a mistake's hint only
+
         close = difflib.get_close_matches(res.id.kind, list(kinds), n=1)
         hint = f"did you mean '{res.id.provider}:{close[0]}'?" if close else (
             f"kinds of '{res.id.provider}': {', '.join(sorted(kinds))}")

@@ -19,17 +19,15 @@ cache too. I/O: reads environment variables and files, runs commands.
 from __future__ import annotations
 
 import os
-import selectors
 import shlex
-import signal
 import stat
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from driftless.errors import Problem
 from driftless.model import Sensitive
@@ -37,6 +35,9 @@ from driftless.model.policy import ENV_SECRET_ENV, Policy, limit_hint
 from driftless.render.files import os_reason, read_fd
 from driftless.render.inputs import not_cacheable
 from driftless.render.suggest import did_you_mean
+
+if TYPE_CHECKING:  # a command runs only for secret.cmd: a render without one spawns nothing
+    import subprocess
 
 __all__ = [
     "COMMAND_TIMEOUT",
@@ -263,6 +264,8 @@ def _run(argv: list[str], cwd: Path, limit: int) -> bytes:
     The output is read as it comes, so more than ``limit`` bytes or more than
     ``COMMAND_TIMEOUT`` seconds stop the whole group instead of filling memory.
     """
+    import subprocess
+
     name = _shown(argv[0])
     try:
         proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL,
@@ -294,6 +297,8 @@ def _run(argv: list[str], cwd: Path, limit: int) -> bytes:
 def _drain(proc: subprocess.Popen[bytes], limit: int, deadline: float,
            name: str) -> tuple[bytes, bytes]:
     """Read stdout (at most ``limit`` bytes) and stderr's tail until both close."""
+    import selectors
+
     out, err = bytearray(), bytearray()
     with selectors.DefaultSelector() as sel:
         for pipe, buf in ((proc.stdout, out), (proc.stderr, err)):
@@ -325,6 +330,8 @@ def _timeout(name: str) -> SecretRefError:
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     """Kill the command and whatever it started, then reap it."""
+    import signal
+
     with suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
