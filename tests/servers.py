@@ -42,19 +42,24 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: flo
 
 @contextmanager
 def moto_server(log_dir: Path, *, env: Mapping[str, str] | None = None,
-                timeout: float = 30.0) -> Iterator[str]:
+                timeout: float = 30.0, serial: bool = False) -> Iterator[str]:
     """Run ``moto_server`` (the AWS API) on a free loopback port; yield its URL.
 
     ``env`` adds variables for the server (e.g. ``INITIAL_NO_AUTH_ACTION_COUNT``
-    to make it enforce IAM). The server is stopped, killed if need be, on exit.
+    to make it enforce IAM). ``serial`` serves one request at a time, for tests
+    that race on conditional writes (see ``serial_moto.py``). The server is
+    stopped, killed if need be, on exit.
     """
     port = free_port()
-    exe = Path(sys.executable).with_name("moto_server")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "moto.server"]
+    if serial:
+        cmd = [sys.executable, str(Path(__file__).with_name("serial_moto.py")), str(port)]
+    else:
+        exe = Path(sys.executable).with_name("moto_server")
+        cmd = [*([str(exe)] if exe.exists() else [sys.executable, "-m", "moto.server"]),
+               "-H", "127.0.0.1", "-p", str(port)]
     log = log_dir / "moto.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([*cmd, "-H", "127.0.0.1", "-p", str(port)],
-                                env={**os.environ, **(env or {})},
+        proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})},
                                 stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -16,8 +16,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "state_pg"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fleet_servers import etcd_server, serial_moto_server
+from fleet_servers import etcd_server
 from pg_helpers import PgServer, running_server
+
+from servers import moto_server
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +33,7 @@ def etcd_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of the session's moto server (DynamoDB, EC2, instance metadata), serving
     one request at a time (see serial_moto.py)."""
-    with serial_moto_server(tmp_path_factory.mktemp("moto")) as url:
+    with moto_server(tmp_path_factory.mktemp("moto"), serial=True) as url:
         yield url
 
 

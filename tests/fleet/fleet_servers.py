@@ -1,4 +1,4 @@
-"""Start and stop a real etcd (Debian's etcd-server) and a serial moto on loopback.
+"""Start and stop a real etcd (Debian's etcd-server) on loopback.
 
 ``scripts/test-deps.sh`` installs it; a machine without it fails with that
 hint instead of skipping.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +18,7 @@ import pytest
 
 from servers import free_port
 
-__all__ = ["etcd_server", "serial_moto_server"]
+__all__ = ["etcd_server"]
 
 
 @contextmanager
@@ -65,35 +64,3 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: flo
             pass
         time.sleep(0.05)
     pytest.fail(f"etcd did not answer on {url} within {timeout}s; see {log}")
-
-
-@contextmanager
-def serial_moto_server(workdir: Path, *, timeout: float = 30.0) -> Iterator[str]:
-    """moto on a free loopback port, one request at a time (serial_moto.py); its URL."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = workdir / "moto.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("serial_moto.py")),
-                                 str(port)], stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"moto exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/moto-api/", timeout=1).status_code < 500:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"moto did not answer on {url} within {timeout}s; see {log}")
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

@@ -20,8 +20,9 @@ REGION = "us-east-1"
 
 @pytest.fixture(scope="session")
 def s3_moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """URL of a moto server running for the session."""
-    with moto_server(tmp_path_factory.mktemp("moto_s3state")) as url:
+    """URL of a moto server running for the session, one request at a time: the
+    lock races need S3's atomic conditional writes (see serial_moto.py)."""
+    with moto_server(tmp_path_factory.mktemp("moto_s3state"), serial=True) as url:
         yield url
 
 
