@@ -41,6 +41,7 @@ from typing import Any
 from driftless.errors import ConfigError, Problem
 from driftless.model import DesiredStack
 from driftless.model.digest_key import current_key
+from driftless.model.filemap import mapped
 from driftless.model.gcpause import gc_paused as _gc_paused
 from driftless.model.policy import Policy
 from driftless.render.cache_codec import (
@@ -147,22 +148,24 @@ class RenderCache:
 
     def _lookup(self, name: str, environ: Mapping[str, str]) -> Any:
         """The stored body when the entry exists, is sealed by us and its checks hold."""
-        data = self._read(self.directory / name)
-        if data is None or not data.startswith(_MAGIC):
-            return None
-        tag, payload = data[len(_MAGIC):len(_MAGIC) + _TAG], data[len(_MAGIC) + _TAG:]
-        if not hmac.compare_digest(tag, self._seal(payload)):
-            return None
-        try:
-            version, checks, body = marshal.loads(payload)
-        except (EOFError, ValueError, TypeError):
-            return None
+        with mapped(self.directory / name, most=_MOST) as data:
+            if data is None or data[:len(_MAGIC)] != _MAGIC:
+                return None
+            tag = bytes(data[len(_MAGIC):len(_MAGIC) + _TAG])
+            if not hmac.compare_digest(tag, self._seal(data[len(_MAGIC) + _TAG:])):
+                return None
+            try:
+                version, checks, body = marshal.loads(data[len(_MAGIC) + _TAG:])
+            except (EOFError, ValueError, TypeError):
+                return None
         if version != FORMAT or not Inputs(self._key).still_hold(checks, environ):
             return None
         return body
 
-    def _seal(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, _MAGIC + payload, hashlib.sha256).digest()
+    def _seal(self, payload: bytes | memoryview) -> bytes:
+        seal = hmac.new(self._key, _MAGIC, hashlib.sha256)
+        seal.update(payload)  # as one message with the magic, without joining them
+        return seal.digest()
 
     def _store(self, name: str, inputs: Inputs, body: Callable[[], Any]) -> None:
         """Keep the entry for ``_flush``, unless the render must not or cannot be kept."""
@@ -195,29 +198,6 @@ class RenderCache:
         for _, path in entries[MAX_ENTRIES:]:
             with contextlib.suppress(OSError):
                 path.unlink()
-
-    @staticmethod
-    def _read(path: Path) -> bytes | None:
-        """A cache file's bytes; None when missing, not a regular file or too big."""
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
-        except OSError:
-            return None
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode) or info.st_size > _MOST:
-                return None
-            with os.fdopen(os.dup(fd), "rb") as fh:
-                # read(n) sets aside n bytes first: ask for the size fstat gave (and
-                # more only if the file grew), not a 1 GiB buffer on every load.
-                data = fh.read(min(info.st_size + 1, _MOST))
-                if info.st_size < len(data) < _MOST:
-                    data += fh.read(_MOST - len(data))
-                return data
-        except OSError:
-            return None
-        finally:
-            os.close(fd)
 
     def _write(self, path: Path, *data: bytes) -> None:
         """Temp file + rename, in a cache directory made of real directories: a

@@ -21,10 +21,11 @@ import contextlib
 import hashlib
 import marshal
 import os
-import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from driftless.model.filemap import mapped
 
 __all__ = ["RowCache", "Row"]
 
@@ -58,16 +59,18 @@ class RowCache:
 
     def load(self, stack: str, digest: bytes) -> list[Row] | None:
         """The rows decoded from stored bytes with ``digest``; None on any mismatch."""
-        data = _read(self._path(stack))
-        if data is None or not data.startswith(_MAGIC):
-            return None
-        body = memoryview(data)[len(_MAGIC):]  # no copies of a 10 MB file
-        if body[:_DIGEST] != digest:
-            return None
-        try:
-            return _chunks(body[_DIGEST:], stack)
-        except (EOFError, ValueError, TypeError, IndexError):
-            return None
+        with mapped(self._path(stack), most=_MOST) as data:
+            if data is None or data[:len(_MAGIC)] != _MAGIC:
+                return None
+            body = data[len(_MAGIC):]
+            try:
+                if body[:_DIGEST] != digest:
+                    return None
+                return _chunks(body[_DIGEST:], stack)
+            except (EOFError, ValueError, TypeError, IndexError):
+                return None
+            finally:
+                body.release()
 
     def save(self, stack: str, digest: bytes, rows: list[Row]) -> None:
         """Keep ``rows`` for the next read (temp file + rename, mode 0600)."""
@@ -110,21 +113,3 @@ def _chunks(data: memoryview, stack: str) -> list[Row] | None:
         out.extend(chunk)
         at += 4 + size
     return out if len(out) == count else None
-
-
-def _read(path: Path) -> bytes | None:
-    """The file's bytes; None when missing, not a regular file, or too large."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > _MOST:
-            return None
-        with os.fdopen(os.dup(fd), "rb") as fh:
-            return fh.read(info.st_size + 1)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
