@@ -21,7 +21,7 @@ import contextlib
 import hashlib
 import marshal
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from driftless.model.filemap import mapped
 
 __all__ = ["RowCache", "Row"]
 
-_FORMAT = 3
+_FORMAT = 4
 _CHUNK = 512  # rows per marshal chunk: a 10 MB file is never built whole in memory
 _MAGIC = b"driftless-rows\0"
 _DIGEST = 32
@@ -53,9 +53,15 @@ class RowCache:
         return self.db.with_name(f".{self.db.name}.rows-{tag}")
 
     @staticmethod
-    def digest(stored: Sequence[str | bytes]) -> bytes:
-        """A digest of the stored row values, in the order they were read."""
-        return hashlib.sha256(marshal.dumps(list(stored))).digest()
+    def digest(stored: Iterable[str | bytes]) -> bytes:
+        """A digest of the stored row values, in the order they were read (each with
+        its length, so no two sequences run together); taken as they stream by."""
+        h = hashlib.sha256()
+        for value in stored:
+            data = value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass")
+            h.update(len(data).to_bytes(8, "big"))
+            h.update(data)
+        return h.digest()
 
     def load(self, stack: str, digest: bytes) -> list[Row] | None:
         """The rows decoded from stored bytes with ``digest``; None on any mismatch."""

@@ -404,17 +404,19 @@ class SQLiteBackend:
                 return self._decode(stack, outputs, [])[0], *_states_of(rows)
         return self._decode(stack, outputs, stored)
 
-    def _keep_decoded(self, stack: str, stored: list[tuple[str, str | bytes]],
+    def _keep_decoded(self, stack: str, selected: tuple[bytes, list[str]],
                       rows: Rows) -> None:
         """Leave the rows just written, decoded, for the next read (``row_cache``):
-        ``stored`` is what that read will select, in its order."""
+        ``selected`` is the digest and the addresses of what that read will select,
+        in its order."""
+        digest, addresses = selected
         kept: list[Row] = []
-        for address, _doc in stored:
+        for address in addresses:
             rs, text = rows.get(address, (None, ""))
             if rs is None:
                 return  # not known decoded: the next read decodes
             kept.append(_row_of(rs, text))
-        RowCache(self.path).save(stack, RowCache.digest([d for _, d in stored]), kept)
+        RowCache(self.path).save(stack, digest, kept)
 
     def _unchanged(self, stack: str, meta: Any) -> dict[ResourceId, ResourceState] | None:
         """The resources known at the stored (lineage, serial); None when this
@@ -461,9 +463,9 @@ class SQLiteBackend:
                 (stack, snap.lineage, snap.serial, outputs),
             )
             self._keep_snapshot(db, stack, snap, outputs)
-            stored = list(db.execute(_ROWS, (stack,)))
+            selected = _selected(db, stack)
         self._remember(stack, KnownRows(snap.lineage, snap.serial, rows))
-        self._keep_decoded(stack, stored, rows)
+        self._keep_decoded(stack, selected, rows)
 
     def _prior_rows(self, db: sqlite3.Connection, stack: str, meta: Any) -> Rows:
         """The stored rows: from memory when they are known to be current."""
@@ -806,3 +808,16 @@ def _states_of(rows: list[Row]) -> tuple[list[ResourceState], list[str]]:
                             tuple(ResourceId(*d) for d in deps) if deps else ())
               for rid, attrs, private, inputs, protect, deps, _ in rows]
     return states, [r[6] for r in rows]
+
+
+def _selected(db: sqlite3.Connection, stack: str) -> tuple[bytes, list[str]]:
+    """The row cache digest and the addresses of the rows a read of ``stack`` will
+    select, streamed (the packed rows are not all held at once)."""
+    addresses: list[str] = []
+
+    def docs() -> Iterator[str | bytes]:
+        for address, doc in db.execute(_ROWS, (stack,)):
+            addresses.append(address)
+            yield doc
+
+    return RowCache.digest(docs()), addresses
