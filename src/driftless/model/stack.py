@@ -18,7 +18,9 @@ class DesiredStack:
     ``digest`` is a sha256 over the canonical render (secrets included only
     as digests), byte-identical for identical inputs. ``outputs`` values may
     be ``Deferred``. ``settings`` are per-stack agent options (prune,
-    self_heal, ...), passed through untouched.
+    self_heal, ...), passed through untouched. ``validated`` says the render
+    checked every resource's properties against its kind's schema (render was
+    given the kinds), so the planner does not check them again.
     """
 
     name: str
@@ -28,3 +30,4 @@ class DesiredStack:
     revision: str | None = None
     depends_on: tuple[str, ...] = ()
     settings: Mapping[str, Any] = field(default_factory=dict)
+    validated: bool = field(default=False, compare=False)

@@ -45,13 +45,16 @@ def check_stack(
     provider that is not installed. A resource whose properties equal the
     inputs it was last applied with passed validation then; it is not
     validated again (schema validation dominates a large no-op plan), nor is a
-    ``settled`` one (the clean-plan memo found these very properties valid).
+    ``settled`` one (the clean-plan memo found these very properties valid), nor
+    any of a stack the render already validated (``DesiredStack.validated``).
     """
     providers.require(r.id.provider for r in desired.resources)
     problems = [*_duplicates(desired.resources)]
     applied = applied or {}
     for res in desired.resources:
-        if res.id not in settled and not _unchanged(res, applied.get(res.id)):
+        if desired.validated or res.id in settled or _unchanged(res, applied.get(res.id)):
+            problems.extend(_unknown_kind(res, providers))  # a kind render could not see
+        else:
             problems.extend(_resource_problems(res, providers))
     deps = {r.id: all_dependencies(r) for r in desired.resources}
     dep_problems, order = _dependency_problems(desired.resources, deps)
@@ -89,6 +92,13 @@ def _duplicates(resources: Iterable[Resource]) -> list[Problem]:
             out.append(_problem(res, "declared twice", "give each resource a unique name"))
         seen.add(res.id)
     return out
+
+
+def _unknown_kind(res: Resource, providers: ProviderSet) -> list[Problem]:
+    """The one problem of a resource whose kind its provider does not have."""
+    if res.id.kind in providers.get(res.id.provider).kinds():
+        return []
+    return _resource_problems(res, providers)
 
 
 def _resource_problems(res: Resource, providers: ProviderSet) -> list[Problem]:

@@ -267,6 +267,9 @@ def _decoded(found: Any, project: Project, options: RenderOptions,
         from driftless.render.secret_refs import SecretCache
 
         secrets = SecretCache(on_missing=options.on_missing_secret)
-        return decode_stack(body, options.revision, policy=project.policy, secrets=secrets)
+        stack = decode_stack(body, options.revision, policy=project.policy, secrets=secrets)
+        # stored only from a render given the kinds when ``kinds`` is given (the key
+        # says which), and that render validated every resource against them
+        return replace(stack, validated=kinds is not None)
     except Exception:  # a body that does not decode is a miss, never a crash
         return None

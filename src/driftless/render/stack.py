@@ -53,7 +53,7 @@ def render_stack(project: Project, name: str, options: RenderOptions, *,
     digest = stack_digest(name, job.resources, job.outputs, ref.depends_on, settings,
                           job.bindings)
     return DesiredStack(name, tuple(job.resources), digest, job.outputs, options.revision,
-                        ref.depends_on, settings)
+                        ref.depends_on, settings, validated=job.kinds is not None)
 
 
 def _layers(job: Job) -> None:
