@@ -83,3 +83,28 @@ def test_a_damaged_cache_file_only_costs_a_decode(tmp_path: Path) -> None:
     assert _fresh_read(tmp_path, db) == _snapshot(5)
     sidecar.write_bytes(b"nonsense")
     assert _fresh_read(tmp_path, db) == _snapshot(5)
+
+
+def test_a_lock_holder_leaves_the_cache_a_plain_read_does_not(tmp_path: Path) -> None:
+    """State without a row cache (an older version wrote it, or the file was removed)
+    gets one from the next client that reads it holding the lock (a plan), never
+    from a read-only command."""
+    from driftless.model import LockInfo
+
+    db = tmp_path / "s.db"
+    writer = from_url(f"sqlite:///{db}", tmp_path)
+    writer.write("files", _snapshot(6))
+    writer.close()
+    for sidecar in _sidecars(tmp_path):
+        sidecar.unlink()
+    assert _fresh_read(tmp_path, db) == _snapshot(6)
+    assert not _sidecars(tmp_path)  # a read-only command wrote nothing
+    planner = from_url(f"sqlite:///{db}", tmp_path)
+    planner.read("files")  # checked before the lock is taken, as plan does
+    info = LockInfo.new("plan")
+    planner.lock("files", info)
+    assert planner.read("files") == _snapshot(6)
+    planner.unlock("files", info.id)
+    planner.close()
+    assert len(_sidecars(tmp_path)) == 1
+    assert _fresh_read(tmp_path, db) == _snapshot(6)  # and it reads back the same

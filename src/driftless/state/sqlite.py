@@ -145,6 +145,9 @@ class SQLiteBackend:
         self._fresh: dict[str, dict[str, tuple[ResourceState, str, bytes]]] = {}
         # stack -> (lock id, fencing token) of each lock this instance took.
         self._held: dict[str, tuple[str, str]] = {}
+        # stack -> (row cache digest, addresses) of rows read without the row cache,
+        # to be left there once this client holds the lock (``_keep_missed``)
+        self._missed: dict[str, tuple[bytes, list[str]]] = {}
         # stack -> journal seqs this instance began under that lock (see ``fence``).
         self._begun: dict[str, set[int]] = {}
         self._ready = False
@@ -340,6 +343,7 @@ class SQLiteBackend:
             opened, self._opened = self._opened, []
             self._known.clear()
             self._fresh.clear()
+            self._missed.clear()
         for db in opened:
             db.close()
         self._local = threading.local()
@@ -365,18 +369,38 @@ class SQLiteBackend:
                 # every write moves the serial (fenced, in one transaction), so they
                 # are what is stored; not read and decoded again (3 reads per apply).
                 outputs = self._decode(stack, meta[2], [])[0]
+                self._keep_missed(stack)
                 return StateSnapshot(meta[0], meta[1], same, outputs)
             selected = db.execute(_ROWS, (stack,)).fetchall()
         stored = [doc for _, doc in selected]
+        digest = RowCache.digest(stored)
         with gc_paused():  # ~100,000 new objects for 10,000 rows: no generation scans
-            outputs, states, texts = self._decode_cached(stack, meta[2], stored)
+            outputs, states, texts, hit = self._decode_cached(stack, meta[2], stored, digest)
             resources = {}
             known: Rows = {}
             for (address, _), rs, text in zip(selected, states, texts, strict=True):
                 resources[rs.id] = rs
                 known[address] = (rs, text)
         self._remember(stack, KnownRows(meta[0], meta[1], known))
+        with self._guard:
+            if hit:
+                self._missed.pop(stack, None)
+            else:
+                self._missed[stack] = (digest, [a for a, _ in selected])
+        self._keep_missed(stack)
         return StateSnapshot(meta[0], meta[1], resources, outputs)
+
+    def _keep_missed(self, stack: str) -> None:
+        """Leave rows read without the row cache there, once this client holds the
+        stack's lock (plan, apply): state an older version wrote, or not written
+        since, gets its cache too. A read-only command never holds it: writes nothing."""
+        with self._guard:
+            if stack not in self._held or stack not in self._missed:
+                return
+            missed = self._missed.pop(stack)
+            known = self._known.get(stack)
+        if known is not None:
+            self._keep_decoded(stack, missed, known.rows)
 
     def _decode(
         self, stack: str, outputs: str | bytes, stored: list[str | bytes], *,
@@ -394,15 +418,15 @@ class SQLiteBackend:
             raise _damaged(self.path, stack, f"row{which}", exc) from None
 
     def _decode_cached(
-        self, stack: str, outputs: str | bytes, stored: list[str | bytes],
-    ) -> tuple[dict[str, Any], list[ResourceState], list[str]]:
-        """``_decode``, taking the rows from the row cache when the last write left
-        them there for these very bytes (``row_cache``). A read never writes it."""
-        rows = RowCache(self.path).load(stack, RowCache.digest(stored))
+        self, stack: str, outputs: str | bytes, stored: list[str | bytes], digest: bytes,
+    ) -> tuple[dict[str, Any], list[ResourceState], list[str], bool]:
+        """``_decode``, taking the rows from the row cache when it holds them for these
+        very bytes (``row_cache``); the last item says whether it did."""
+        rows = RowCache(self.path).load(stack, digest)
         if rows is not None:
             with suppress(ValueError, TypeError, KeyError):
-                return self._decode(stack, outputs, [])[0], *_states_of(rows)
-        return self._decode(stack, outputs, stored)
+                return self._decode(stack, outputs, [])[0], *_states_of(rows), True
+        return *self._decode(stack, outputs, stored), False
 
     def _keep_decoded(self, stack: str, selected: tuple[bytes, list[str]],
                       rows: Rows) -> None:
@@ -465,6 +489,8 @@ class SQLiteBackend:
             self._keep_snapshot(db, stack, snap, outputs)
             selected = _selected(db, stack)
         self._remember(stack, KnownRows(snap.lineage, snap.serial, rows))
+        with self._guard:
+            self._missed.pop(stack, None)  # its digest is of rows no longer stored
         self._keep_decoded(stack, selected, rows)
 
     def _prior_rows(self, db: sqlite3.Connection, stack: str, meta: Any) -> Rows:
