@@ -53,6 +53,7 @@ from driftless.render.expr import (
     Lit,
     MapLit,
     Node,
+    has_call,
     parse_template,
 )
 from driftless.render.expr import (
@@ -231,7 +232,7 @@ class Compiler:
         for step in steps:
             if step is None:
                 raise _NotCompiled  # [*] of a value: an error, worded the general way
-            if not isinstance(step, str) and _has_call(step):
+            if not isinstance(step, str) and has_call(step):
                 raise _NotCompiled  # the general way evaluates (and charges) it twice
             code = _stepper(code, step if isinstance(step, str) else code_of(self._node(step)))
         return code
@@ -284,18 +285,6 @@ def _framed(seq: list[str | Code], code: Code, room: int) -> Compiled:
             raise Slow
         return head + text + tail
     return framed
-
-
-def _has_call(node: Node) -> bool:
-    if isinstance(node, Call):
-        return True
-    if isinstance(node, ListLit):
-        return any(_has_call(n) for n in node.items)
-    if isinstance(node, MapLit):
-        return any(_has_call(n) for _, n in node.pairs)
-    if isinstance(node, PathNode):
-        return any(_has_call(s) for s in node.steps if s is not None and not isinstance(s, str))
-    return False
 
 
 def _stepper(code: Code, step: str | Code) -> Code:

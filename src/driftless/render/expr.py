@@ -28,6 +28,7 @@ from typing import Any
 
 __all__ = [
     "Call",
+    "has_call",
     "MAX_DEPTH",
     "ExprSyntaxError",
     "ListLit",
@@ -395,20 +396,20 @@ def _template(text: str) -> Template:
     if "".join(buf):
         parts.append("".join(buf))
         offsets.append(pos)
-    calls = any(_has_call(p) for p in parts if not isinstance(p, str))
+    calls = any(has_call(p) for p in parts if not isinstance(p, str))
     only_text = "".join(p for p in parts if isinstance(p, str)) if all(
         isinstance(p, str) for p in parts) else None
     return Template(tuple(parts), tuple(offsets), calls, only_text)
 
 
-def _has_call(node: Node) -> bool:
+def has_call(node: Node) -> bool:
     """True when ``node`` calls a function anywhere (steps and literals included)."""
     if isinstance(node, Call):
         return True
     if isinstance(node, ListLit):
-        return any(_has_call(n) for n in node.items)
+        return any(has_call(n) for n in node.items)
     if isinstance(node, MapLit):
-        return any(_has_call(n) for _, n in node.pairs)
+        return any(has_call(n) for _, n in node.pairs)
     if isinstance(node, Path):
-        return any(_has_call(s) for s in node.steps if s is not None and not isinstance(s, str))
+        return any(has_call(s) for s in node.steps if s is not None and not isinstance(s, str))
     return False
