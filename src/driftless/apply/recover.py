@@ -28,7 +28,6 @@ string whose digest is among the inputs' digests is digested too.
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import replace
@@ -188,7 +187,7 @@ def check_holders(entries: list[JournalEntry], current: LockInfo | None) -> None
 def _holder_alive(lock: Mapping[str, Any]) -> bool:
     """Whether the process that wrote an intent may still be acting on it."""
     who, pid = str(lock.get("who", "")), lock.get("pid")
-    if who.rpartition("@")[2] == socket.gethostname() and isinstance(pid, int) and pid > 0:
+    if who.rpartition("@")[2] == os.uname().nodename and isinstance(pid, int) and pid > 0:
         return _pid_alive(pid)
     expires = lock.get("expires")
     return isinstance(expires, int | float) and expires > time.time()

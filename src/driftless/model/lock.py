@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import getpass
 import os
-import socket
 import time
-import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -30,8 +27,10 @@ class LockInfo:
     def new(cls, operation: str, *, lease: float = DEFAULT_LEASE) -> LockInfo:
         """A fresh lock for this process, ``user@host``."""
         now = time.time()
-        who = f"{_user()}@{socket.gethostname()}"
-        return cls(uuid.uuid4().hex, who, operation, now, now + lease, os.getpid())
+        # os.uname and os.urandom: what socket.gethostname and uuid4 give, without
+        # importing either (every plan and apply takes a lock)
+        who = f"{_user()}@{os.uname().nodename}"
+        return cls(os.urandom(16).hex(), who, operation, now, now + lease, os.getpid())
 
     def renewed(self, *, lease: float = DEFAULT_LEASE) -> LockInfo:
         """The same lock with its lease pushed forward."""
@@ -70,6 +69,8 @@ class LockInfo:
 
 
 def _user() -> str:
+    import getpass
+
     try:
         return getpass.getuser()
     except (KeyError, OSError):

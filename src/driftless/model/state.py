@@ -7,7 +7,7 @@ by one with every write; backends refuse a write whose serial is stale.
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -74,7 +74,7 @@ class StateSnapshot:
     @classmethod
     def empty(cls) -> StateSnapshot:
         """A new state: fresh lineage, serial 0, nothing managed."""
-        return cls(uuid.uuid4().hex, 0)
+        return cls(os.urandom(16).hex(), 0)  # a random lineage, as uuid4().hex
 
     def get(self, rid: ResourceId) -> ResourceState | None:
         """The recorded resource, if managed."""

@@ -264,9 +264,11 @@ def _decoded(found: Any, project: Project, options: RenderOptions,
         body, marks = found
         if kinds is not None and any(_kind_mark(kinds, p, k) != m for p, k, m in marks):
             return None
-        from driftless.render.secret_refs import SecretCache
+        def secrets() -> Any:  # only a deferred value evaluated later needs them
+            from driftless.render.secret_refs import SecretCache
 
-        secrets = SecretCache(on_missing=options.on_missing_secret)
+            return SecretCache(on_missing=options.on_missing_secret)
+
         stack = decode_stack(body, options.revision, policy=project.policy, secrets=secrets)
         # stored only from a render given the kinds when ``kinds`` is given (the key
         # says which), and that render validated every resource against them

@@ -15,7 +15,7 @@ made again from those when loaded (``evaluate.deferred_again``). Pure.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -123,10 +123,19 @@ class _Encoder:
 class _Decoder:
     """Decodes values; deferred ones get a scope under ``policy`` again."""
 
-    def __init__(self, tables: list[Any], policy: Policy, secrets: SecretCache) -> None:
+    def __init__(self, tables: list[Any], policy: Policy,
+                 secrets: Callable[[], SecretCache]) -> None:
         self.raw_tables = tables
         self.tables: dict[int, dict[str, ResInfo]] = {}
-        self.policy, self.secrets = policy, secrets
+        self.policy, self._secrets = policy, secrets
+        self._made: SecretCache | None = None
+
+    @property
+    def secrets(self) -> SecretCache:
+        """The render's secret cache, made when a deferred value first needs it."""
+        if self._made is None:
+            self._made = self._secrets()
+        return self._made
 
     def value(self, encoded: tuple[bool, Any]) -> Any:
         """A value encoded with its ``marked`` flag: plain ones are used as loaded."""
@@ -206,7 +215,7 @@ def _plain_value(encoded: tuple[bool, Any]) -> Any:
     """A value of the project (never deferred)."""
     from driftless.render.secret_refs import SecretCache
 
-    return _Decoder([], Policy(), SecretCache()).value(encoded)
+    return _Decoder([], Policy(), SecretCache).value(encoded)
 
 
 def _encoded(v: Any, enc: _Encoder | None = None) -> tuple[bool, Any]:
@@ -236,9 +245,10 @@ def _resource(r: Resource, enc: _Encoder) -> tuple[Any, ...]:
 
 
 def decode_stack(data: Any, revision: str | None, *, policy: Policy,
-                 secrets: SecretCache) -> DesiredStack:
+                 secrets: Callable[[], SecretCache]) -> DesiredStack:
     """The stack ``encode_stack`` stored, at ``revision``; deferred values evaluate
-    under ``policy`` with ``secrets`` as the render's own would have."""
+    under ``policy`` with the secret cache ``secrets`` makes (on first need) as the
+    render's own would have."""
     name, digest, resources, outputs, depends_on, settings, tables = data
     dec = _Decoder(tables, policy, secrets)
     return DesiredStack(name, tuple(_decode_resource(r, dec) for r in resources), digest,

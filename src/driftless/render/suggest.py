@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 __all__ = ["did_you_mean"]
@@ -11,5 +10,7 @@ __all__ = ["did_you_mean"]
 def did_you_mean(name: str, known: Iterable[object]) -> str | None:
     """``did you mean 'x'?`` for the closest known name, or None."""
     choices = [str(k) for k in known]
+    import difflib  # only when there is a mistake to suggest for
+
     close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None

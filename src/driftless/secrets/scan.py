@@ -27,6 +27,7 @@ scanned root; runs ``git`` to list files and read staged contents.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import math
 import os
 import stat
@@ -37,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 import re2
-import yaml
 
 from driftless.errors import ConfigError
 
@@ -71,30 +71,45 @@ def _re(pattern: str) -> Any:
     return re2.compile(pattern, _OPTIONS)
 
 
-# (kind, pattern, characters of the match that may be shown: the fixed prefix)
-_AWS_KEY_ID = _re(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")
-_TOKENS: tuple[tuple[str, Any, int], ...] = (
-    ("aws-access-key-id", _AWS_KEY_ID, 4),
-    ("github-token", _re(r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}\b"), 4),
-    ("github-token", _re(r"\bgithub_pat_[A-Za-z0-9_]{22,255}"), 11),
-    ("gitlab-token", _re(r"\bglpat-[A-Za-z0-9_-]{20,255}"), 6),
-    ("slack-token", _re(r"\bxox[abpr]-[A-Za-z0-9-]{10,255}"), 5),
-    ("age-secret-key", _re(r"\bAGE-SECRET-KEY-1[0-9A-Z]{58}\b"), 16),
-    ("jwt", _re(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*"), 3),
-    ("stripe-live-key", _re(r"\b(?:sk|rk)_live_[0-9A-Za-z]{20,255}\b"), 8),
-    ("google-api-key", _re(r"\bAIza[0-9A-Za-z_-]{35}"), 4),
-)
-_PRIVATE_KEY = _re(r"-----BEGIN ((?:[A-Z0-9]{1,20} ){0,4})PRIVATE KEY( BLOCK)?-----")
-_AWS_SECRET = _re(r"[A-Za-z0-9/+]{40,}")
-_AWS_SECRET_WORDS = _re(r"(?i)(?:secret_?access_?key|aws.{0,20}secret)")
 _AWS_NEAR_LINES = 5  # a 40-character key counts as an AWS secret this close to a key id
-# Anything a token, private-key or AWS-secret rule could start from, in one pass:
-# most texts (a plan's 10,000 file contents) match none, and skip the ~12 passes.
-_ANY = _re("|".join(f"(?:{p.pattern})" for p in (
-    *(pattern for _, pattern, _ in _TOKENS), _PRIVATE_KEY, _AWS_SECRET)))
-_SOPS = _re(r"ENC\[[A-Z0-9_]{1,20},[^\]\n]*\]")
-_INLINE_VAR = _re(r"(?:--var[ =]|DRIFTLESS_VAR_)([A-Za-z_][A-Za-z0-9_]{0,100})(?:=|: )"
-                  r"(\"[^\"\n]{1,500}\"|'[^'\n]{1,500}'|[^\s\"'`;|&]{1,500})")
+
+
+class _Patterns:
+    """The scanner's compiled patterns, made on the first scan (``_patterns``):
+    compiling them was most of this module's import, and ``driftless plan``
+    imports it for its policy checks (only a plan with strings to check pays)."""
+
+    def __init__(self) -> None:
+        self.aws_key_id = _re(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")
+        # (kind, pattern, characters of the match that may be shown: the fixed prefix)
+        self.tokens: tuple[tuple[str, Any, int], ...] = (
+            ("aws-access-key-id", self.aws_key_id, 4),
+            ("github-token", _re(r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}\b"), 4),
+            ("github-token", _re(r"\bgithub_pat_[A-Za-z0-9_]{22,255}"), 11),
+            ("gitlab-token", _re(r"\bglpat-[A-Za-z0-9_-]{20,255}"), 6),
+            ("slack-token", _re(r"\bxox[abpr]-[A-Za-z0-9-]{10,255}"), 5),
+            ("age-secret-key", _re(r"\bAGE-SECRET-KEY-1[0-9A-Z]{58}\b"), 16),
+            ("jwt", _re(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*"), 3),
+            ("stripe-live-key", _re(r"\b(?:sk|rk)_live_[0-9A-Za-z]{20,255}\b"), 8),
+            ("google-api-key", _re(r"\bAIza[0-9A-Za-z_-]{35}"), 4),
+        )
+        self.private_key = _re(r"-----BEGIN ((?:[A-Z0-9]{1,20} ){0,4})PRIVATE KEY( BLOCK)?-----")
+        self.aws_secret = _re(r"[A-Za-z0-9/+]{40,}")
+        self.aws_secret_words = _re(r"(?i)(?:secret_?access_?key|aws.{0,20}secret)")
+        # Anything a token, private-key or AWS-secret rule could start from, in one
+        # pass: most texts (a plan's 10,000 file contents) match none, and skip the
+        # ~12 passes of the rules.
+        self.any = _re("|".join(f"(?:{p.pattern})" for p in (
+            *(pattern for _, pattern, _ in self.tokens), self.private_key, self.aws_secret)))
+        self.sops = _re(r"ENC\[[A-Z0-9_]{1,20},[^\]\n]*\]")
+        self.inline_var = _re(
+            r"(?:--var[ =]|DRIFTLESS_VAR_)([A-Za-z_][A-Za-z0-9_]{0,100})(?:=|: )"
+            r"(\"[^\"\n]{1,500}\"|'[^'\n]{1,500}'|[^\s\"'`;|&]{1,500})")
+
+
+@functools.cache
+def _patterns() -> _Patterns:
+    return _Patterns()
 
 
 @dataclass(frozen=True)
@@ -204,10 +219,11 @@ class _Lines:
 
 def scan_text(path: str, text: str, sensitive: frozenset[str] = frozenset()) -> list[Finding]:
     """Every finding in one file's ``text``; ``sensitive`` names the secret variables."""
-    if not sensitive and _ANY.search(text) is None:
+    rules = _patterns()
+    if not sensitive and rules.any.search(text) is None:
         return []  # no rule below can find anything without one of these matches
     lines = _Lines(text)
-    sops = [(m.start(), m.end()) for m in _SOPS.finditer(text)]
+    sops = [(m.start(), m.end()) for m in rules.sops.finditer(text)]
     raw = [*_tokens(path, text, lines), *_aws_secrets(path, text, lines),
            *_inline_vars(path, text, lines, sensitive)]
     if path.endswith(_YAML_SUFFIXES) and sensitive:
@@ -236,10 +252,11 @@ def _finding(path: str, lines: _Lines, offset: int, kind: str,
 
 
 def _tokens(path: str, text: str, lines: _Lines) -> Iterator[tuple[int, Finding]]:
-    for kind, pattern, prefix in _TOKENS:
+    rules = _patterns()
+    for kind, pattern, prefix in rules.tokens:
         for m in pattern.finditer(text):
             yield _finding(path, lines, m.start(), kind, preview(m.group(), prefix))
-    for m in _PRIVATE_KEY.finditer(text):
+    for m in rules.private_key.finditer(text):
         label = f"BEGIN {m.group(1) or ''}PRIVATE KEY{m.group(2) or ''}"
         yield _finding(path, lines, m.start(), "private-key", label)
 
@@ -250,14 +267,15 @@ def _aws_secrets(path: str, text: str, lines: _Lines) -> Iterator[tuple[int, Fin
     Why the context: 40 characters of base64 alone are too common (hashes,
     encoded data) to call a secret without it.
     """
-    key_lines = [lines.at(m.start())[0] for m in _AWS_KEY_ID.finditer(text)]
-    for m in _AWS_SECRET.finditer(text):
+    rules = _patterns()
+    key_lines = [lines.at(m.start())[0] for m in rules.aws_key_id.finditer(text)]
+    for m in rules.aws_secret.finditer(text):
         word = m.group()
         if len(word) != 40 or text[m.end():m.end() + 1] == "=" or not _mixed(word):
             continue
         line = lines.at(m.start())[0]
         near = any(abs(line - k) <= _AWS_NEAR_LINES for k in key_lines)
-        if near or _AWS_SECRET_WORDS.search(lines.line(line)):
+        if near or rules.aws_secret_words.search(lines.line(line)):
             yield _finding(path, lines, m.start(), "aws-secret-access-key", preview(word))
 
 
@@ -272,7 +290,7 @@ def _inline_vars(path: str, text: str, lines: _Lines,
     """``--var token=...`` or ``DRIFTLESS_VAR_token=...`` with a literal secret."""
     if not sensitive:
         return
-    for m in _INLINE_VAR.finditer(text):
+    for m in _patterns().inline_var.finditer(text):
         name, value = m.group(1), m.group(2).strip("\"'")
         if name in sensitive and looks_secret(value):
             yield _finding(path, lines, m.start(2), f"sensitive-value '{name}'", preview(value))
@@ -283,6 +301,8 @@ def _inline_vars(path: str, text: str, lines: _Lines,
 
 def _compose(text: str) -> list[Any]:
     """The YAML documents as nodes (nothing constructed); none when it does not parse."""
+    import yaml
+
     try:
         return list(yaml.compose_all(text, Loader=yaml.CSafeLoader))[:100]
     except (yaml.YAMLError, RecursionError, ValueError):
@@ -291,6 +311,8 @@ def _compose(text: str) -> list[Any]:
 
 def _get(node: Any, key: str) -> Any:
     """The value node of ``key`` in a mapping node, or None."""
+    import yaml
+
     if not isinstance(node, yaml.MappingNode):
         return None
     for k, v in node.value:
@@ -301,12 +323,16 @@ def _get(node: Any, key: str) -> Any:
 
 def _pairs(node: Any) -> list[tuple[str, Any]]:
     """(key, value node) of a mapping node with scalar keys."""
+    import yaml
+
     if not isinstance(node, yaml.MappingNode):
         return []
     return [(k.value, v) for k, v in node.value if isinstance(k, yaml.ScalarNode)]
 
 
 def _is_true(node: Any) -> bool:
+    import yaml
+
     return isinstance(node, yaml.ScalarNode) and node.value in ("true", "True", "TRUE", "yes")
 
 
@@ -329,6 +355,8 @@ def sensitive_names(texts: Iterable[str]) -> frozenset[str]:
 
 def _positions(doc: Any, sensitive: frozenset[str]) -> Iterator[tuple[str, str, Any]]:
     """(kind, variable, node) of every place in a document that should hold no plaintext."""
+    import yaml
+
     for name, decl in _declared(doc):
         default = _get(decl, "default")
         if default is not None:
@@ -356,6 +384,8 @@ def _yaml_positions(path: str, text: str,
 
 def _scalars(node: Any, budget: list[int], seen: set[int]) -> Iterator[Any]:
     """String scalars under ``node``, each node once, at most ``budget`` nodes in all."""
+    import yaml
+
     if id(node) in seen or budget[0] <= 0:
         return
     seen.add(id(node))

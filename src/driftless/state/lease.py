@@ -19,24 +19,27 @@ apply stops before starting another change.
 
 from __future__ import annotations
 
-import logging
 import random
 import socket
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from driftless.errors import LockHeld, StateError
 from driftless.model import LockInfo
 from driftless.state.base import StateBackend
 
-_log = logging.getLogger(__name__)
-
 __all__ = ["TakesOver", "hold_lock", "hold_locks", "take_lock", "try_lock"]
 
-log = logging.getLogger(__name__)
+
+
+def _log() -> Any:
+    """This module's logger; ``logging`` is imported only when there is a warning."""
+    import logging
+
+    return logging.getLogger(__name__)
 
 FIRST_RETRY = 0.05
 LONGEST_RETRY = 2.0
@@ -62,7 +65,7 @@ def try_lock(backend: StateBackend, stack: str, info: LockInfo) -> None:
     # Same host, process gone: its lease can only protect a corpse. The
     # takeover is conditional on that holder, so a racing taker cannot also win.
     backend.take_over(stack, info, holder=dead)
-    _log.warning("took over the lock on stack '%s' from %s, which is no longer running",
+    _log().warning("took over the lock on stack '%s' from %s, which is no longer running",
                  stack, dead.describe())
 
 
@@ -138,11 +141,11 @@ class _Renewer:
             self.error = None
         except StateError as exc:
             self.error = exc
-            log.warning("could not renew the lock on stack '%s': %s", self._stack, exc)
+            _log().warning("could not renew the lock on stack '%s': %s", self._stack, exc)
             self._check_lost()
         except Exception as exc:  # the backend's own I/O errors; keep trying
             self.error = StateError(f"renewing the lock on stack '{self._stack}' failed: {exc}")
-            log.warning("%s", self.error)
+            _log().warning("%s", self.error)
 
     def _check_lost(self) -> None:
         """A failed renewal may be a busy store; it is a lost lease only when the
@@ -154,7 +157,7 @@ class _Renewer:
         if holder is None or holder.id != self._lock_id:
             self.lost.set()
             self._stopped.set()  # nothing left to renew
-            log.warning("lock lost: the lock on stack '%s' is %s", self._stack,
+            _log().warning("lock lost: the lock on stack '%s' is %s", self._stack,
                         "released" if holder is None else f"held by {holder.describe()}")
 
     def stop(self, *, timeout: float) -> None:
@@ -208,7 +211,7 @@ def _report_lost(stack: str, operation: str, problem: StateError, *, raise_it: b
     message = f"the lock on stack '{stack}' was lost while {operation} ran: {problem}"
     if not raise_it:
         # The body's own exception is the one the user must see.
-        log.warning("%s", message)
+        _log().warning("%s", message)
         return
     raise StateError(
         message,

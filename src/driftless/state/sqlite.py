@@ -36,7 +36,6 @@ import os
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -642,7 +641,7 @@ class SQLiteBackend:
         return self._acquire(stack, info, replacing=holder)
 
     def _acquire(self, stack: str, info: LockInfo, *, replacing: LockInfo | None) -> str:
-        token = uuid.uuid4().hex
+        token = os.urandom(16).hex()  # a fencing token, as uuid4().hex
         with self._txn(immediate=True) as db:
             current = self._holder(db, stack)
             if current is not None and not _takeable(current, info, replacing):

@@ -16,10 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import signal
-import subprocess
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -170,6 +166,8 @@ class LocalHost:
 
     def rmtree(self, path: str) -> None:
         """``shutil.rmtree``."""
+        import shutil
+
         shutil.rmtree(path)
 
     def listdir(self, path: str) -> list[str]:
@@ -178,6 +176,8 @@ class LocalHost:
 
     def mkdtemp(self, *, prefix: str, dir: str) -> str:
         """``tempfile.mkdtemp``."""
+        import tempfile
+
         return tempfile.mkdtemp(prefix=prefix, dir=dir)
 
     def rename(self, src: str, dst: str) -> None:
@@ -214,6 +214,9 @@ class LocalHost:
 
         ``OSError`` when it cannot start (missing program or cwd).
         """
+        import signal
+        import subprocess
+
         proc = subprocess.Popen(list(argv), cwd=cwd, env={**os.environ, **env},
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True)
