@@ -33,7 +33,6 @@ import hmac
 import json
 import marshal
 import os
-import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -50,6 +49,7 @@ from driftless.model import (
     ResourceState,
     StateSnapshot,
 )
+from driftless.model.filemap import mapped, write_private
 from driftless.plan.validate import all_dependencies
 
 __all__ = ["KEEP", "CleanMemo", "clean_plan", "no_op_keys", "resource_key", "settled_changes",
@@ -86,15 +86,8 @@ class CleanMemo:
 
     def holds(self, name: str) -> bool:
         """Whether a sealed entry ``name`` exists (a plain file we wrote)."""
-        try:
-            fd = os.open(self.directory / name, os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:
-            return False
-        try:
-            return stat.S_ISREG(os.fstat(fd).st_mode) and hmac.compare_digest(
-                os.read(fd, _SIZE + 1), self._seal(name))
-        finally:
-            os.close(fd)
+        with mapped(self.directory / name, most=_SIZE) as data:
+            return data is not None and hmac.compare_digest(bytes(data), self._seal(name))
 
     def remember(self, name: str) -> None:
         """Write entry ``name``; a failure only costs a full plan."""
@@ -103,21 +96,10 @@ class CleanMemo:
             self._prune()
 
     def _write(self, name: str, *data: bytes) -> None:
-        """Temp file + rename in a cache directory made of real directories."""
+        """Write entry ``name`` beside the render cache; a failure only costs a plan."""
         with contextlib.suppress(OSError):
-            for part in (self.directory.parent, self.directory):
-                with contextlib.suppress(FileExistsError):
-                    os.mkdir(part, 0o700)
-                if not stat.S_ISDIR(os.lstat(part).st_mode):
-                    return  # a symlinked .driftless must not lead writes elsewhere
-            tmp = self.directory / f".{name}.{os.getpid()}.tmp"
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                for chunk in data:
-                    fh.write(chunk)
-            os.replace(tmp, self.directory / name)
+            write_private(self.directory / name, data,
+                          dirs=(self.directory.parent, self.directory))
 
     def resources_name(self, stack: str) -> str:
         """The file of ``stack``'s no-op resources (one per stack and context)."""
@@ -128,21 +110,12 @@ class CleanMemo:
 
     def no_op_resources(self, stack: str) -> frozenset[bytes]:
         """The keys (``resource_key``) of resources the last full plan found unchanged."""
-        path = self.directory / self.resources_name(stack)
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:
-            return frozenset()
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
+        with mapped(self.directory / self.resources_name(stack), most=1 << 26) as data:
+            if data is None or data[:len(_MAGIC)] != _MAGIC:
                 return frozenset()
-            with os.fdopen(os.dup(fd), "rb") as fh:
-                data = fh.read(1 << 26)
-        finally:
-            os.close(fd)
-        seal, body = data[len(_MAGIC):len(_MAGIC) + _SIZE], data[len(_MAGIC) + _SIZE:]
-        if not data.startswith(_MAGIC) or not hmac.compare_digest(
-                seal, hmac.new(self._key, body, hashlib.sha256).digest()):
+            seal = bytes(data[len(_MAGIC):len(_MAGIC) + _SIZE])
+            body = bytes(data[len(_MAGIC) + _SIZE:])
+        if not hmac.compare_digest(seal, hmac.new(self._key, body, hashlib.sha256).digest()):
             return frozenset()
         return frozenset(body[i:i + _KEY] for i in range(0, len(body), _KEY))
 

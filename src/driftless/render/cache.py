@@ -32,7 +32,6 @@ import hmac
 import json
 import marshal
 import os
-import stat
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -41,7 +40,7 @@ from typing import Any
 from driftless.errors import ConfigError, Problem
 from driftless.model import DesiredStack
 from driftless.model.digest_key import current_key
-from driftless.model.filemap import mapped
+from driftless.model.filemap import mapped, write_private
 from driftless.model.gcpause import gc_paused as _gc_paused
 from driftless.model.policy import Policy
 from driftless.render.cache_codec import (
@@ -184,7 +183,8 @@ class RenderCache:
         pending, self._pending = self._pending, {}
         with contextlib.suppress(OSError):
             for entry, parts in pending.items():
-                self._write(self.directory / entry, *parts)
+                write_private(self.directory / entry, parts,
+                              dirs=(self.directory.parent, self.directory))
             if pending:
                 self._prune()
 
@@ -198,30 +198,6 @@ class RenderCache:
         for _, path in entries[MAX_ENTRIES:]:
             with contextlib.suppress(OSError):
                 path.unlink()
-
-    def _write(self, path: Path, *data: bytes) -> None:
-        """Temp file + rename, in a cache directory made of real directories: a
-        repository's ``.driftless`` symlink must not lead writes elsewhere."""
-        directory = path.parent
-        for part in (directory.parent, directory):  # .driftless, then cache
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(part, 0o700)
-            if not stat.S_ISDIR(os.lstat(part).st_mode):
-                return
-        tmp = directory / f".{path.name}.{os.getpid()}.tmp"
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()  # a leftover (or a planted link): never written through
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-        fd = os.open(tmp, flags, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                for chunk in data:
-                    fh.write(chunk)
-            os.replace(tmp, path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
 
 
 def _stack_key(project: Project, name: str, options: RenderOptions,

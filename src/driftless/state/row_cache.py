@@ -20,12 +20,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import marshal
-import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from driftless.model.filemap import mapped
+from driftless.model.filemap import mapped, write_private
 
 __all__ = ["RowCache", "Row"]
 
@@ -80,27 +79,25 @@ class RowCache:
 
     def save(self, stack: str, digest: bytes, rows: list[Row]) -> None:
         """Keep ``rows`` for the next read (temp file + rename, mode 0600)."""
-        path = self._path(stack)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         with contextlib.suppress(OSError, ValueError):
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-            fd = os.open(tmp, flags, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(_MAGIC + digest)
-                head = marshal.dumps((_FORMAT, stack, len(rows)))
-                fh.write(len(head).to_bytes(4, "big") + head)
-                for at in range(0, len(rows), _CHUNK):
-                    chunk = marshal.dumps(rows[at:at + _CHUNK])
-                    fh.write(len(chunk).to_bytes(4, "big"))
-                    fh.write(chunk)
-            os.replace(tmp, path)
+            write_private(self._path(stack), _chunked(stack, digest, rows))
 
     def drop(self, stack: str) -> None:
         """Forget a stack's rows (its state was removed)."""
         with contextlib.suppress(OSError):
             self._path(stack).unlink()
+
+
+def _chunked(stack: str, digest: bytes, rows: list[Row]) -> Iterator[bytes]:
+    """The file ``save`` writes, a piece at a time: magic, digest, a length-prefixed
+    head, then length-prefixed marshal chunks of ``_CHUNK`` rows."""
+    yield _MAGIC + digest
+    head = marshal.dumps((_FORMAT, stack, len(rows)))
+    yield len(head).to_bytes(4, "big") + head
+    for at in range(0, len(rows), _CHUNK):
+        chunk = marshal.dumps(rows[at:at + _CHUNK])
+        yield len(chunk).to_bytes(4, "big")
+        yield chunk
 
 
 def _chunks(data: memoryview, stack: str) -> list[Row] | None:
