@@ -20,9 +20,9 @@ message. Per-resource failures are *data* (``ApplyResult``), not exceptions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from driftless.model.ids import ResourceId
@@ -40,6 +40,7 @@ __all__ = [
     "StateConflict",
     "StateError",
     "WaitError",
+    "settings_mapping",
 ]
 
 
@@ -151,3 +152,13 @@ class StateConflict(StateError):
 
 class StalePlanError(StateError):
     """A saved plan no longer matches the state or the configuration."""
+
+
+def settings_mapping(value: Any, where: str) -> Mapping[str, Any]:
+    """A ``driftless.yaml`` settings value that must be a mapping (absent: empty);
+    anything else is a ``ConfigError`` naming ``where``."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where} must be a mapping")
+    return value

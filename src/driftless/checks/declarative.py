@@ -31,7 +31,7 @@ from typing import Any
 import re2
 
 from driftless.checks.api import Rule, Severity, Subject, lookup
-from driftless.errors import ConfigError
+from driftless.errors import ConfigError, settings_mapping
 from driftless.model.values import Deferred, Sensitive, Unknown
 
 __all__ = ["Suppression", "parse_rules", "parse_severities", "parse_suppressions"]
@@ -108,7 +108,7 @@ def _one(n: int, doc: Any) -> Rule:
         severity = Severity(str(doc.get("severity", "error")))
     except ValueError:
         raise ConfigError(f"{where} ({doc['id']}): severity is error or warning") from None
-    match = _mapping(doc.get("match"), f"{where} ({doc['id']}).match")
+    match = settings_mapping(doc.get("match"), f"{where} ({doc['id']}).match")
     types, address = str(match.get("type", "*")), str(match.get("address", "*"))
     actions = match.get("actions", ["create", "update", "replace", "no-op", "read"])
     if not isinstance(actions, list) or not set(map(str, actions)) <= set(_ACTIONS):
@@ -126,14 +126,6 @@ def _one(n: int, doc: Any) -> Rule:
                 yield f"{message}: expected {_describe(path, test, value)}"
 
     return Rule(doc["id"], severity, message, check, sees_deletes="delete" in actions)
-
-
-def _mapping(value: Any, where: str) -> Mapping[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{where} must be a mapping")
-    return value
 
 
 def _list(value: Any, where: str) -> list[Any]:
@@ -161,7 +153,7 @@ def parse_rules(checks: Any) -> list[Rule]:
 def parse_severities(checks: Any) -> dict[str, Severity]:
     """Rule id -> the severity the project gives it."""
     out: dict[str, Severity] = {}
-    for rule_id, value in _mapping(_section(checks).get("severity"),
+    for rule_id, value in settings_mapping(_section(checks).get("severity"),
                                    "settings.checks.severity").items():
         try:
             out[str(rule_id)] = Severity(str(value))

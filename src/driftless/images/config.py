@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from driftless.errors import ConfigError
+from driftless.errors import ConfigError, settings_mapping
 from driftless.images.policy import ImagePolicy, parse_policy
 
 __all__ = ["ImageSettings", "UpdateSettings", "image_settings"]
@@ -63,14 +63,6 @@ class ImageSettings:
         return self.review.get(policy, self.update.review)
 
 
-def _mapping(value: Any, where: str) -> Mapping[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{where} must be a mapping")
-    return value
-
-
 def _review(value: Any, where: str) -> str:
     if value not in _REVIEW:
         raise ConfigError(f"{where}: review is one of {', '.join(_REVIEW)}")
@@ -82,7 +74,7 @@ def _update(doc: Any) -> UpdateSettings:
         return UpdateSettings()
     if not isinstance(doc, Mapping):
         raise ConfigError("settings.images.update must be a mapping")
-    author = _mapping(doc.get("author"), "settings.images.update.author")
+    author = settings_mapping(doc.get("author"), "settings.images.update.author")
     base = UpdateSettings()
     paths = doc.get("paths") or ()
     if isinstance(paths, str) or not all(isinstance(p, str) for p in paths):
@@ -106,7 +98,8 @@ def image_settings(settings: Mapping[str, Any]) -> ImageSettings | None:
     if not isinstance(doc, Mapping):
         raise ConfigError("settings.images must be a mapping (repositories, policies, update)")
     repos: dict[str, str] = {}
-    for name, repo in _mapping(doc.get("repositories"), "settings.images.repositories").items():
+    given = settings_mapping(doc.get("repositories"), "settings.images.repositories")
+    for name, repo in given.items():
         image = repo.get("image") if isinstance(repo, Mapping) else None
         if not isinstance(image, str):
             raise ConfigError(f"settings.images.repositories.{name}: needs an image",
@@ -115,7 +108,7 @@ def image_settings(settings: Mapping[str, Any]) -> ImageSettings | None:
     policies: dict[str, ImagePolicy] = {}
     digests: set[str] = set()
     review: dict[str, str] = {}
-    for name, spec in _mapping(doc.get("policies"), "settings.images.policies").items():
+    for name, spec in settings_mapping(doc.get("policies"), "settings.images.policies").items():
         policy = parse_policy(str(name), spec)
         if policy.repository not in repos:
             raise ConfigError(f"settings.images.policies.{name}: unknown repository "
