@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from driftless.cli.context import project_context
+from driftless.cli.context import Context, project_context
 from driftless.cli.options import DirOpt, EnvOpt
 from driftless.cli.output import console, guard
 from driftless.cli.plain import escape
@@ -29,20 +29,24 @@ ci_app = typer.Typer(help="Generate CI workflows and the helpers they call.",
 
 _NO_COMMIT = re.compile(r"^0{40}$")
 
+# Options both workflow generators take
+ApplyRoleOpt = Annotated[str, typer.Option(
+    "--apply-role", help="ARN of the role applies on the default branch assume.")]
+RegionOpt = Annotated[str, typer.Option("--region", help="AWS region.")]
+PythonOpt = Annotated[str, typer.Option("--python", help="Python version.")]
+
 
 @ci_app.command("github")
 def github(
     plan_role: Annotated[str, typer.Option(
         "--plan-role", help="ARN of the role pull request plans assume (read-only).")],
-    apply_role: Annotated[str, typer.Option(
-        "--apply-role", help="ARN of the role applies on the default branch assume.")],
-    directory: DirOpt = None, env: EnvOpt = None,
-    region: Annotated[str, typer.Option("--region", help="AWS region.")] = "us-east-1",
+    apply_role: ApplyRoleOpt, directory: DirOpt = None, env: EnvOpt = None,
+    region: RegionOpt = "us-east-1",
     branch: Annotated[str, typer.Option("--branch", help="The default branch.")] = "main",
     install: Annotated[str, typer.Option(
         "--install", help="What the workflows pip-install (a pinned version, a wheel).")]
     = "driftless",
-    python: Annotated[str, typer.Option("--python", help="Python version.")] = "3.11",
+    python: PythonOpt = "3.11",
     out: Annotated[Path, typer.Option("--out", help="Where to write the workflows.")]
     = Path(".github/workflows"),
     save_plans: Annotated[bool, typer.Option(
@@ -60,14 +64,10 @@ def github(
     from driftless.ci.github import GithubOptions, render_workflows
 
     with guard("nothing was written"), project_context(directory=directory, env=env) as ctx:
-        stacks = {name: ref.depends_on for name, ref in ctx.project.stacks.items()}
-        root = ctx.project.root.resolve()
-        top = _repo_top(root)
-        project_dir = str(root.relative_to(top)) if top is not None else "."
+        stacks, project_dir, target = _where(ctx, out)
         opts = GithubOptions(plan_role, apply_role, region=region, default_branch=branch,
-                             project_dir=project_dir or ".", env=env, python=python,
+                             project_dir=project_dir, env=env, python=python,
                              install=install, save_plans=save_plans)
-        target = out if out.is_absolute() or top is None else top / out
         target.mkdir(parents=True, exist_ok=True)
         for name, text in render_workflows(opts, stacks).items():
             (target / name).write_text(text)
@@ -78,14 +78,12 @@ def github(
 def gitlab(
     plan_role: Annotated[str, typer.Option(
         "--plan-role", help="ARN of the role merge request plans assume (read-only).")],
-    apply_role: Annotated[str, typer.Option(
-        "--apply-role", help="ARN of the role applies on the default branch assume.")],
-    directory: DirOpt = None, env: EnvOpt = None,
-    region: Annotated[str, typer.Option("--region", help="AWS region.")] = "us-east-1",
+    apply_role: ApplyRoleOpt, directory: DirOpt = None, env: EnvOpt = None,
+    region: RegionOpt = "us-east-1",
     install: Annotated[str, typer.Option(
         "--install", help="What the pipeline pip-installs (a pinned version, a wheel).")]
     = "driftless",
-    python: Annotated[str, typer.Option("--python", help="Python version.")] = "3.11",
+    python: PythonOpt = "3.11",
     out: Annotated[Path, typer.Option("--out", help="The pipeline file to write.")]
     = Path(".gitlab-ci.yml"),
 ) -> None:
@@ -100,15 +98,21 @@ def gitlab(
     from driftless.ci.gitlab import render_gitlab
 
     with guard("nothing was written"), project_context(directory=directory, env=env) as ctx:
-        stacks = {name: ref.depends_on for name, ref in ctx.project.stacks.items()}
-        root = ctx.project.root.resolve()
-        top = _repo_top(root)
-        project_dir = str(root.relative_to(top)) if top is not None else "."
+        stacks, project_dir, target = _where(ctx, out)
         opts = GithubOptions(plan_role, apply_role, region=region, project_dir=project_dir,
                              env=env, python=python, install=install)
-        target = out if out.is_absolute() or top is None else top / out
         target.write_text(render_gitlab(opts, stacks))
         console.print(f"wrote {escape(str(target))}")
+
+
+def _where(ctx: Context, out: Path) -> tuple[dict[str, tuple[str, ...]], str, Path]:
+    """The project's stacks (with what each depends on), its directory relative to
+    the repository, and where ``out`` lands (relative to the repository's top)."""
+    stacks = {name: ref.depends_on for name, ref in ctx.project.stacks.items()}
+    root = ctx.project.root.resolve()
+    top = _repo_top(root)
+    project_dir = (str(root.relative_to(top)) if top is not None else ".") or "."
+    return stacks, project_dir, out if out.is_absolute() or top is None else top / out
 
 
 def _repo_top(path: Path) -> Path | None:
