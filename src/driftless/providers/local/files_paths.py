@@ -37,6 +37,12 @@ MODE_PATTERN = r"^0?[0-7]{3,4}$"
 SCHEMAS = "driftless.providers.local.files_schema"
 """Where the path kinds' pydantic models live, imported only to validate or act."""
 
+_QUICK = "driftless.providers.local.files_quick"
+QUICK_CHECKS = {f"{SCHEMAS}:FileProps": f"{_QUICK}:file_props",
+                f"{SCHEMAS}:DirectoryProps": f"{_QUICK}:directory_props",
+                f"{SCHEMAS}:SymlinkProps": f"{_QUICK}:symlink_props"}
+"""The pydantic-free check (``KindSpec.quick``) of each model that has one."""
+
 
 def norm_mode(mode: Any) -> Any:
     """A three-digit mode with its leading zero ("644" is "0644"), so modes compare equal."""
@@ -60,6 +66,7 @@ def path_spec(name: str, schema: SchemaRef, description: str, *, what: str,
         attributes={"path": "the path", "type": "what is at the path", **attributes},
         read_fields=read_fields,
         update_changes=frozenset(attributes) - {"type"},  # a path keeps its object's type
+        quick=QUICK_CHECKS.get(schema, "") if isinstance(schema, str) else "",
     )
 
 

@@ -187,7 +187,7 @@ def _targeted_class(kind: str, module: str) -> type[_Targeted]:
     local: KindHandler = importlib.import_module(name).HANDLERS[kind]
     s = local.spec
     spec = replace(
-        s, schema=_with_target(s.model()), cheap=False,
+        s, schema=_with_target(s.model()), cheap=False, quick="",  # the check knows no ssh_target
         attributes={**s.attributes, "ssh_target": "the host (ssh://user@host:port)"},
         replace_on=s.replace_on | {"ssh_target"},
         identity=s.identity | {"ssh_target"})
