@@ -28,8 +28,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import re2
-
 from driftless.checks.api import Rule, Severity, Subject, lookup
 from driftless.errors import ConfigError, settings_mapping
 from driftless.model.values import Deferred, Sensitive, Unknown
@@ -68,6 +66,8 @@ def _require(cond: Any, where: str) -> tuple[str, str, Any]:
     test = tests[0]
     value = cond[test]
     if test == "matches":
+        import re2  # loaded only by a check that matches a pattern
+
         try:
             value = re2.compile(str(value))
         except re2.error as exc:

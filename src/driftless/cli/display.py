@@ -12,7 +12,6 @@ both to rich.
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -155,6 +154,8 @@ _DIFF_LINES = 40
 
 
 def _unified(before: str, after: str, f: _Fmt) -> Iterator[str]:
+    import difflib  # only a changed text is diffed
+
     lines = list(difflib.unified_diff(before.splitlines(), after.splitlines(), "before",
                                       "after", n=2, lineterm=""))[2:]
     for line in lines[:_DIFF_LINES]:

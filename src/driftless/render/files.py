@@ -10,7 +10,6 @@ I/O: reads files.
 
 from __future__ import annotations
 
-import base64
 import os
 import stat
 from pathlib import Path
@@ -162,4 +161,6 @@ def file_base64(args: Args) -> str:
     """``filebase64(path)``: a file's bytes as base64."""
     args.arity(1, 1, "(path)")
     _, data = _read(args.base, args.root, args.raw[0], args.policy, None, encoded=True)
+    import base64  # only filebase64 needs it
+
     return base64.b64encode(data).decode("ascii")

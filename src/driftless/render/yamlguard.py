@@ -37,18 +37,25 @@ __all__ = [
 
 # libyaml's line breaks, and the characters its reader refuses (it says only
 # "control characters are not allowed", without a usable position).
-_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
-_FORBIDDEN = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Compiled on first use (``_re``): the wide character class alone costs ~4 ms
+# of every start, and a cached render never reads a file.
+_BREAK = "\r\n|[\r\n\x85\u2028\u2029]"
+_FORBIDDEN = "[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 # Parser contexts whose error means "this bracket or quote was never closed",
 # when the problem is running into something other than its closer.
 _OPENERS = {"while parsing a flow sequence": "[", "while parsing a flow mapping": "{",
             "while scanning a quoted scalar": '"'}
 # What may stand before a token (generously: a miss would let a bomb through).
 _TOKEN_START = frozenset(" \t\r\n\x85\u2028\u2029\ufeff[]{},:?-")
-_AFTER_TOKEN_START = re.compile(r"[\s\[\]{},:?\-\ufeff]\*")  # \s has every break above
+_AFTER_TOKEN_START = r"[\s\[\]{},:?\-\ufeff]\*"  # \s has every break above
 _CLOSERS = {"[": "]", "{": "}", '"': '"', "'": "'"}
 _RAN_ON = ("did not find expected ','", "found unexpected end of stream",
            "found unexpected document indicator")
+
+
+def _re(pattern: str) -> re.Pattern[str]:
+    """``pattern`` compiled (``re`` keeps its own cache of compiled patterns)."""
+    return re.compile(pattern)
 
 
 def at_mark(name: str, mark: Any, message: str, *, hint: str | None = None) -> Problem:
@@ -161,7 +168,7 @@ def may_alias(text: str) -> bool:
     if "&" not in text:
         return False
     if text.count("*") > 1000:  # a scan in C beats a loop over many stars
-        return text.startswith("*") or _AFTER_TOKEN_START.search(text) is not None
+        return text.startswith("*") or _re(_AFTER_TOKEN_START).search(text) is not None
     at = text.find("*")
     while at >= 0:
         if at == 0 or text[at - 1] in _TOKEN_START:
@@ -199,7 +206,7 @@ def check_aliases(root: yaml.Node, text: str, name: str, limit: int) -> None:
 def _position(text: str, index: int) -> tuple[int, int]:
     """1-based line and column of ``text[index]``, counting as libyaml does."""
     line, start = 1, 0
-    for found in _BREAK.finditer(text, 0, index):
+    for found in _re(_BREAK).finditer(text, 0, index):
         line, start = line + 1, found.end()
     column = index - start + 1
     if line == 1 and text.startswith("\ufeff"):
@@ -211,7 +218,7 @@ def _offset(text: str, mark: Any) -> int:
     """The index in ``text`` of a mark's line and column (error paths only: it copies)."""
     start = 1 if text.startswith("\ufeff") else 0  # not counted by the parser
     if mark.line:
-        start = len(text) - len(_BREAK.split(text, maxsplit=mark.line)[-1])
+        start = len(text) - len(_re(_BREAK).split(text, maxsplit=mark.line)[-1])
     return start + int(mark.column)
 
 
@@ -275,7 +282,7 @@ def syntax_problem(exc: yaml.MarkedYAMLError, text: str, name: str, limits: Limi
 def reader_problem(text: str, name: str) -> Problem:
     """Where the first character YAML forbids (NUL, most control characters,
     lone surrogates, U+FFFE) is; the parser does not say."""
-    found = _FORBIDDEN.search(text)
+    found = _re(_FORBIDDEN).search(text)
     if found is None:
         return Problem("YAML error: the text cannot be read", name)
     line, column = _position(text, found.start())

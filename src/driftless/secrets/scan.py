@@ -31,13 +31,10 @@ import functools
 import math
 import os
 import stat
-import subprocess
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import re2
 
 from driftless.errors import ConfigError
 
@@ -63,12 +60,23 @@ _STACK_FILES = ("stack.yaml", "stack.yml")
 _NODE_BUDGET = 20_000  # YAML nodes walked per file: aliases cannot multiply the walk
 _GIT_TIMEOUT = 60.0
 
-_OPTIONS = re2.Options()
-_OPTIONS.log_errors = False
+
+
+@functools.cache
+def _re2_options() -> Any:
+    """RE2's options, built with the first pattern: a plan that scans nothing
+    (a cached render) does not load the RE2 binding."""
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False
+    return options
 
 
 def _re(pattern: str) -> Any:
-    return re2.compile(pattern, _OPTIONS)
+    import re2
+
+    return re2.compile(pattern, _re2_options())
 
 
 _AWS_NEAR_LINES = 5  # a 40-character key counts as an AWS secret this close to a key id
@@ -553,6 +561,8 @@ class _GitFailed(Exception):
 
 
 def _git(cwd: Path, *args: str) -> bytes:
+    import subprocess  # only the history scan runs git
+
     try:
         done = subprocess.run(["git", *args], cwd=cwd, capture_output=True,
                               timeout=_GIT_TIMEOUT, check=False)

@@ -19,8 +19,7 @@ apply stops before starting another change.
 
 from __future__ import annotations
 
-import random
-import socket
+import os
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -89,6 +88,8 @@ def take_lock(
             if remaining <= 0:
                 raise
             # Jitter keeps several waiters from retrying in lockstep.
+            import random  # only a waiter needs jitter
+
             time.sleep(min(remaining, delay * random.uniform(0.5, 1.0)))
             delay = min(delay * 2, LONGEST_RETRY)
 
@@ -99,7 +100,7 @@ def holder_gone(info: LockInfo) -> bool:
     A pid that now belongs to a younger process (pid reuse) counts as gone.
     Holders on other hosts are never judged: only their lease expiry counts.
     """
-    if info.pid <= 0 or not info.who.endswith("@" + socket.gethostname()):
+    if info.pid <= 0 or not info.who.endswith("@" + os.uname().nodename):  # gethostname()
         return False
     import psutil
 
