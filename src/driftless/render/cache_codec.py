@@ -71,6 +71,8 @@ class _Encoder:
         if t in _PLAIN:
             return v
         if t is dict:
+            if _PLAIN.issuperset(map(type, v.values())) and _PLAIN.issuperset(map(type, v)):
+                return v  # stored as it is: marshal writes a plain dict's contents
             return {self.key(k): self.value(x) for k, x in v.items()}
         if t is list:
             return [self.value(x) for x in v]
@@ -238,10 +240,11 @@ def encode_stack(stack: DesiredStack,
 
 
 def _resource(r: Resource, enc: _Encoder) -> tuple[Any, ...]:
-    source = None if r.source is None else (r.source.file, r.source.line, r.source.column)
-    return (tuple(r.id), _encoded(dict(r.properties), enc),
-            tuple(tuple(d) for d in r.depends_on), r.protect, source,
-            tuple(tuple(t) for t in r.triggered_by))
+    source, props = r.source, r.properties
+    return (tuple(r.id), _encoded(props if props.__class__ is dict else dict(props), enc),
+            tuple(map(tuple, r.depends_on)), r.protect,
+            None if source is None else (source.file, source.line, source.column),
+            tuple(map(tuple, r.triggered_by)))
 
 
 def decode_stack(data: Any, revision: str | None, *, policy: Policy,
