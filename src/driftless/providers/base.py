@@ -430,6 +430,10 @@ class KindHandler:
         """``unchanged_since`` of every (resource, prior) pair, as one call per kind."""
         return all(self.unchanged_since(res, prior) for res, prior in pairs)
 
+    def unchanged_each(self, pairs: Sequence[tuple[Resource, LiveResource]]) -> list[bool]:
+        """``unchanged_since`` of each pair, in order, as one call per kind."""
+        return [self.unchanged_since(res, prior) for res, prior in pairs]
+
     def diff(self, desired: Resource, live: LiveResource | None) -> Change:
         """Default: the generic property diff."""
         return diff_properties(self.spec, desired, live)
@@ -508,6 +512,19 @@ class KindProvider:
             by_kind.setdefault(pair[0].id.kind, []).append(pair)
         return all(self.handler(group[0][0].id).unchanged_all(group)
                    for group in by_kind.values())
+
+    def unchanged_each(self, pairs: Sequence[tuple[Resource, LiveResource]]) -> list[bool]:
+        """``unchanged_since`` of each pair, in order, each kind's pairs in one call."""
+        by_kind: dict[str, list[int]] = {}
+        for i, pair in enumerate(pairs):
+            by_kind.setdefault(pair[0].id.kind, []).append(i)
+        out = [False] * len(pairs)
+        for places in by_kind.values():
+            handler = self.handler(pairs[places[0]][0].id)
+            for i, same in zip(places, handler.unchanged_each([pairs[i] for i in places]),
+                               strict=True):
+                out[i] = same
+        return out
 
     def diff(self, desired: Resource, live: LiveResource | None) -> Change:
         """Dispatch to the kind, against the secured live view (a no-refresh plan
