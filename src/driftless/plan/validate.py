@@ -29,9 +29,15 @@ Checked = tuple[dict[ResourceId, tuple[ResourceId, ...]], list[ResourceId]]
 
 def all_dependencies(resource: Resource) -> tuple[ResourceId, ...]:
     """Explicit, trigger and reference dependencies, deduplicated and sorted."""
+    if not resource.depends_on and not resource.triggered_by and all(
+            v.__class__ in _PLAIN for v in resource.properties.values()):
+        return ()  # the common case, asked per resource per plan: nothing to walk
     deps = {*resource.depends_on, *resource.triggered_by, *deferred_refs(resource.properties)}
     deps.discard(resource.id)
     return tuple(sorted(deps))
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
 def check_stack(
@@ -51,9 +57,14 @@ def check_stack(
     providers.require(r.id.provider for r in desired.resources)
     problems = [*_duplicates(desired.resources)]
     applied = applied or {}
+    known: set[tuple[str, str]] = set()  # (provider, kind) seen to exist
     for res in desired.resources:
         if desired.validated or res.id in settled or _unchanged(res, applied.get(res.id)):
-            problems.extend(_unknown_kind(res, providers))  # a kind render could not see
+            if (res.id.provider, res.id.kind) not in known:
+                found = _unknown_kind(res, providers)  # a kind render could not see
+                problems.extend(found)
+                if not found:
+                    known.add((res.id.provider, res.id.kind))
         else:
             problems.extend(_resource_problems(res, providers))
     deps = {r.id: all_dependencies(r) for r in desired.resources}
