@@ -68,8 +68,18 @@ class RowDoc(dict[str, Any]):
     (the apply's commit) instead of encoding all rows again."""
 
     def __init__(self, state: ResourceState) -> None:
-        super().__init__(state.to_json())
+        # ``state.to_json()`` without its copies: the document is encoded and
+        # dropped, and the state it shares its mappings with is never changed
+        super().__init__(address=str(state.id), attributes=_plain(state.attributes),
+                         private=_plain(state.private), inputs=_plain(state.inputs),
+                         protect=state.protect,
+                         depends_on=[str(d) for d in state.depends_on])
         self.state = state
+
+
+def _plain(values: Any) -> dict[str, Any]:
+    """``values`` as the dict JSON encodes, without copying one that already is."""
+    return values if type(values) is dict else dict(values)
 
 
 def pack(text: str) -> bytes:

@@ -459,12 +459,14 @@ class SQLiteBackend:
         with self._guard:
             self._known[stack] = known
 
-    def journaled(self, stack: str, rows: Iterable[tuple[ResourceState, str, bytes]]) -> None:
-        """Remember row texts the journal just encoded (and packed) for these states."""
+    def journaled(self, stack: str,
+                  rows: Iterable[tuple[str, ResourceState, str, bytes]]) -> None:
+        """Remember row texts the journal just encoded (and packed) for these states,
+        each under its address."""
         with self._guard:
             fresh = self._fresh.setdefault(stack, {})
-            for row in rows:
-                fresh[str(row[0].id)] = row
+            for address, state, text, packed in rows:
+                fresh[address] = (state, text, packed)
 
     def write(self, stack: str, snap: StateSnapshot) -> None:
         """Store ``snap`` if it follows the stored serial in the same lineage, and

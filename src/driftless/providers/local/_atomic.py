@@ -110,7 +110,7 @@ def ensure_parent(path: str, *, make_parents: bool, rid: ResourceId) -> None:
 def write_atomic(path: str, data: bytes, *, mode: int, rid: ResourceId,
                  owner: tuple[int, int] | None = None) -> os.stat_result:
     """Write ``data`` to ``path`` atomically; return the new file's stat."""
-    return write_stream_atomic(path, [data], mode=mode, rid=rid, owner=owner)
+    return write_stream_atomic(path, (data,), mode=mode, rid=rid, owner=owner)
 
 
 def write_stream_atomic(path: str, chunks: Iterable[bytes], *, mode: int, rid: ResourceId,
@@ -138,6 +138,21 @@ def write_stream_atomic(path: str, chunks: Iterable[bytes], *, mode: int, rid: R
         os.close(fd)
 
 
+class _Pid:
+    """This process's id, asked of the kernel once (and again in a forked child):
+    ``os.getpid`` is a system call on current glibc, and ``_temp_path`` runs once
+    per file written."""
+
+    value = os.getpid()
+
+    @classmethod
+    def refresh(cls) -> None:
+        cls.value = os.getpid()
+
+
+os.register_at_fork(after_in_child=_Pid.refresh)
+
+
 def _temp_path(path: str) -> str:
     """A temp name beside ``path``, unique per process and thread.
 
@@ -147,7 +162,7 @@ def _temp_path(path: str) -> str:
     if not path.startswith("/"):
         path = os.path.abspath(path)
     head, _, tail = path.rpartition("/")  # head "" for a file in /: "/.name...tmp"
-    return f"{head}/.{tail}.{os.getpid()}.{threading.get_ident()}.tmp"
+    return f"{head}/.{tail}.{_Pid.value}.{threading.get_ident()}.tmp"
 
 
 def remove_stray_temps(path: Any) -> list[str]:
@@ -218,9 +233,11 @@ def _create(tmp: str, *, path: str, rid: ResourceId) -> int:
 def _fill(fd: int, chunks: Iterable[bytes], *, mode: int,
           owner: tuple[int, int] | None) -> None:
     for chunk in chunks:
-        view = memoryview(chunk)
-        while view:
-            view = view[os.write(fd, view):]
+        done = os.write(fd, chunk)
+        if done < len(chunk):  # a short write (rare): the rest, piece by piece
+            view = memoryview(chunk)[done:]
+            while view:
+                view = view[os.write(fd, view):]
     backdate(fd)  # the record taken after the write is then not racily clean
     if durable_writes():
         os.fsync(fd)
