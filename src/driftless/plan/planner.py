@@ -224,8 +224,7 @@ class _Planner:
             return change
         reason = _drift_reason(change, props, st.inputs if st else None, st is not None)
         diffs = _create_diffs(change, props)
-        return replace(change, desired=res, prior=live, depends_on=self.deps[res.id],
-                       reason=reason or change.reason, diffs=diffs)
+        return completed(change, res, live, self.deps[res.id], reason or change.reason, diffs)
 
 
     def _owns(self, res: Resource) -> bool:
@@ -294,6 +293,19 @@ def _unmanaged(
     concrete = res if contains_unknown(props) else replace(res, properties=props)
     return replace(change, desired=concrete, prior=live, depends_on=deps,
                    unmanaged=True, refused=True)
+
+
+def completed(change: Change, desired: Resource, prior: LiveResource | None,
+              depends_on: tuple[ResourceId, ...], reason: str,
+              diffs: tuple[FieldDiff, ...]) -> Change:
+    """``replace(change, desired=..., prior=..., depends_on=..., reason=..., diffs=...)``
+    without ``dataclasses.replace``'s walk of the fields (~3 us a call, once per
+    resource of a first plan). Every other field is carried over; a test checks
+    that none is dropped when ``Change`` grows one."""
+    return Change(id=change.id, action=change.action, desired=desired, prior=prior,
+                  diffs=diffs, reason=reason, refused=change.refused, depends_on=depends_on,
+                  triggered_by=change.triggered_by, unmanaged=change.unmanaged,
+                  adopt=change.adopt)
 
 
 def _create_diffs(change: Change, props: Mapping[str, Any]) -> tuple[FieldDiff, ...]:
