@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from driftless.errors import StateError
@@ -39,9 +39,36 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
+def _one_shot(encoder: json.JSONEncoder) -> Callable[[Any], str]:
+    """``encoder.encode``, same text, without what it sets up on every call (a C
+    encoder object, a table of the containers seen, a closure): a quarter of
+    encoding a state row. The C encoder is made once, without that table, so it
+    holds no state and threads share it; a document it cannot finish for
+    recursing too deep (a container holding itself) goes to ``encoder.encode``,
+    which names the circular reference as it always did."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return encoder.encode
+    run = make(None, encoder.default, json.encoder.encode_basestring_ascii, None,
+               encoder.key_separator, encoder.item_separator, encoder.sort_keys,
+               encoder.skipkeys, encoder.allow_nan)
+
+    def encode(doc: Any) -> str:
+        try:
+            return "".join(run(doc, 0))
+        except RecursionError:
+            return encoder.encode(doc)
+
+    return encode
+
+
+_canonical = _one_shot(_CANONICAL)
+_compact = _one_shot(_COMPACT)
+
+
 def dumps(doc: Any) -> str:
     """Canonical JSON text (sorted keys, no spaces): equal values store equal text."""
-    return _CANONICAL.encode(doc)
+    return _canonical(doc)
 
 
 def encode(what: str, doc: Any, *, canonical: bool = True) -> str:
@@ -51,7 +78,7 @@ def encode(what: str, doc: Any, *, canonical: bool = True) -> str:
     which spares the key sort on the apply's hot path.
     """
     try:
-        return (_CANONICAL if canonical else _COMPACT).encode(doc)
+        return (_canonical if canonical else _compact)(doc)
     except (TypeError, ValueError) as exc:
         # The message names only the type, never the value (it may be secret).
         raise StateError(
@@ -61,14 +88,14 @@ def encode(what: str, doc: Any, *, canonical: bool = True) -> str:
         ) from None
 
 
-def _encoded(encoder: json.JSONEncoder, doc: Any, which: object, what: str) -> str:
+def _encoded(encode_one: Callable[[Any], str], doc: Any, which: object, what: str) -> str:
     """``encode`` for the batch paths: the name ``what which`` is made only when
     ``doc`` fails, not for each of 10,000 documents that do not."""
     try:
-        return encoder.encode(doc)
+        return encode_one(doc)
     except (TypeError, ValueError):
         pass
-    return encode(f"{what} {which}", doc, canonical=encoder is _CANONICAL)
+    return encode(f"{what} {which}", doc, canonical=encode_one is _canonical)
 
 
 class SQLiteJournal:
@@ -142,7 +169,7 @@ class SQLiteJournal:
         now = time.time()
         # encoded as they are inserted, so the texts of a 10,000-file batch are never
         # all held at once; one that is not JSON rolls the whole batch back
-        rows = ((self.stack, a, act, _encoded(_COMPACT, i, a, "journal intent for"), now)
+        rows = ((self.stack, a, act, _encoded(_compact, i, a, "journal intent for"), now)
                 for a, act, i in items)
         with self._backend._txn(immediate=True) as db:
             self._backend.fence(db, self.stack, f"a batch of {len(items)} journal intent(s)")
@@ -165,11 +192,11 @@ class SQLiteJournal:
             packed = None
             if isinstance(live, RowDoc):
                 # the state row itself: encoded canonical, so the commit reuses these bytes
-                text = _encoded(_CANONICAL, live, seq, "journal entry")
+                text = _encoded(_canonical, live, seq, "journal entry")
                 packed = pack(text)
                 made.append((live["address"], live.state, text, packed))
             elif live is not None:
-                packed = pack(_encoded(_COMPACT, live, seq, "journal entry"))
+                packed = pack(_encoded(_compact, live, seq, "journal entry"))
             rows.append((int(ok), packed, seq, self.stack))
         doing = f"a batch of {len(rows)} journal outcome(s)"
         with self._backend._txn(immediate=True) as db:
