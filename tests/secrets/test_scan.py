@@ -246,3 +246,18 @@ def test_the_one_pass_prefilter_hides_nothing(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(scan._patterns(), "any", re2.compile(""))
     assert fast == [scan_text("f.txt", t) for t in texts]
     assert sum(1 for found in fast if found) >= len(TOKENS) + 2
+
+
+def test_no_rule_of_the_prefilter_matches_fewer_than_shortest_characters() -> None:
+    """``scan_text`` skips texts shorter than ``SHORTEST`` without compiling the rules;
+    every rule the prefilter joins must need at least that many characters."""
+    import re._parser
+
+    from driftless.secrets import scan
+
+    rules = scan._patterns()
+    joined = [p for _, p, _ in rules.tokens] + [rules.private_key, rules.aws_secret]
+    widths = [re._parser.parse(p.pattern).getwidth()[0] for p in joined]
+    assert min(widths) == scan.SHORTEST  # the bound is tight: the Slack token
+    assert scan.scan_text("x.yaml", "xoxb-" + "a1" * 5) != []
+    assert scan.scan_text("x.yaml", "xoxb-" + "a1" * 4 + "a") == []
