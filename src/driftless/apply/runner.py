@@ -121,19 +121,20 @@ class ChangeRunner:
             return []
         # compacted: state and journal keep digests of long values, not file contents
         inputs = [_inputs_of(c.desired.properties) if c.desired else {} for c in changes]
+        addresses = [str(c.id) for c in changes]
         seqs = begin_all(self.journal, [
-            (str(c.id), c.action.value, self._intent(c, i))
-            for c, i in zip(changes, inputs, strict=True)])
+            (a, c.action.value, self._intent(c, i))
+            for a, c, i in zip(addresses, changes, inputs, strict=True)])
         with self._lock:
             self.last_seq = max(self.last_seq, *seqs)
         pending: Outcomes = []
         results = []
         try:
-            for change, inp, seq in zip(changes, inputs, seqs, strict=True):
+            for change, inp, seq, address in zip(changes, inputs, seqs, addresses, strict=True):
                 result, state = self._apply_one(change, inp)
                 results.append(result)
                 pending.append((seq, result.outcome is Outcome.APPLIED,
-                                RowDoc(state) if state else None))
+                                RowDoc(state, address) if state else None))
                 if len(pending) >= FINISH_EVERY:
                     done, pending = pending, []
                     finish_all(self.journal, done)

@@ -67,19 +67,18 @@ class RowDoc(dict[str, Any]):
     writes those same bytes when the snapshot holding that very ``state`` is stored
     (the apply's commit) instead of encoding all rows again."""
 
-    def __init__(self, state: ResourceState) -> None:
+    def __init__(self, state: ResourceState, address: str | None = None) -> None:
         # ``state.to_json()`` without its copies: the document is encoded and
-        # dropped, and the state it shares its mappings with is never changed
-        super().__init__(address=str(state.id), attributes=_plain(state.attributes),
-                         private=_plain(state.private), inputs=_plain(state.inputs),
-                         protect=state.protect,
-                         depends_on=[str(d) for d in state.depends_on])
+        # dropped, and the state it shares its mappings with is never changed.
+        # ``address``: ``str(state.id)`` when the caller has it already.
+        attrs, private, inputs = state.attributes, state.private, state.inputs
+        super().__init__(
+            address=str(state.id) if address is None else address,
+            attributes=attrs if type(attrs) is dict else dict(attrs),
+            private=private if type(private) is dict else dict(private),
+            inputs=inputs if type(inputs) is dict else dict(inputs),
+            protect=state.protect, depends_on=[str(d) for d in state.depends_on])
         self.state = state
-
-
-def _plain(values: Any) -> dict[str, Any]:
-    """``values`` as the dict JSON encodes, without copying one that already is."""
-    return values if type(values) is dict else dict(values)
 
 
 def pack(text: str) -> bytes:

@@ -10,10 +10,12 @@ from dataclasses import dataclass
 
 from driftless.model import ResourceState
 
-__all__ = ["KnownRows", "Rows"]
+__all__ = ["Fresh", "KnownRows", "Rows"]
 
 # address -> (the ResourceState it came from, if known, and its stored JSON text)
 Rows = dict[str, tuple[ResourceState | None, str]]
+# a row the journal encoded as an outcome: (state, address, JSON text, packed bytes)
+Fresh = tuple[ResourceState, str, str, bytes]
 
 
 @dataclass(frozen=True)

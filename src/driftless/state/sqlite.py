@@ -48,7 +48,7 @@ from driftless.model.gcpause import gc_paused
 from driftless.state.base import SnapshotInfo
 from driftless.state.packed import pack, pack_batches, unpack, unpack_batch
 from driftless.state.row_cache import IdParts, Row, RowCache
-from driftless.state.rows import KnownRows, Rows
+from driftless.state.rows import Fresh, KnownRows, Rows
 from driftless.state.sqlite_journal import SQLiteJournal, dumps, encode
 
 __all__ = ["SQLiteBackend", "SQLiteJournal", "from_url"]
@@ -139,9 +139,10 @@ class SQLiteBackend:
         self._opened: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
         self._known: dict[str, KnownRows] = {}
-        # stack -> address -> (state, row text, packed row) journaled as outcomes since
-        # the last write: that write stores those bytes for those very states.
-        self._fresh: dict[str, dict[str, tuple[ResourceState, str, bytes]]] = {}
+        # stack -> id(state) -> (state, address, row text, packed row) journaled as
+        # outcomes since the last write: that write stores those bytes for those very
+        # states (found by identity, so the write formats no address for them).
+        self._fresh: dict[str, dict[int, Fresh]] = {}
         # stack -> (lock id, fencing token) of each lock this instance took.
         self._held: dict[str, tuple[str, str]] = {}
         # stack -> (row cache digest, addresses) of rows read without the row cache,
@@ -459,14 +460,13 @@ class SQLiteBackend:
         with self._guard:
             self._known[stack] = known
 
-    def journaled(self, stack: str,
-                  rows: Iterable[tuple[str, ResourceState, str, bytes]]) -> None:
-        """Remember row texts the journal just encoded (and packed) for these states,
-        each under its address."""
+    def journaled(self, stack: str, rows: Iterable[Fresh]) -> None:
+        """Remember row texts the journal just encoded (and packed) for these states
+        (each with its address); the entry holds the state, so its id stays its own."""
         with self._guard:
             fresh = self._fresh.setdefault(stack, {})
-            for address, state, text, packed in rows:
-                fresh[address] = (state, text, packed)
+            for row in rows:
+                fresh[id(row[0])] = row
 
     def write(self, stack: str, snap: StateSnapshot) -> None:
         """Store ``snap`` if it follows the stored serial in the same lineage, and
@@ -510,23 +510,25 @@ class SQLiteBackend:
 
     def _write_rows(
         self, db: sqlite3.Connection, stack: str, snap: StateSnapshot, prior: Rows,
-        fresh: dict[str, tuple[ResourceState, str, bytes]],
+        fresh: dict[int, Fresh],
     ) -> Rows:
         """Upsert changed rows (packed), delete dropped ones; returns the new rows.
         With history on, the rows replaced or dropped are kept as old versions."""
         rows: Rows = {}
         changed: list[tuple[str, str, bytes, int]] = []
         for rid, rs in snap.resources.items():
-            address = str(rid)
+            made = fresh.get(id(rs))
+            if made is not None and made[0] is not rs:
+                made = None
+            address = str(rid) if made is None else made[1]
             before = prior.get(address)
-            made = fresh.get(address)
             packed = None
             # Snapshots are immutable values: the very object we stored (or the
             # journal encoded) is unchanged, so skip re-encoding it.
             if before is not None and before[0] is rs:
                 text = before[1]
-            elif made is not None and made[0] is rs:
-                text, packed = made[1], made[2]
+            elif made is not None:
+                text, packed = made[2], made[3]
             else:
                 text = encode(address, rs.to_json())
             rows[address] = (rs, text)
@@ -815,8 +817,9 @@ def _not_ours(stack: str, current: LockInfo | None, *, doing: str) -> StateError
 
 def _row_of(rs: ResourceState, text: str) -> Row:
     """A decoded row as the row cache keeps it: plain values only."""
+    deps = rs.depends_on
     return (_parts(rs.id), _plain(rs.attributes), _plain(rs.private), _plain(rs.inputs),
-            rs.protect, tuple(_parts(d) for d in rs.depends_on), text)
+            rs.protect, tuple([_parts(d) for d in deps]) if deps else (), text)
 
 
 def _plain(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -19,9 +19,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from driftless.errors import StateError
-from driftless.model import ResourceState
 from driftless.state.base import JournalEntry
 from driftless.state.packed import RowDoc, pack, unpack
+from driftless.state.rows import Fresh
 
 if TYPE_CHECKING:
     from driftless.state.sqlite import SQLiteBackend
@@ -187,14 +187,14 @@ class SQLiteJournal:
     def finish_many(self, outcomes: Sequence[tuple[int, bool, Mapping[str, Any] | None]]) -> None:
         """Record several outcomes in one committed transaction."""
         rows = []
-        made: list[tuple[str, ResourceState, str, bytes]] = []
+        made: list[Fresh] = []
         for seq, ok, live in outcomes:
             packed = None
             if isinstance(live, RowDoc):
                 # the state row itself: encoded canonical, so the commit reuses these bytes
                 text = _encoded(_canonical, live, seq, "journal entry")
                 packed = pack(text)
-                made.append((live["address"], live.state, text, packed))
+                made.append((live.state, live["address"], text, packed))
             elif live is not None:
                 packed = pack(_encoded(_compact, live, seq, "journal entry"))
             rows.append((int(ok), packed, seq, self.stack))
