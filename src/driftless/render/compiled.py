@@ -44,6 +44,7 @@ from driftless.render.compiled_calls import (
     code_of,
     count_index,
     format_fast,
+    format_index,
     lookup_fast,
 )
 from driftless.render.expr import (
@@ -255,8 +256,13 @@ class Compiler:
             except (FunctionError, RecursionError):
                 raise Slow from None
 
-        return charged(args_of([self._node(a) for a in node.args]), fast, general,
-                        self.total)
+        parts = [self._node(a) for a in node.args]
+        code = charged(args_of(parts), fast, general, self.total)
+        if fast is not None and node.name == "format" and len(parts) == 2 \
+                and isinstance(parts[0], Const) and parts[1] is count_index:
+            # format("%d", count.index) (a literal format): in one step
+            return format_index(parts[0].value, self.limit, self.total, code) or code
+        return code
 
 
 def _single(part: Part) -> Compiled:

@@ -32,6 +32,7 @@ __all__ = [
     "code_of",
     "count_index",
     "format_fast",
+    "format_index",
     "lookup_fast",
 ]
 
@@ -44,6 +45,7 @@ Fast = Callable[[tuple[Any, ...]], Any]
 
 CALL_COST = 64  # what ``Budget.charge`` adds for each call besides its result
 SCALARS = frozenset({str, int, float, bool, type(None)})
+_MAPS = (dict, Mapping)  # dict first: a Mapping check alone costs more than a lookup
 _DIRECTIVE = re.compile(r"%(.?)", re.DOTALL)  # only bare %d, %s and %% are compiled
 SHORT_INT = 1 << 62  # far below what str() refuses: its digits are cheap and exact
 SHORT_DIGITS = 22  # the most a short int sizes (%d: from 62 bits) or prints (%s)
@@ -145,7 +147,7 @@ def charged(arguments: _Args, fast: Fast | None, general: Fast, total: int) -> C
 def lookup_fast(raw: tuple[Any, ...]) -> Any:
     """``lookup(map, key[, default])`` found in a plain map, as ``functions._lookup``."""
     table, key = raw[0], raw[1]
-    if isinstance(table, Mapping) and key.__class__ in SCALARS and key is not None:
+    if isinstance(table, _MAPS) and key.__class__ in SCALARS and key is not None:
         if key in table:
             return table[key]
         if len(raw) == 3:
@@ -153,9 +155,10 @@ def lookup_fast(raw: tuple[Any, ...]) -> Any:
     raise General
 
 
-def format_fast(fmt: Any, count: int, limit: int) -> Fast | None:
-    """``format`` of a literal format of bare ``%d``/``%s``/``%%`` directives, as
-    ``format_spec`` prints and sizes them (%d from the bit length, before printing)."""
+def _directives(fmt: Any, limit: int) -> tuple[list[str], list[bool], str, int] | None:
+    """A literal format of bare ``%d``/``%s``/``%%`` directives: the text before each
+    directive, whether each is %d, the text after the last, and the room left for
+    the values (None for anything else)."""
     if not isinstance(fmt, str):
         return None
     texts: list[str] = []
@@ -169,10 +172,17 @@ def format_fast(fmt: Any, count: int, limit: int) -> Fast | None:
         texts.append(fmt[pos:m.start()].replace("%%", "%"))
         digits.append(m[1] == "d")
         pos = m.end()
-    if len(digits) != count:
-        return None
     tail = fmt[pos:].replace("%%", "%")
-    room = limit - sum(map(len, texts)) - len(tail)
+    return texts, digits, tail, limit - sum(map(len, texts)) - len(tail)
+
+
+def format_fast(fmt: Any, count: int, limit: int) -> Fast | None:
+    """``format`` of a literal format of bare ``%d``/``%s``/``%%`` directives, as
+    ``format_spec`` prints and sizes them (%d from the bit length, before printing)."""
+    found = _directives(fmt, limit)
+    if found is None or len(found[1]) != count:
+        return None
+    texts, digits, tail, room = found
     if count == 1:
         return _format_one(texts[0], digits[0], tail, room)
     plan = list(zip(range(1, count + 1), texts, digits, strict=True))
@@ -197,6 +207,27 @@ def format_fast(fmt: Any, count: int, limit: int) -> Fast | None:
         out.append(tail)
         return "".join(out)
     return format_
+
+
+def format_index(fmt: Any, limit: int, total: int, call: Code) -> Code | None:
+    """``format(fmt, count.index)`` for a literal ``fmt`` of one bare directive that
+    any short int fits: ``call`` (the call ``charged`` made) with its arguments,
+    fast path and charge in one step for a short index (None for other formats)."""
+    found = _directives(fmt, limit)
+    if found is None or len(found[1]) != 1 or found[3] < SHORT_DIGITS:
+        return None
+    head, tail = found[0][0], found[2]
+    cost = len(head) + len(tail) + CALL_COST
+
+    def indexed(i: Any, e: Any, c: list[int]) -> Any:
+        if i.__class__ is not int or not -SHORT_INT < i < SHORT_INT:
+            return call(i, e, c)
+        shown = str(i)
+        c[0] += cost + len(shown)
+        if c[0] > total:
+            raise Slow
+        return head + shown + tail
+    return indexed
 
 
 def _format_one(head: str, number: bool, tail: str, room: int) -> Fast:

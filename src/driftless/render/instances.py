@@ -136,16 +136,37 @@ class Instances:
             self.deps = (every, tuple(sorted(every)), tuple(sorted(triggered)))
         raw_protect = body.get("protect", False)
         self.protect: bool | None = raw_protect if isinstance(raw_protect, bool) else None
+        # (deps as a set, deps, triggered_by, protect) when ``build`` may take its quick
+        # path: all shared, and nothing added to the properties
+        self._quick: tuple[frozenset[ResourceId], tuple[ResourceId, ...],
+                           tuple[ResourceId, ...], bool] | None = None
+        if self.deps is not None and self.protect is not None and self.fresh \
+                and decl.ssh_target is None:
+            self._quick = (*self.deps, self.protect)
         self._spec: KindSpec | None = _UNSET
         self._file_fields: frozenset[str] | None = None
 
     def build(self, index: int | str | None, each: Any) -> Resource:
         """The resource of one instance."""
-        job, decl = self.job, self.decl
-        instance = _Instance(self.scope, decl.mode, index, each)
+        job = self.job
+        instance = _Instance(self.scope, self.decl.mode, index, each)
         before = len(job.problems)
         props = self.props(instance)
         rid = self.ids[index]
+        quick = self._quick
+        # the common case, as below: a dict, no problem, deps and protect shared
+        if quick is not None and props.__class__ is dict and len(job.problems) == before \
+                and rid not in quick[0]:
+            fields = self.file_fields()
+            if not (fields and fields & props.keys()):
+                _validate(job, rid, props, self.props_loc, self.spec())
+                return Resource(rid, props, quick[1], quick[3], self.source, quick[2])
+        return self._finish(instance, rid, props, before)
+
+    def _finish(self, instance: _Instance, rid: ResourceId, props: Any,
+                before: int) -> Resource:
+        """The resource of one instance, given its evaluated properties."""
+        job, decl = self.job, self.decl
         if props.__class__ is not dict and not isinstance(props, Mapping):
             job.problems.append(problem_at(f"{rid}: properties must be a map", self.props_loc))
             props = {}
@@ -209,8 +230,13 @@ class Instances:
         if isinstance(value, str):
             return self._string(value, loc) if "${" in value else lambda _i: value
         if isinstance(value, Mapping):
-            items = [(k, self._builder(v, where(value, k) or loc)) for k, v in value.items()]
-            return lambda i: {k: b(i) for k, b in items}
+            fixed: dict[Any, Any] = {}  # every key in order, with the values known now
+            built: list[tuple[Any, _Build]] = []
+            for k, v in value.items():
+                fixed[k] = v if _known(v) else None
+                if not _known(v):
+                    built.append((k, self._builder(v, where(value, k) or loc)))
+            return _mapping(fixed, built)
         if isinstance(value, list):
             builds = [self._builder(v, where(value, n) or loc) for n, v in enumerate(value)]
             return lambda i: [b(i) for b in builds]
@@ -223,6 +249,24 @@ class Instances:
             self.pure = False
             return lambda i: job.evaluate(text, i.scope(), loc)
         return _compiled(job, text, loc, code)
+
+
+def _known(value: Any) -> bool:
+    """Whether ``_builder`` gives ``value`` itself for every instance."""
+    if isinstance(value, str):
+        return "${" not in value
+    return not isinstance(value, Mapping | list)
+
+
+def _mapping(fixed: dict[Any, Any], built: list[tuple[Any, _Build]]) -> _Build:
+    """A new dict for each instance: ``fixed`` copied (its keys stay in their
+    order), then each ``built`` key evaluated, in order."""
+    def build(i: _Instance) -> dict[Any, Any]:
+        out = fixed.copy()
+        for k, b in built:
+            out[k] = b(i)
+        return out
+    return build
 
 
 def _compiled(job: Job, text: str, loc: Loc | None, code: Compiled) -> _Build:
