@@ -116,3 +116,12 @@ def test_parse_gives_the_view_for_plain_and_the_model_otherwise() -> None:
 def test_every_path_kind_declares_its_check() -> None:
     for handler in (FileHandler, DirectoryHandler, SymlinkHandler):
         assert handler.spec.quick.startswith("driftless.providers.local.files_quick:")
+
+
+def test_ssh_kinds_never_take_the_local_check() -> None:
+    """An ssh kind's schema adds ``ssh_target``, which the local check would refuse
+    to know; its spec must leave every property set to the model."""
+    from driftless.providers.ssh import KINDS, _targeted_class
+
+    for kind, module in KINDS.items():
+        assert _targeted_class(kind, module).spec.quick == ""
