@@ -54,8 +54,9 @@ from driftless.state.sqlite_journal import SQLiteJournal, dumps, encode
 __all__ = ["SQLiteBackend", "SQLiteJournal", "from_url"]
 
 SCHEMA_VERSION = 3
-# A stack's rows as a read selects them; the row cache is keyed by their order.
-_ROWS = "SELECT address, doc FROM resources WHERE stack = ?"
+# A stack's rows as a read selects them; the row cache is keyed by their order (the
+# primary key's: ORDER BY says so, and costs no sort).
+_ROWS = "SELECT address, doc FROM resources WHERE stack = ? ORDER BY address"
 DEFAULT_HISTORY = 10
 MAX_HISTORY = 100  # the URL comes from driftless.yaml: a repository must not fill the disk
 BUSY_TIMEOUT = 30.0
@@ -488,14 +489,14 @@ class SQLiteBackend:
             ).fetchone()
             _check_base(stack, meta, snap)
             prior = self._prior_rows(db, stack, meta)
-            rows = self._write_rows(db, stack, snap, prior, fresh)
+            rows, written = self._write_rows(db, stack, snap, prior, fresh)
             db.execute(
                 "INSERT OR REPLACE INTO stacks (name, lineage, serial, outputs) "
                 "VALUES (?, ?, ?, ?)",
                 (stack, snap.lineage, snap.serial, outputs),
             )
             self._keep_snapshot(db, stack, snap, outputs)
-            selected = _selected(db, stack)
+            selected = _selected(db, stack, rows, written)
         self._remember(stack, KnownRows(snap.lineage, snap.serial, rows))
         with self._guard:
             self._missed.pop(stack, None)  # its digest is of rows no longer stored
@@ -518,9 +519,10 @@ class SQLiteBackend:
     def _write_rows(
         self, db: sqlite3.Connection, stack: str, snap: StateSnapshot, prior: Rows,
         fresh: dict[int, Fresh],
-    ) -> Rows:
-        """Upsert changed rows (packed), delete dropped ones; returns the new rows.
-        With history on, the rows replaced or dropped are kept as old versions."""
+    ) -> tuple[Rows, list[tuple[str, str, bytes, int]]]:
+        """Upsert changed rows (packed), delete dropped ones; returns the new rows and
+        those written (stack, address, packed, serial). With history on, the rows
+        replaced or dropped are kept as old versions."""
         rows: Rows = {}
         changed: list[tuple[str, str, bytes, int]] = []
         for rid, rs in snap.resources.items():
@@ -550,7 +552,7 @@ class SQLiteBackend:
             "INSERT OR REPLACE INTO resources (stack, address, doc, serial) "
             "VALUES (?, ?, ?, ?)", changed,
         )
-        return rows
+        return rows, changed
 
     def _keep_versions(self, db: sqlite3.Connection, stack: str, serial: int,
                        replaced: list[str], prior: Rows) -> None:
@@ -847,9 +849,16 @@ def _states_of(rows: list[Row]) -> tuple[list[ResourceState], list[str]]:
     return states, [r[6] for r in rows]
 
 
-def _selected(db: sqlite3.Connection, stack: str) -> tuple[bytes, list[str]]:
+def _selected(db: sqlite3.Connection, stack: str, rows: Rows,
+              written: list[tuple[str, str, bytes, int]]) -> tuple[bytes, list[str]]:
     """The row cache digest and the addresses of the rows a read of ``stack`` will
-    select, streamed (the packed rows are not all held at once)."""
+    select, streamed (the packed rows are not all held at once). When this write
+    stored every row (a first apply), their bytes are in hand: in address order,
+    which is the read's (``_ROWS``; SQLite's BINARY order of UTF-8 is Python's
+    order of code points), they are not selected again."""
+    if len(written) == len(rows):
+        ordered = sorted(written, key=_address_of)
+        return RowCache.digest(w[2] for w in ordered), [w[1] for w in ordered]
     addresses: list[str] = []
 
     def docs() -> Iterator[str | bytes]:
@@ -858,3 +867,7 @@ def _selected(db: sqlite3.Connection, stack: str) -> tuple[bytes, list[str]]:
             yield doc
 
     return RowCache.digest(docs()), addresses
+
+
+def _address_of(row: tuple[str, str, bytes, int]) -> str:
+    return row[1]
