@@ -232,7 +232,7 @@ def encode_stack(stack: DesiredStack,
     """A rendered stack as plain tuples (``Uncacheable`` when it holds a secret, or a
     deferred value ``deferred`` does not know the scope of)."""
     enc = _Encoder(deferred)
-    resources = tuple(_resource(r, enc) for r in stack.resources)
+    resources = tuple([_resource(r, enc) for r in stack.resources])
     outputs = _encoded(dict(stack.outputs), enc)
     settings = _encoded(dict(stack.settings), enc)
     return (stack.name, stack.digest, resources, outputs, tuple(stack.depends_on), settings,
@@ -240,11 +240,15 @@ def encode_stack(stack: DesiredStack,
 
 
 def _resource(r: Resource, enc: _Encoder) -> tuple[Any, ...]:
-    source, props = r.source, r.properties
-    return (tuple(r.id), _encoded(props if props.__class__ is dict else dict(props), enc),
-            tuple(map(tuple, r.depends_on)), r.protect,
+    source, props, deps, triggered = r.source, r.properties, r.depends_on, r.triggered_by
+    if props.__class__ is dict and _PLAIN.issuperset(map(type, props.values())) \
+            and _PLAIN.issuperset(map(type, props)):
+        encoded = (False, props)  # what ``_encoded`` gives, without its calls
+    else:
+        encoded = _encoded(dict(props), enc)
+    return (tuple(r.id), encoded, tuple(map(tuple, deps)) if deps else (), r.protect,
             None if source is None else (source.file, source.line, source.column),
-            tuple(map(tuple, r.triggered_by)))
+            tuple(map(tuple, triggered)) if triggered else ())
 
 
 def decode_stack(data: Any, revision: str | None, *, policy: Policy,

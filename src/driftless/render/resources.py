@@ -238,9 +238,13 @@ def find_cycles(resources: list[Resource]) -> list[Problem]:
     by_id = {r.id: r for r in resources}
     state: dict[ResourceId, int] = {}
     problems: list[Problem] = []
-    for start in by_id:
-        if start not in state:
+    for start, r in by_id.items():
+        if start in state:
+            continue
+        if r.depends_on:
             _dfs(start, by_id, state, [], problems)
+        else:  # nothing to follow: done, as the walk would find it
+            state[start] = 2
     return problems
 
 
