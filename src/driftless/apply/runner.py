@@ -109,9 +109,15 @@ class ChangeRunner:
         start = time.monotonic()
         try:
             return fn(change)
-        except DriftlessError as exc:
-            msg = str(exc)
         except Exception as exc:
+            return self._failure(change, exc, start)
+
+    def _failure(self, change: Change, exc: Exception, start: float) -> ApplyResult:
+        """The failed result of ``change``: a driftless error's message, anything else
+        named as unexpected; secrets of the stack masked."""
+        if isinstance(exc, DriftlessError):
+            msg = str(exc)
+        else:
             msg = f"unexpected {type(exc).__name__}: {exc}"
         return ApplyResult(change.id, change.action, Outcome.FAILED, self.redactor.text(msg),
                            time.monotonic() - start)
@@ -123,7 +129,7 @@ class ChangeRunner:
         inputs = [_inputs_of(c.desired.properties) if c.desired else {} for c in changes]
         addresses = [str(c.id) for c in changes]
         seqs = begin_all(self.journal, [
-            (a, c.action.value, self._intent(c, i))
+            (a, _ACTION_TEXT[c.action], self._intent(c, i))
             for a, c, i in zip(addresses, changes, inputs, strict=True)])
         with self._lock:
             self.last_seq = max(self.last_seq, *seqs)
@@ -148,9 +154,10 @@ class ChangeRunner:
     ) -> tuple[ApplyResult, ResourceState | None]:
         start = time.monotonic()
         provider = self.providers.get(change.id.provider)
-        live = self._guarded(change, provider.apply)
-        if isinstance(live, ApplyResult):
-            return live, None
+        try:
+            live = provider.apply(change)  # ``_guarded``, without a call per change
+        except Exception as exc:
+            return self._failure(change, exc, start), None
         if type(provider).apply is not KindProvider.apply:
             # KindProvider.apply returns secure_live of the kind's own spec already
             # (idempotent: a second walk of the properties would change nothing)
@@ -224,6 +231,7 @@ def finish_all(journal: Journal, outcomes: Outcomes) -> None:
 
 
 _PLAIN = frozenset({int, float, bool, type(None)})
+_ACTION_TEXT = {action: action.value for action in Action}  # ``.value`` is a descriptor call
 
 
 def _inputs_of(props: Mapping[str, Any]) -> dict[str, Any]:
