@@ -133,8 +133,9 @@ class RenderCache:
                                  kinds=kinds)
         if reported:
             inputs.why_not = "a secret was missing"
-        self._store(entry, inputs, lambda: (encode_stack(stack, inputs.deferred),
-                                            _kind_marks(stack, kinds)))
+        with _gc_paused():  # a tuple or two for each resource
+            self._store(entry, inputs, lambda: (encode_stack(stack, inputs.deferred),
+                                                _kind_marks(stack, kinds)))
         self._flush()
         return stack
 
