@@ -13,7 +13,7 @@ file paths, confined to the project).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -112,7 +112,7 @@ def _not_itself(job: Job, rid: ResourceId, deps: set[ResourceId],
 
 class Instances:
     """What every instance of a repeated ``decl`` shares, prepared once (its
-    strings compiled, its names resolved); ``build`` makes one instance."""
+    strings compiled, its names resolved); ``build`` makes the instances."""
 
     def __init__(self, job: Job, decl: Decl, scope: Scope, plainness: Plainness) -> None:
         self.job, self.decl, self.scope = job, decl, scope
@@ -146,22 +146,30 @@ class Instances:
         self._spec: KindSpec | None = _UNSET
         self._file_fields: frozenset[str] | None = None
 
-    def build(self, index: int | str | None, each: Any) -> Resource:
-        """The resource of one instance."""
-        job = self.job
-        instance = _Instance(self.scope, self.decl.mode, index, each)
-        before = len(job.problems)
-        props = self.props(instance)
-        rid = self.ids[index]
-        quick = self._quick
-        # the common case, as below: a dict, no problem, deps and protect shared
-        if quick is not None and props.__class__ is dict and len(job.problems) == before \
-                and rid not in quick[0]:
-            fields = self.file_fields()
-            if not (fields and fields & props.keys()):
-                _validate(job, rid, props, self.props_loc, self.spec())
-                return Resource(rid, props, quick[1], quick[3], self.source, quick[2])
-        return self._finish(instance, rid, props, before)
+    def build(self, instances: Iterable[tuple[int | str | None, Any]]) -> list[Resource]:
+        """The resources of ``instances`` ((index, each) pairs), in order.
+
+        The common case (a dict, no problem, deps and protect shared) is taken
+        here, with what it reads looked up once; ``_finish`` does the rest.
+        """
+        problems, props_of, ids = self.job.problems, self.props, self.ids
+        scope, mode, source, loc = self.scope, self.decl.mode, self.source, self.props_loc
+        every, deps, triggered, protect = self._quick or (None, (), (), False)
+        out = []
+        for index, each in instances:
+            instance = _Instance(scope, mode, index, each)
+            before = len(problems)
+            props = props_of(instance)
+            rid = ids[index]
+            if every is not None and props.__class__ is dict and len(problems) == before \
+                    and rid not in every:
+                fields = self.file_fields()
+                if not (fields and fields & props.keys()):
+                    _validate(self.job, rid, props, loc, self.spec())
+                    out.append(Resource(rid, props, deps, protect, source, triggered))
+                    continue
+            out.append(self._finish(instance, rid, props, before))
+        return out
 
     def _finish(self, instance: _Instance, rid: ResourceId, props: Any,
                 before: int) -> Resource:

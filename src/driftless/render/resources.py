@@ -50,8 +50,7 @@ def expand_resources(job: Job) -> None:
     plainness = Plainness()
     for decl in decls:
         if len(decl.instances) > 1:
-            instances = Instances(job, decl, scope, plainness)
-            job.resources.extend(instances.build(index, each) for index, each in decl.instances)
+            job.resources.extend(Instances(job, decl, scope, plainness).build(decl.instances))
         elif decl.instances:
             index, each = decl.instances[0]
             job.resources.append(build_one(job, decl, index, each, scope))
