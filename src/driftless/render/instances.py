@@ -53,6 +53,14 @@ class _Instance:
         self.each = (index, each) if mode == "for_each" else None
         self._scope: Scope | None = None
 
+    def move(self, index: Any, each: Any) -> _Instance:
+        """This object as the instance at ``index``: nothing keeps an instance (its
+        builders take what they need while it is built), so one serves them all."""
+        self.index = index
+        self.each = (index, each) if self.mode == "for_each" else None
+        self._scope = None
+        return self
+
     def scope(self) -> Scope:
         """The scope the general evaluator sees for this instance (made once)."""
         if self._scope is None:
@@ -152,20 +160,23 @@ class Instances:
         The common case (a dict, no problem, deps and protect shared) is taken
         here, with what it reads looked up once; ``_finish`` does the rest.
         """
-        problems, props_of, ids = self.job.problems, self.props, self.ids
-        scope, mode, source, loc = self.scope, self.decl.mode, self.source, self.props_loc
+        job, props_of, ids = self.job, self.props, self.ids
+        problems, source, loc = job.problems, self.source, self.props_loc
         every, deps, triggered, protect = self._quick or (None, (), (), False)
+        fields: frozenset[str] | None = None  # and the spec: looked up when first needed
+        spec: KindSpec | None = None
+        instance = _Instance(self.scope, self.decl.mode, None, None)
         out = []
         for index, each in instances:
-            instance = _Instance(scope, mode, index, each)
             before = len(problems)
-            props = props_of(instance)
+            props = props_of(instance.move(index, each))
             rid = ids[index]
             if every is not None and props.__class__ is dict and len(problems) == before \
                     and rid not in every:
-                fields = self.file_fields()
+                if fields is None:
+                    fields, spec = self.file_fields(), self.spec()
                 if not (fields and fields & props.keys()):
-                    _validate(self.job, rid, props, loc, self.spec())
+                    _validate(job, rid, props, loc, spec)
                     out.append(Resource(rid, props, deps, protect, source, triggered))
                     continue
             out.append(self._finish(instance, rid, props, before))
