@@ -61,6 +61,7 @@ DEFAULT_HISTORY = 10
 MAX_HISTORY = 100  # the URL comes from driftless.yaml: a repository must not fill the disk
 BUSY_TIMEOUT = 30.0
 WAL_CHECKPOINT_PAGES = 10_000
+WAL_KEPT_BYTES = 4 << 20
 # PRAGMA application_id of every driftless state file ("DRFT"): another
 # program's SQLite file named as state is refused before a byte is written.
 APPLICATION_ID = 0x44524654
@@ -239,7 +240,10 @@ class SQLiteBackend:
                 # most of them to pages it rewrites or frees before it ends, and each
                 # checkpoint is two syncs plus a copy of every page it holds. A
                 # commit is as durable either way: the WAL is what a crash replays.
+                # A long-lived client (the agent) has its WAL cut back to what the
+                # default left on disk (~4 MB) once a checkpoint has emptied it.
                 db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+                db.execute(f"PRAGMA journal_size_limit={WAL_KEPT_BYTES}")
                 # Deleted rows (a cleared journal, dropped snapshots) are zeroed where
                 # that costs no extra I/O, so old documents do not linger in pages.
                 db.execute("PRAGMA secure_delete=FAST")
