@@ -119,6 +119,8 @@ def _quick(r: Resource, bindings: Mapping[int, str], raw: list[str]) -> str | No
         if v.__class__ is str:
             raw.append(v)
             fields.append(f'"{k}":"{v}"')
+        elif v.__class__ is bool:
+            fields.append(f'"{k}":{_LITERALS[v]}')
         else:
             fields.append(f'"{k}":{_value(v, bindings)}')
     address = str(r.id)
