@@ -16,13 +16,13 @@ Trust: the project directory is the repository's, so an entry is sealed
 with an HMAC under the operator's digest key (``model.digest_key``) and
 checked before anything in it is decoded (a small head holding the checks
 and the body's seal, then the body, only when the checks hold); a planted
-or truncated file is ignored. Entries are ``marshal``-ed plain tuples (``cache_codec``), written
-to a temp file and renamed. A render holding a secret, or using a secret
-reference or a SOPS file, is not stored at all, so no secret ever reaches
-the cache. A value waiting on another resource is stored as its expression
-and what its scope held (``cache_codec``). Any failure to read or write the
-cache only costs a render. I/O: reads and writes files in the cache
-directory; reads what the recorded checks name.
+or truncated file is ignored. Entries are ``marshal``-ed plain tuples
+(``cache_codec``), written to a temp file and renamed. A render holding a
+secret, or using a secret reference or a SOPS file, is not stored at all,
+so no secret ever reaches the cache. A value waiting on another resource
+is stored as its expression and what its scope held (``cache_codec``). Any
+failure to read or write the cache only costs a render. I/O: reads and
+writes files in the cache directory; reads what the recorded checks name.
 """
 
 from __future__ import annotations

@@ -252,8 +252,9 @@ class Instances:
             fixed: dict[Any, Any] = {}  # every key in order, with the values known now
             built: list[tuple[Any, _Build]] = []
             for k, v in value.items():
-                fixed[k] = v if _known(v) else None
-                if not _known(v):
+                known = _known(v)
+                fixed[k] = v if known else None
+                if not known:
                     built.append((k, self._builder(v, where(value, k) or loc)))
             return _mapping(fixed, built)
         if isinstance(value, list):
