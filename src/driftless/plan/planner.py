@@ -123,8 +123,15 @@ class _Planner:
         out: dict[ResourceId, LiveResource | None] = {}
         errors: list[str] = []
         self._prefetch(wanted)
-        cheap = [r for r in wanted if is_cheap(self.providers, r.id)]
-        costly = [r for r in wanted if not is_cheap(self.providers, r.id)]
+        kinds: dict[tuple[str, str], bool] = {}  # asked once per kind, not per resource
+        cheap: list[Resource] = []
+        costly: list[Resource] = []
+        for r in wanted:
+            kind = (r.id.provider, r.id.kind)
+            fast = kinds.get(kind)
+            if fast is None:
+                fast = kinds[kind] = is_cheap(self.providers, r.id)
+            (cheap if fast else costly).append(r)
         for group, workers in ((cheap, 1), (costly, self.options.workers)):
             for chunk in _run_chunks(self._read_chunk, group, workers, errors):
                 out.update(chunk)
@@ -148,10 +155,10 @@ class _Planner:
                 hook(group)
 
     def _read_chunk(self, chunk: Sequence[Resource]) -> list[_Read]:
-        return [(r.id, self._read_one(r)) for r in chunk]
+        get, read = self.snapshot.resources.get, self._read_one
+        return [(r.id, read(r, get(r.id))) for r in chunk]
 
-    def _read_one(self, res: Resource) -> LiveResource | None:
-        st = self.snapshot.get(res.id)
+    def _read_one(self, res: Resource, st: ResourceState | None) -> LiveResource | None:
         prior = st.live() if st is not None else None
         if not self.options.refresh or res.id in self.upstream_unknown:
             return prior
