@@ -131,6 +131,15 @@ class _Decoder:
         self.tables: dict[int, dict[str, ResInfo]] = {}
         self.policy, self._secrets = policy, secrets
         self._made: SecretCache | None = None
+        self._sources: dict[Any, SourceLocation] = {}
+
+    def source(self, raw: Any) -> SourceLocation:
+        """A declaring location: one object for every resource declared there (the
+        instances of a ``count`` share theirs, as when rendered)."""
+        found = self._sources.get(raw)
+        if found is None:
+            found = self._sources[raw] = SourceLocation(*raw)
+        return found
 
     @property
     def secrets(self) -> SecretCache:
@@ -264,9 +273,10 @@ def decode_stack(data: Any, revision: str | None, *, policy: Policy,
 
 def _decode_resource(r: Any, dec: _Decoder) -> Resource:
     rid, props, deps, protect, source, triggered = r
-    return Resource(ResourceId(*rid), dec.value(props), tuple(ResourceId(*d) for d in deps),
-                    protect, None if source is None else SourceLocation(*source),
-                    tuple(ResourceId(*t) for t in triggered))
+    return Resource(ResourceId(*rid), dec.value(props),
+                    tuple(ResourceId(*d) for d in deps) if deps else (), protect,
+                    None if source is None else dec.source(source),
+                    tuple(ResourceId(*t) for t in triggered) if triggered else ())
 
 
 def encode_project(project: Project) -> tuple[Any, ...]:
