@@ -236,12 +236,16 @@ _ACTION_TEXT = {action: action.value for action in Action}  # ``.value`` is a de
 
 def _inputs_of(props: Mapping[str, Any]) -> dict[str, Any]:
     """``compact_inputs(comparable(props))``, with plain top-level values (most
-    properties: paths, flags, short strings) taken as they are, unwalked."""
+    properties: paths, flags, short strings) taken as they are, unwalked, and a
+    long plain string (a file's content) compacted without ``comparable``'s
+    checks (a str is its own comparable form)."""
     out: dict[str, Any] = {}
     for key, value in props.items():
         kind = value.__class__
         if kind in _PLAIN or (kind is str and len(value) <= COMPACT_THRESHOLD):
             out[key] = value
+        elif kind is str:
+            out[key] = compact_inputs(value)
         else:
             out[key] = compact_inputs(comparable(value))
     return out
