@@ -1,6 +1,6 @@
-"""``format(<literal>, count.index)`` and ``lookup`` of a map variable, compiled in
-one step, give what the general evaluator gives: values, errors and the
-string's budget (a call's result is charged whichever way it was made)."""
+"""``format(<literal>, count.index)`` and ``lookup(<map variable>, key, default)``,
+compiled in one step, give what the general evaluator gives: values, errors
+and the string's budget (a call's result is charged whichever way it was made)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from driftless.render.compiled import Compiler, Plainness, Slow
 from driftless.render.evaluate import EvalError, Scope, resolve_string
 from driftless.render.yamlio import LocDict
 
-VARS: dict[str, Any] = {"edits": {"3": "three ", "x": 1}, "body": "b" * 40, "name": "web",
-                        "located": LocDict({"1": "one"})}
+VARS: dict[str, Any] = {"edits": {"3": "three ", "x": 1, True: "yes"}, "body": "b" * 40,
+                        "name": "web", "located": LocDict({"1": "one"}), "nothing": None,
+                        "flag": True}
 
 TEMPLATES = [
     '${format("%d", count.index)}',
@@ -29,6 +30,13 @@ TEMPLATES = [
     '${format("%d", var.name)}',
     '${lookup(var.edits, format("%d", count.index), format("%d ", count.index))}${var.body}',
     '${lookup(var.located, format("%d", count.index), "none")}',
+    '${lookup(var.edits, count.index, "none")}',
+    '${lookup(var.edits, var.nothing, "none")}',
+    '${lookup(var.edits, [count.index], "none")}',
+    '${lookup(var.edits, var.flag, var.body)}',
+    '${lookup(var.edits, "x", "none")}-${count.index}',
+    '${lookup(var.name, "x", "none")}',
+    '${lookup(var.edits, format("%d", count.index), [1, 2])}',
     '${[format("%d", count.index), format("%s", count.index), format("%d", count.index)]}',
     '${format("%d", count.index)}${var.body}${var.body}',
 ]

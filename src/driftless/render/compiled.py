@@ -46,6 +46,7 @@ from driftless.render.compiled_calls import (
     format_fast,
     format_index,
     lookup_fast,
+    lookup_known,
 )
 from driftless.render.expr import (
     Call,
@@ -262,6 +263,8 @@ class Compiler:
                 and isinstance(parts[0], Const) and parts[1] is count_index:
             # format("%d", count.index) (a literal format): in one step
             return format_index(parts[0].value, self.limit, self.total, code) or code
+        if fast is lookup_fast and isinstance(parts[0], Const):  # lookup(var.map, k, d)
+            return lookup_known(parts[0].value, parts, general, self.total) or code
         return code
 
 

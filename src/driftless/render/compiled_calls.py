@@ -34,6 +34,7 @@ __all__ = [
     "format_fast",
     "format_index",
     "lookup_fast",
+    "lookup_known",
 ]
 
 # (count.index or each.key, (each.key, each.value) or None, budget cell) -> value
@@ -153,6 +154,29 @@ def lookup_fast(raw: tuple[Any, ...]) -> Any:
         if len(raw) == 3:
             return raw[2]
     raise General
+
+
+def lookup_known(table: Any, parts: list[Part], general: Fast, total: int) -> Code | None:
+    """``lookup(<a known map>, key, default)`` as ``charged`` makes it with
+    ``lookup_fast``, its arguments, look-up and charge in one step (None when the
+    map is not a dict, or there is no default)."""
+    if not isinstance(table, dict) or len(parts) != 3:
+        return None
+    key_of, default_of = code_of(parts[1]), code_of(parts[2])
+
+    def looked(i: Any, e: Any, c: list[int]) -> Any:
+        key = key_of(i, e, c)
+        default = default_of(i, e, c)
+        if key.__class__ in SCALARS and key is not None:
+            # as lookup_fast: ``in`` and ``[]``, whatever ``get`` a dict subclass has
+            result = table[key] if key in table else default  # noqa: SIM401
+        else:
+            result = general((table, key, default))
+        c[0] += (len(result) if result.__class__ is str else 0) + CALL_COST
+        if c[0] > total:
+            raise Slow
+        return result
+    return looked
 
 
 def _directives(fmt: Any, limit: int) -> tuple[list[str], list[bool], str, int] | None:
