@@ -106,38 +106,41 @@ class ContentFileHandler(PathHandler):
         fingerprint (not racily clean), mode, owner and path. Only for kinds whose
         bytes come from the properties alone (``stat_clean``), with no ``source``
         file read at plan time, on this machine (a remote host stats in batches)."""
-        props = resource.properties
-        if not self.stat_clean or self.host is not LOCAL or any(
-                props.get(f) is not None for f in self.spec.read_fields):
+        if not self.stat_clean or self.host is not LOCAL:
             return False
-        path = props.get("path")
-        if not isinstance(path, str):
-            return False
-        try:
-            st = os.lstat(path)
-        except (OSError, ValueError):
-            return False  # cannot tell: the full read reports what is wrong
-        return _unchanged(prior, st, path, self.keyed(props), props)
+        return self._stat_clean(resource.properties, prior)
 
     def unchanged_all(self, pairs: Sequence[tuple[Resource, LiveResource]]) -> bool:
         """``unchanged_since`` of each pair, in one loop (the no-op path of a large
         stack): an lstat that fails means "cannot tell", left to the full plan."""
         if not self.stat_clean or self.host is not LOCAL:
             return False
-        keyed, fields = self.keyed, self.spec.read_fields
-        lstat = os.lstat
-        for res, prior in pairs:
-            props = res.properties
-            path = props.get("path")
-            if not isinstance(path, str) or any(props.get(f) is not None for f in fields):
+        check = self._stat_clean
+        return all(check(res.properties, prior) for res, prior in pairs)
+
+    def unchanged_each(self, pairs: Sequence[tuple[Resource, LiveResource]]) -> list[bool]:
+        """``unchanged_since`` of each pair, in one loop (the settled resources of a
+        plan with a few changes)."""
+        if not self.stat_clean or self.host is not LOCAL:
+            return [False] * len(pairs)
+        check = self._stat_clean
+        return [check(res.properties, prior) for res, prior in pairs]
+
+    def _stat_clean(self, props: Mapping[str, Any], prior: LiveResource) -> bool:
+        """One lstat matching ``prior``'s record, for properties without a file read
+        at plan time; an lstat that fails means "cannot tell" (the full read reports
+        what is wrong)."""
+        path = props.get("path")
+        if not isinstance(path, str):
+            return False
+        for name in self.spec.read_fields:
+            if props.get(name) is not None:
                 return False
-            try:
-                st = lstat(path)
-            except (OSError, ValueError):
-                return False
-            if not _unchanged(prior, st, path, keyed(props), props):
-                return False
-        return True
+        try:
+            st = os.lstat(path)
+        except (OSError, ValueError):
+            return False
+        return _unchanged(prior, st, path, self.keyed(props), props)
 
     def observe(self, rid: ResourceId, path: str, st: StatLike, *, keyed: bool,
                 props: Mapping[str, Any], prior: LiveResource | None) -> LiveResource:
