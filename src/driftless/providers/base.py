@@ -341,7 +341,7 @@ def schema_problems(spec: KindSpec, properties: Mapping[str, Any]) -> list[str]:
     Fields that are still unknown (they reference resources not yet applied)
     are not judged: their value does not exist yet.
     """
-    revealed = reveal(properties)
+    revealed = _revealed(properties)
     if spec.quick_view(revealed) is not None:
         return []
     model = spec.model()  # imports pydantic (with the model) on first use
@@ -350,6 +350,19 @@ def schema_problems(spec: KindSpec, properties: Mapping[str, Any]) -> list[str]:
     except _validation_error() as exc:
         return [_problem(e, properties) for e in exc.errors() if not _unknown_at(e, properties)]
     return []
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+def _revealed(properties: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``reveal(properties)``, or the mapping itself when it is a dict of plain values
+    (nothing to unwrap: the common case, once per resource at render and at apply).
+    Only validators read the result; none changes it."""
+    if properties.__class__ is dict and all(
+            v.__class__ in _PLAIN for v in properties.values()):
+        return properties
+    return reveal(properties)  # type: ignore[no-any-return]
 
 
 def _validation_error() -> type[ValidationError]:
@@ -409,7 +422,7 @@ class KindHandler:
     def parse(self, resource: Resource) -> Any:
         """Validate the resource's properties into the kind's schema: the quick
         check's view when it vouches for them, else the pydantic model."""
-        revealed = reveal(resource.properties)
+        revealed = _revealed(resource.properties)
         view = self.spec.quick_view(revealed)
         return view if view is not None else self.spec.model().model_validate(revealed)
 
