@@ -20,7 +20,6 @@ from driftless.providers.local import LocalProvider
 from driftless.providers.local import _fingerprint as fingerprint_mod
 from driftless.providers.local import files as files_mod
 from driftless.providers.local._fingerprint import fingerprint
-from driftless.providers.local._host import LocalHost
 from driftless.providers.local.files import HANDLERS, ContentFileHandler
 
 
@@ -51,16 +50,9 @@ def test_written_view_is_what_observe_makes(tmp_path: Path, props: dict[str, Any
     assert list(observed.private) == list(live.private)
 
 
-def test_written_record_is_trusted_by_the_next_read(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    hashed: list[str] = []
-    real = LocalHost.file_digest
-
-    def counting(host: LocalHost, path: str, *, keyed: bool) -> str:
-        hashed.append(path)
-        return real(host, path, keyed=keyed)
-
-    monkeypatch.setattr(LocalHost, "file_digest", counting)
+def test_written_record_is_trusted_by_the_next_read(tmp_path: Path,
+                                                     hashes: list[str]) -> None:
+    hashed = hashes  # paths hashed (conftest)
     p, path = LocalProvider(), tmp_path / "f"
     r = _res(path=str(path), content="hello\n")
     live = p.apply(p.diff(r, p.read(r, None)))
@@ -70,17 +62,10 @@ def test_written_record_is_trusted_by_the_next_read(
 
 
 def test_a_racily_clean_write_is_hashed_as_observe_does(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hashes: list[str]) -> None:
     """On a file system whose clock the backdating does not beat (whole seconds),
     the view is ``observe``'s: the file is hashed."""
-    hashed: list[str] = []
-    real = LocalHost.file_digest
-
-    def counting(host: LocalHost, path: str, *, keyed: bool) -> str:
-        hashed.append(path)
-        return real(host, path, keyed=keyed)
-
-    monkeypatch.setattr(LocalHost, "file_digest", counting)
+    hashed = hashes  # paths hashed (conftest)
     for module in (files_mod, fingerprint_mod):
         monkeypatch.setattr(module, "racy", lambda mtime_ns, seen_ns: True)
     p, path = LocalProvider(), tmp_path / "f"

@@ -19,21 +19,6 @@ import pytest
 from driftless.model import Action, LiveResource, Resource, ResourceId
 from driftless.providers.local import LocalProvider
 from driftless.providers.local._fingerprint import RACY_NS, racy
-from driftless.providers.local._host import LocalHost
-
-
-@pytest.fixture
-def hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The paths the file kinds hashed (read and digested) during the test."""
-    seen: list[str] = []
-    real = LocalHost.file_digest
-
-    def counting(host: LocalHost, path: str, *, keyed: bool) -> str:
-        seen.append(path)
-        return real(host, path, keyed=keyed)
-
-    monkeypatch.setattr(LocalHost, "file_digest", counting)
-    return seen
 
 
 def _res(kind: str, **props: Any) -> Resource:
