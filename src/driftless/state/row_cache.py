@@ -2,17 +2,32 @@
 
 Inflating and parsing every packed row is most of a large stack's state
 read (10,000 rows: ~0.2 s), and a no-op plan reads the very rows the
-previous run decoded. This keeps, per stack, one ``marshal`` file of the
-decoded rows (plain tuples, never pickle) next to the database, under a
-digest of the exact stored bytes it was decoded from: a read fetches the
-rows (cheap), digests them, and uses the file only when the digest is the
+previous run decoded. This keeps, per stack, a ``marshal`` file of the
+decoded rows (plain tuples, never pickle) next to the database, under a key
+of the exact stored bytes it was decoded from: a read fetches the rows
+(cheap), keys them (``Keyed``), and uses the file only when the key is the
 same, so any change to any row, by any writer, is a miss and a full decode.
 
-Trust: the file sits beside the state file and is written 0600 by the same
-user; whoever could plant it could rewrite the state itself. It holds the
+A write that changes a few rows of a large stack must not re-marshal and
+rewrite every row (~10 MB for 10,000 rows), nor select every row again to
+key them. So the file is a *base* plus a small *delta* file: the rows
+replaced since the base was written, by position, with the base's key and
+the new key. A read uses the base when its key is the stored rows' key, or
+base and delta when the delta's key is, and the delta was made from that very
+base. The delta only replaces rows in place: a write that adds or removes a
+row (the positions move) writes a new base, as does one whose delta would
+outgrow ``_delta_most``. The key is a digest of the addresses and of each
+span of ``_SPAN`` stored rows, so the writer rekeys only the spans it
+changed, from the stored bytes it holds in memory. Those are the bytes it
+read (or wrote) itself, never what it assumes is stored: a row changed behind
+its back still leaves a key the stored rows do not have, so the next read
+misses.
+
+Trust: the files sit beside the state file and are written 0600 by the same
+user; whoever could plant them could rewrite the state itself. They hold the
 rows as stored (sealed documents stay sealed under state encryption) and
-nothing else. Any failure to read or write it only costs the full decode.
-I/O: one file per stack in the state file's directory.
+nothing else. Any failure to read or write them only costs the full decode.
+I/O: two files per stack in the state file's directory.
 """
 
 from __future__ import annotations
@@ -20,17 +35,20 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import marshal
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from driftless.model.filemap import mapped, write_private
 
-__all__ = ["RowCache", "Row"]
+__all__ = ["Held", "Keyed", "Row", "RowCache"]
 
-_FORMAT = 4
+_FORMAT = 5
 _CHUNK = 512  # rows per marshal chunk: a 10 MB file is never built whole in memory
+_SPAN = 64  # stored rows per digest of the key: what a write of one row rehashes
 _MAGIC = b"driftless-rows\0"
+_DELTA_MAGIC = b"driftless-rowd\0"
 _DIGEST = 32
 _MOST = 1 << 30
 
@@ -39,6 +57,55 @@ _MOST = 1 << 30
 IdParts = tuple[str, str, str, Any]
 Row = tuple[IdParts, dict[str, Any], dict[str, Any], dict[str, Any], bool,
             tuple[IdParts, ...], str]
+
+
+@dataclass(frozen=True)
+class Keyed:
+    """A stack's stored rows as a read selects them (address order), and their key:
+    a digest of the addresses and of each ``_SPAN`` stored values, so a write that
+    replaces a few values rehashes only their spans (``replaced``)."""
+
+    addresses: list[str]
+    stored: list[str | bytes]
+    head: bytes
+    spans: list[bytes]
+    key: bytes
+
+    @classmethod
+    def of(cls, addresses: list[str], stored: list[str | bytes]) -> Keyed:
+        """Key rows as selected: ``addresses[i]`` holds ``stored[i]``."""
+        head = _digest(addresses)
+        spans = [_digest(stored[at:at + _SPAN]) for at in range(0, len(stored), _SPAN)]
+        return cls(addresses, stored, head, spans, _key(head, spans))
+
+    def replaced(self, values: Mapping[int, str | bytes]) -> Keyed:
+        """The same addresses with the values at some positions replaced: only their
+        spans are hashed again. The lists are copied (~10,000 pointers), never changed."""
+        stored, spans = list(self.stored), list(self.spans)
+        for at, value in values.items():
+            stored[at] = value
+        for span in {at // _SPAN for at in values}:
+            spans[span] = _digest(stored[span * _SPAN:(span + 1) * _SPAN])
+        return Keyed(self.addresses, stored, self.head, spans, _key(self.head, spans))
+
+
+def _digest(values: list[str] | list[str | bytes]) -> bytes:
+    """A digest of a list of str and bytes, each told apart by its type and length:
+    marshal version 2 (no references, so the same values give the same bytes)."""
+    return hashlib.sha256(marshal.dumps(values, 2)).digest()
+
+
+def _key(head: bytes, spans: list[bytes]) -> bytes:
+    return hashlib.sha256(b"".join([_FORMAT.to_bytes(4, "big"), head, *spans])).digest()
+
+
+@dataclass(frozen=True)
+class Held:
+    """What the files hold for the rows a client knows: the base file's key and the
+    rows replaced since, by position (the delta file's, or none)."""
+
+    base: bytes
+    delta: Mapping[int, Row]
 
 
 class RowCache:
@@ -51,47 +118,103 @@ class RowCache:
         tag = hashlib.sha256(stack.encode("utf-8", "surrogatepass")).hexdigest()[:16]
         return self.db.with_name(f".{self.db.name}.rows-{tag}")
 
-    @staticmethod
-    def digest(stored: Iterable[str | bytes]) -> bytes:
-        """A digest of the stored row values, in the order they were read (each with
-        its length, so no two sequences run together); taken as they stream by."""
-        h = hashlib.sha256()
-        for value in stored:
-            data = value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass")
-            h.update(len(data).to_bytes(8, "big"))
-            h.update(data)
-        return h.digest()
+    def _delta_path(self, stack: str) -> Path:
+        base = self._path(stack)
+        return base.with_name(f"{base.name}.delta")
 
-    def load(self, stack: str, digest: bytes) -> list[Row] | None:
-        """The rows decoded from stored bytes with ``digest``; None on any mismatch."""
+    def load(self, stack: str, key: bytes) -> tuple[list[Row], Held] | None:
+        """The rows decoded from stored rows with ``key`` and what the files hold for
+        them; None on any mismatch."""
         with mapped(self._path(stack), most=_MOST) as data:
-            if data is None or data[:len(_MAGIC)] != _MAGIC:
+            base = _body(data, _MAGIC)
+            if base is None:
                 return None
-            body = data[len(_MAGIC):]
             try:
-                if body[:_DIGEST] != digest:
-                    return None
-                return _chunks(body[_DIGEST:], stack)
-            except (EOFError, ValueError, TypeError, IndexError):
+                if base[:_DIGEST] == key:
+                    rows = _chunks(base[_DIGEST:], stack)
+                    return None if rows is None else (rows, Held(key, {}))
+                return self._load_delta(stack, key, base)
+            except (EOFError, ValueError, TypeError, IndexError, KeyError):
                 return None
             finally:
-                body.release()
+                base.release()
 
-    def save(self, stack: str, digest: bytes, rows: list[Row]) -> None:
-        """Keep ``rows`` for the next read (temp file + rename, mode 0600)."""
-        with contextlib.suppress(OSError, ValueError):
-            write_private(self._path(stack), _chunked(stack, digest, rows))
+    def _load_delta(self, stack: str, key: bytes,
+                    base: memoryview) -> tuple[list[Row], Held] | None:
+        """The base's rows with the delta file's applied, when that delta was made from
+        this base and leads to ``key``."""
+        with mapped(self._delta_path(stack), most=_MOST) as data:
+            body = _body(data, _DELTA_MAGIC)
+            if body is None:
+                return None
+            try:
+                if body[:_DIGEST] != base[:_DIGEST] or body[_DIGEST:2 * _DIGEST] != key:
+                    return None
+                version, stored_stack, delta = marshal.loads(body[2 * _DIGEST:])
+            finally:
+                body.release()
+        rows = _chunks(base[_DIGEST:], stack)
+        if rows is None or (version, stored_stack) != (_FORMAT, stack) \
+                or not isinstance(delta, dict):
+            return None
+        for at, row in delta.items():
+            if not 0 <= at < len(rows):
+                return None
+            rows[at] = row
+        return rows, Held(bytes(base[:_DIGEST]), delta)
+
+    def save(self, stack: str, key: bytes, rows: list[Row]) -> Held | None:
+        """Keep ``rows`` for the next read as a new base (temp file + rename, mode
+        0600) and drop the delta made from the old one; None when it cannot."""
+        try:
+            write_private(self._path(stack), _chunked(stack, key, rows))
+        except (OSError, ValueError):
+            return None
+        with contextlib.suppress(OSError):
+            self._delta_path(stack).unlink()
+        return Held(key, {})
+
+    def advance(self, stack: str, held: Held, key: bytes, changed: Mapping[int, Row],
+                count: int) -> Held | None:
+        """Keep the rows at ``changed`` positions as replaced since ``held``'s base, for
+        the stored rows now keyed ``key``, by rewriting only the delta file. None when
+        the delta would grow past ``_delta_most`` of ``count`` rows, or cannot be
+        written: the caller saves a new base."""
+        delta = {**held.delta, **changed}
+        if len(delta) > _delta_most(count):
+            return None
+        head = _DELTA_MAGIC + held.base + key
+        try:
+            write_private(self._delta_path(stack),
+                          [head, marshal.dumps((_FORMAT, stack, delta))])
+        except (OSError, ValueError):
+            return None
+        return Held(held.base, delta)
 
     def drop(self, stack: str) -> None:
         """Forget a stack's rows (its state was removed)."""
-        with contextlib.suppress(OSError):
-            self._path(stack).unlink()
+        for path in (self._delta_path(stack), self._path(stack)):
+            with contextlib.suppress(OSError):
+                path.unlink()
 
 
-def _chunked(stack: str, digest: bytes, rows: list[Row]) -> Iterator[bytes]:
-    """The file ``save`` writes, a piece at a time: magic, digest, a length-prefixed
+def _delta_most(count: int) -> int:
+    """Rows a delta may hold: a delta's load and rewrite grow with it, and a new base
+    costs a rewrite of every row, so a new base comes every ~``count / 16`` rows."""
+    return max(_CHUNK, count // 16)
+
+
+def _body(data: memoryview | None, magic: bytes) -> memoryview | None:
+    """What follows ``magic`` in a mapped file; None when the file is missing or not one."""
+    if data is None or data[:len(magic)] != magic:
+        return None
+    return data[len(magic):]
+
+
+def _chunked(stack: str, key: bytes, rows: list[Row]) -> Iterator[bytes]:
+    """The file ``save`` writes, a piece at a time: magic, key, a length-prefixed
     head, then length-prefixed marshal chunks of ``_CHUNK`` rows."""
-    yield _MAGIC + digest
+    yield _MAGIC + key
     head = marshal.dumps((_FORMAT, stack, len(rows)))
     yield len(head).to_bytes(4, "big") + head
     for at in range(0, len(rows), _CHUNK):

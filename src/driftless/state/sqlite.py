@@ -36,8 +36,10 @@ import os
 import sqlite3
 import threading
 import time
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -47,7 +49,7 @@ from driftless.model import LockInfo, ResourceId, ResourceState, StateSnapshot
 from driftless.model.gcpause import gc_paused
 from driftless.state.base import SnapshotInfo
 from driftless.state.packed import pack, pack_batches, unpack, unpack_batch
-from driftless.state.row_cache import IdParts, Row, RowCache
+from driftless.state.row_cache import Held, IdParts, Keyed, Row, RowCache
 from driftless.state.rows import Fresh, KnownRows, Rows
 from driftless.state.sqlite_journal import SQLiteJournal, dumps, encode
 
@@ -57,6 +59,9 @@ SCHEMA_VERSION = 3
 # A stack's rows as a read selects them; the row cache is keyed by their order (the
 # primary key's: ORDER BY says so, and costs no sort).
 _ROWS = "SELECT address, doc FROM resources WHERE stack = ? ORDER BY address"
+# Written rows whose old versions are kept: up to this many, each one's serial is
+# looked up by its key; more, and one select of the stack's serials is cheaper.
+_LOOKED_UP = 256
 DEFAULT_HISTORY = 10
 MAX_HISTORY = 100  # the URL comes from driftless.yaml: a repository must not fill the disk
 BUSY_TIMEOUT = 30.0
@@ -148,9 +153,12 @@ class SQLiteBackend:
         self._fresh: dict[str, dict[int, Fresh]] = {}
         # stack -> (lock id, fencing token) of each lock this instance took.
         self._held: dict[str, tuple[str, str]] = {}
-        # stack -> (row cache digest, addresses) of rows read without the row cache,
-        # to be left there once this client holds the lock (``_keep_missed``)
-        self._missed: dict[str, tuple[bytes, list[str]]] = {}
+        # stack -> the stored bytes of its known rows and what the row cache holds
+        # for them: set with ``_known`` (``_remember``), so always of the same rows.
+        self._stored: dict[str, _Stored] = {}
+        # stacks whose rows were read without the row cache, to be left there once
+        # this client holds the lock (``_keep_missed``)
+        self._missed: set[str] = set()
         # stack -> journal seqs this instance began under that lock (see ``fence``).
         self._begun: dict[str, set[int]] = {}
         self._ready = False
@@ -354,6 +362,7 @@ class SQLiteBackend:
         with self._guard:
             opened, self._opened = self._opened, []
             self._known.clear()
+            self._stored.clear()
             self._fresh.clear()
             self._missed.clear()
         for db in opened:
@@ -384,21 +393,21 @@ class SQLiteBackend:
                 self._keep_missed(stack)
                 return StateSnapshot(meta[0], meta[1], same, outputs)
             selected = db.execute(_ROWS, (stack,)).fetchall()
-        stored = [doc for _, doc in selected]
-        digest = RowCache.digest(stored)
+        keyed = Keyed.of([address for address, _ in selected], [doc for _, doc in selected])
+        del selected
         with gc_paused():  # ~100,000 new objects for 10,000 rows: no generation scans
-            outputs, states, texts, hit = self._decode_cached(stack, meta[2], stored, digest)
+            outputs, states, texts, held = self._decode_cached(stack, meta[2], keyed)
             resources = {}
             known: Rows = {}
-            for (address, _), rs, text in zip(selected, states, texts, strict=True):
+            for address, rs, text in zip(keyed.addresses, states, texts, strict=True):
                 resources[rs.id] = rs
                 known[address] = (rs, text)
-        self._remember(stack, KnownRows(meta[0], meta[1], known))
+        self._remember(stack, KnownRows(meta[0], meta[1], known), _Stored(keyed, held))
         with self._guard:
-            if hit:
-                self._missed.pop(stack, None)
+            if held is None:
+                self._missed.add(stack)
             else:
-                self._missed[stack] = (digest, [a for a, _ in selected])
+                self._missed.discard(stack)
         self._keep_missed(stack)
         return StateSnapshot(meta[0], meta[1], resources, outputs)
 
@@ -409,10 +418,14 @@ class SQLiteBackend:
         with self._guard:
             if stack not in self._held or stack not in self._missed:
                 return
-            missed = self._missed.pop(stack)
-            known = self._known.get(stack)
-        if known is not None:
-            self._keep_decoded(stack, missed, known.rows)
+            self._missed.discard(stack)
+            known, stored = self._known.get(stack), self._stored.get(stack)
+        if known is None or stored is None:
+            return
+        held = self._keep_all(stack, stored.keyed, known.rows)
+        with self._guard:
+            if self._stored.get(stack) is stored:  # the same rows still
+                self._stored[stack] = _Stored(stored.keyed, held)
 
     def _decode(
         self, stack: str, outputs: str | bytes, stored: list[str | bytes], *,
@@ -430,29 +443,52 @@ class SQLiteBackend:
             raise _damaged(self.path, stack, f"row{which}", exc) from None
 
     def _decode_cached(
-        self, stack: str, outputs: str | bytes, stored: list[str | bytes], digest: bytes,
-    ) -> tuple[dict[str, Any], list[ResourceState], list[str], bool]:
+        self, stack: str, outputs: str | bytes, keyed: Keyed,
+    ) -> tuple[dict[str, Any], list[ResourceState], list[str], Held | None]:
         """``_decode``, taking the rows from the row cache when it holds them for these
-        very bytes (``row_cache``); the last item says whether it did."""
-        rows = RowCache(self.path).load(stack, digest)
-        if rows is not None:
+        very bytes (``row_cache``); the last item is what it holds (None: nothing)."""
+        loaded = RowCache(self.path).load(stack, keyed.key)
+        if loaded is not None and len(loaded[0]) == len(keyed.stored):
             with suppress(ValueError, TypeError, KeyError):
-                return self._decode(stack, outputs, [])[0], *_states_of(rows), True
-        return *self._decode(stack, outputs, stored), False
+                return self._decode(stack, outputs, [])[0], *_states_of(loaded[0]), loaded[1]
+        return *self._decode(stack, outputs, keyed.stored), None
 
-    def _keep_decoded(self, stack: str, selected: tuple[bytes, list[str]],
-                      rows: Rows) -> None:
-        """Leave the rows just written, decoded, for the next read (``row_cache``):
-        ``selected`` is the digest and the addresses of what that read will select,
-        in its order."""
-        digest, addresses = selected
+    def _keep_all(self, stack: str, keyed: Keyed, rows: Rows) -> Held | None:
+        """Leave ``rows``, decoded, for the next read as a new row cache base
+        (``row_cache``): ``keyed`` is what that read will select, in its order."""
         kept: list[Row] = []
-        for address in addresses:
+        for address in keyed.addresses:
             rs, text = rows.get(address, (None, ""))
             if rs is None:
-                return  # not known decoded: the next read decodes
+                return None  # not known decoded: the next read decodes
             kept.append(_row_of(rs, text))
-        RowCache(self.path).save(stack, digest, kept)
+        return RowCache(self.path).save(stack, keyed.key, kept)
+
+    def _keep_written(self, stack: str, prior: _Stored | None, rows: Rows,
+                      written: list[tuple[str, str, bytes, int]]) -> _Stored | None:
+        """The stored bytes of ``rows`` after a write, keyed, and the row cache left for
+        them. Rows replaced in place (no address added or dropped) are rekeyed by the
+        spans they fall in and go to the cache's delta: O(rows written). Otherwise the
+        rows are keyed and kept whole, from the bytes this client read and wrote."""
+        values = {w[1]: w[2] for w in written}
+        at = _positions(prior.keyed.addresses, values) if prior is not None else None
+        if prior is not None and at is not None and len(rows) == len(prior.keyed.addresses):
+            keyed = prior.keyed.replaced({i: values[a] for a, i in at.items()})
+            held = None
+            if prior.held is not None:
+                changed = {i: _known_row(rows, a) for a, i in at.items()}
+                held = RowCache(self.path).advance(stack, prior.held, keyed.key, changed,
+                                                   len(rows))
+            return _Stored(keyed, held or self._keep_all(stack, keyed, rows))
+        old = {} if prior is None else dict(zip(prior.keyed.addresses, prior.keyed.stored,
+                                                strict=True))
+        addresses = sorted(rows)  # the read's order (``_ROWS``; see ``row_cache_order``)
+        try:
+            stored = [values[a] if a in values else old[a] for a in addresses]
+        except KeyError:
+            return None  # bytes not known (never expected): the next read decodes
+        keyed = Keyed.of(addresses, stored)
+        return _Stored(keyed, self._keep_all(stack, keyed, rows))
 
     def _unchanged(self, stack: str, meta: Any) -> dict[ResourceId, ResourceState] | None:
         """The resources known at the stored (lineage, serial); None when this
@@ -468,9 +504,13 @@ class SQLiteBackend:
             out[rs.id] = rs
         return out
 
-    def _remember(self, stack: str, known: KnownRows) -> None:
+    def _remember(self, stack: str, known: KnownRows, stored: _Stored | None) -> None:
         with self._guard:
             self._known[stack] = known
+            if stored is None:
+                self._stored.pop(stack, None)
+            else:
+                self._stored[stack] = stored
 
     def journaled(self, stack: str, rows: Iterable[Fresh]) -> None:
         """Remember row texts the journal just encoded (and packed) for these states
@@ -492,7 +532,7 @@ class SQLiteBackend:
                 "SELECT lineage, serial FROM stacks WHERE name = ?", (stack,)
             ).fetchone()
             _check_base(stack, meta, snap)
-            prior = self._prior_rows(db, stack, meta)
+            prior, stored = self._prior_rows(db, stack, meta)
             rows, written = self._write_rows(db, stack, snap, prior, fresh)
             db.execute(
                 "INSERT OR REPLACE INTO stacks (name, lineage, serial, outputs) "
@@ -500,25 +540,28 @@ class SQLiteBackend:
                 (stack, snap.lineage, snap.serial, outputs),
             )
             self._keep_snapshot(db, stack, snap, outputs)
-            selected = _selected(db, stack, rows, written)
-        self._remember(stack, KnownRows(snap.lineage, snap.serial, rows))
         with self._guard:
-            self._missed.pop(stack, None)  # its digest is of rows no longer stored
-        self._keep_decoded(stack, selected, rows)
+            self._missed.discard(stack)  # those rows are no longer stored
+        kept = self._keep_written(stack, stored, rows, written)
+        self._remember(stack, KnownRows(snap.lineage, snap.serial, rows), kept)
 
-    def _prior_rows(self, db: sqlite3.Connection, stack: str, meta: Any) -> Rows:
-        """The stored rows: from memory when they are known to be current."""
+    def _prior_rows(self, db: sqlite3.Connection, stack: str,
+                    meta: Any) -> tuple[Rows, _Stored | None]:
+        """The stored rows and their stored bytes: from memory when they are known to
+        be current."""
         if meta is None:
-            return {}
+            return {}, None
         with self._guard:
-            known = self._known.get(stack)
+            known, stored = self._known.get(stack), self._stored.get(stack)
         if known is not None and (known.lineage, known.serial) == (meta[0], meta[1]):
-            return known.rows
-        cur = db.execute("SELECT address, doc FROM resources WHERE stack = ?", (stack,))
+            return known.rows, stored
+        selected = db.execute(_ROWS, (stack,)).fetchall()
         try:
-            return {address: (None, unpack(doc)) for address, doc in cur}
+            rows: Rows = {address: (None, unpack(doc)) for address, doc in selected}
         except ValueError as exc:
             raise _damaged(self.path, stack, "row", exc) from None
+        return rows, _Stored(Keyed.of([a for a, _ in selected], [d for _, d in selected]),
+                             None)
 
     def _write_rows(
         self, db: sqlite3.Connection, stack: str, snap: StateSnapshot, prior: Rows,
@@ -529,15 +572,26 @@ class SQLiteBackend:
         replaced or dropped are kept as old versions."""
         rows: Rows = {}
         changed: list[tuple[str, str, bytes, int]] = []
+        # Snapshots are immutable values: the very state we read or stored is
+        # unchanged, so its row is taken as it is, its address not even formatted
+        # (10,000 rows: ~5 ms). Found by identity, and only under its own id; the
+        # map holds no new tuple, which would wake the cyclic collector.
+        same = {id(entry[0]): address for address, entry in prior.items()}
+        added = 0
         for rid, rs in snap.resources.items():
+            address = same.get(id(rs))
+            if address is not None:
+                kept = prior[address]
+                if kept[0] is rs and rid == rs.id:
+                    rows[address] = kept
+                    continue
             made = fresh.get(id(rs))
             if made is not None and made[0] is not rs:
                 made = None
             address = str(rid) if made is None else made[1]
             before = prior.get(address)
             packed = None
-            # Snapshots are immutable values: the very object we stored (or the
-            # journal encoded) is unchanged, so skip re-encoding it.
+            # The journal encoded this very state: those bytes are stored.
             if before is not None and before[0] is rs:
                 text = before[1]
             elif made is not None:
@@ -545,9 +599,11 @@ class SQLiteBackend:
             else:
                 text = encode(address, rs.to_json())
             rows[address] = (rs, text)
+            added += before is None
             if before is None or before[1] != text:
                 changed.append((stack, address, packed or pack(text), snap.serial))
-        gone = [(stack, a) for a in prior if a not in rows]
+        gone = [] if added == 0 and len(rows) == len(prior) else [
+            (stack, a) for a in prior if a not in rows]
         if self.history_kept:
             replaced = [a for _, a in gone] + [c[1] for c in changed if c[1] in prior]
             self._keep_versions(db, stack, snap.serial, replaced, prior)
@@ -564,8 +620,7 @@ class SQLiteBackend:
         up to ``serial`` (died), in compressed batches of ~20 rows."""
         if not replaced:
             return
-        born = dict(db.execute("SELECT address, serial FROM resources WHERE stack = ?",
-                               (stack,)).fetchall())
+        born = _born(db, stack, replaced)
         versions = [(a, int(born[a]), prior[a][1]) for a in sorted(replaced) if a in born]
         db.executemany(
             "INSERT OR REPLACE INTO snapshot_rows (stack, died, part, body) VALUES (?, ?, ?, ?)",
@@ -845,6 +900,13 @@ def _parts(rid: ResourceId) -> IdParts:
     return (rid.provider, rid.kind, rid.name, rid.index)
 
 
+def _known_row(rows: Rows, address: str) -> Row:
+    """The row cache's form of a row just written (its state is known)."""
+    rs, text = rows[address]
+    assert rs is not None  # every row of a write is the snapshot's state
+    return _row_of(rs, text)
+
+
 def _states_of(rows: list[Row]) -> tuple[list[ResourceState], list[str]]:
     """The states and row texts of cached rows."""
     states = [ResourceState(ResourceId(*rid), attrs, private, inputs, bool(protect),
@@ -853,25 +915,37 @@ def _states_of(rows: list[Row]) -> tuple[list[ResourceState], list[str]]:
     return states, [r[6] for r in rows]
 
 
-def _selected(db: sqlite3.Connection, stack: str, rows: Rows,
-              written: list[tuple[str, str, bytes, int]]) -> tuple[bytes, list[str]]:
-    """The row cache digest and the addresses of the rows a read of ``stack`` will
-    select, streamed (the packed rows are not all held at once). When this write
-    stored every row (a first apply), their bytes are in hand: in address order,
-    which is the read's (``_ROWS``; SQLite's BINARY order of UTF-8 is Python's
-    order of code points), they are not selected again."""
-    if len(written) == len(rows):
-        ordered = sorted(written, key=_address_of)
-        return RowCache.digest(w[2] for w in ordered), [w[1] for w in ordered]
-    addresses: list[str] = []
-
-    def docs() -> Iterator[str | bytes]:
-        for address, doc in db.execute(_ROWS, (stack,)):
-            addresses.append(address)
-            yield doc
-
-    return RowCache.digest(docs()), addresses
+def _positions(addresses: list[str], values: Mapping[str, object]) -> dict[str, int] | None:
+    """Where each address of ``values`` is in ``addresses`` (sorted, as a read selects
+    them); None when one is not there (a row added)."""
+    at: dict[str, int] = {}
+    for address in values:
+        i = bisect_left(addresses, address)
+        if i == len(addresses) or addresses[i] != address:
+            return None
+        at[address] = i
+    return at
 
 
-def _address_of(row: tuple[str, str, bytes, int]) -> str:
-    return row[1]
+def _born(db: sqlite3.Connection, stack: str, addresses: list[str]) -> dict[str, int]:
+    """The serial each of ``addresses`` was written at (those stored): a few by their
+    key, so a write of 10 rows of 10,000 does not select them all."""
+    if len(addresses) > _LOOKED_UP:
+        return dict(db.execute("SELECT address, serial FROM resources WHERE stack = ?",
+                               (stack,)).fetchall())
+    born: dict[str, int] = {}
+    for address in addresses:
+        row = db.execute("SELECT serial FROM resources WHERE stack = ? AND address = ?",
+                         (stack, address)).fetchone()
+        if row is not None:
+            born[address] = row[0]
+    return born
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """The stored bytes of a stack's known rows, keyed as the row cache keys them,
+    and what the row cache files hold for those rows (None: nothing usable)."""
+
+    keyed: Keyed
+    held: Held | None
