@@ -596,7 +596,8 @@ class SQLiteBackend:
             address = str(rid) if made is None else made[1]
             before = prior.get(address)
             packed = None
-            # The journal encoded this very state: those bytes are stored.
+            # The same state under another key's address, or one the journal
+            # encoded (those very bytes are stored), or else encoded here.
             if before is not None and before[0] is rs:
                 text = before[1]
             elif made is not None:
