@@ -282,3 +282,25 @@ def test_a_state_under_another_id_is_written_as_before(tmp_path: Path) -> None:
         addresses = sorted(r[0] for r in conn.execute("SELECT address FROM resources"))
     conn.close()
     assert addresses == ["local:file/f[1]", "local:file/f[2]", "local:file/g[0]"]
+
+
+def test_rows_decoded_from_json_are_kept_with_equal_values_as_one(tmp_path: Path) -> None:
+    """A base left after a full decode (``_keep_missed``) makes each equal str value one
+    object, so marshal stores it once: it reads back equal, with the digest a row
+    holds three times one object."""
+    _first(tmp_path, 10)
+    for name in _files(tmp_path):
+        (tmp_path / name).unlink()
+    planner = _backend(tmp_path)
+    planner.read(STACK)
+    info = LockInfo.new("plan")
+    planner.lock(STACK, info)
+    planner.read(STACK)
+    planner.unlock(STACK, info.id)
+    planner.close()
+    assert _files(tmp_path)
+    snap = _read(tmp_path)
+    assert snap == _decoded(tmp_path) == _snapshot(10)
+    state = snap.resources[ResourceId("local", "file", "f", 4)]
+    assert state.attributes["path"] is state.inputs["path"]
+    assert state.inputs["content"]["$sha256"] == f"{4:064x}"

@@ -427,7 +427,7 @@ class SQLiteBackend:
             known, stored = self._known.get(stack), self._stored.get(stack)
         if known is None or stored is None:
             return
-        held = self._keep_all(stack, stored.keyed, known.rows)
+        held = self._keep_all(stack, stored.keyed, known.rows, share=True)
         with self._guard:
             if self._stored.get(stack) is stored:  # the same rows still
                 self._stored[stack] = _Stored(stored.keyed, held)
@@ -458,16 +458,18 @@ class SQLiteBackend:
                 return self._decode(stack, outputs, [])[0], *_states_of(loaded[0]), loaded[1]
         return *self._decode(stack, outputs, keyed.stored), None
 
-    def _keep_all(self, stack: str, keyed: Keyed, rows: Rows) -> Held | None:
+    def _keep_all(self, stack: str, keyed: Keyed, rows: Rows, *,
+                  share: bool = False) -> Held | None:
         """Leave ``rows``, decoded, for the next read as a new row cache base
-        (``row_cache``): ``keyed`` is what that read will select, in its order."""
+        (``row_cache``): ``keyed`` is what that read will select, in its order;
+        ``share``: they were just decoded from JSON (``RowCache.save``)."""
         kept: list[Row] = []
         for address in keyed.addresses:
             rs, text = rows.get(address, (None, ""))
             if rs is None:
                 return None  # not known decoded: the next read decodes
             kept.append(_row_of(rs, text))
-        return RowCache(self.path).save(stack, keyed.key, kept)
+        return RowCache(self.path).save(stack, keyed.key, kept, share=share)
 
     def _keep_written(self, stack: str, prior: _Stored | None, rows: Rows,
                       written: list[tuple[str, str, bytes, int]]) -> _Stored | None:
