@@ -59,7 +59,8 @@ def write_private(path: Path, data: Iterable[bytes], *, dirs: Sequence[Path] = (
     """Write the chunks of ``data`` to ``path`` (mode 0600) by temp file + rename, after making each
     of ``dirs`` a real directory (0700). False, writing nothing, when one of them is
     not one: a repository's symlinked ``.driftless`` must not lead writes elsewhere.
-    ``OSError`` as the system raises it (a failed write leaves no temp file)."""
+    ``OSError`` as the system raises it; a failed write, or ``data`` raising while it
+    is produced (a value marshal cannot keep), leaves no temp file behind."""
     for part in dirs:
         with suppress(FileExistsError):
             os.mkdir(part, 0o700)
@@ -74,7 +75,7 @@ def write_private(path: Path, data: Iterable[bytes], *, dirs: Sequence[Path] = (
             for chunk in data:
                 fh.write(chunk)
         os.replace(tmp, path)
-    except OSError:
+    except BaseException:
         with suppress(OSError):
             tmp.unlink()
         raise
