@@ -261,3 +261,40 @@ def test_no_rule_of_the_prefilter_matches_fewer_than_shortest_characters() -> No
     assert min(widths) == scan.SHORTEST  # the bound is tight: the Slack token
     assert scan.scan_text("x.yaml", "xoxb-" + "a1" * 5) != []
     assert scan.scan_text("x.yaml", "xoxb-" + "a1" * 4 + "a") == []
+
+
+def test_every_match_of_a_prefilter_rule_holds_one_of_the_hints() -> None:
+    """``scan_text`` skips RE2 for a text without one of ``HINTS``; so every string a
+    rule of the prefilter matches must hold one (drawn from each rule's own pattern,
+    word boundaries dropped, which only widens what is drawn)."""
+    import re
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from driftless.secrets import scan
+
+    rules = scan._patterns()
+    joined = [p for _, p, _ in rules.tokens] + [rules.private_key, rules.aws_secret]
+    hints = re.compile(scan.HINTS)
+    drawn = st.one_of(*(st.from_regex(p.pattern.replace(r"\b", ""), fullmatch=True)
+                        for p in joined))
+
+    @settings(max_examples=600, deadline=None)
+    @given(text=drawn)
+    def holds_a_hint(text: str) -> None:
+        assert hints.search(text), text
+
+    holds_a_hint()
+
+
+def test_a_text_without_hints_is_clean_without_loading_re2() -> None:
+    import subprocess
+    import sys
+
+    probe = ("import sys\nfrom driftless.secrets.scan import scan_text\n"
+             "assert scan_text('s.yaml', 'path: /srv/app/releases/current/config.yaml') == []\n"
+             "print('re2' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "False"
