@@ -223,10 +223,16 @@ class _Decoder:
 
 
 def _plain_value(encoded: tuple[bool, Any]) -> Any:
-    """A value of the project (never deferred)."""
+    """A value of the project (never deferred, so its secret cache is never made)."""
+    return _Decoder([], Policy(), _secret_cache).value(encoded)
+
+
+def _secret_cache() -> SecretCache:
+    """A new secret cache; its module (and the file functions it reads secrets
+    with) is loaded only when a cached value needs one."""
     from driftless.render.secret_refs import SecretCache
 
-    return _Decoder([], Policy(), SecretCache).value(encoded)
+    return SecretCache()
 
 
 def _encoded(v: Any, enc: _Encoder | None = None) -> tuple[bool, Any]:
