@@ -141,7 +141,7 @@ class Engine:
                 if worth_remembering(the_plan, desired, snapshot):
                     memo.remember(entry)
                 memo.remember_resources(desired.name, no_op_keys(
-                    the_plan, desired, stored, snapshot, keys))
+                    the_plan, desired, stored, snapshot, keys, settled))
             return the_plan
 
     def _settled(

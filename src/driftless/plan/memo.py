@@ -250,13 +250,20 @@ def _unchanged(provider: Any, found: list[tuple[Resource, LiveResource, bytes]]
 
 
 def no_op_keys(the_plan: Plan, desired: DesiredStack, stored: StateSnapshot,
-               planned: StateSnapshot, keys: Mapping[ResourceId, bytes]) -> list[bytes]:
+               planned: StateSnapshot, keys: Mapping[ResourceId, bytes],
+               settled: Mapping[ResourceId, Change] | None = None) -> list[bytes]:
     """The keys of the resources a full plan found unchanged, exactly as
     ``settled_changes`` would rebuild them: no-op, read back as recorded, their
-    state row not rewritten by the plan's migration, no triggers."""
+    state row not rewritten by the plan's migration, no triggers. A change that is
+    the very one ``settled_changes`` made (``settled``) was built that way: its key
+    is taken without checking it again."""
     by_id = {r.id: r for r in desired.resources}
     found = []
+    settled = settled or {}
     for change in the_plan.changes:
+        if settled.get(change.id) is change and planned.get(change.id) is stored.get(change.id):
+            found.append(keys[change.id])
+            continue
         res = by_id.get(change.id)
         st = stored.get(change.id)
         if (res is None or st is None or planned.get(change.id) is not st
