@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-import driftless.state.sqlite as sqlite_mod
 from driftless.model import ResourceId, ResourceState, StateSnapshot
 from driftless.state.packed import pack
 from driftless.state.sqlite import from_url
@@ -38,16 +36,14 @@ def _fresh_read(tmp: Path, db: Path) -> StateSnapshot:
 
 
 def test_a_write_leaves_decoded_rows_that_read_back_the_same(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, count_inflated: Callable[[], list[object]]) -> None:
     db = tmp_path / "s.db"
     writer = from_url(f"sqlite:///{db}", tmp_path)
     writer.write("files", _snapshot(12))
     writer.close()
     [sidecar] = _sidecars(tmp_path)
     assert sidecar.stat().st_mode & 0o777 == 0o600
-    inflated: list[object] = []
-    real = sqlite_mod.unpack
-    monkeypatch.setattr(sqlite_mod, "unpack", lambda v: inflated.append(v) or real(v))
+    inflated = count_inflated()
     cached = _fresh_read(tmp_path, db)
     assert len(inflated) == 1  # the outputs only: no row was inflated
     sidecar.unlink()

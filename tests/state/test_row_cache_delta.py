@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -94,13 +95,6 @@ def _apply(tmp: Path, change: dict[int, int], *, add: int = 0, drop: int = -1) -
         backend.close()
 
 
-def _count_inflated(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    inflated: list[object] = []
-    real = sqlite_mod.unpack
-    monkeypatch.setattr(sqlite_mod, "unpack", lambda v: inflated.append(v) or real(v))
-    return inflated
-
-
 def _first(tmp: Path, n: int) -> None:
     writer = _backend(tmp)
     writer.write(STACK, _snapshot(n))
@@ -108,7 +102,7 @@ def _first(tmp: Path, n: int) -> None:
 
 
 def test_a_write_of_a_few_rows_leaves_the_base_and_writes_a_delta(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, count_inflated: Callable[[], list[object]]) -> None:
     _first(tmp_path, 300)
     base = _base(tmp_path)
     assert not _has_delta(tmp_path)
@@ -118,21 +112,22 @@ def test_a_write_of_a_few_rows_leaves_the_base_and_writes_a_delta(
     [delta] = [p for p in tmp_path.iterdir() if p.name.endswith(".delta")]
     assert delta.stat().st_mode & 0o777 == 0o600
     assert delta.stat().st_size < len(base) // 20
-    inflated = _count_inflated(monkeypatch)
+    inflated = count_inflated()
     cached = _read(tmp_path)
     assert len(inflated) == 1  # the outputs only: every row came from base and delta
     assert cached == wrote == _decoded(tmp_path)
     assert list(cached.resources) == list(_decoded(tmp_path).resources)
 
 
-def test_deltas_add_up_across_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_deltas_add_up_across_writes(tmp_path: Path,
+                                     count_inflated: Callable[[], list[object]]) -> None:
     _first(tmp_path, 200)
     base = _base(tmp_path)
     wrote = _snapshot(200)
     for round_ in range(1, 6):
         wrote = _apply(tmp_path, {round_: round_ * 10, 0: round_})
     assert _base(tmp_path) == base
-    inflated = _count_inflated(monkeypatch)
+    inflated = count_inflated()
     cached = _read(tmp_path)
     assert len(inflated) == 1
     assert cached == wrote == _decoded(tmp_path)
@@ -141,7 +136,7 @@ def test_deltas_add_up_across_writes(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 @pytest.mark.parametrize("how", ["add", "drop"])
 def test_a_row_added_or_dropped_writes_a_new_base(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+        tmp_path: Path, count_inflated: Callable[[], list[object]], how: str) -> None:
     _first(tmp_path, 50)
     _apply(tmp_path, {1: 5})
     base = _base(tmp_path)
@@ -149,14 +144,15 @@ def test_a_row_added_or_dropped_writes_a_new_base(
                    drop=10 if how == "drop" else -1)
     assert _base(tmp_path) != base
     assert not _has_delta(tmp_path)  # it belonged to the old base
-    inflated = _count_inflated(monkeypatch)
+    inflated = count_inflated()
     cached = _read(tmp_path)
     assert len(inflated) == 1
     assert cached == wrote == _decoded(tmp_path)
 
 
 def test_a_delta_past_its_limit_writes_a_new_base(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        count_inflated: Callable[[], list[object]]) -> None:
     monkeypatch.setattr(row_cache_mod, "_delta_most", lambda count: 4)
     _first(tmp_path, 40)
     base = _base(tmp_path)
@@ -165,7 +161,7 @@ def test_a_delta_past_its_limit_writes_a_new_base(
     wrote = _apply(tmp_path, {4: 4, 5: 5})  # 5 rows since the base
     assert _base(tmp_path) != base
     assert not _has_delta(tmp_path)
-    inflated = _count_inflated(monkeypatch)
+    inflated = count_inflated()
     cached = _read(tmp_path)
     assert len(inflated) == 1
     assert cached == wrote == _decoded(tmp_path)

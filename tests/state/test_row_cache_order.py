@@ -4,11 +4,9 @@ misses the cache. Keys of every kind of character make sure the two orders agree
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-import driftless.state.sqlite as sqlite_mod
 from driftless.model import ResourceId, ResourceState, StateSnapshot
 from driftless.state.sqlite import from_url
 
@@ -25,14 +23,12 @@ def _snapshot(serial: int) -> StateSnapshot:
 
 
 def test_rows_all_written_at_once_are_found_in_the_cache(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, count_inflated: Callable[[], list[object]]) -> None:
     db = tmp_path / "s.db"
     writer = from_url(f"sqlite:///{db}", tmp_path)
     writer.write("files", _snapshot(1))
     writer.close()
-    inflated: list[object] = []
-    real = sqlite_mod.unpack
-    monkeypatch.setattr(sqlite_mod, "unpack", lambda v: inflated.append(v) or real(v))
+    inflated = count_inflated()
     reader = from_url(f"sqlite:///{db}", tmp_path)
     try:
         snap = reader.read("files")
