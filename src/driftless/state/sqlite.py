@@ -587,25 +587,11 @@ class SQLiteBackend:
         added = 0
         for rid, rs in snap.resources.items():
             address = same.get(id(rs))
-            if address is not None:
-                kept = prior[address]
-                if kept[0] is rs and rid == rs.id:
-                    rows[address] = kept
-                    continue
-            made = fresh.get(id(rs))
-            if made is not None and made[0] is not rs:
-                made = None
-            address = str(rid) if made is None else made[1]
+            if address is not None and prior[address][0] is rs and rid == rs.id:
+                rows[address] = prior[address]
+                continue
+            address, text, packed = _row_text(rid, rs, prior, fresh)
             before = prior.get(address)
-            packed = None
-            # The same state under another key's address, or one the journal
-            # encoded (those very bytes are stored), or else encoded here.
-            if before is not None and before[0] is rs:
-                text = before[1]
-            elif made is not None:
-                text, packed = made[2], made[3]
-            else:
-                text = encode(address, rs.to_json())
             rows[address] = (rs, text)
             added += before is None
             if before is None or before[1] != text:
@@ -889,6 +875,24 @@ def _not_ours(stack: str, current: LockInfo | None, *, doing: str) -> StateError
         f"cannot {doing} the lock on stack '{stack}': it is held by {current.describe()}",
         hint=f"wait for it to finish, or take it over: driftless state unlock {stack} --force",
     )
+
+
+def _row_text(rid: ResourceId, rs: ResourceState, prior: Rows,
+              fresh: dict[int, Fresh]) -> tuple[str, str, bytes | None]:
+    """The address and row text of a state not found by identity, and its stored
+    bytes when the journal packed them already: the same state under another
+    key's address, one the journal encoded (those very bytes are stored), or else
+    encoded here."""
+    made = fresh.get(id(rs))
+    if made is not None and made[0] is not rs:
+        made = None
+    address = str(rid) if made is None else made[1]
+    before = prior.get(address)
+    if before is not None and before[0] is rs:
+        return address, before[1], None
+    if made is not None:
+        return address, made[2], made[3]
+    return address, encode(address, rs.to_json()), None
 
 
 def _row_of(rs: ResourceState, text: str) -> Row:
