@@ -152,6 +152,14 @@ class ContentFileHandler(PathHandler):
             digest = trusted_digest(prior.private if prior else None, st, keyed=keyed)
             if digest is None:
                 digest = self._hash(path, rid, keyed)
+        return self._view(rid, path, st, kind=kind, digest=digest, keyed=keyed, seen=seen,
+                          props=props)
+
+    def _view(self, rid: ResourceId, path: str, st: StatLike, *, kind: str,
+              digest: str | None, keyed: bool, seen: int,
+              props: Mapping[str, Any]) -> LiveResource:
+        """The live view from a stat and the content's digest (None: not a file);
+        ``seen`` is when the record is taken (see ``fingerprint``)."""
         attrs = {"path": path, "type": kind, "sha256": digest,
                  "mode": format_mode(st.st_mode), "size": st.st_size,
                  **self.host.owner_attrs(props, st)}
@@ -228,14 +236,8 @@ class ContentFileHandler(PathHandler):
                 or racy(st.st_mtime_ns, seen) or kind_of(st) != "file"):
             prior = LiveResource(rid, {}, fingerprint(st, digest, keyed=keyed, seen_ns=seen))
             return self.observe(rid, path, st, keyed=keyed, props=props, prior=prior)
-        mode = st.st_mode
-        attrs = {"path": path, "type": "file", "sha256": digest, "mode": format_mode(mode),
-                 "size": st.st_size, **self.host.owner_attrs(props, st)}
-        # ``fingerprint`` and then what ``observe`` adds, in that order
-        private = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns,
-                   "ino": st.st_ino, "digest": digest, "keyed": keyed, "seen_ns": seen,
-                   "st_mode": mode, "uid": st.st_uid, "gid": st.st_gid}
-        return LiveResource(rid, attrs, private)
+        return self._view(rid, path, st, kind="file", digest=digest, keyed=keyed, seen=seen,
+                          props=props)
 
     def _write(self, props: Any, data: bytes, *, mode: int, owner: tuple[int, int] | None,
                rid: ResourceId) -> StatLike:
