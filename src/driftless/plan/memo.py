@@ -157,8 +157,7 @@ def clean_plan(desired: DesiredStack, snapshot: StateSnapshot, providers: Any) -
         by_provider.setdefault(res.id.provider, []).append((res, prior))
         changes.append(Change(res.id, Action.NOOP, res, prior))
     for name, pairs in by_provider.items():
-        check = getattr(providers.get(name), "unchanged_all", None)
-        if check is None or not check(pairs):
+        if not all(_unchanged(providers.get(name), pairs)):
             return None
     return Plan(desired.name, desired.revision, desired.digest, snapshot.lineage,
                 snapshot.serial, tuple(_in_order(changes, desired)))
@@ -229,7 +228,8 @@ def settled_changes(desired: DesiredStack, snapshot: StateSnapshot, providers: A
         if key is not None and key in known:
             by_provider.setdefault(res.id.provider, []).append((res, st.live(), key))
     for name, found in by_provider.items():
-        for (res, prior, key), same in zip(found, _unchanged(providers.get(name), found),
+        pairs = [(res, prior) for res, prior, _ in found]
+        for (res, prior, key), same in zip(found, _unchanged(providers.get(name), pairs),
                                            strict=True):
             if same:
                 out[res.id] = Change(res.id, Action.NOOP, res, prior)
@@ -237,16 +237,16 @@ def settled_changes(desired: DesiredStack, snapshot: StateSnapshot, providers: A
     return out
 
 
-def _unchanged(provider: Any, found: list[tuple[Resource, LiveResource, bytes]]
-               ) -> Sequence[bool]:
-    """Each resource's ``unchanged_since``, in one call where the provider batches."""
+def _unchanged(provider: Any, pairs: list[tuple[Resource, LiveResource]]) -> Sequence[bool]:
+    """Each resource's ``unchanged_since``, in one call where the provider batches;
+    all False for a provider that cannot tell."""
     each = getattr(provider, "unchanged_each", None)
     if each is not None:
-        return each([(res, prior) for res, prior, _ in found])  # type: ignore[no-any-return]
+        return each(pairs)  # type: ignore[no-any-return]
     check = getattr(provider, "unchanged_since", None)
     if check is None:
-        return [False] * len(found)
-    return [check(res, prior) for res, prior, _ in found]
+        return [False] * len(pairs)
+    return [check(res, prior) for res, prior in pairs]
 
 
 def no_op_keys(the_plan: Plan, desired: DesiredStack, stored: StateSnapshot,

@@ -439,10 +439,6 @@ class KindHandler:
         """
         return False
 
-    def unchanged_all(self, pairs: Sequence[tuple[Resource, LiveResource]]) -> bool:
-        """``unchanged_since`` of every (resource, prior) pair, as one call per kind."""
-        return all(self.unchanged_since(res, prior) for res, prior in pairs)
-
     def unchanged_each(self, pairs: Sequence[tuple[Resource, LiveResource]]) -> list[bool]:
         """``unchanged_since`` of each pair, in order, as one call per kind."""
         return [self.unchanged_since(res, prior) for res, prior in pairs]
@@ -517,14 +513,6 @@ class KindProvider:
     def unchanged_since(self, resource: Resource, prior: LiveResource) -> bool:
         """Dispatch to the kind (see ``KindHandler.unchanged_since``)."""
         return self.handler(resource.id).unchanged_since(resource, prior)
-
-    def unchanged_all(self, pairs: Sequence[tuple[Resource, LiveResource]]) -> bool:
-        """``unchanged_since`` of every pair, each kind's pairs in one call."""
-        by_kind: dict[str, list[tuple[Resource, LiveResource]]] = {}
-        for pair in pairs:
-            by_kind.setdefault(pair[0].id.kind, []).append(pair)
-        return all(self.handler(group[0][0].id).unchanged_all(group)
-                   for group in by_kind.values())
 
     def unchanged_each(self, pairs: Sequence[tuple[Resource, LiveResource]]) -> list[bool]:
         """``unchanged_since`` of each pair, in order, each kind's pairs in one call."""

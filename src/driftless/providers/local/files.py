@@ -110,17 +110,10 @@ class ContentFileHandler(PathHandler):
             return False
         return self._stat_clean(resource.properties, prior)
 
-    def unchanged_all(self, pairs: Sequence[tuple[Resource, LiveResource]]) -> bool:
-        """``unchanged_since`` of each pair, in one loop (the no-op path of a large
-        stack): an lstat that fails means "cannot tell", left to the full plan."""
-        if not self.stat_clean or self.host is not LOCAL:
-            return False
-        check = self._stat_clean
-        return all(check(res.properties, prior) for res, prior in pairs)
-
     def unchanged_each(self, pairs: Sequence[tuple[Resource, LiveResource]]) -> list[bool]:
-        """``unchanged_since`` of each pair, in one loop (the settled resources of a
-        plan with a few changes)."""
+        """``unchanged_since`` of each pair, in one loop (a repeated no-op plan, and the
+        settled resources of a plan with a few changes): an lstat that fails means
+        "cannot tell", left to the full plan."""
         if not self.stat_clean or self.host is not LOCAL:
             return [False] * len(pairs)
         check = self._stat_clean
