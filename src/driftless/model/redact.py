@@ -22,6 +22,7 @@ from typing import Any
 
 from driftless.errors import DriftlessError, Problem, RenderError
 from driftless.model.values import (
+    SCALARS,
     Sensitive,
     is_digest,
     is_legacy_digest,
@@ -47,15 +48,12 @@ def secret_texts(value: Any) -> frozenset[str]:
                      if len(t) >= MIN_SECRET)
 
 
-_SCALARS = frozenset({str, int, float, bool, type(None), bytes})
-
-
 def _any_sensitive(value: Any) -> bool:
     """Whether ``value`` holds a ``Sensitive`` (iterative, scalars skipped by class)."""
     todo = [value]
     while todo:
         v = todo.pop()
-        if v.__class__ in _SCALARS:
+        if v.__class__ in SCALARS:
             continue
         if isinstance(v, Sensitive):
             return True
@@ -211,7 +209,7 @@ def has_legacy_digest(*values: Any) -> bool:
         if cls is str:
             if len(v) == _LEGACY_LEN and is_legacy_digest(v):
                 return True
-        elif cls in _SCALARS:
+        elif cls in SCALARS:
             continue
         elif cls is list or cls is tuple:
             todo.extend(v)

@@ -19,6 +19,7 @@ from driftless.model.digest_key import current_key
 from driftless.model.ids import ResourceId
 
 __all__ = [
+    "SCALARS",
     "UNKNOWN",
     "Deferred",
     "Sensitive",
@@ -161,7 +162,7 @@ class Deferred:
 
 def reveal(value: Any) -> Any:
     """Unwrap ``Sensitive`` values, recursively; used only at the point of use."""
-    if value.__class__ in _SCALARS:  # most values: no isinstance against the ABCs
+    if value.__class__ in SCALARS:  # most values: no isinstance against the ABCs
         return value
     if isinstance(value, Sensitive):
         return reveal(value.value)
@@ -174,7 +175,7 @@ def reveal(value: Any) -> Any:
 
 def mask(value: Any) -> Any:
     """A copy safe to print or store: secrets become ``(sensitive)``."""
-    if value.__class__ in _SCALARS:
+    if value.__class__ in SCALARS:
         return value
     if isinstance(value, Sensitive):
         return "(sensitive)"
@@ -199,7 +200,7 @@ def _holds(value: Any, kinds: type | tuple[type, ...]) -> bool:
     while todo:
         v = todo.pop()
         cls = v.__class__
-        if cls in _SCALARS:
+        if cls in SCALARS:
             continue
         if isinstance(v, kinds):
             return True
@@ -222,7 +223,7 @@ def contains_unknown(value: Any) -> bool:
 
 def resolve(value: Any, lookup: AttrLookup) -> Any:
     """Evaluate every ``Deferred`` inside ``value``; unknown parts stay ``UNKNOWN``."""
-    if value.__class__ in _SCALARS:
+    if value.__class__ in SCALARS:
         return value
     if isinstance(value, Deferred):
         return value.evaluate(lookup)
@@ -242,7 +243,7 @@ def deferred_refs(value: Any) -> set[ResourceId]:
     todo = [value]
     while todo:
         v = todo.pop()
-        if v.__class__ in _SCALARS:
+        if v.__class__ in SCALARS:
             continue
         if isinstance(v, Deferred):
             out.update(v.refs)
@@ -255,4 +256,7 @@ def deferred_refs(value: Any) -> set[ResourceId]:
     return out
 
 
-_SCALARS = frozenset({str, int, float, bool, type(None), bytes})
+SCALARS = frozenset({str, int, float, bool, type(None), bytes})
+"""The classes of plain values: nothing inside to unwrap, resolve or walk. Checked
+by ``value.__class__ in SCALARS``, which is much cheaper than ``isinstance``
+against the collection ABCs on the paths taken per value of every resource."""

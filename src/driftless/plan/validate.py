@@ -19,6 +19,7 @@ from driftless.model import (
     ResourceState,
     deferred_refs,
 )
+from driftless.model.values import SCALARS
 from driftless.providers import ProviderSet, comparable, schema_problems
 from driftless.providers.compact import same_inputs
 
@@ -30,14 +31,11 @@ Checked = tuple[dict[ResourceId, tuple[ResourceId, ...]], list[ResourceId]]
 def all_dependencies(resource: Resource) -> tuple[ResourceId, ...]:
     """Explicit, trigger and reference dependencies, deduplicated and sorted."""
     if not resource.depends_on and not resource.triggered_by and all(
-            v.__class__ in _PLAIN for v in resource.properties.values()):
+            v.__class__ in SCALARS for v in resource.properties.values()):
         return ()  # the common case, asked per resource per plan: nothing to walk
     deps = {*resource.depends_on, *resource.triggered_by, *deferred_refs(resource.properties)}
     deps.discard(resource.id)
     return tuple(sorted(deps))
-
-
-_PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
 def check_stack(

@@ -40,6 +40,7 @@ from driftless.model.redact import (
     secret_texts,
     secure_attributes,
 )
+from driftless.model.values import SCALARS
 
 if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
@@ -352,15 +353,12 @@ def schema_problems(spec: KindSpec, properties: Mapping[str, Any]) -> list[str]:
     return []
 
 
-_PLAIN = frozenset({str, int, float, bool, type(None)})
-
-
 def _revealed(properties: Mapping[str, Any]) -> Mapping[str, Any]:
     """``reveal(properties)``, or the mapping itself when it is a dict of plain values
     (nothing to unwrap: the common case, once per resource at render and at apply).
     Only validators read the result; none changes it."""
     if properties.__class__ is dict and all(
-            v.__class__ in _PLAIN for v in properties.values()):
+            v.__class__ in SCALARS for v in properties.values()):
         return properties
     return reveal(properties)  # type: ignore[no-any-return]
 
