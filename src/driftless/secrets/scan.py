@@ -81,11 +81,6 @@ def _re(pattern: str) -> Any:
 
 
 _AWS_NEAR_LINES = 5  # a 40-character key counts as an AWS secret this close to a key id
-SHORTEST = 15
-"""The fewest characters any rule of the one-pass prefilter can match (a Slack
-token: ``xoxb-`` and ten more). A shorter text holds no secret, so the scan of a
-plan's short strings never loads or compiles the patterns; a test derives the
-bound from the patterns themselves."""
 HINTS = (r"AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|xox[abpr]-|AGE-SECRET-KEY-1|eyJ"
          r"|[sr]k_live_|AIza|-----BEGIN|[A-Za-z0-9/+]{40}")
 """What every match of the prefilter holds: a rule's fixed prefix or the start of
@@ -244,7 +239,7 @@ class _Lines:
 
 def scan_text(path: str, text: str, sensitive: frozenset[str] = frozenset()) -> list[Finding]:
     """Every finding in one file's ``text``; ``sensitive`` names the secret variables."""
-    if not sensitive and (len(text) < SHORTEST or _hints().search(text) is None):
+    if not sensitive and _hints().search(text) is None:
         return []
     rules = _patterns()
     if not sensitive and rules.any.search(text) is None:
