@@ -49,8 +49,10 @@ from driftless.model.redact import (
 from driftless.plan import PlanOptions, is_cheap, plan_stack, read_resources
 from driftless.plan.memo import (
     CleanMemo,
+    RowTexts,
     clean_plan,
     no_op_keys,
+    row_texts,
     settled_changes,
     worth_remembering,
 )
@@ -128,7 +130,8 @@ class Engine:
                 quick = self._clean_plan(desired, stored)
                 if quick is not None:
                     return quick
-            settled, keys = self._settled(memo, desired, stored)
+            texts = row_texts(self.backend, desired.name) if memo is not None else {}
+            settled, keys = self._settled(memo, desired, stored, texts)
             snapshot, moved = self._migrate(desired, stored, settled=settled)
             notes += moved
             options = PlanOptions(destroy=destroy, refresh=refresh, workers=self.workers,
@@ -141,11 +144,12 @@ class Engine:
                 if worth_remembering(the_plan, desired, snapshot):
                     memo.remember(entry)
                 memo.remember_resources(desired.name, no_op_keys(
-                    the_plan, desired, stored, snapshot, keys, settled))
+                    the_plan, desired, stored, snapshot, keys, settled, texts))
             return the_plan
 
     def _settled(
         self, memo: CleanMemo | None, desired: DesiredStack, stored: StateSnapshot,
+        texts: RowTexts,
     ) -> tuple[dict[ResourceId, Change], dict[ResourceId, bytes]]:
         """The resources whose no-op the last full plan already found (``plan.memo``)
         and their keys; none without a memo or when a stat is refused."""
@@ -154,7 +158,7 @@ class Engine:
         keys: dict[ResourceId, bytes] = {}
         try:
             settled = settled_changes(desired, stored, self.providers,
-                                      memo.no_op_resources(desired.name), keys)
+                                      memo.no_op_resources(desired.name), keys, texts)
         except DriftlessError:
             return {}, {}
         return settled, keys

@@ -52,13 +52,13 @@ from driftless.model import (
 from driftless.model.filemap import mapped, write_private
 from driftless.plan.validate import all_dependencies
 
-__all__ = ["KEEP", "CleanMemo", "clean_plan", "no_op_keys", "resource_key", "settled_changes",
-           "worth_remembering"]
+__all__ = ["KEEP", "CleanMemo", "RowTexts", "clean_plan", "no_op_keys", "resource_key",
+           "row_texts", "settled_changes", "worth_remembering"]
 
 KEEP = 64
 """Entries kept; each new render digest or state serial of a stack makes another."""
 
-_FORMAT = 2
+_FORMAT = 3
 _PREFIX = "clean-"
 _SIZE = 32
 _KEY = 16  # bytes of each resource key
@@ -193,24 +193,52 @@ def worth_remembering(the_plan: Plan, desired: DesiredStack, snapshot: StateSnap
     return True
 
 
-def resource_key(res: Resource, st: ResourceState) -> bytes | None:
+RowTexts = Mapping[int, tuple[ResourceState, str]]
+"""The stored JSON text of state rows by ``id()`` of the very ``ResourceState`` it
+holds (``row_texts``): a row's text is the row, so it keys the row without
+marshalling its attributes, private and inputs again."""
+
+
+def row_texts(backend: Any, stack: str) -> RowTexts:
+    """The row texts a row-per-resource backend keeps for ``stack`` (SQLite:
+    ``row_texts``), by identity of the state each holds; empty for a backend that
+    keeps none, whose rows are keyed by their values instead."""
+    rows = getattr(backend, "row_texts", None)
+    if rows is None:
+        return {}
+    return {id(entry[0]): entry for entry in rows(stack).values() if entry[0] is not None}
+
+
+def resource_key(res: Resource, st: ResourceState, texts: RowTexts | None = None
+                 ) -> bytes | None:
     """A digest of everything a resource's own plan depends on: its address,
     properties, dependencies and protection, and its state row. None when a value
-    is not plain data (a secret, a value waiting on another resource, an unknown)."""
-    parts: Any = (tuple(res.id), res.properties,
-                  [tuple(d) for d in res.depends_on] if res.depends_on else None,
-                  res.protect, st.attributes, st.private, st.inputs, st.protect,
-                  [tuple(d) for d in st.depends_on] if st.depends_on else None)
+    is not plain data (a secret, a value waiting on another resource, an unknown).
+
+    The row enters as its stored text when ``texts`` holds this very row (the
+    same text is the same row), else as its values: one backend always keys a
+    row the same way, so a key recorded by one run is found by the next.
+    """
+    wanted: Any = (tuple(res.id), res.properties,
+                   [tuple(d) for d in res.depends_on] if res.depends_on else None,
+                   res.protect)
     try:
-        data = marshal.dumps(parts)
+        data = marshal.dumps(wanted)
+        found = texts.get(id(st)) if texts else None
+        if found is not None and found[0] is st:
+            row = b"t" + found[1].encode()
+        else:
+            values: Any = (st.attributes, st.private, st.inputs, st.protect, [
+                tuple(d) for d in st.depends_on] if st.depends_on else None)
+            row = b"v" + marshal.dumps(values)
     except ValueError:
         return None
-    return hashlib.sha256(data).digest()[:_KEY]  # SHA-NI: ~1.6x blake2b here
+    return hashlib.sha256(data + row).digest()[:_KEY]  # SHA-NI: ~1.6x blake2b here
 
 
 def settled_changes(desired: DesiredStack, snapshot: StateSnapshot, providers: Any,
-                    known: frozenset[bytes], keys: dict[ResourceId, bytes]
-                    ) -> dict[ResourceId, Change]:
+                    known: frozenset[bytes], keys: dict[ResourceId, bytes],
+                    texts: RowTexts | None = None) -> dict[ResourceId, Change]:
     """The resources whose plan is the no-op the last full plan made for them: same
     key (``resource_key``), no triggers, and the kind says from a stat that the
     object is still as recorded. The rest are planned in full. ``keys`` receives
@@ -224,7 +252,7 @@ def settled_changes(desired: DesiredStack, snapshot: StateSnapshot, providers: A
         st = rows.get(res.id)
         if st is None or res.triggered_by:
             continue
-        key = resource_key(res, st)
+        key = resource_key(res, st, texts)
         if key is not None and key in known:
             by_provider.setdefault(res.id.provider, []).append((res, st.live(), key))
     for name, found in by_provider.items():
@@ -251,7 +279,8 @@ def _unchanged(provider: Any, pairs: list[tuple[Resource, LiveResource]]) -> Seq
 
 def no_op_keys(the_plan: Plan, desired: DesiredStack, stored: StateSnapshot,
                planned: StateSnapshot, keys: Mapping[ResourceId, bytes],
-               settled: Mapping[ResourceId, Change] | None = None) -> list[bytes]:
+               settled: Mapping[ResourceId, Change] | None = None,
+               texts: RowTexts | None = None) -> list[bytes]:
     """The keys of the resources a full plan found unchanged, exactly as
     ``settled_changes`` would rebuild them: no-op, read back as recorded, their
     state row not rewritten by the plan's migration, no triggers. A change that is
@@ -272,7 +301,7 @@ def no_op_keys(the_plan: Plan, desired: DesiredStack, stored: StateSnapshot,
                 or change.refused or change.unmanaged or change.adopt
                 or change.prior != st.live()):
             continue
-        key = keys.get(change.id) or resource_key(res, st)
+        key = keys.get(change.id) or resource_key(res, st, texts)
         if key is not None:
             found.append(key)
     return found

@@ -511,6 +511,14 @@ class SQLiteBackend:
             out[rs.id] = rs
         return out
 
+    def row_texts(self, stack: str) -> Rows:
+        """The JSON text of each row this client last read or wrote for ``stack``, by
+        address, with the state decoded from (or encoded to) it: the plan memo keys a
+        row by its text (``plan.memo.row_texts``). Empty when it knows none."""
+        with self._guard:
+            known = self._known.get(stack)
+        return known.rows if known is not None else {}
+
     def _remember(self, stack: str, known: KnownRows, stored: _Stored | None) -> None:
         with self._guard:
             self._known[stack] = known
