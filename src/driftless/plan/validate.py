@@ -30,9 +30,12 @@ Checked = tuple[dict[ResourceId, tuple[ResourceId, ...]], list[ResourceId]]
 
 def all_dependencies(resource: Resource) -> tuple[ResourceId, ...]:
     """Explicit, trigger and reference dependencies, deduplicated and sorted."""
-    if not resource.depends_on and not resource.triggered_by and all(
-            v.__class__ in SCALARS for v in resource.properties.values()):
-        return ()  # the common case, asked per resource per plan: nothing to walk
+    if not resource.depends_on and not resource.triggered_by:
+        for v in resource.properties.values():  # a loop: a generator costs ~1 us more
+            if v.__class__ not in SCALARS:
+                break
+        else:
+            return ()  # the common case, asked per resource per plan: nothing to walk
     deps = {*resource.depends_on, *resource.triggered_by, *deferred_refs(resource.properties)}
     deps.discard(resource.id)
     return tuple(sorted(deps))
@@ -127,7 +130,7 @@ def _dependency_problems(
     resources: tuple[Resource, ...], deps: dict[ResourceId, tuple[ResourceId, ...]],
 ) -> tuple[list[Problem], list[ResourceId]]:
     out: list[Problem] = []
-    for res in resources:
+    for res in resources if any(deps.values()) else ():  # none: nothing undeclared
         out.extend(_problem(res, f"depends on '{d}', which is not declared")
                    for d in deps[res.id] if d not in deps)
     try:
