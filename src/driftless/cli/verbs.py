@@ -213,9 +213,11 @@ def destroy(
 
 
 def _policy(ctx: Context, break_glass: bool, reason: str | None, operation: str) -> None:
+    settings = ctx.project.settings
+    if not settings.get("never_by_hand", False):
+        return  # nothing to enforce or record: the agent package stays unimported
     from driftless.agent.policy import check_manual_apply, in_agent_or_ci, record_break_glass
 
-    settings = ctx.project.settings
     check_manual_apply(settings, break_glass=break_glass, reason=reason)
     if settings.get("never_by_hand") and break_glass and reason and not in_agent_or_ci():
         record_break_glass(ctx.project.root, stacks=list(ctx.project.stacks), reason=reason,
