@@ -319,8 +319,8 @@ def _create_diffs(change: Change, props: Mapping[str, Any]) -> tuple[FieldDiff, 
     """A create shows every property it sets (secrets masked by FieldDiff)."""
     if change.action is not Action.CREATE or change.diffs:
         return change.diffs
-    return tuple(FieldDiff(k, None, v, sensitive=isinstance(v, Sensitive))
-                 for k, v in sorted(props.items()) if v is not None)
+    return tuple([FieldDiff(k, None, v, isinstance(v, Sensitive))  # a list: no generator
+                  for k, v in sorted(props.items()) if v is not None])
 
 
 _UPSTREAM = "known after apply: an upstream stack has not recorded its outputs yet"
