@@ -24,6 +24,7 @@ from driftless.errors import DriftlessError, Problem, RenderError
 from driftless.model.values import (
     SCALARS,
     Sensitive,
+    contains_sensitive,
     is_digest,
     is_legacy_digest,
     legacy_digest,
@@ -41,27 +42,11 @@ MIN_SECRET = 4
 
 def secret_texts(value: Any) -> frozenset[str]:
     """Every text form a sensitive value inside ``value`` may take in a message."""
-    if not _any_sensitive(value):
+    if not contains_sensitive(value):
         return frozenset()  # every read and diff asks: the common answer must be quick
     return frozenset(t for s in _sensitive(value)
                      for t in (*_forms(s.value), *(f for o in s.origins for f in _forms(o)))
                      if len(t) >= MIN_SECRET)
-
-
-def _any_sensitive(value: Any) -> bool:
-    """Whether ``value`` holds a ``Sensitive`` (iterative, scalars skipped by class)."""
-    todo = [value]
-    while todo:
-        v = todo.pop()
-        if v.__class__ in SCALARS:
-            continue
-        if isinstance(v, Sensitive):
-            return True
-        if isinstance(v, Mapping):
-            todo.extend(v.values())
-        elif isinstance(v, list | tuple):
-            todo.extend(v)
-    return False
 
 
 def _sensitive(value: Any) -> Iterator[Sensitive]:

@@ -174,10 +174,12 @@ def secure_live(
     """
     if live is None:
         return None
-    props = resource.properties if resource is not None else {}
+    secrets = secret_texts(resource.properties) if resource is not None else frozenset()
+    sensitive = spec.sensitive_attributes if spec else frozenset()
+    if not secrets and not sensitive:
+        return live  # nothing to digest (``secure_attributes`` would return it as well)
     attrs = secure_attributes(
-        live.attributes, secrets=secret_texts(props),
-        sensitive=spec.sensitive_attributes if spec else frozenset(),
+        live.attributes, secrets=secrets, sensitive=sensitive,
         identity=spec.identity if spec else IDENTITY_ATTRIBUTES)
     return live if attrs is live.attributes else replace(live, attributes=attrs)
 
