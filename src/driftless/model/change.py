@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from driftless.model.ids import ResourceId
+from driftless.model.quick_init import quick_init
 from driftless.model.resource import LiveResource, Resource
 from driftless.model.values import mask
 
@@ -40,6 +41,7 @@ _SYMBOLS = {
 }
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class FieldDiff:
     """One changed field; secrets are compared but never shown."""
@@ -57,6 +59,7 @@ class FieldDiff:
         return (mask(self.before), mask(self.after))
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Change:
     """The planned action for one resource.

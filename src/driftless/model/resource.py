@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from driftless.model.ids import ResourceId
+from driftless.model.quick_init import quick_init
 
 __all__ = ["LiveResource", "Resource", "SourceLocation"]
 
@@ -23,6 +24,7 @@ class SourceLocation:
         return f"{self.file}:{self.line}:{self.column}"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Resource:
     """One desired resource after rendering.
@@ -47,6 +49,7 @@ class Resource:
         return f"{self.id} ({self.source})" if self.source else str(self.id)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class LiveResource:
     """What a provider read or created.

@@ -13,11 +13,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from driftless.model.ids import ResourceId
+from driftless.model.quick_init import quick_init
 from driftless.model.resource import LiveResource
 
 __all__ = ["ResourceState", "StateSnapshot"]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ResourceState:
     """One managed resource in state.
