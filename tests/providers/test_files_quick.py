@@ -125,3 +125,21 @@ def test_ssh_kinds_never_take_the_local_check() -> None:
 
     for kind, module in KINDS.items():
         assert _targeted_class(kind, module).spec.quick == ""
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(field=st.sampled_from(sorted(PLAUSIBLE)), props=st.fixed_dictionaries(
+    {"path": st.just("/tmp/a")}, optional={k: v for k, v in PLAUSIBLE.items() if k != "path"}))
+def test_a_secret_anywhere_is_left_unjudged(field: str, props: dict[str, Any]) -> None:
+    """``schema_problems`` asks the checks about unrevealed properties first, so a
+    check must never vouch for a value wrapped as a secret (it judges it revealed)."""
+    hidden = {**props, field: Sensitive(props.get(field, "x"))}
+    for check in (files_quick.file_props, files_quick.directory_props,
+                  files_quick.symlink_props):
+        assert check(hidden) is None
+
+
+def test_a_secret_content_is_still_valid() -> None:
+    spec = FileHandler.spec
+    assert schema_problems(spec, {"path": "/tmp/a", "content": Sensitive("s3cret")}) == []
+    assert schema_problems(spec, {"path": "tmp/a", "content": Sensitive("s3cret")}) != []

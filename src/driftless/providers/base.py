@@ -344,8 +344,10 @@ def schema_problems(spec: KindSpec, properties: Mapping[str, Any]) -> list[str]:
     Fields that are still unknown (they reference resources not yet applied)
     are not judged: their value does not exist yet.
     """
+    if spec.quick_view(properties) is not None:  # plain values, valid: nothing to reveal
+        return []
     revealed = _revealed(properties)
-    if spec.quick_view(revealed) is not None:
+    if revealed is not properties and spec.quick_view(revealed) is not None:
         return []
     model = spec.model()  # imports pydantic (with the model) on first use
     try:
