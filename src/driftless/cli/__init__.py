@@ -40,11 +40,20 @@ def print_version() -> None:
 
 
 def main() -> None:
-    """Entry point of the ``driftless`` script."""
+    """Entry point of the ``driftless`` script. Cache writes may go to forked
+    children while the command runs (``driftless.model.background``); they are
+    waited for before it ends, whatever way, so the next command finds them."""
     argv = sys.argv[1:]
     if argv == ["--version"]:
         print_version()
         return
+    from driftless.model.background import detaching
+
+    with detaching():
+        _run(argv)
+
+
+def _run(argv: list[str]) -> None:
     from driftless.cli.fast import run
 
     run(argv)  # an ordinary plan, apply or destroy runs (and exits) here, without typer

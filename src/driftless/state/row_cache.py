@@ -27,6 +27,9 @@ Trust: the files sit beside the state file and are written 0600 by the same
 user; whoever could plant them could rewrite the state itself. They hold the
 rows as stored (sealed documents stay sealed under state encryption) and
 nothing else. Any failure to read or write them only costs the full decode.
+The writes are done by a forked child when the process can fork
+(``model.background``: never while a lease's renewer thread runs, so not
+under a CLI command's lock); a read first waits for a write under way.
 I/O: two files per stack in the state file's directory.
 """
 
@@ -35,11 +38,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import marshal
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from driftless.model.background import run_detached, wait
 from driftless.model.filemap import mapped, write_private
 
 __all__ = ["Held", "Keyed", "Row", "RowCache"]
@@ -125,6 +129,7 @@ class RowCache:
     def load(self, stack: str, key: bytes) -> tuple[list[Row], Held] | None:
         """The rows decoded from stored rows with ``key`` and what the files hold for
         them; None on any mismatch."""
+        wait([str(self._path(stack))])  # a write still under way: ours to see
         with mapped(self._path(stack), most=_MOST) as data:
             base = _body(data, _MAGIC)
             if base is None:
@@ -168,14 +173,18 @@ class RowCache:
         """Keep ``rows`` for the next read as a new base (temp file + rename, mode
         0600) and drop the delta made from the old one; None when it cannot.
         ``share``: rows just decoded from JSON, whose equal values are apart
-        (``_shared``)."""
-        try:
-            write_private(self._path(stack), _chunked(stack, key, rows, share=share))
-        except (OSError, ValueError):
-            return None
-        with contextlib.suppress(OSError):
-            self._delta_path(stack).unlink()
-        return Held(key, {})
+        (``_shared``). Marshalling 10,000 rows and writing them (~20 ms) is done by
+        a forked child when it can be (``_detached``)."""
+        def write() -> bool:
+            try:
+                write_private(self._path(stack), _chunked(stack, key, rows, share=share))
+            except (OSError, ValueError):
+                return False
+            with contextlib.suppress(OSError):
+                self._delta_path(stack).unlink()
+            return True
+
+        return Held(key, {}) if self._detached(stack, write) else None
 
     def advance(self, stack: str, held: Held, key: bytes, changed: Mapping[int, Row],
                 count: int) -> Held | None:
@@ -187,15 +196,28 @@ class RowCache:
         if len(delta) > _delta_most(count):
             return None
         head = _DELTA_MAGIC + held.base + key
-        try:
-            write_private(self._delta_path(stack),
-                          [head, marshal.dumps((_FORMAT, stack, delta))])
-        except (OSError, ValueError):
-            return None
-        return Held(held.base, delta)
+
+        def write() -> bool:
+            try:
+                write_private(self._delta_path(stack),
+                              [head, marshal.dumps((_FORMAT, stack, delta))])
+            except (OSError, ValueError):
+                return False
+            return True
+
+        return Held(held.base, delta) if self._detached(stack, write) else None
+
+    def _detached(self, stack: str, write: Callable[[], bool]) -> bool:
+        """Run ``write`` of ``stack``'s files in a forked child when the process can
+        fork (``model.background``; True: taken as written), else now (its result).
+        A write that fails in the child leaves files whose key or base is not the
+        one the caller holds: the next read misses, and a delta made on top of a
+        base that was never written never matches one."""
+        return run_detached(write, keys=[str(self._path(stack))])
 
     def drop(self, stack: str) -> None:
         """Forget a stack's rows (its state was removed)."""
+        wait([str(self._path(stack))])  # a write still under way would bring them back
         for path in (self._delta_path(stack), self._path(stack)):
             with contextlib.suppress(OSError):
                 path.unlink()

@@ -1,0 +1,265 @@
+"""Cache writes done by a forked child, beside the command instead of in its way.
+
+Encoding, sealing and writing a render cache entry of a 10,000-file stack
+costs the command ~45 ms that nothing in it waits for: the entry is read by
+the *next* command. ``run_detached`` hands such a write to a child made by
+``os.fork`` (the child already holds every object the write needs, without
+copying or pickling), so it runs on another core while the command plans and
+applies. Only pure caches use it: whoever reads the file checks it against
+a key or seal, so a write that is late, fails or never happens costs a miss,
+never a wrong answer.
+
+When it forks, and when it runs the write inline as before:
+
+- inside ``detaching()``, which the CLI's ``main`` wraps a command in: the one
+  owner of the process that is sure to wait for its children before it ends.
+  Anything else using driftless as a library (the agent, tests, scripts)
+  writes inline, and may read the files the moment a call returns;
+- ``os.fork`` exists and ``DRIFTLESS_BACKGROUND`` is not ``0``/``off``/``no``/
+  ``false`` (the switch to turn it off);
+- the process has one thread, by ``threading`` and, where ``/proc`` exists,
+  by the kernel (a thread started through ``_thread`` or a C library is not
+  in ``threading``'s count). A thread holding a lock at the fork (logging's,
+  SQLite's, OpenSSL's) leaves it held forever in the child, so the agent (its
+  API server) and a command holding a lease (its renewer thread) write inline;
+- this process is not itself a forked child (of ours or anyone's).
+
+The child turns the cyclic collector off (a collection would write to every
+object's header and copy the parent's pages for nothing), lets go of every
+inherited descriptor (stdio become /dev/null, the rest are closed), runs the
+write, swallows any exception (a cache write never fails a command) and
+leaves through ``os._exit``: no atexit handlers, no finalizers, no flush of
+the parent's stdio buffers, which the parent flushes before forking so
+nothing is written twice.
+
+Why the child cannot disturb the parent: it never uses the parent's open
+SQLite connection, and closing its copies of the descriptors does not touch
+the parent's locks. SQLite's are POSIX ``fcntl`` locks, owned per process:
+the child holds none and releases none. A ``flock`` lock (the git source's
+fetch lock) belongs to the open file description the child shares, so a
+child keeping the descriptor would keep such a lock alive after the parent
+closed it; the child closes it at once. Likewise a pipe the command's output
+goes to sees its end when the command ends, not when a late child does. Its
+writes are whole-file temp file + rename (``filemap.write_private``, the temp
+name carrying the child's pid), so a child or parent killed half-way leaves
+at worst the old entry or none, never a torn one.
+
+Waiting: ``wait`` reaps the children writing the given keys (the files they
+write), which a reader calls before it reads one, so a process sees its own
+writes, and ``run_detached`` calls before forking another writer of the same
+key, so writes of one file land in the order they were made. ``wait_all``,
+called when ``detaching()`` ends (a CLI command, however it ends), reaps every
+child so the next command finds the cache written and no child outlives it.
+Both wait at most ``WAIT_MOST`` seconds; a child still running after that is
+left to finish its (atomic) write alone and reaped later or by init.
+
+The children of this process are process-wide by nature, hence the one
+module-level registry. I/O: forks; the child does whatever its write does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import select
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+__all__ = ["DISABLE_ENV", "WAIT_MOST", "can_fork", "detaching", "run_detached", "wait",
+           "wait_all"]
+
+DISABLE_ENV = "DRIFTLESS_BACKGROUND"  # "0" (or off/no/false): every write inline
+WAIT_MOST = 5.0  # seconds a wait gives the children; a write takes ~50 ms
+
+
+@dataclass
+class _Child:
+    keys: frozenset[str]
+    pidfd: int | None  # readable once the child ended (Linux); None: poll waitpid
+
+
+@dataclass
+class _Registry:
+    children: dict[int, _Child]
+    forked: bool = False  # this process is a forked child: it never forks again
+    detaching: int = 0  # how many ``detaching()`` blocks are open
+
+
+_REGISTRY = _Registry({})
+
+
+def _after_fork_in_child() -> None:
+    """Any fork's child (ours, multiprocessing's): its parent's children are not
+    its own, and it writes inline."""
+    _REGISTRY.children.clear()
+    _REGISTRY.forked = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+@contextlib.contextmanager
+def detaching() -> Iterator[None]:
+    """Let ``run_detached`` fork within the block; at its end, however it ends, reap
+    every child (``wait_all``). A Ctrl-C during that last wait ends the wait only:
+    the block's own outcome (an exit code, an error) is what the caller sees."""
+    _REGISTRY.detaching += 1
+    try:
+        yield
+    finally:
+        _REGISTRY.detaching -= 1
+        with contextlib.suppress(KeyboardInterrupt):
+            wait_all()
+
+
+def run_detached(write: Callable[[], bool], *, keys: Iterable[str]) -> bool:
+    """Run ``write`` (True when it wrote) in a forked child when ``can_fork``, else
+    inline; ``keys`` name the files it writes. Inline: ``write``'s own result and
+    exceptions, exactly as a direct call. Forked: True, the write taken as done
+    (a cache: a write that fails later only costs a miss)."""
+    names = frozenset(keys)
+    wait(names)  # writes of one file land in the order they were made
+    if not can_fork():
+        return write()
+    _flush_stdio()
+    try:
+        pid = os.fork()
+    except OSError:  # no memory or process slot for a child: as if it could not
+        return write()
+    if pid == 0:
+        _child(write)  # never returns
+    _REGISTRY.children[pid] = _Child(names, _pidfd(pid))
+    return True
+
+
+def can_fork() -> bool:
+    """Whether ``run_detached`` would fork now (see the module docstring)."""
+    return (_REGISTRY.detaching > 0 and hasattr(os, "fork") and not _REGISTRY.forked
+            and not _turned_off() and _single_threaded())
+
+
+def _turned_off() -> bool:
+    return os.environ.get(DISABLE_ENV, "").strip().lower() in ("0", "off", "no", "false")
+
+
+def _single_threaded() -> bool:
+    if threading.active_count() != 1:
+        return False
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:  # no /proc (macOS): threading's count is what there is
+        return True
+
+
+def _flush_stdio() -> None:
+    """Flush the parent's buffered output, so that it is written once (the child
+    never flushes: ``os._exit``)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # closed, a broken pipe: the parent's own
+            stream.flush()
+
+
+def _child(write: Callable[[], bool]) -> None:
+    """The forked child: run ``write`` and leave, whatever happens."""
+    code = 1
+    try:
+        gc.disable()
+        _let_go()
+        code = 0 if write() else 1
+    except BaseException:  # Ctrl-C included: only a cache is lost
+        pass
+    finally:
+        os._exit(code)
+
+
+def _let_go() -> None:
+    """Hold none of the parent's descriptors: stdin, stdout and stderr become
+    /dev/null (a reader of the command's output sees its end when the command
+    ends, not when a late child does) and every other one is closed."""
+    with contextlib.suppress(OSError):  # no /dev/null (a bare chroot): keep stdio
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+    os.closerange(3, _fd_limit())
+
+
+def _fd_limit() -> int:
+    try:
+        return max(3, os.sysconf("SC_OPEN_MAX"))
+    except (OSError, ValueError):
+        return 1 << 16
+
+
+def _pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):  # not Linux, or too old a kernel
+        return None
+
+
+def wait(keys: Iterable[str], *, most: float = WAIT_MOST) -> None:
+    """Reap the children writing any of ``keys``, waiting at most ``most`` seconds,
+    and any other child that has ended (a long-lived process leaves no zombie)."""
+    names = frozenset(keys)
+    _reap_ended()
+    _wait_for([pid for pid, c in _REGISTRY.children.items() if c.keys & names], most)
+
+
+def wait_all(*, most: float = WAIT_MOST) -> None:
+    """Reap every child, waiting at most ``most`` seconds in all."""
+    _wait_for(list(_REGISTRY.children), most)
+
+
+def _wait_for(pids: list[int], most: float) -> None:
+    deadline = time.monotonic() + most
+    for pid in pids:
+        _wait_one(pid, deadline)
+
+
+def _wait_one(pid: int, deadline: float) -> None:
+    """Reap ``pid`` if it ends before ``deadline``; else leave it registered."""
+    child = _REGISTRY.children.get(pid)
+    while child is not None and not _reaped(pid):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        _nap(child, left)
+
+
+def _nap(child: _Child, most: float) -> None:
+    """Until ``child`` ends (its pidfd turns readable) or ``most`` seconds pass; where
+    there is no pidfd, or polling it fails, a nap of 2 ms (the caller checks again)."""
+    if child.pidfd is not None:
+        try:
+            poller = select.poll()
+            poller.register(child.pidfd, select.POLLIN)
+            poller.poll(most * 1000)
+            return
+        except (OSError, ValueError, AttributeError):
+            pass
+    time.sleep(min(most, 0.002))
+
+
+def _reap_ended() -> None:
+    """Reap the children that have ended, without waiting."""
+    for pid in list(_REGISTRY.children):
+        _reaped(pid)
+
+
+def _reaped(pid: int) -> bool:
+    """Whether ``pid`` ended and is reaped now (it leaves the registry)."""
+    try:
+        done, _status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # reaped by someone else (a SIGCHLD handler)
+        done = pid
+    if done == 0:
+        return False
+    child = _REGISTRY.children.pop(pid, None)  # None: another thread reaped it
+    if child is not None and child.pidfd is not None:
+        os.close(child.pidfd)
+    return True
