@@ -15,7 +15,8 @@ from cli_helpers import files, run, write_project
 
 def _project(root: Path, *, never_by_hand: bool) -> Path:
     extra = {"settings": {"never_by_hand": True}} if never_by_hand else None
-    return write_project(root, files(root, 1), extra=extra)
+    project: Path = write_project(root, files(root, 1), extra=extra)
+    return project
 
 
 def test_a_hand_run_apply_is_refused_and_nothing_is_written(

@@ -36,7 +36,7 @@ def _put_back(path: Path, st: os.stat_result) -> None:
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
-KINDS = {
+KINDS: dict[str, dict[str, Any]] = {
     "file": {"content": "hello world\n"},
     "template": {"template": "hello {{ who }}\n", "vars": {"who": "world"}},
     "env_file": {"values": {"GREETING": "hello-world"}},

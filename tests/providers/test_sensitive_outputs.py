@@ -112,11 +112,11 @@ class RecordingJournal:
 def setup(tmp_path: Path) -> Iterator[tuple[Engine, EchoProvider, list[str]]]:
     providers = ProviderSet()
     echo = EchoProvider()
-    providers.add(echo)  # type: ignore[arg-type]
+    providers.add(echo)
     be = backend(tmp_path)
     seen: list[str] = []
     real = be.journal
-    be.journal = lambda name: RecordingJournal(real(name), seen)  # type: ignore[method-assign]
+    be.journal = lambda name: RecordingJournal(real(name), seen)
     yield Engine(providers=providers, backend=be, workers=2), echo, seen
     be.close()
 
