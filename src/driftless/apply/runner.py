@@ -41,6 +41,7 @@ from driftless.model import (
     resolve,
 )
 from driftless.model.redact import Redactor
+from driftless.model.values import SCALARS
 from driftless.providers import ProviderSet, comparable
 from driftless.providers.base import KindProvider, secure_live
 from driftless.providers.compact import COMPACT_THRESHOLD, compact_inputs
@@ -85,8 +86,7 @@ class ChangeRunner:
         results: dict[ResourceId, ApplyResult] = {}
         ready: list[Change] = []
         for change in batch:
-            res = change.desired
-            if res is None or not deferred_refs(res.properties):
+            if not _waits(change.desired):
                 ready.append(change)  # nothing to resolve: the common case
                 continue
             final = self._guarded(change, self._resolved)
@@ -125,19 +125,15 @@ class ChangeRunner:
     def _run_all(self, changes: list[Change]) -> list[ApplyResult]:
         if not changes:
             return []
-        # compacted: state and journal keep digests of long values, not file contents
-        inputs = [_inputs_of(c.desired.properties) if c.desired else {} for c in changes]
-        addresses = [str(c.id) for c in changes]
-        seqs = begin_all(self.journal, [
-            (a, _ACTION_TEXT[c.action], self._intent(c, i))
-            for a, c, i in zip(addresses, changes, inputs, strict=True)])
+        entries = [self._entry(c) for c in changes]
+        seqs = begin_all(self.journal, entries)
         with self._lock:
             self.last_seq = max(self.last_seq, *seqs)
         pending: Outcomes = []
         results = []
         try:
-            for change, inp, seq, address in zip(changes, inputs, seqs, addresses, strict=True):
-                result, state = self._apply_one(change, inp)
+            for change, (address, _, intent), seq in zip(changes, entries, seqs, strict=True):
+                result, state = self._apply_one(change, intent["inputs"])
                 results.append(result)
                 pending.append((seq, result.outcome is Outcome.APPLIED,
                                 RowDoc(state, address) if state else None))
@@ -170,20 +166,27 @@ class ChangeRunner:
                              time.monotonic() - start)
         return result, state
 
-    def _intent(self, change: Change, inputs: Mapping[str, Any]) -> dict[str, Any]:
-        """What recovery needs to re-read the object whichever way the kill fell.
+    def _entry(self, change: Change) -> tuple[str, str, dict[str, Any]]:
+        """The journal entry of ``change``: address, action and intent, which is
+        what recovery needs to re-read the object whichever way the kill fell.
 
-        ``prior_inputs`` are state's (already comparable: secrets as digests);
-        a delete has no new inputs, so they are its only way to find the object.
+        ``inputs`` are compacted (state and journal keep digests of long values,
+        not file contents). ``prior_inputs`` are state's (already comparable:
+        secrets as digests); a delete has no new inputs, so they are its only
+        way to find the object.
         """
-        prior = self._secured(change) if change.prior is not None else None
-        intent: dict[str, Any] = {"inputs": inputs, "prior": _prior_json(prior)}
-        before = self.snapshot.get(change.id) if change.action is not Action.CREATE else None
-        if before is not None:
-            intent["prior_inputs"] = dict(before.inputs)
+        res = change.desired
+        intent: dict[str, Any] = {"inputs": _inputs_of(res.properties) if res else {},
+                                  "prior": None}
+        if change.prior is not None:
+            intent["prior"] = _prior_json(self._secured(change))
+        if change.action is not Action.CREATE:
+            before = self.snapshot.get(change.id)
+            if before is not None:
+                intent["prior_inputs"] = dict(before.inputs)
         if self.lock is not None:
             intent["lock"] = self.lock
-        return intent
+        return str(change.id), _ACTION_TEXT[change.action], intent
 
     def _secured(self, change: Change) -> LiveResource | None:
         """The prior view as the journal may keep it (the plan's read may predate
@@ -209,7 +212,7 @@ class ChangeRunner:
         return replace(fresh, triggered_by=change.triggered_by, depends_on=change.depends_on)
 
 
-def begin_all(journal: Journal, items: list[tuple[str, str, Mapping[str, Any]]]) -> list[int]:
+def begin_all(journal: Journal, items: Sequence[tuple[str, str, Mapping[str, Any]]]) -> list[int]:
     """Journal intents in one durable write when the backend can batch."""
     many = getattr(journal, "begin_many", None)
     if many is not None:
@@ -232,6 +235,17 @@ def finish_all(journal: Journal, outcomes: Outcomes) -> None:
 
 _PLAIN = frozenset({int, float, bool, type(None)})
 _ACTION_TEXT = {action: action.value for action in Action}  # ``.value`` is a descriptor call
+
+
+def _waits(res: Resource | None) -> bool:
+    """Whether ``res`` has properties to resolve once its dependencies are applied
+    (a dict of plain values, most resources' properties, has none: no walk)."""
+    if res is None:
+        return False
+    props = res.properties
+    if props.__class__ is dict and all(v.__class__ in SCALARS for v in props.values()):
+        return False
+    return bool(deferred_refs(props))
 
 
 def _inputs_of(props: Mapping[str, Any]) -> dict[str, Any]:
