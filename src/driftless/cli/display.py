@@ -107,15 +107,24 @@ def _change(change: Change, f: _Fmt) -> list[str]:
 
 
 def _action_line(change: Change, f: _Fmt) -> str:
-    style = _STYLE[change.action]
+    symbol, word = _HEADS[f][change.action]
     why = f"   why: {f.esc(change.reason)}" if change.reason else ""
     if change.desired is not None and change.desired.protect:
         why += "   " + f.tag("dim", "(protected)")
-    word = _WORD[change.action]
     if change.adopt:
-        word = "adopt" if change.action is Action.READ else f"adopt, then {word}"
-    return (f"  {f.tag(style, f'{change.action.symbol:>3}')} {f.esc(str(change.id)):<40} "
-            f"{f.tag(style, word)}{why}")
+        style = _STYLE[change.action]
+        word = f.tag(style, "adopt" if change.action is Action.READ
+                     else f"adopt, then {_WORD[change.action]}")
+    return f"  {symbol} {f.esc(str(change.id)):<40} {word}{why}"
+
+
+def _heads(f: _Fmt) -> dict[Action, tuple[str, str]]:
+    """Each action's symbol and word as ``f`` writes them (the same for every
+    change of that action: built once, not for each of 10,000 lines)."""
+    return {a: (f.tag(_STYLE[a], f"{a.symbol:>3}"), f.tag(_STYLE[a], _WORD[a])) for a in Action}
+
+
+_HEADS: dict[_Fmt, dict[Action, tuple[str, str]]] = {fmt: _heads(fmt) for fmt in (_Markup, _Plain)}
 
 
 def _unmanaged_line(change: Change, f: _Fmt) -> str:
@@ -128,19 +137,24 @@ def _unmanaged_line(change: Change, f: _Fmt) -> str:
 
 
 def _diff_lines(change: Change, f: _Fmt) -> list[str]:
-    create = change.action is Action.CREATE
     esc = f.esc
+    if change.action is Action.CREATE:  # nothing before: each new value alone
+        return [f"        {esc(d.path)}: {esc(show_value(d.shown()[1]))}"
+                f"{_FORCED[f] if d.forces_replace else ''}" for d in change.diffs]
     lines = []
     for diff in change.diffs:
         before, after = diff.shown()
-        if not create and _is_text(before, after):
+        if _is_text(before, after):
             lines.append(f"        {esc(diff.path)}:")
             lines.extend(_unified(before, after, f))
             continue
-        arrow = show_value(after) if create else f"{show_value(before)} → {show_value(after)}"
-        forced = "  " + f.tag("magenta", "(forces replacement)") if diff.forces_replace else ""
+        arrow = f"{show_value(before)} → {show_value(after)}"
+        forced = _FORCED[f] if diff.forces_replace else ""
         lines.append(f"        {esc(diff.path)}: {esc(arrow)}{forced}")
     return lines
+
+
+_FORCED = {fmt: "  " + fmt.tag("magenta", "(forces replacement)") for fmt in (_Markup, _Plain)}
 
 
 def _is_text(before: Any, after: Any) -> bool:
