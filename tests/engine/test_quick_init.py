@@ -16,9 +16,10 @@ import pytest
 from driftless.model import Action, Change, LiveResource, Resource, ResourceId, ResourceState
 from driftless.model.change import FieldDiff
 from driftless.model.quick_init import quick_init
+from driftless.model.result import ApplyResult, Outcome
 
 RID = ResourceId("local", "file", "f", 1)
-DECORATED = [Resource, LiveResource, Change, FieldDiff, ResourceState]
+DECORATED = [Resource, LiveResource, Change, FieldDiff, ResourceState, ApplyResult]
 
 
 def _twin(cls: type) -> type:
@@ -43,8 +44,8 @@ def test_the_signature_is_the_dataclass_one(cls: type) -> None:
 def test_defaults_and_fresh_factories(cls: type) -> None:
     required = [f for f in dataclasses.fields(cls)
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-    args = {f.name: (RID if f.name == "id" else Action.NOOP if f.name == "action" else "p")
-            for f in required}
+    args = {f.name: (RID if f.name == "id" else Action.NOOP if f.name == "action"
+                     else Outcome.APPLIED if f.name == "outcome" else "p") for f in required}
     one, two = cls(**args), cls(**args)
     plain = _twin(cls)(**args)
     for f in dataclasses.fields(cls):
@@ -69,8 +70,9 @@ def test_positional_keyword_and_replace_give_equal_records() -> None:
 
 @pytest.mark.parametrize("cls", DECORATED, ids=lambda c: c.__name__)
 def test_still_frozen(cls: type) -> None:
-    record = cls(RID) if cls is not Change and cls is not FieldDiff else (
-        Change(RID, Action.NOOP) if cls is Change else FieldDiff("p", 1, 2))
+    made: dict[type, Any] = {Change: Change(RID, Action.NOOP), FieldDiff: FieldDiff("p", 1, 2),
+                             ApplyResult: ApplyResult(RID, Action.NOOP, Outcome.SKIPPED)}
+    record = made[cls] if cls in made else cls(RID)
     name = dataclasses.fields(cls)[0].name
     with pytest.raises(dataclasses.FrozenInstanceError):
         setattr(record, name, "other")

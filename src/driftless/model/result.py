@@ -8,6 +8,7 @@ from typing import Any
 
 from driftless.model.change import Action
 from driftless.model.ids import ResourceId
+from driftless.model.quick_init import quick_init
 
 __all__ = ["ApplyResult", "Outcome"]
 
@@ -20,6 +21,7 @@ class Outcome(StrEnum):
     SKIPPED = "skipped"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ApplyResult:
     """One resource's outcome with a message (the error, or why skipped)."""
