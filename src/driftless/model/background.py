@@ -62,12 +62,11 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-import select
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["DISABLE_ENV", "WAIT_MOST", "can_fork", "detaching", "run_detached", "wait",
            "wait_all"]
@@ -76,17 +75,23 @@ DISABLE_ENV = "DRIFTLESS_BACKGROUND"  # "0" (or off/no/false): every write inlin
 WAIT_MOST = 5.0  # seconds a wait gives the children; a write takes ~50 ms
 
 
-@dataclass
-class _Child:
+class _Child(NamedTuple):
+    """A child still to reap (plain classes here: this module loads with every command,
+    and a dataclass costs ~0.3 ms to define)."""
+
     keys: frozenset[str]
     pidfd: int | None  # readable once the child ended (Linux); None: poll waitpid
 
 
-@dataclass
 class _Registry:
-    children: dict[int, _Child]
-    forked: bool = False  # this process is a forked child: it never forks again
-    detaching: int = 0  # how many ``detaching()`` blocks are open
+    """This process's children and whether it may fork."""
+
+    __slots__ = ("children", "detaching", "forked")
+
+    def __init__(self, children: dict[int, _Child]) -> None:
+        self.children = children
+        self.forked = False  # this process is a forked child: it never forks again
+        self.detaching = 0  # how many ``detaching()`` blocks are open
 
 
 _REGISTRY = _Registry({})
@@ -235,6 +240,8 @@ def _nap(child: _Child, most: float) -> None:
     """Until ``child`` ends (its pidfd turns readable) or ``most`` seconds pass; where
     there is no pidfd, or polling it fails, a nap of 2 ms (the caller checks again)."""
     if child.pidfd is not None:
+        import select  # only a wait for a child still running needs it
+
         try:
             poller = select.poll()
             poller.register(child.pidfd, select.POLLIN)

@@ -18,13 +18,13 @@ handled half-way.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from dataclasses import MISSING
 from typing import Any, TypeVar
 
 __all__ = ["quick_init"]
 
 T = TypeVar("T")
+_POSITIONAL, _KEYWORD = "positional or keyword", "keyword only"
 
 
 class _Factory:
@@ -45,7 +45,7 @@ def quick_init(cls: type[T]) -> type[T]:
         raise TypeError(f"quick_init: {cls.__name__} is not a frozen, slotted dataclass")
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
     if hasattr(cls, "__post_init__") or _parameters(cls) != [
-            (f.name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for f in fields]:
+            (f.name, _POSITIONAL) for f in fields]:
         raise TypeError(f"quick_init: {cls.__name__} has fields it does not support")
     env: dict[str, Any] = {"_FACTORY": _FACTORY}
     signature: list[str] = []
@@ -73,6 +73,9 @@ def quick_init(cls: type[T]) -> type[T]:
 
 def _parameters(cls: type) -> list[tuple[str, Any]]:
     """The generated ``__init__``'s parameters (after ``self``) and their kinds: one
-    per field, positional or keyword, when every field is a plain init field."""
-    found = list(inspect.signature(cls.__init__).parameters.values())[1:]  # type: ignore[misc]
-    return [(p.name, p.kind) for p in found]
+    per field, positional or keyword, when every field is a plain init field. Read
+    from its code object (``inspect.signature`` costs ~50 us a class at import)."""
+    code = vars(cls)["__init__"].__code__
+    names = code.co_varnames[1:code.co_argcount + code.co_kwonlyargcount]
+    kinds = [_POSITIONAL] * (code.co_argcount - 1) + [_KEYWORD] * code.co_kwonlyargcount
+    return list(zip(names, kinds, strict=True))
