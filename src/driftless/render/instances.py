@@ -319,6 +319,12 @@ def _names(job: Job, decl: Decl, key: str) -> list[ResourceId]:
 
 
 def _refs(value: Any) -> set[ResourceId]:
+    if value.__class__ is dict:  # properties of plain values: no walk (once per resource)
+        for v in value.values():
+            if not (v is None or isinstance(v, str | int | float)):
+                break
+        else:
+            return set()
     if isinstance(value, Deferred):
         return set(value.refs)
     if isinstance(value, Mapping):
@@ -330,6 +336,8 @@ def _refs(value: Any) -> set[ResourceId]:
 
 def _protect(job: Job, decl: Decl, scope: Scope) -> bool:
     raw = decl.body.get("protect", False)
+    if raw is True or raw is False:  # written as a literal (or not at all): nothing to resolve
+        return raw
     value = resolve_value(job, raw, scope, where(decl.body, "protect"))
     if not isinstance(value, bool):
         job.problems.append(problem_at(f"resource '{decl.name}': protect must be true or false",
