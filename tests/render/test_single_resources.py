@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from driftless.errors import RenderError
+from driftless.model import Resource
 from driftless.render import RenderOptions, load_project, render_stack
 
 STACK = """\
@@ -39,7 +40,7 @@ resources:
 """
 
 
-def _render(root: Path, stack: str) -> dict[str, object]:
+def _render(root: Path, stack: str) -> dict[str, Resource]:
     (root / "stacks/app").mkdir(parents=True)
     (root / "driftless.yaml").write_text("project: t\nstacks: [stacks/app]\n")
     (root / "stacks/app/stack.yaml").write_text(stack)
