@@ -14,6 +14,7 @@ import pytest
 
 from driftless.errors import RenderError
 from driftless.model import Resource
+from driftless.providers import ProviderSet
 from driftless.render import RenderOptions, load_project, render_stack
 
 STACK = """\
@@ -64,3 +65,21 @@ def test_a_protect_that_is_not_a_bool_is_reported_at_its_line(tmp_path: Path) ->
     [problem] = exc.value.problems
     assert problem.message == "resource 'c': protect must be true or false"
     assert (problem.file, problem.line) == ("stacks/app/stack.yaml", 13)
+
+
+def test_an_unknown_kind_is_reported_for_every_resource_of_it(tmp_path: Path) -> None:
+    """Kinds found to exist are asked once; an unknown one is still reported each time."""
+    stack = ("resources:\n"
+             "  a: {type: local:file, properties: {path: /tmp/t/a, content: a}}\n"
+             "  b: {type: local:nope, properties: {}}\n"
+             "  c: {type: local:file, properties: {path: /tmp/t/c, content: c}}\n"
+             "  d: {type: local:nope, properties: {}}\n")
+    (tmp_path / "stacks/app").mkdir(parents=True)
+    (tmp_path / "driftless.yaml").write_text("project: t\nstacks: [stacks/app]\n")
+    (tmp_path / "stacks/app/stack.yaml").write_text(stack)
+    with pytest.raises(RenderError) as exc:
+        render_stack(load_project(tmp_path), "app", RenderOptions(environ={}),
+                     kinds=ProviderSet())
+    found = [(p.message.split(":")[0], p.line) for p in exc.value.problems
+             if "has no kind" in p.message]
+    assert found == [("resource 'b'", 3), ("resource 'd'", 5)]

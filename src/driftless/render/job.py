@@ -24,6 +24,7 @@ from driftless.render.yamlio import Loc, Quoted, where
 
 __all__ = ["Job", "KindLookup", "RenderOptions", "parse_type", "resolve_value"]
 
+_AS_WRITTEN = frozenset({bool, int, float, type(None)})  # YAML scalars resolve to themselves
 _TYPE = re.compile(r"^([a-z][a-z0-9_-]*):([A-Za-z][A-Za-z0-9_.]*)$")
 
 
@@ -93,7 +94,13 @@ def resolve_value(job: Job, value: Any, scope: Scope, loc: Loc | None) -> Any:
     if isinstance(value, str):
         return job.evaluate(value, scope, loc) if "${" in value else value
     if isinstance(value, Mapping):
-        return {k: resolve_value(job, v, scope, where(value, k) or loc) for k, v in value.items()}
+        out = {}
+        for k, v in value.items():
+            if v.__class__ in _AS_WRITTEN or (isinstance(v, str) and "${" not in v):
+                out[k] = v  # nothing to evaluate: its location is not even looked up
+            else:
+                out[k] = resolve_value(job, v, scope, where(value, k) or loc)
+        return out
     if isinstance(value, list):
         return [resolve_value(job, v, scope, where(value, i) or loc) for i, v in enumerate(value)]
     return value

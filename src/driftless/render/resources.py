@@ -41,7 +41,9 @@ _KEYS = ("type", "properties", "depends_on", "protect", "count", "for_each", "tr
 def expand_resources(job: Job) -> None:
     """Fill ``job.resources`` (sorted by address) and ``job.table``; what the
     instances of one resource share is prepared once (``instances``)."""
-    decls = [d for d in (_declare(job, n, b) for n, b in job.layered.resources.items()) if d]
+    known: set[tuple[str, str]] = set()  # kinds found to exist: asked once, not per resource
+    decls = [d for d in (_declare(job, n, b, known) for n, b in job.layered.resources.items())
+             if d]
     job.table = reference_table(job, decls)
     _duplicates(job, decls)
     if not _within_resource_limit(job, decls):
@@ -81,7 +83,7 @@ def reference_table(job: Job, decls: list[Decl] | None = None) -> dict[str, ResI
     return table
 
 
-def _declare(job: Job, name: str, body: Any) -> Decl | None:
+def _declare(job: Job, name: str, body: Any, known: set[tuple[str, str]]) -> Decl | None:
     loc = job.layered.added_by.get(name)
     if not _good_name(job, name, loc):
         return None
@@ -102,7 +104,8 @@ def _declare(job: Job, name: str, body: Any) -> Decl | None:
     ssh_target = _ssh_target(job, name, body, parsed[0])
     if ssh_target is not None:
         parsed = ("ssh", parsed[1])
-    _check_kind(job, name, parsed, where(body, "type"))
+    if parsed not in known and _check_kind(job, name, parsed, where(body, "type")):
+        known.add(parsed)
     mode, instances = _repeat(job, name, body)
     return Decl(name, body, loc, parsed[0], parsed[1], mode, instances, ssh_target)
 
@@ -142,14 +145,17 @@ def _good_name(job: Job, name: str, loc: Loc | None) -> bool:
     return False
 
 
-def _check_kind(job: Job, name: str, parsed: tuple[str, str], loc: Loc | None) -> None:
-    """An unknown kind of an installed provider (the lookup may offer ``kind_names``)."""
+def _check_kind(job: Job, name: str, parsed: tuple[str, str], loc: Loc | None) -> bool:
+    """Report an unknown kind of an installed provider (the lookup may offer
+    ``kind_names``); True when the kind is not unknown."""
     names_of = getattr(job.kinds, "kind_names", None)
     names = names_of(parsed[0]) if callable(names_of) else None
     if names is not None and parsed[1] not in names:
         job.problems.append(problem_at(
             f"resource '{name}': provider '{parsed[0]}' has no kind '{parsed[1]}'", loc,
             hint=did_you_mean(parsed[1], names) or f"kinds: {', '.join(sorted(names))}"))
+        return False
+    return True
 
 
 def _repeat(job: Job, name: str, body: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
