@@ -301,6 +301,14 @@ def _path_text(root: str, steps: list[str | Node | None]) -> str:
 
 def _closing(text: str, start: int) -> int:
     """Index of the ``}`` closing the ``${`` whose body starts at ``start``."""
+    end = text.find("}", start)
+    if end >= 0 and '"' not in text[start:end] and "{" not in text[start:end]:
+        return end  # no string or brace before the first '}': the scan would stop there
+    return _scan_closing(text, start)
+
+
+def _scan_closing(text: str, start: int) -> int:
+    """``_closing`` a character at a time: strings and nested braces skipped."""
     depth, i, quoted = 0, start, False
     while i < len(text):
         c = text[i]
