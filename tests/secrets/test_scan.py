@@ -298,3 +298,30 @@ def test_a_text_without_hints_is_clean_without_loading_re2() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_has_hint_agrees_with_the_hints_pattern() -> None:
+    """The prefilter without a regular expression answers as ``re.search(HINTS)``:
+    texts drawn from pieces of every literal, key characters, separators and
+    non-ASCII characters, both ways."""
+    import re
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from driftless.secrets import scan
+
+    hints = re.compile(scan.HINTS)
+    pieces = st.sampled_from([*scan._HINT_LITERALS, "AKI", "gh", "_", "xox", "-", "eyJ"[:2],
+                              "a", "Z", "9", "/", "+", "=", " ", "\n", "é", "٣", "𝐀", "\ud800"])
+    runs = st.integers(1, 45).map(lambda n: "aB3/+"[n % 5] * n)
+    texts = st.lists(pieces | runs, max_size=12).map("".join)
+
+    @settings(max_examples=800, deadline=None)
+    @given(text=texts)
+    def agrees(text: str) -> None:
+        assert scan.has_hint(text) == (hints.search(text) is not None), repr(text)
+
+    agrees()
+    assert scan.has_hint("x" * 40) and not scan.has_hint("x" * 39 + " " + "x" * 39)
+    assert not scan.has_hint("é" * 40) and scan.has_hint("see ghs_ here")
