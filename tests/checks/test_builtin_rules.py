@@ -128,3 +128,27 @@ def test_severity_override_and_suppression() -> None:
     assert [f.rule for f in report.errors] == ["DL003"]
     assert report.errors[0].severity is Severity.ERROR
     assert [(f.rule, f.suppressed) for f in report.suppressed] == [("DL001", "bastion, reviewed")]
+
+
+def test_rules_narrowed_by_type_and_action_see_only_those_changes() -> None:
+    """``types``/``actions`` skip the other changes before the rule is called; the
+    built-in rules narrowed so still find what they found."""
+    from driftless.checks import Subject, rule
+
+    seen: list[str] = []
+
+    @rule("t.narrow", types=["local:file"], actions=["create"])
+    def narrow(subject: Subject) -> Any:
+        seen.append(subject.address)
+        yield "seen"
+
+    def change(kind: str, name: str, action: Action) -> Change:
+        rid = ResourceId("local", kind, name)
+        return Change(rid, action, Resource(rid, {"path": f"/tmp/{name}"}))
+
+    plan = Plan("s", None, "d", "l", 0, (change("file", "a", Action.CREATE),
+                                         change("file", "b", Action.UPDATE),
+                                         change("directory", "c", Action.CREATE)))
+    report = run_checks([plan], CheckConfig(rules=(narrow,)))
+    assert seen == ["local:file/a"] and [f.address for f in report.findings] == seen
+    assert {r.id: r.types for r in BUILTIN_RULES}["DL002"] == frozenset({"aws:s3.Bucket"})

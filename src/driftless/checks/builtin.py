@@ -7,6 +7,7 @@ is going away). Values known only after apply are not judged; secret values
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -56,7 +57,7 @@ def _ports(entry: Mapping[str, Any]) -> range | None:
     return range(0, 65536) if low == -1 else range(low, high + 1)
 
 
-@rule("DL001", title="SSH or RDP open to the whole internet")
+@rule("DL001", title="SSH or RDP open to the whole internet", types=["aws:ec2.SecurityGroup"])
 def admin_ports_open(subject: Subject) -> Iterator[str]:
     if subject.type != "aws:ec2.SecurityGroup":
         return
@@ -73,7 +74,7 @@ def admin_ports_open(subject: Subject) -> Iterator[str]:
                 yield f"ingress[{n}] opens {name} (port {port}) to {world[0]}"
 
 
-@rule("DL002", title="S3 bucket open to the public")
+@rule("DL002", title="S3 bucket open to the public", types=["aws:s3.Bucket"])
 def bucket_public(subject: Subject) -> Iterator[str]:
     if subject.type == "aws:s3.Bucket" and subject.get("public_access_block") is False:
         yield "public_access_block is false: the bucket may be made public"
@@ -82,7 +83,8 @@ def bucket_public(subject: Subject) -> Iterator[str]:
         yield f"acl {acl} makes every object readable by anyone"
 
 
-@rule("DL003", severity=Severity.WARNING, title="S3 bucket without server-side encryption")
+@rule("DL003", severity=Severity.WARNING, title="S3 bucket without server-side encryption",
+      types=["aws:s3.Bucket"])
 def bucket_unencrypted(subject: Subject) -> Iterator[str]:
     if subject.type == "aws:s3.Bucket" and not subject.get("encryption"):
         yield "no encryption set (give encryption: AES256 or aws:kms)"
@@ -100,7 +102,8 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) else [value]
 
 
-@rule("DL004", title="IAM policy allowing every action on every resource")
+@rule("DL004", title="IAM policy allowing every action on every resource",
+      types=["aws:iam.PolicyAttachment", "aws:iam.RolePolicy", "aws:iam.Policy"])
 def iam_star(subject: Subject) -> Iterator[str]:
     if subject.type == "aws:iam.PolicyAttachment" and \
             subject.get("policy_arn") == _ADMIN_POLICY:
@@ -127,17 +130,25 @@ def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
         yield path, value
 
 
+@functools.lru_cache(maxsize=4096)
+def _secret_leaf(path: str) -> bool:
+    """Whether the last key of ``path`` names a secret (asked per property per resource:
+    a 10,000-resource plan repeats the same few paths)."""
+    leaf = path.rsplit(".", 1)[-1].lower()
+    return any(word in leaf for word in _SECRET_WORDS)
+
+
 @rule("DL005", title="plaintext secret in properties")
 def plaintext_secret(subject: Subject) -> Iterator[str]:
     for path, text in _strings(subject.properties, ""):
-        leaf = path.rsplit(".", 1)[-1].lower()
-        if any(word in leaf for word in _SECRET_WORDS) and looks_secret(text):
+        if _secret_leaf(path) and looks_secret(text):
             yield f"{path} holds a literal secret: take it from ${{secret...}} or a SOPS file"
         elif found := scan_text(path, text):
             yield f"{path} holds what looks like a {found[0].kind}"
 
 
-@rule("DL006", title="deletion of a protected or stateful resource", sees_deletes=True)
+@rule("DL006", title="deletion of a protected or stateful resource", sees_deletes=True,
+      actions=[Action.DELETE, Action.REPLACE])
 def stateful_deleted(subject: Subject) -> Iterator[str]:
     if subject.action not in (Action.DELETE, Action.REPLACE) or subject.destroying:
         return
@@ -148,7 +159,8 @@ def stateful_deleted(subject: Subject) -> Iterator[str]:
         yield f"{verb} {subject.type} {subject.change.id.name}, whose data does not come back"
 
 
-@rule("DL007", severity=Severity.WARNING, title="EC2 instance without IMDSv2")
+@rule("DL007", severity=Severity.WARNING, title="EC2 instance without IMDSv2",
+      types=["aws:ec2.Instance"])
 def instance_imdsv2(subject: Subject) -> Iterator[str]:
     if subject.type == "aws:ec2.Instance" and \
             subject.get("metadata_options.http_tokens") != "required":
