@@ -67,6 +67,7 @@ def quick_init(cls: type[T]) -> type[T]:
     exec(source, env)  # the text is built above from the field names only
     init = env["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
     setattr(cls, "__init__", init)  # noqa: B010 - mypy refuses assigning a method
     return cls
 
