@@ -152,3 +152,41 @@ def test_rules_narrowed_by_type_and_action_see_only_those_changes() -> None:
     report = run_checks([plan], CheckConfig(rules=(narrow,)))
     assert seen == ["local:file/a"] and [f.address for f in report.findings] == seen
     assert {r.id: r.types for r in BUILTIN_RULES}["DL002"] == frozenset({"aws:s3.Bucket"})
+
+
+def test_the_string_walk_of_the_secret_rule_is_the_full_walk() -> None:
+    """``_strings`` takes plain dicts in one loop; it yields what the general walk
+    yields, in the same order, for values of every shape."""
+    from collections.abc import Iterator, Mapping
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from driftless.checks import builtin
+    from driftless.model import Deferred, ResourceId
+
+    def general(value: Any, path: str) -> Iterator[tuple[str, str]]:
+        if isinstance(value, Sensitive | type(UNKNOWN) | Deferred):
+            return
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                yield from general(item, f"{path}.{key}" if path else str(key))
+        elif isinstance(value, list | tuple):
+            for n, item in enumerate(value):
+                yield from general(item, f"{path}.{n}")
+        elif isinstance(value, str):
+            yield path, value
+
+    deferred = Deferred("${a.b}", frozenset({ResourceId("local", "file", "a")}), lambda _: "x")
+    leaves = (st.text(max_size=3) | st.booleans() | st.integers() | st.none() | st.floats()
+              | st.just(Sensitive("s")) | st.just(UNKNOWN) | st.just(deferred))
+    values = st.recursive(leaves, lambda inner: st.lists(inner, max_size=3)
+                          | st.dictionaries(st.text(max_size=2) | st.integers(0, 3), inner,
+                                            max_size=3), max_leaves=12)
+
+    @settings(max_examples=300, deadline=None)
+    @given(value=values)
+    def same(value: Any) -> None:
+        assert list(builtin._strings(value, "")) == list(general(value, ""))
+
+    same()

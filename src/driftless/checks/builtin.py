@@ -117,7 +117,22 @@ def iam_star(subject: Subject) -> Iterator[str]:
             yield f"Statement[{n}] allows Action * on Resource *"
 
 
+_PLAIN = frozenset({bool, int, float, type(None)})
+
+
 def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """Every string inside ``value`` with its dotted path; secrets and values not
+    known yet are not looked into."""
+    if value.__class__ is dict:  # properties: a plain dict, asked per resource per plan
+        for key, item in value.items():
+            if item.__class__ in _PLAIN:
+                continue
+            inner = f"{path}.{key}" if path else str(key)
+            if item.__class__ is str:
+                yield inner, item
+            else:
+                yield from _strings(item, inner)
+        return
     if isinstance(value, Sensitive | Unknown | Deferred):
         return
     if isinstance(value, Mapping):
