@@ -99,3 +99,21 @@ def test_hold_locks_releases_what_it_took_when_one_is_held(db: Path) -> None:
     with pytest.raises(LockHeld), hold_locks(one, ["web", "db"], operation="plan"):
         pytest.fail("the body must not run without every lock")
     assert one.lock_info("db") is None
+
+
+@pytest.mark.parametrize("env", [
+    {"LOGNAME": "alice", "USER": "bob"}, {"USER": "bob"}, {"LNAME": "carol"},
+    {"USERNAME": "dave"}, {"LOGNAME": "", "USER": "erin"}, {},
+])
+def test_the_lock_holder_is_named_as_getpass_names_the_user(
+        env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """``model.lock`` finds the user without importing getpass, and finds whom it does."""
+    import getpass
+
+    from driftless.model import lock
+
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert lock._user() == getpass.getuser()

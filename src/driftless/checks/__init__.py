@@ -1,9 +1,10 @@
 """Policy checks over plans: built-in rules, YAML rules from the project,
 Python rules from the operator; see docs/operations/policy-checks.md."""
 
+from typing import Any
+
 from driftless.checks.api import Finding, Rule, Severity, Subject, lookup, rule
 from driftless.checks.builtin import BUILTIN_RULES, STATEFUL_TYPES
-from driftless.checks.declarative import Suppression
 from driftless.checks.run import (
     ENV_CHECKS,
     CheckConfig,
@@ -30,3 +31,13 @@ __all__ = [
     "rule",
     "run_checks",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``Suppression`` on first use: the YAML rules module loads only for a project
+    with a ``checks`` section (every ``plan`` imports this package)."""
+    if name == "Suppression":
+        from driftless.checks.declarative import Suppression
+
+        return Suppression
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

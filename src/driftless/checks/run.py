@@ -14,18 +14,15 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from driftless.checks.api import Finding, Rule, Severity
 from driftless.checks.builtin import BUILTIN_RULES
-from driftless.checks.declarative import (
-    Suppression,
-    parse_rules,
-    parse_severities,
-    parse_suppressions,
-)
 from driftless.errors import ConfigError
 from driftless.model import Plan
+
+if TYPE_CHECKING:
+    from driftless.checks.declarative import Suppression
 
 __all__ = ["ENV_CHECKS", "CheckConfig", "CheckReport", "load_python_rules", "operator_rule_files",
            "run_checks"]
@@ -46,6 +43,14 @@ class CheckConfig:
     def from_settings(cls, settings: Mapping[str, Any], *,
                       extra: Sequence[Rule] = ()) -> CheckConfig:
         section = settings.get("checks")
+        if not extra and (section is None or (isinstance(section, Mapping) and not section)):
+            return cls()  # no project rules, severities or suppressions to parse
+        from driftless.checks.declarative import (  # only a project with a checks section
+            parse_rules,
+            parse_severities,
+            parse_suppressions,
+        )
+
         rules = (*BUILTIN_RULES, *parse_rules(section), *extra)
         seen: set[str] = set()
         for r in rules:

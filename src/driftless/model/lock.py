@@ -69,9 +69,16 @@ class LockInfo:
 
 
 def _user() -> str:
-    import getpass
-
+    """The login name as ``getpass.getuser`` finds it: the first of LOGNAME, USER,
+    LNAME and USERNAME that is set, else the password database. Not through getpass
+    itself, which loads termios (~0.5 ms of every locking command's start)."""
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        user = os.environ.get(name)
+        if user:
+            return user
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (KeyError, OSError, ImportError):
         return f"uid{os.getuid()}"
