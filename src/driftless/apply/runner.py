@@ -41,7 +41,7 @@ from driftless.model import (
     resolve,
 )
 from driftless.model.redact import Redactor
-from driftless.model.values import SCALARS
+from driftless.model.values import plain_dict
 from driftless.providers import ProviderSet, comparable
 from driftless.providers.base import KindProvider, secure_live
 from driftless.providers.compact import COMPACT_THRESHOLD, compact_inputs
@@ -242,10 +242,7 @@ def _waits(res: Resource | None) -> bool:
     (a dict of plain values, most resources' properties, has none: no walk)."""
     if res is None:
         return False
-    props = res.properties
-    if props.__class__ is dict and all(v.__class__ in SCALARS for v in props.values()):
-        return False
-    return bool(deferred_refs(props))
+    return not plain_dict(res.properties) and bool(deferred_refs(res.properties))
 
 
 def _inputs_of(props: Mapping[str, Any]) -> dict[str, Any]:

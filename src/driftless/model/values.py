@@ -32,6 +32,7 @@ __all__ = [
     "is_legacy_digest",
     "legacy_digest",
     "mask",
+    "plain_dict",
     "resolve",
     "reveal",
     "secret_origins",
@@ -198,12 +199,8 @@ def _holds(value: Any, kinds: type | tuple[type, ...]) -> bool:
     A dict of plain values, nearly every resource's properties, is answered in
     one loop without the work list.
     """
-    if value.__class__ is dict:
-        for v in value.values():
-            if v.__class__ not in SCALARS:
-                break
-        else:
-            return False
+    if plain_dict(value):
+        return False
     todo = [value]
     while todo:
         v = todo.pop()
@@ -217,6 +214,13 @@ def _holds(value: Any, kinds: type | tuple[type, ...]) -> bool:
         elif cls is list or cls is tuple or isinstance(v, list | tuple):
             todo.extend(v)
     return False
+
+
+def plain_dict(value: Any) -> bool:
+    """Whether ``value`` is a dict whose values are all plain (``SCALARS``): nearly
+    every resource's properties, which then hold nothing to reveal, resolve or
+    walk. No generator (checked in C): asked per resource by render, plan and apply."""
+    return value.__class__ is dict and SCALARS.issuperset(map(type, value.values()))
 
 
 def contains_sensitive(value: Any) -> bool:

@@ -40,7 +40,7 @@ from driftless.model.redact import (
     secret_texts,
     secure_attributes,
 )
-from driftless.model.values import SCALARS
+from driftless.model.values import plain_dict
 
 if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
@@ -361,10 +361,7 @@ def _revealed(properties: Mapping[str, Any]) -> Mapping[str, Any]:
     """``reveal(properties)``, or the mapping itself when it is a dict of plain values
     (nothing to unwrap: the common case, once per resource at render and at apply).
     Only validators read the result; none changes it."""
-    if properties.__class__ is dict and all(
-            v.__class__ in SCALARS for v in properties.values()):
-        return properties
-    return reveal(properties)  # type: ignore[no-any-return]
+    return properties if plain_dict(properties) else reveal(properties)
 
 
 def _validation_error() -> type[ValidationError]:

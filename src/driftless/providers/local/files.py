@@ -116,24 +116,8 @@ class ContentFileHandler(PathHandler):
         "cannot tell", left to the full plan."""
         if not self.stat_clean or self.host is not LOCAL:
             return [False] * len(pairs)
-        reads, keyed, lstat = tuple(self.spec.read_fields), self.keyed, os.lstat
-        out = []
-        for res, prior in pairs:  # ``_stat_clean``, inlined: 10,000 settled files a plan
-            props = res.properties
-            path = props.get("path")
-            read = False
-            for name in reads:  # not any(): a generator costs more than the lstat check
-                read = read or props.get(name) is not None
-            if read or path.__class__ is not str:
-                out.append(False)
-                continue
-            try:
-                st = lstat(path)
-            except (OSError, ValueError):
-                out.append(False)
-                continue
-            out.append(_unchanged(prior, st, path, keyed(props), props))
-        return out
+        check = self._stat_clean
+        return [check(res.properties, prior) for res, prior in pairs]
 
     def _stat_clean(self, props: Mapping[str, Any], prior: LiveResource) -> bool:
         """One lstat matching ``prior``'s record, for properties without a file read
