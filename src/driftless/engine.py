@@ -14,7 +14,7 @@ the old compiled-in key) so the stack does not show a spurious diff.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from driftless.apply import walk
@@ -59,12 +59,13 @@ from driftless.plan.memo import (
 from driftless.providers import ProviderSet, comparable
 from driftless.providers.base import rekey_live, secure_live
 from driftless.providers.compact import compact_inputs, readable_inputs
+from driftless.records import record
 from driftless.state import StateBackend
 
 __all__ = ["ApplyReport", "Engine"]
 
 
-@dataclass(frozen=True)
+@record
 class ApplyReport:
     """What an apply did: the plan, each resource's result, the new state."""
 

@@ -21,8 +21,9 @@ message. Per-resource failures are *data* (``ApplyResult``), not exceptions.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from driftless.records import record
 
 if TYPE_CHECKING:
     from driftless.model.ids import ResourceId
@@ -63,7 +64,7 @@ class ConfigError(DriftlessError):
     """The user's input is wrong; retrying the same revision cannot help."""
 
 
-@dataclass(frozen=True)
+@record
 class Problem:
     """One problem found in the user's files, with where it is."""
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ import yaml
 from driftless.errors import ConfigError
 from driftless.model import Sensitive
 from driftless.model.policy import Policy, PolicyError
+from driftless.records import record
 
 __all__ = [
     "DEFAULT_BODY_LIMIT",
@@ -65,7 +66,7 @@ WEBHOOK_KEYS = {"github_secret": "github", "gitlab_token": "gitlab",
                 "generic_secret": "hmac", "hmac_secret": "hmac"}
 
 
-@dataclass(frozen=True)
+@record
 class StackSettings:
     """Per-stack reconcile options; the stack's own ``settings`` override these."""
 
@@ -82,7 +83,7 @@ class StackSettings:
         )
 
 
-@dataclass(frozen=True)
+@record
 class WebhookSecrets:
     """Secrets a source's webhooks are verified with, one per provider (any may be
     absent; an absent one refuses that provider's deliveries, it never falls back
@@ -93,7 +94,7 @@ class WebhookSecrets:
     hmac: Sensitive | None = None
 
 
-@dataclass(frozen=True)
+@record
 class SourceConfig:
     """One Git source holding a driftless project."""
 
@@ -108,7 +109,7 @@ class SourceConfig:
     credentials_file: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class AgentConfig:
     """Everything the agent needs to start."""
 
@@ -166,7 +167,7 @@ def read_secret(spec: Any, *, where: str) -> Sensitive | None:
         raise ConfigError(f"{where}: cannot read secret file {name}: {exc.strerror}") from exc
 
 
-@dataclass(frozen=True)
+@record
 class Overrides:
     """Settings given by flag or environment (None: not given); they beat the file."""
 

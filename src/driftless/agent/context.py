@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from driftless.agent.config import AgentConfig, StackSettings
@@ -19,6 +19,7 @@ from driftless.agent.metrics import AgentMetrics
 from driftless.agent.sources import SourceCache
 from driftless.agent.store import AgentStore, StackStatus
 from driftless.model import ApplyResult, Condition, Health, Plan, ResourceId
+from driftless.records import record
 from driftless.source import Source
 
 __all__ = ["TRIGGERS", "AgentRuntime", "ReconcileContext"]
@@ -26,7 +27,7 @@ __all__ = ["TRIGGERS", "AgentRuntime", "ReconcileContext"]
 TRIGGERS = ("poll", "webhook", "drift", "manual", "rollback")
 
 
-@dataclass
+@record(frozen=False)
 class AgentRuntime:
     """Long-lived collaborators shared by every run."""
 
@@ -38,7 +39,7 @@ class AgentRuntime:
     fleet: Any = None  # agent.fleet.FleetHook when DRIFTLESS_FLEET names a fleet store
 
 
-@dataclass
+@record(frozen=False)
 class ReconcileContext:
     """One run of one stack; each step reads what earlier steps set.
 

@@ -19,12 +19,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from driftless.agent.config import SourceConfig
 from driftless.errors import DriftlessError
 from driftless.model import reveal
+from driftless.records import record
 from driftless.source import SourceSpec
 from driftless.source.webhook import ReplayGuard, event_matches, parse_push, verify
 
@@ -48,7 +48,7 @@ def _verified(kind: str, cfg: SourceConfig, headers: Mapping[str, str], body: by
     return secret is not None and verify(kind, secret, headers, body)
 
 
-@dataclass
+@record(frozen=False)
 class _Window:
     start: float
     count: int = 0

@@ -28,7 +28,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,6 +43,7 @@ from driftless.agent.steps import run_once
 from driftless.agent.store import AgentStore, Controls, StackStatus, default_store_path
 from driftless.errors import DriftlessError, SourceError
 from driftless.model import Condition, Sensitive
+from driftless.records import record
 from driftless.render import load_project, stack_order
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def admin_token_path(state_dir: Path) -> Path:
     return state_dir / ".driftless" / "admin-token"
 
 
-@dataclass
+@record(frozen=False)
 class _Slot:
     """Scheduling facts of one stack."""
 

@@ -18,18 +18,18 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from driftless.agent.config import SourceConfig
 from driftless.agent.schedule import backoff
 from driftless.errors import ConfigError, SourceError
+from driftless.records import record
 from driftless.source import GitSource, Source, SourceSpec
 
 __all__ = ["SourceCache"]
 
 
-@dataclass
+@record(frozen=False)
 class _Entry:
     git: GitSource
     latest: Source | None = None

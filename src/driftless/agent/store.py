@@ -19,12 +19,13 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Any
 
 from driftless.errors import StateError
 from driftless.model import Condition, HistoryEntry
+from driftless.records import record
 
 __all__ = ["AgentStore", "Controls", "StackStatus", "default_store_path"]
 
@@ -61,7 +62,7 @@ def default_store_path(state_dir: Path) -> Path:
     return state_dir / ".driftless" / "agent.db"
 
 
-@dataclass(frozen=True)
+@record
 class Controls:
     """What a human asked for: a pinned revision, suspension, a reconcile now."""
 
@@ -72,7 +73,7 @@ class Controls:
     requested_by: str = ""  # who asked (a user name, or the API and its client)
 
 
-@dataclass(frozen=True)
+@record
 class StackStatus:
     """One stack as the agent last saw it (``driftless status`` reads this)."""
 

@@ -17,11 +17,12 @@ use it. Pure data and functions, no I/O.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 from typing import Any
 
 from driftless.model import Action, Change, Plan
+from driftless.records import record
 
 __all__ = ["Finding", "Rule", "RuleFunc", "Severity", "Subject", "lookup", "rule"]
 
@@ -49,7 +50,7 @@ def lookup(value: Any, path: str, default: Any = None) -> Any:
     return current
 
 
-@dataclass(frozen=True)
+@record
 class Subject:
     """One change of a plan as rules see it.
 
@@ -101,7 +102,7 @@ class Subject:
         return lookup(self.properties, path, default)
 
 
-@dataclass(frozen=True)
+@record
 class Finding:
     """One rule's verdict on one resource."""
 
@@ -122,7 +123,7 @@ class Finding:
 RuleFunc = Callable[[Subject], Iterable[str]]
 
 
-@dataclass(frozen=True)
+@record
 class Rule:
     """A named check; ``check`` yields one message per problem it sees."""
 

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from driftless.checks.api import Rule, Severity, Subject, lookup
 from driftless.errors import ConfigError, settings_mapping
 from driftless.model.values import Deferred, Sensitive, Unknown
+from driftless.records import record
 
 __all__ = ["Suppression", "parse_rules", "parse_severities", "parse_suppressions"]
 
@@ -38,7 +38,7 @@ _TESTS = ("exists", "equals", "not_equals", "in", "not_in", "matches")
 _ACTIONS = ("create", "update", "replace", "delete", "no-op", "read")
 
 
-@dataclass(frozen=True)
+@record
 class Suppression:
     """A finding the project accepts, and why."""
 

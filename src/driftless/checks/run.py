@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ from driftless.checks.api import Finding, Rule, Severity
 from driftless.checks.builtin import BUILTIN_RULES
 from driftless.errors import ConfigError
 from driftless.model import Plan
+from driftless.records import record
 
 if TYPE_CHECKING:
     from driftless.checks.declarative import Suppression
@@ -31,7 +32,7 @@ ENV_CHECKS = "DRIFTLESS_CHECKS"
 """Colon-separated Python files of operator rules (like ``--checks``)."""
 
 
-@dataclass(frozen=True)
+@record
 class CheckConfig:
     """Which rules run, at which severity, and which findings the project accepts."""
 
@@ -60,7 +61,7 @@ class CheckConfig:
         return cls(rules, parse_severities(section), tuple(parse_suppressions(section)))
 
 
-@dataclass(frozen=True)
+@record
 class CheckReport:
     """Every finding; ``errors`` fail the plan, ``warnings`` are shown."""
 

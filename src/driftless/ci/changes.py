@@ -16,10 +16,11 @@ import io
 import subprocess
 import tarfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from driftless.errors import ConfigError, Problem, RenderError
+from driftless.records import record
 from driftless.render import Project, RenderOptions, load_project, stack_order, validate_stacks
 
 __all__ = ["StackChange", "changed_since", "changed_stacks", "export_revision", "has_revision",
@@ -28,7 +29,7 @@ __all__ = ["StackChange", "changed_since", "changed_stacks", "export_revision", 
 _GIT_TIMEOUT = 120.0
 
 
-@dataclass(frozen=True)
+@record
 class StackChange:
     """A stack to plan, and why."""
 

@@ -20,12 +20,12 @@ import json
 import os
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from driftless.errors import ConfigError, SourceError
 from driftless.model import Plan
+from driftless.records import record
 from driftless.source.gitcmd import GitFailed, GitRunner, credentials_for, redact_url
 
 __all__ = ["PLAN_REFS", "ReviewedPlan", "find_plan", "read_plan_file", "required_stacks",
@@ -37,7 +37,7 @@ _IDENT = {"GIT_AUTHOR_NAME": "driftless-ci", "GIT_AUTHOR_EMAIL": "ci@driftless.i
           "GIT_COMMITTER_NAME": "driftless-ci", "GIT_COMMITTER_EMAIL": "ci@driftless.invalid"}
 
 
-@dataclass(frozen=True)
+@record
 class ReviewedPlan:
     """One stack's reviewed plan and where it was found."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from driftless.model import UNKNOWN, DesiredStack
 from driftless.model.digest_key import current_key
 from driftless.plan.memo import CleanMemo
 from driftless.providers import ProviderSet
+from driftless.records import record
 from driftless.render.cache import RenderCache
 from driftless.render.options import RenderOptions
 from driftless.render.project import Project, load_project, stack_order
@@ -39,7 +40,7 @@ def parse_vars(items: Sequence[str] | None) -> dict[str, str]:
     return out
 
 
-@dataclass
+@record(frozen=False)
 class Context:
     """One command's view of a project."""
 

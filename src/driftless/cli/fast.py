@@ -17,14 +17,15 @@ import errno
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, NoReturn
+
+from driftless.records import record
 
 __all__ = ["FAST_OPTIONS", "ROOT_OPTIONS", "Opt", "parse", "run"]
 
 
-@dataclass(frozen=True)
+@record
 class Opt:
     """One option: the parameter it sets, and how."""
 
@@ -86,7 +87,7 @@ ROOT_OPTIONS: dict[str, Opt] = {
 _FORMATS = ("text", "json")  # markdown prints with typer's echo; anything else is an error
 
 
-@dataclass
+@record(frozen=False)
 class Parsed:
     """A command line the fast path runs."""
 

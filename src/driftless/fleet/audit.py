@@ -10,14 +10,14 @@ agents believe.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from driftless.fleet.base import SlotEvent
+from driftless.records import record
 
 __all__ = ["Audit", "concurrency"]
 
 
-@dataclass(frozen=True)
+@record
 class Audit:
     """What a replay of a rollout's slot history found."""
 

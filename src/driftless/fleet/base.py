@@ -19,10 +19,11 @@ that gives
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Protocol, runtime_checkable
 
 from driftless.errors import DriftlessError
+from driftless.records import record
 
 __all__ = [
     "PHASES",
@@ -56,7 +57,7 @@ class SlotLost(CoordinatorError):
     """The slot is no longer held under this fencing token."""
 
 
-@dataclass(frozen=True)
+@record
 class Lease:
     """A node's liveness in the store; ``id`` is the store's own lease id."""
 
@@ -65,7 +66,7 @@ class Lease:
     ttl: float
 
 
-@dataclass(frozen=True)
+@record
 class Member:
     """One live node as the store sees it."""
 
@@ -75,7 +76,7 @@ class Member:
     address: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class RolloutRecord:
     """A rollout of one revision, fixed by the first node that opened it.
 
@@ -90,7 +91,7 @@ class RolloutRecord:
     health_timeout: float = 60.0
 
 
-@dataclass(frozen=True)
+@record
 class Slot:
     """A held slot; ``token`` is its fencing token (strictly growing per slot index)."""
 
@@ -101,7 +102,7 @@ class Slot:
     lease_id: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class Report:
     """A node's phase on a rollout (one of ``PHASES``) and why."""
 
@@ -111,7 +112,7 @@ class Report:
     token: int = 0
 
 
-@dataclass(frozen=True)
+@record
 class Halt:
     """Why a rollout stopped for every node, and who stopped it."""
 
@@ -120,7 +121,7 @@ class Halt:
     by: str
 
 
-@dataclass(frozen=True)
+@record
 class SlotEvent:
     """One grant (``acquire``) or end (``release``/``expire``/``end``) of a slot.
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from driftless.fleet.base import (
     Coordinator,
@@ -32,20 +32,21 @@ from driftless.fleet.base import (
 )
 from driftless.fleet.node import selects
 from driftless.fleet.rollout import RolloutPolicy, canary_done, halt_reason, may_start
+from driftless.records import record
 
 __all__ = ["FleetNode", "Go", "Wait"]
 
 log = logging.getLogger("driftless.fleet")
 
 
-@dataclass(frozen=True)
+@record
 class Go:
     """The node holds ``slot`` and may apply the revision now."""
 
     slot: Slot
 
 
-@dataclass(frozen=True)
+@record
 class Wait:
     """Not now; ``reason`` says why (halted, canary pending, slots full, done)."""
 
@@ -53,7 +54,7 @@ class Wait:
     done: bool = False
 
 
-@dataclass
+@record(frozen=False)
 class FleetNode:
     """A node taking part in rollouts through ``coord``."""
 

@@ -13,7 +13,6 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 
 from driftless.fleet.base import (
@@ -27,11 +26,12 @@ from driftless.fleet.base import (
     SlotEvent,
     SlotLost,
 )
+from driftless.records import record
 
 __all__ = ["MemoryCoordinator"]
 
 
-@dataclass
+@record(frozen=False)
 class _Lease:
     node: str
     ttl: float

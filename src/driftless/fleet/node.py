@@ -17,7 +17,7 @@ import json
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +25,14 @@ import httpx
 import yaml
 
 from driftless.errors import ConfigError
+from driftless.records import record
 
 __all__ = ["NodeIdentity", "from_imds", "identify", "instance_tags", "parse_tags", "selects"]
 
 IMDS = "http://169.254.169.254"
 
 
-@dataclass(frozen=True)
+@record
 class NodeIdentity:
     """A node as fleet mode and ``node.*`` in render see it."""
 

@@ -13,17 +13,18 @@ The result is sorted by name; the node itself is marked ``self``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from driftless.errors import ConfigError
 from driftless.fleet.base import Coordinator
 from driftless.fleet.node import selects
+from driftless.records import record
 
 __all__ = ["Peer", "resolve_peers"]
 
 
-@dataclass(frozen=True)
+@record
 class Peer:
     """One row of the peer table."""
 

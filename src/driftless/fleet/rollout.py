@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
 
 from driftless.errors import ConfigError
 from driftless.fleet.base import Halt, Report, RolloutRecord, Slot
+from driftless.records import record
 
 __all__ = ["RolloutPolicy", "amount", "halt_reason", "may_start", "tally"]
 
@@ -47,7 +47,7 @@ def amount(value: int | str, total: int, *, what: str, minimum: int = 0) -> int:
                           hint=f"write {what}: 2 or {what}: \"10%\"") from None
 
 
-@dataclass(frozen=True)
+@record
 class RolloutPolicy:
     """How a revision rolls out across the fleet (the operator's settings)."""
 

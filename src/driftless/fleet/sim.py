@@ -20,13 +20,14 @@ from __future__ import annotations
 import heapq
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from driftless.fleet.audit import concurrency
 from driftless.fleet.base import Member, Slot
 from driftless.fleet.member import FleetNode, Go
 from driftless.fleet.memory import MemoryCoordinator
 from driftless.fleet.rollout import RolloutPolicy
+from driftless.records import record
 
 __all__ = ["SimConfig", "SimResult", "run"]
 
@@ -34,7 +35,7 @@ REVISION = "rev-new"
 BUSY = ("applying", "checking", "rolling_back")
 
 
-@dataclass(frozen=True)
+@record
 class SimConfig:
     """The fleet and the faults injected into it (times in simulated seconds)."""
 
@@ -53,7 +54,7 @@ class SimConfig:
     limit: float = 86400.0
 
 
-@dataclass
+@record(frozen=False)
 class SimResult:
     """What one simulated rollout did."""
 
@@ -85,7 +86,7 @@ class SimResult:
                 f"dead {self.dead}, halted: {self.halted or 'no'}, events {self.events}")
 
 
-@dataclass
+@record(frozen=False)
 class _Node:
     fleet: FleetNode
     apply_s: float

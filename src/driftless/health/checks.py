@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from driftless.health.probes import Probe, ProbeResult
 from driftless.model import Health, HealthCode
+from driftless.records import record
 
 __all__ = ["Alive", "HealthCheck", "assess", "wait_healthy"]
 
@@ -25,7 +25,7 @@ _SETTLE = 0.5
 _STARTING = 0.05  # seconds between probes while a new process comes up
 
 
-@dataclass(frozen=True)
+@record
 class HealthCheck:
     """Probes (all must pass) and how to judge them over time (seconds)."""
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import psutil
 
 from driftless.health.probes import ProbeResult
+from driftless.records import record
 
 __all__ = ["PortOwnerProbe", "local_port", "url_port"]
 
@@ -49,7 +49,7 @@ def url_port(url: str) -> int | None:
     return local_port(parts.hostname, port)
 
 
-@dataclass(frozen=True)
+@record
 class PortOwnerProbe:
     """Passes when a socket listening on ``port`` is ``owner()``'s or a descendant's.
 

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import socket
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Protocol
 
 import httpx
+
+from driftless.records import record
 
 __all__ = ["CommandProbe", "HttpProbe", "Probe", "ProbeResult", "TcpProbe"]
 
 _EXCERPT = 120
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class ProbeResult:
     """One attempt: passed or not, with a one-line reason."""
 
@@ -38,7 +40,7 @@ class Probe(Protocol):
         """Try once."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class HttpProbe:
     """GET ``url``; passes on ``status`` (any 2xx/3xx when None) and ``contains``."""
 
@@ -83,7 +85,7 @@ def _http_reason(exc: httpx.HTTPError) -> str:
     return f"{type(exc).__name__}: {_excerpt(str(exc))}"
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class TcpProbe:
     """Connect to ``host:port``; passes when the connection is accepted."""
 
@@ -105,7 +107,7 @@ class TcpProbe:
             return ProbeResult(False, f"{self.describe()}: {exc.strerror or exc}")
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class CommandProbe:
     """Run ``argv``; passes on exit code 0."""
 

@@ -25,18 +25,19 @@ Pure parsing; ``ConfigError`` names the setting at fault.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from driftless.errors import ConfigError, settings_mapping
 from driftless.images.policy import ImagePolicy, parse_policy
+from driftless.records import record
 
 __all__ = ["ImageSettings", "UpdateSettings", "image_settings"]
 
 _REVIEW = ("none", "major", "all")
 
 
-@dataclass(frozen=True)
+@record
 class UpdateSettings:
     """How an update is committed and pushed."""
 
@@ -49,7 +50,7 @@ class UpdateSettings:
     branch: str = "images/{policy}-{tag}"
 
 
-@dataclass(frozen=True)
+@record
 class ImageSettings:
     """Repositories (name -> image), policies and update rules."""
 

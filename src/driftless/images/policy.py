@@ -16,12 +16,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import re2
 
 from driftless.errors import ConfigError
+from driftless.records import record
 from driftless.source.semver import Constraints
 
 __all__ = ["ImagePolicy", "TagFilter", "expand", "parse_policy"]
@@ -50,7 +50,7 @@ def expand(template: str, match: Any) -> str:
     return _TEMPLATE.sub(one, template)
 
 
-@dataclass(frozen=True)
+@record
 class TagFilter:
     """Keep tags matching ``pattern``; order them by ``extract`` of the match."""
 
@@ -68,7 +68,7 @@ class TagFilter:
         return out
 
 
-@dataclass(frozen=True)
+@record
 class ImagePolicy:
     """A named policy over one image repository's tags."""
 

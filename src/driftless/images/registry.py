@@ -18,7 +18,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -26,6 +26,7 @@ from urllib.parse import urljoin
 import httpx
 
 from driftless.errors import ConfigError, SourceError
+from driftless.records import record
 
 __all__ = ["ENV_REGISTRY_CONFIG", "ImageRef", "RegistryClient", "load_credentials"]
 
@@ -42,7 +43,7 @@ _MANIFESTS = ", ".join((
     "application/vnd.docker.distribution.manifest.v2+json"))
 
 
-@dataclass(frozen=True)
+@record
 class ImageRef:
     """``host[:port]/name``; Docker Hub's short names as Docker reads them."""
 
@@ -91,7 +92,7 @@ def load_credentials(path: Path | None = None, environ: Mapping[str, str] | None
     return out
 
 
-@dataclass
+@record(frozen=False)
 class RegistryClient:
     """A small client for the parts of the distribution API image automation needs."""
 

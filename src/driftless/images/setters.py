@@ -18,13 +18,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
+
+from driftless.records import record
 
 __all__ = ["LatestImage", "SetterChange", "update_text", "update_tree"]
 
@@ -39,7 +40,7 @@ _MAX_NODES = 50_000
 _YAML_NAMES = ("kustomization", "Kustomization")
 
 
-@dataclass(frozen=True)
+@record
 class LatestImage:
     """What a policy selected: ``repository:tag`` (and its digest, when kept)."""
 
@@ -58,7 +59,7 @@ class LatestImage:
         return f"{ref}@{self.digest}" if self.digest else ref
 
 
-@dataclass(frozen=True)
+@record
 class SetterChange:
     """One value a marker changed."""
 

@@ -21,7 +21,7 @@ import re
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from driftless.errors import DriftlessError, SourceError
 from driftless.images.config import ImageSettings
 from driftless.images.registry import RegistryClient
 from driftless.images.setters import LatestImage, SetterChange, update_tree
+from driftless.records import record
 from driftless.source.semver import parse_tag
 
 __all__ = ["Update", "UpdateReport", "resolve", "run_update"]
@@ -36,7 +37,7 @@ __all__ = ["Update", "UpdateReport", "resolve", "run_update"]
 _GIT_TIMEOUT = 120.0
 
 
-@dataclass(frozen=True)
+@record
 class Update:
     """One commit: on the current branch (direct) or on a review branch."""
 
@@ -53,7 +54,7 @@ class Update:
                 "changes": [c.to_json() for c in self.changes]}
 
 
-@dataclass(frozen=True)
+@record
 class UpdateReport:
     """What the registries said, and what was (or would be) committed."""
 

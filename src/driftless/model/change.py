@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 from typing import Any
 
 from driftless.model.ids import ResourceId
-from driftless.model.quick_init import quick_init
 from driftless.model.resource import LiveResource, Resource
 from driftless.model.values import mask
+from driftless.records import record
 
 __all__ = ["Action", "Change", "FieldDiff"]
 
@@ -41,8 +41,7 @@ _SYMBOLS = {
 }
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class FieldDiff:
     """One changed field; secrets are compared but never shown."""
 
@@ -59,8 +58,7 @@ class FieldDiff:
         return (mask(self.before), mask(self.after))
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Change:
     """The planned action for one resource.
 

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import lru_cache
 from pathlib import Path
 
 from driftless.errors import ConfigError
+from driftless.records import record
 
 __all__ = ["KEY_ENV", "KEY_FILE_ENV", "DigestKey", "current_key", "default_key_path"]
 
@@ -37,7 +38,7 @@ KEY_FILE_ENV = "DRIFTLESS_DIGEST_KEY_FILE"
 _MIN_KEY = 16
 
 
-@dataclass(frozen=True)
+@record
 class DigestKey:
     """An HMAC key and its public id (a digest of the key, safe to print)."""
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
+
+from driftless.records import record
 
 __all__ = ["Health", "HealthCode"]
 
@@ -24,7 +25,7 @@ class HealthCode(IntEnum):
         return self.name.capitalize()
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Health:
     """A health code with a human message (empty when healthy)."""
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
+
+from driftless.records import record
 
 __all__ = ["Condition", "HistoryEntry"]
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Condition:
     """``Ready`` / ``Reconciling`` / ``Stalled`` with a status and a reason."""
 
@@ -27,7 +29,7 @@ class Condition:
         }
 
 
-@dataclass(frozen=True)
+@record
 class HistoryEntry:
     """One reconcile or apply of one stack, as recorded."""
 

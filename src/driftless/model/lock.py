@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
+
+from driftless.records import record
 
 __all__ = ["DEFAULT_LEASE", "LockInfo"]
 
 DEFAULT_LEASE = 60.0
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class LockInfo:
     """A leased lock; it expires unless renewed by its holder."""
 

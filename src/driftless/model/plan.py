@@ -12,17 +12,18 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from driftless.model.change import Action, Change
+from driftless.records import record
 
 __all__ = ["PLAN_FORMAT", "Plan", "SavedPlan"]
 
 PLAN_FORMAT = 1
 
 
-@dataclass(frozen=True)
+@record
 class Plan:
     """Changes for one stack, in dependency order."""
 
@@ -109,7 +110,7 @@ class Plan:
 _COUNTED = (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE)
 
 
-@dataclass(frozen=True)
+@record
 class SavedPlan:
     """What ``plan -out FILE`` writes: the plans plus how to render them again."""
 

@@ -9,8 +9,10 @@ handed down to render; nothing in a project file can change it. Pure data.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import field, fields, replace
 from pathlib import Path
+
+from driftless.records import record
 
 __all__ = [
     "ENV_ALLOW_READ",
@@ -37,7 +39,7 @@ class PolicyError(ValueError):
     """An operator setting (flag, variable, agent config) is malformed."""
 
 
-@dataclass(frozen=True)
+@record
 class Limits:
     """Ceilings on what rendering one revision may cost; each has a name users can raise."""
 
@@ -85,7 +87,7 @@ def limit_hint(name: str) -> str:
             f"{ENV_LIMIT_PREFIX}{name.upper()}=N or 'limits: {{{name}: N}}' in the agent config")
 
 
-@dataclass(frozen=True)
+@record
 class Policy:
     """Extra readable roots (beyond the project), the limits in force, and where
     external secret references (``${secret.file:…}``, ``${secret.env:…}``,

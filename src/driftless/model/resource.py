@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from driftless.model.ids import ResourceId
-from driftless.model.quick_init import quick_init
+from driftless.records import record
 
 __all__ = ["LiveResource", "Resource", "SourceLocation"]
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class SourceLocation:
     """Where a resource was declared, for messages: ``file:line:col``."""
 
@@ -24,8 +24,7 @@ class SourceLocation:
         return f"{self.file}:{self.line}:{self.column}"
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Resource:
     """One desired resource after rendering.
 
@@ -49,8 +48,7 @@ class Resource:
         return f"{self.id} ({self.source})" if self.source else str(self.id)
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class LiveResource:
     """What a provider read or created.
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from driftless.model.change import Action
 from driftless.model.ids import ResourceId
-from driftless.model.quick_init import quick_init
+from driftless.records import record
 
 __all__ = ["ApplyResult", "Outcome"]
 
@@ -21,8 +20,7 @@ class Outcome(StrEnum):
     SKIPPED = "skipped"
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class ApplyResult:
     """One resource's outcome with a message (the error, or why skipped)."""
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from driftless.model.resource import Resource
+from driftless.records import record
 
 __all__ = ["DesiredStack"]
 
 
-@dataclass(frozen=True)
+@record
 class DesiredStack:
     """Everything the planner needs about one stack at one revision.
 

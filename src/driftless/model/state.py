@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any
 
 from driftless.model.ids import ResourceId
-from driftless.model.quick_init import quick_init
 from driftless.model.resource import LiveResource
+from driftless.records import record
 
 __all__ = ["ResourceState", "StateSnapshot"]
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class ResourceState:
     """One managed resource in state.
 
@@ -64,7 +63,7 @@ class ResourceState:
         )
 
 
-@dataclass(frozen=True)
+@record
 class StateSnapshot:
     """A stack's whole state at one serial."""
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Final
 
 from driftless.model.digest_key import current_key
 from driftless.model.ids import ResourceId
+from driftless.records import record
 
 __all__ = [
     "SCALARS",
@@ -47,7 +48,7 @@ _LEGACY_KEY: Final = b"driftless/sensitive/v1"
 _HEX = 64
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Sensitive:
     """A secret. Prints as ``(sensitive)``; ``reveal()`` gets the value."""
 
@@ -144,7 +145,7 @@ UNKNOWN: Final = Unknown()
 AttrLookup = Callable[[ResourceId], "Mapping[str, Any] | None"]
 
 
-@dataclass(frozen=True)
+@record
 class Deferred:
     """An expression waiting on other resources' attributes.
 

@@ -8,7 +8,7 @@ nothing and takes no locks.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any, TypeVar
 
 from driftless.errors import DriftlessError, ProviderError
@@ -32,11 +32,12 @@ from driftless.model import (
 from driftless.plan.validate import check_stack
 from driftless.providers import ProviderSet, comparable
 from driftless.providers.compact import compact_inputs, same_inputs
+from driftless.records import record
 
 __all__ = ["PlanOptions", "in_chunks", "is_cheap", "plan_stack", "read_resources"]
 
 
-@dataclass(frozen=True)
+@record
 class PlanOptions:
     """How to plan: ``destroy`` plans deleting everything; ``refresh`` reads live."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeAlias, runtime_checkable
 
@@ -41,6 +41,7 @@ from driftless.model.redact import (
     secure_attributes,
 )
 from driftless.model.values import plain_dict
+from driftless.records import record
 
 if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
@@ -81,7 +82,7 @@ _MODELS: dict[str, type[BaseModel]] = {}  # "module:Class" -> the model, once im
 _QUICKS: dict[str, Callable[[Mapping[str, Any]], Any]] = {}  # "module:function" -> check
 
 
-@dataclass(frozen=True)
+@record
 class KindSpec:
     """What a kind accepts and how it changes.
 

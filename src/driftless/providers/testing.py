@@ -13,16 +13,16 @@ I/O: whatever the provider under test does; nothing of its own.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from driftless.model import Action, Change, LiveResource, Resource
 from driftless.providers.base import Provider, schema_problems
+from driftless.records import record
 
 __all__ = ["ConformanceCase", "ConformanceFailure", "check_provider"]
 
 
-@dataclass(frozen=True)
+@record
 class ConformanceCase:
     """One resource's life cycle.
 

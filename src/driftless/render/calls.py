@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from driftless.model import reveal
 from driftless.model.policy import Policy, limit_hint
+from driftless.records import record
 from driftless.render.spell import kind, spell
 
 __all__ = [
@@ -62,7 +63,7 @@ def check_size(size: int | float, policy: Policy, what: str = "the result") -> N
         raise limit_error(what, size, limit)
 
 
-@dataclass
+@record(frozen=False)
 class Budget:
     """What one YAML string's functions may cost together, and what they share.
 
@@ -92,7 +93,7 @@ class Budget:
                 hint=limit_hint("string_bytes"))
 
 
-@dataclass(frozen=True)
+@record
 class Args:
     """One call's arguments and what the function may use besides them.
 

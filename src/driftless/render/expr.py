@@ -22,9 +22,10 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+
+from driftless.records import record
 
 __all__ = [
     "Call",
@@ -50,22 +51,22 @@ class ExprSyntaxError(ValueError):
         self.offset = offset
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Lit:
     value: Any
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class ListLit:
     items: tuple[Node, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class MapLit:
     pairs: tuple[tuple[str, Node], ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Path:
     """``root.step[...]``; a step is a name (str), an index (Node) or ``SPLAT``."""
 
@@ -75,14 +76,14 @@ class Path:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Call:
     name: str
     args: tuple[Node, ...]
     offset: int
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class SecretRef:
     """``secret.KIND:ARGUMENT``: a value render reads from outside Git, if the operator allows.
 
@@ -99,7 +100,7 @@ class SecretRef:
 Node = Lit | ListLit | MapLit | Path | Call | SecretRef
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Template:
     """A parsed YAML string: literal text parts and expressions, in order."""
 

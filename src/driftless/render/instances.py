@@ -14,11 +14,12 @@ file paths, confined to the project).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from driftless.model import Deferred, Resource, ResourceId, SourceLocation
 from driftless.providers.base import KindSpec, schema_problems
+from driftless.records import record
 from driftless.render.compiled import Compiled, Compiler, Plainness, Slow
 from driftless.render.job import Job, as_text, resolve_value
 from driftless.render.read_fields import raw_props, read_fields
@@ -29,7 +30,7 @@ from driftless.render.yamlio import Loc, Quoted, problem_at, where
 __all__ = ["Decl", "Instances", "build_one"]
 
 
-@dataclass(frozen=True)
+@record
 class Decl:
     """A resource as declared: its body, kind, and the (index, each) of its instances."""
 

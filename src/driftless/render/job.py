@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from driftless.errors import Problem, RenderError
 from driftless.model import Deferred, Resource, Sensitive
+from driftless.records import record
 from driftless.render.evaluate import EvalError, ResInfo, Scope, binding_digest, resolve_string
 from driftless.render.inputs import note_deferred
 from driftless.render.options import KindLookup, RenderOptions
@@ -28,7 +29,7 @@ _AS_WRITTEN = frozenset({bool, int, float, type(None)})  # YAML scalars resolve 
 _TYPE = re.compile(r"^([a-z][a-z0-9_-]*):([A-Za-z][A-Za-z0-9_.]*)$")
 
 
-@dataclass
+@record(frozen=False)
 class Job:
     """One stack render in progress."""
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from driftless.errors import Problem
+from driftless.records import record
 from driftless.render.sops_values import SopsCache
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ ENV_PREFIX = "DRIFTLESS_VAR_"
 KindLookup = Callable[[str, str], "KindSpec | None"]
 
 
-@dataclass(frozen=True)
+@record
 class RenderOptions:
     """How to render: environment, variable values, the revision being rendered.
 

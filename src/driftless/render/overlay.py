@@ -11,10 +11,11 @@ cached and shared. I/O: reads overlay files.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from driftless.errors import Problem, RenderError
+from driftless.records import record
 from driftless.render.inputs import is_file
 from driftless.render.project import Project, check_name
 from driftless.render.shape import OVERLAY_SHAPE, sanitize
@@ -27,7 +28,7 @@ _KEYS = ("extends", "variables", "name_prefix", "name_suffix", "resources", "rem
          "outputs", "settings")
 
 
-@dataclass
+@record(frozen=False)
 class Layered:
     """A stack after its overlays: resources by logical name, with final names."""
 

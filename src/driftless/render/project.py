@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from driftless.errors import ConfigError, Problem, RenderError
 from driftless.model.policy import Policy
+from driftless.records import record
 from driftless.render.inputs import (
     glob_sorted,
     is_file,
@@ -56,7 +57,7 @@ NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _STACK_REF = re.compile(r"\$\{\s*stack\.([A-Za-z0-9_][A-Za-z0-9_-]*)\.")
 
 
-@dataclass(frozen=True)
+@record
 class StackRef:
     """A stack listed in the project: its name, directory and the stacks it needs."""
 
@@ -65,7 +66,7 @@ class StackRef:
     depends_on: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class Project:
     """The parsed driftless.yaml. ``cache`` keeps parsed files for this process."""
 

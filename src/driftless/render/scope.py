@@ -11,12 +11,13 @@ resources and instances make); ``ResInfo`` is a resource as references see it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from driftless.model import ResourceId
 from driftless.model.policy import Policy
+from driftless.records import record
 from driftless.render.calls import Budget
 from driftless.render.secret_refs import SecretCache
 
@@ -39,7 +40,7 @@ class NotYet(Exception):
     """A referenced resource's attribute is not known yet."""
 
 
-@dataclass(frozen=True)
+@record
 class ResInfo:
     """A resource as references see it: its ids by index (None when not repeated)."""
 
@@ -47,7 +48,7 @@ class ResInfo:
     mode: str = ""  # "", "count" or "for_each"
 
 
-@dataclass(frozen=True)
+@record
 class Scope:
     """Everything names in an expression can refer to."""
 

@@ -24,12 +24,13 @@ import hashlib
 import json
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from driftless.errors import Problem, RenderError
 from driftless.model import Sensitive
+from driftless.records import record
 from driftless.render.inputs import not_cacheable
 from driftless.render.project import Project, confine
 from driftless.render.yamlguard import read_limited
@@ -65,7 +66,7 @@ def decrypt_text(data: bytes, *, fmt: str, keys: KeyRing, source: str) -> Decryp
     return decrypt(data, fmt=fmt, keys=keys, source=source)
 
 
-@dataclass
+@record(frozen=False)
 class SopsCache:
     """The SOPS files one render run has opened, keyed by path and content digest.
 
@@ -114,7 +115,7 @@ class SopsCache:
         return self._ring
 
 
-@dataclass(frozen=True)
+@record
 class Opened:
     """A SOPS file as render sees it.
 

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 from urllib.parse import urlsplit
 
 from driftless.errors import Problem
+from driftless.records import record
 from driftless.render.yamlio import Loc, problem_at, where
 
 __all__ = ["LOCAL", "Host", "hosts_of", "is_multi", "parse_inventory"]
@@ -31,7 +32,7 @@ __all__ = ["LOCAL", "Host", "hosts_of", "is_multi", "parse_inventory"]
 _HOST_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 
 
-@dataclass(frozen=True)
+@record
 class Host:
     """One machine a stack renders for; ``target`` is ``local`` or an ssh:// URL."""
 

@@ -26,12 +26,12 @@ and SOPS files (through ``sops_values``).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from driftless.errors import Problem, RenderError
+from driftless.records import record
 from driftless.render.inputs import note_environ
 from driftless.render.job import RenderOptions
 from driftless.render.options import ENV_PREFIX
@@ -56,7 +56,7 @@ __all__ = ["ENV_PREFIX", "declared_names", "gather_sources"]
 _ENV_KEYS = ("variables", "providers", "stacks", "secrets")
 
 
-@dataclass(frozen=True)
+@record
 class _Run:
     """What reading each source of one stack's values needs."""
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -37,6 +36,7 @@ import yaml
 
 from driftless.errors import Problem
 from driftless.model import UNKNOWN, Sensitive, contains_sensitive, reveal
+from driftless.records import record
 from driftless.render.spell import kind, spell
 from driftless.render.suggest import did_you_mean
 from driftless.render.yamlio import Loc, key_where, problem_at, where
@@ -57,7 +57,7 @@ _DECL_KEYS = frozenset({"type", "default", "description", "minimum", "maximum", 
 _MISSING: Any = object()
 
 
-@dataclass(frozen=True)
+@record
 class VarDecl:
     """One declared variable."""
 
@@ -80,7 +80,7 @@ class VarDecl:
         return self.default is not _MISSING
 
 
-@dataclass(frozen=True)
+@record
 class ValueSource:
     """Values from one place: a label for messages, and where each was written."""
 

@@ -15,13 +15,14 @@ from __future__ import annotations
 import shlex
 import subprocess
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 import pyrage
 from pyrage import x25519
 
+from driftless.records import record
 from driftless.secrets.sops_cipher import SecretsError
 
 __all__ = ["KeyRing", "parse_recipients", "unwrap_data_key", "wrap_data_key"]
@@ -29,7 +30,7 @@ __all__ = ["KeyRing", "parse_recipients", "unwrap_data_key", "wrap_data_key"]
 _CMD_TIMEOUT = 30.0  # seconds a key command may take before we give up
 
 
-@dataclass(frozen=True)
+@record
 class KeyRing:
     """The age identities this process may decrypt with, and where each came from."""
 

@@ -32,11 +32,11 @@ import math
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from driftless.errors import ConfigError
+from driftless.records import record
 
 __all__ = [
     "ALLOW_MARK",
@@ -156,7 +156,7 @@ def _patterns() -> _Patterns:
     return _Patterns()
 
 
-@dataclass(frozen=True)
+@record
 class Finding:
     """One plaintext secret: where it is, what it looks like, never the secret itself."""
 
@@ -175,7 +175,7 @@ class Finding:
                 "kind": self.kind, "preview": self.preview}
 
 
-@dataclass(frozen=True)
+@record
 class ScanReport:
     """Everything one scan found, the files it read and what it skipped (notes)."""
 
@@ -452,7 +452,7 @@ def _scalars(node: Any, budget: list[int], seen: set[int]) -> Iterator[Any]:
 Reader = Callable[[str], "bytes | str | None"]  # bytes, a note why skipped, None: gone
 
 
-@dataclass(frozen=True)
+@record
 class _Tree:
     """Files to scan: their relative paths, how to read one, how to show one."""
 

@@ -20,7 +20,6 @@ import binascii
 import math
 import os
 import re
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -28,6 +27,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from driftless.errors import ConfigError
+from driftless.records import record
 
 __all__ = [
     "Comment",
@@ -51,7 +51,7 @@ class SecretsError(ConfigError):
     """A SOPS file cannot be read or written; the message never holds a secret value."""
 
 
-@dataclass(frozen=True)
+@record
 class Comment:
     """A comment in the tree (text after the comment character); sops encrypts these too."""
 

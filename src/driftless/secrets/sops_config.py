@@ -8,12 +8,12 @@ matches everything. Patterns are RE2, like Go's ``regexp``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from driftless.records import record
 from driftless.secrets.age_keys import parse_recipients
 from driftless.secrets.sops_cipher import SecretsError
 from driftless.secrets.sops_rules import CryptRules, compile_pattern
@@ -24,7 +24,7 @@ CONFIG_NAME = ".sops.yaml"
 _MAX_DEPTH = 100  # sops stops looking after this many parent directories
 
 
-@dataclass(frozen=True)
+@record
 class CreationRule:
     """Recipients and encryption rule chosen for one file."""
 

@@ -16,10 +16,11 @@ import datetime as dt
 import hashlib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from driftless.records import record
 from driftless.secrets import sops_formats, sops_yaml
 from driftless.secrets.age_keys import KeyRing, unwrap_data_key
 from driftless.secrets.sops_cipher import (
@@ -40,7 +41,7 @@ _UNSUPPORTED = {"pgp": "PGP", "kms": "AWS KMS", "gcp_kms": "GCP KMS", "azure_kv"
                 "hc_vault": "HashiCorp Vault", "hckms": "HuaweiCloud KMS"}
 
 
-@dataclass(frozen=True)
+@record
 class Decrypted:
     """A decrypted SOPS file: ``data`` is the plain tree (YAML/JSON/dotenv/INI) or the
     bytes (binary); ``text`` the plaintext file. Neither is ever shown in a repr."""

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, MutableMapping
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any
 
 import re2
 
+from driftless.records import record
 from driftless.secrets.sops_cipher import Comment, SecretsError
 
 __all__ = ["RULE_KEYS", "Branch", "CryptRules", "Leaf", "compile_pattern", "walk"]
@@ -49,7 +50,7 @@ def compile_pattern(name: str, pattern: str) -> Any:
         raise SecretsError(f"{name} is not a valid regular expression") from None
 
 
-@dataclass(frozen=True)
+@record
 class CryptRules:
     """The one encryption rule a file records (sops allows at most one)."""
 

@@ -26,10 +26,10 @@ import shutil
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from driftless.errors import ConfigError, SourceError
+from driftless.records import record
 from driftless.source.gitcmd import GitFailed, GitRunner, credentials_for, redact_url
 from driftless.source.semver import is_range, newest_in_range
 
@@ -40,7 +40,7 @@ _FULL_SHA = re.compile(r"[0-9a-f]{40}")
 _ALL_REFS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
 
 
-@dataclass(frozen=True)
+@record
 class SourceSpec:
     """Where the desired state lives: a Git URL, a ref and a path inside it.
 
@@ -60,7 +60,7 @@ class SourceSpec:
         return redact_url(self.url)
 
 
-@dataclass(frozen=True)
+@record
 class Source:
     """One fetched revision: the tree on disk and how the ref resolved."""
 
@@ -75,7 +75,7 @@ class Source:
         return self.revision[:7]
 
 
-@dataclass(frozen=True)
+@record
 class _Target:
     """A ref resolved against the remote: a ref name to fetch and/or a commit."""
 

@@ -17,12 +17,13 @@ import os
 import re
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from driftless.errors import ConfigError, SourceError
 from driftless.model import Sensitive, reveal
+from driftless.records import record
 
 __all__ = [
     "GitFailed",
@@ -118,7 +119,7 @@ class GitFailed(Exception):
         self.stderr = stderr
 
 
-@dataclass(frozen=True)
+@record
 class GitRunner:
     """Runs git against one bare cache with one set of credentials."""
 

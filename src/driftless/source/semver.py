@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+
+from driftless.records import record
 
 __all__ = ["Constraints", "Version", "VersionRange", "is_range", "newest_in_range", "parse_tag",
            "parse_version"]
@@ -38,7 +39,7 @@ _COMPARATOR = re.compile(r"^(>=|<=|>|<|=|~|\^)?\s*(.+)$")
 _RANGE_CHARS = set("<>=~^*| ,")
 
 
-@dataclass(frozen=True)
+@record
 class Version:
     """A parsed ``MAJOR.MINOR.PATCH[-PRE]``; compares by semver precedence."""
 
@@ -130,7 +131,7 @@ def _comparator(op: str, operand: str) -> Predicate:
     return compare[op]
 
 
-@dataclass(frozen=True)
+@record
 class VersionRange:
     """An OR of AND-groups of comparators, parsed from text like ``>=1.2 <2``."""
 
@@ -203,7 +204,7 @@ def parse_tag(text: str) -> Version | None:
     return Version(int(m[1]), int(m[2]), int(m[3]), tuple(m[4].split(".")) if m[4] else ())
 
 
-@dataclass(frozen=True)
+@record
 class _Comparator:
     op: str
     con: Version
@@ -313,7 +314,7 @@ _CHECKS: dict[str, Callable[[Version, _Comparator], bool]] = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class Constraints:
     """An OR of AND groups of Masterminds comparators (see the module docstring)."""
 

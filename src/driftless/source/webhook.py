@@ -28,10 +28,10 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from driftless.records import record
 from driftless.source.git import SourceSpec
 from driftless.source.semver import is_range, newest_in_range
 
@@ -56,7 +56,7 @@ class InvalidWebhook(ValueError):
     """The request is not a well-formed push of the named provider (answer 400)."""
 
 
-@dataclass(frozen=True)
+@record
 class PushEvent:
     """What a push webhook says: which delivery, which ref moved to which commit."""
 

@@ -15,16 +15,16 @@ side effect that the engine must look for and adopt or report.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from driftless.errors import StateError
 from driftless.model import LockInfo, StateSnapshot
+from driftless.records import record
 
 __all__ = ["Journal", "JournalEntry", "KeepsHistory", "SnapshotInfo", "StateBackend", "no_history"]
 
 
-@dataclass(frozen=True)
+@record
 class SnapshotInfo:
     """One kept snapshot of a stack (SQLite keeps the last N, S3 lists its object
     versions): which serial, when it was written, how many resources it holds and
@@ -42,7 +42,7 @@ class SnapshotInfo:
                 "resources": self.resources, "writer": self.writer}
 
 
-@dataclass(frozen=True)
+@record
 class JournalEntry:
     """One side effect: its intent and, once done, its outcome.
 

@@ -33,6 +33,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from driftless.errors import ConfigError
+from driftless.records import record
 from driftless.state.seal_guard import FALLBACK_ENV, KEY_ENV, StateKeyError
 
 __all__ = [
@@ -184,7 +185,7 @@ def _parse_scrypt_kid(kid: str) -> tuple[tuple[int, int, int], bytes] | None:
     return (log_n, r, p), salt
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True)  # init-less fields: a dataclass of its own (``record`` refuses them)
 class DataKey:
     """A stack's AES-256-GCM key, its wrapped form and whether the current key wrapped it."""
 
@@ -220,7 +221,7 @@ def wrapped_kid(wrapped: str) -> str:
     return wrapped.partition("|")[0]
 
 
-@dataclass(frozen=True)
+@record
 class StateKeys:
     """The operator's keys: ``current`` seals new writes, ``fallback`` only reads.
 

@@ -26,13 +26,14 @@ import binascii
 import json
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 
 from driftless.errors import LockHeld
 from driftless.model import LockInfo, ResourceState, StateSnapshot
+from driftless.records import record
 from driftless.state.base import Journal, JournalEntry, SnapshotInfo, StateBackend, no_history
 from driftless.state.crypto import (
     DataKey,
@@ -45,7 +46,7 @@ from driftless.state.seal_guard import DEK, DEKS, ENC, check_keys, guard_clear, 
 
 __all__ = ["EncryptedBackend", "EncryptedJournal", "guard_clear", "is_sealed"]
 
-@dataclass
+@record(frozen=False)
 class _Row:
     """One resource as stored (``inner``) and as plain, to reuse ciphertext."""
 
@@ -55,7 +56,7 @@ class _Row:
     dek_id: str
 
 
-@dataclass
+@record(frozen=False)
 class _Stack:
     """What this client last saw or wrote of one stack."""
 

@@ -51,7 +51,6 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +59,7 @@ from psycopg import sql
 
 from driftless.errors import LockHeld, StateError
 from driftless.model import LockInfo, ResourceId, ResourceState, StateSnapshot
+from driftless.records import record
 from driftless.state.base import SnapshotInfo
 from driftless.state.packed import pack_batches, unpack_batch
 from driftless.state.postgres_journal import (
@@ -86,7 +86,7 @@ _HOLDER = ("SELECT lock_id, token, info, extract(epoch FROM expires_at), "
            "expires_at <= clock_timestamp() FROM leases WHERE stack = %s")
 
 
-@dataclass(frozen=True)
+@record
 class _Held:
     """A lease this client took: the caller's lock id and our fencing token."""
 

@@ -21,7 +21,7 @@ import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -30,6 +30,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from driftless.errors import ConfigError, StateConflict, StateError
 from driftless.model import LockInfo, StateSnapshot
+from driftless.records import record
 from driftless.state.base import JournalEntry
 from driftless.state.sqlite_journal import encode
 
@@ -80,7 +81,7 @@ HISTORY_DDL = (
 )
 
 
-@dataclass(frozen=True)
+@record
 class PgLocation:
     """A parsed state URL: what libpq gets, and what may be shown."""
 

@@ -39,12 +39,12 @@ import contextlib
 import hashlib
 import marshal
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from driftless.model.background import run_detached, wait
 from driftless.model.filemap import mapped, write_private
+from driftless.records import record
 
 __all__ = ["Held", "Keyed", "Row", "RowCache"]
 
@@ -63,7 +63,7 @@ Row = tuple[IdParts, dict[str, Any], dict[str, Any], dict[str, Any], bool,
             tuple[IdParts, ...], str]
 
 
-@dataclass(frozen=True)
+@record
 class Keyed:
     """A stack's stored rows as a read selects them (address order), and their key:
     a digest of the addresses and of each ``_SPAN`` stored values, so a write that
@@ -103,7 +103,7 @@ def _key(head: bytes, spans: list[bytes]) -> bytes:
     return hashlib.sha256(b"".join([_FORMAT.to_bytes(4, "big"), head, *spans])).digest()
 
 
-@dataclass(frozen=True)
+@record
 class Held:
     """What the files hold for the rows a client knows: the base file's key and the
     rows replaced since, by position (the delta file's, or none)."""

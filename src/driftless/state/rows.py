@@ -6,9 +6,8 @@ it touches only the rows that changed. Pure data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from driftless.model import ResourceState
+from driftless.records import record
 
 __all__ = ["Fresh", "KnownRows", "Rows"]
 
@@ -18,7 +17,7 @@ Rows = dict[str, tuple[ResourceState | None, str]]
 Fresh = tuple[ResourceState, str, str, bytes]
 
 
-@dataclass(frozen=True)
+@record
 class KnownRows:
     """The rows of one stack as of (lineage, serial), kept to diff writes."""
 

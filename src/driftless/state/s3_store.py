@@ -10,10 +10,10 @@ message. Network I/O only (HTTP to S3 or an S3-compatible endpoint).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from driftless.errors import StateError
+from driftless.records import record
 
 __all__ = [
     "PreconditionFailed",
@@ -35,7 +35,7 @@ class PreconditionFailed(Exception):
     """A conditional request lost: the object changed (or exists) meanwhile."""
 
 
-@dataclass(frozen=True)
+@record
 class S3Location:
     """Where and how to reach a backend's objects (parsed from its URL)."""
 

@@ -39,7 +39,6 @@ import time
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -47,6 +46,7 @@ from urllib.parse import parse_qs, urlsplit
 from driftless.errors import ConfigError, LockHeld, StateConflict, StateError
 from driftless.model import LockInfo, ResourceId, ResourceState, StateSnapshot
 from driftless.model.gcpause import gc_paused
+from driftless.records import record
 from driftless.state.base import SnapshotInfo
 from driftless.state.packed import pack, pack_batches, unpack, unpack_batch
 from driftless.state.row_cache import Held, IdParts, Keyed, Row, RowCache
@@ -965,7 +965,7 @@ def _born(db: sqlite3.Connection, stack: str, addresses: list[str]) -> dict[str,
     return born
 
 
-@dataclass(frozen=True)
+@record
 class _Stored:
     """The stored bytes of a stack's known rows, keyed as the row cache keys them,
     and what the row cache files hold for those rows (None: nothing usable)."""

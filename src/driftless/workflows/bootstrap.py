@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
@@ -38,6 +37,7 @@ from driftless.engine import Engine
 from driftless.errors import ConfigError, StateError
 from driftless.model import ApplyResult, DesiredStack, Plan, Resource, ResourceId
 from driftless.providers import ProviderSet
+from driftless.records import record
 from driftless.render.yamlio import load_yaml_text
 from driftless.state import StateBackend, hold_lock, open_backend
 from driftless.state.s3 import parse_url
@@ -66,7 +66,7 @@ class ProjectLike(Protocol):
     def provider_config(self, env: str | None) -> Mapping[str, Mapping[str, Any]]: ...
 
 
-@dataclass(frozen=True)
+@record
 class BootstrapReport:
     """What bootstrap did: the backend's plan and results, the migration, the file edit."""
 

@@ -11,11 +11,12 @@ complete until a plan folds them in. I/O only through the backends.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
 from driftless.errors import StateConflict, StateError
 from driftless.model import StateSnapshot
+from driftless.records import record
 from driftless.state import StateBackend, hold_lock
 
 __all__ = ["Importer", "MigrationStep", "migrate_state", "plan_migration"]
@@ -28,7 +29,7 @@ class Importer(Protocol):
     def import_snapshot(self, stack: str, snap: StateSnapshot) -> None: ...
 
 
-@dataclass(frozen=True)
+@record
 class MigrationStep:
     """What migrating one stack does: ``copy``, ``same`` or ``empty`` (nothing to copy)."""
 

@@ -16,12 +16,13 @@ as text cannot run as code either.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from importlib import resources
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
+
+from driftless.records import record
 
 __all__ = ["ASSETS", "SECURITY_HEADERS", "ui_routes"]
 
@@ -45,7 +46,7 @@ SECURITY_HEADERS = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class _Asset:
     body: bytes
     media_type: str

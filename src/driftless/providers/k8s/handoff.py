@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -50,6 +49,7 @@ from driftless.providers.k8s.kustomize import (
     render_kustomize,
 )
 from driftless.providers.k8s.manifests import K8sObject, digest_text, split_objects
+from driftless.records import record
 from driftless.secrets.sops import CryptRules, encrypt_text
 
 __all__ = ["HANDLERS", "RenderedManifestsHandler", "RenderedManifestsProps"]
@@ -106,7 +106,7 @@ class RenderedManifestsProps(KustomizeValues):
         return self
 
 
-@dataclass(frozen=True)
+@record
 class Layout:
     """Where one app's files live."""
 

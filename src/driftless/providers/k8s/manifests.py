@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from driftless.errors import ProviderError
 from driftless.model import ResourceId
+from driftless.records import record
 
 __all__ = ["K8sObject", "digest_text", "split_objects"]
 
@@ -25,7 +25,7 @@ _SEPARATOR = re.compile(r"^---[ \t]*(?:#.*)?$", re.M)
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")
 
 
-@dataclass(frozen=True)
+@record
 class K8sObject:
     """One rendered object: its identity and its exact text."""
 

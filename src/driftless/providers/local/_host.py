@@ -17,11 +17,11 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from driftless.model import ResourceId
 from driftless.providers.local import _atomic
+from driftless.records import record
 
 __all__ = ["LOCAL", "Host", "LocalHost", "RunResult", "StatLike"]
 
@@ -45,7 +45,7 @@ class StatLike(Protocol):
     def st_gid(self) -> int: ...
 
 
-@dataclass(frozen=True)
+@record
 class RunResult:
     """A finished process: exit code and raw output (``timed_out``: killed at the limit)."""
 

@@ -14,7 +14,6 @@ import re
 import string
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Final
 
@@ -30,6 +29,7 @@ from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment, safe_range
 
 from driftless.errors import ProviderError
 from driftless.model import ResourceId
+from driftless.records import record
 
 __all__ = [
     "MAX_LOOP_STEPS", "MAX_OUTPUT_CHARS", "MAX_RENDER_SECONDS", "MAX_VALUE_CHARS",
@@ -66,7 +66,7 @@ def _length(value: Any) -> int:
     return len(value) if isinstance(value, str | bytes | list | tuple) else 0
 
 
-@dataclass
+@record(frozen=False)
 class _Budget:
     """One render's allowance of loop steps, output and time (kept on its Context)."""
 

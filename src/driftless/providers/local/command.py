@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,6 +34,7 @@ from driftless.model.redact import Redactor, secret_texts
 from driftless.providers.base import KindHandler, KindSpec, comparable, diff_properties
 from driftless.providers.local._host import LOCAL, Host
 from driftless.providers.local._paths import AbsPath
+from driftless.records import record
 
 __all__ = ["HANDLERS", "CommandResult", "run_command"]
 
@@ -61,7 +61,7 @@ class CommandProps(BaseModel):
     on_delete: Cmd | None = Field(None, description="run when the resource is deleted")
 
 
-@dataclass(frozen=True)
+@record
 class CommandResult:
     """What one run did: exit code, output tails (scrubbed), seconds taken."""
 

@@ -19,7 +19,6 @@ import os
 import shlex
 import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +38,7 @@ from driftless.health import (
 from driftless.model import Health, HealthCode, LiveResource, ResourceId
 from driftless.model.redact import MASK
 from driftless.providers.local import supervise
+from driftless.records import record
 
 if TYPE_CHECKING:
     from driftless.providers.local.service import ServiceProps
@@ -96,7 +96,7 @@ def default_state_dir() -> Path:
     return Path(base) / "driftless" / "services"
 
 
-@dataclass(frozen=True)
+@record
 class ServicePaths:
     """Where one service keeps its config, status and log."""
 

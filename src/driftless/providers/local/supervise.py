@@ -46,7 +46,7 @@ _MAX_BACKOFF = 10.0
 _STABLE_AFTER = 10.0  # a child that ran this long resets the backoff
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True)  # not ``record``: this file runs on remote hosts, stdlib only
 class SupervisorConfig:
     """What to run and how; stored as JSON next to the status file."""
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 from driftless.providers.ssh.target import SshTarget
+from driftless.records import record
 
 if TYPE_CHECKING:
     import asyncssh
@@ -27,7 +28,7 @@ __all__ = ["HostKeyPolicy", "Verdict"]
 _write_lock = threading.Lock()
 
 
-@dataclass
+@record(frozen=False)
 class Verdict:
     """Why a key was refused (empty: accepted)."""
 
@@ -35,7 +36,7 @@ class Verdict:
     hint: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class HostKeyPolicy:
     """Which files to trust and whether an unknown host may be trusted on first use."""
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from driftless.providers.ssh.hostkeys import HostKeyPolicy
+from driftless.records import record
 
 __all__ = ["Settings", "settings_from"]
 
 
-@dataclass(frozen=True)
+@record
 class Settings:
     """How to reach hosts: keys, host key policy, timeouts, parallelism."""
 

@@ -7,10 +7,10 @@ operation and command) under ``sudo -n``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 from driftless.errors import ConfigError, ProviderError
+from driftless.records import record
 
 __all__ = ["HostDown", "SshTarget", "parse_target"]
 
@@ -19,7 +19,7 @@ class HostDown(ProviderError):
     """The host could not be reached, refused us, or dropped the connection."""
 
 
-@dataclass(frozen=True)
+@record
 class SshTarget:
     """One host as driftless reaches it."""
 
