@@ -4,10 +4,9 @@ Why: ``dataclasses.dataclass`` compiles each method it writes on its own:
 ``__init__``, ``__repr__``, ``__eq__``, ``__hash__`` and, for a frozen class,
 ``__setattr__`` and ``__delattr__``. That is ~0.45 ms a class, and a plan
 defines ~60 of them before it reads a file: a third of its start-up.
-``record`` lets ``dataclass`` make the class (fields, frozen-ness, slots,
-``__match_args__``, pickling) and writes ``__init__``, ``__repr__``,
-``__eq__`` and ``__hash__`` itself, from one compiled text, the way
-``dataclass`` writes them:
+``record`` asks ``dataclass`` for the class alone (fields, slots,
+``__match_args__``; mutable, with no methods) and writes the methods itself,
+from one compiled text, the way ``dataclass`` writes them:
 
 - ``__init__``: the same parameters, defaults and default factories (a new
   value per call), then ``__post_init__`` when the class has one. A frozen
@@ -18,16 +17,20 @@ defines ~60 of them before it reads a file: a third of its start-up.
   (``repr=False`` leaves one out), ``...`` where it recurses;
 - ``__eq__``: same class and equal fields, of those that compare;
 - ``__hash__``: a frozen record hashes the fields that compare (or
-  ``hash=True``); a mutable one is unhashable, as a dataclass with ``eq``.
+  ``hash=True``); a mutable one is unhashable, as a dataclass with ``eq``;
+- frozen: ``__setattr__`` and ``__delattr__`` raise ``FrozenInstanceError``
+  for its fields, and a slotted record gets the ``__getstate__`` and
+  ``__setstate__`` that let copies and pickles restore them.
 
 The class is a real dataclass: ``dataclasses.fields``, ``replace`` and
-``asdict`` work on it, and assigning to a frozen record raises
-``FrozenInstanceError``. What ``record`` would not write exactly as
+``asdict`` work on it (its ``__dataclass_params__`` say mutable, which only
+``dataclass`` itself reads: a plain frozen dataclass cannot subclass a
+record). A method the class body defines itself is kept, as ``dataclass``
+keeps it (an ``__eq__`` of its own still gets the fields' ``__hash__`` when
+frozen, unless it defines that too). What ``record`` would not write as
 ``dataclass`` does is refused when the class is defined (``TypeError``):
-keyword-only, init-less or ``InitVar`` fields. A method the class body
-defines itself is kept, as ``dataclass`` keeps it (an ``__eq__`` of its own
-still gets the fields' ``__hash__`` when frozen, unless it defines that too).
-Pure.
+keyword-only, init-less or ``InitVar`` fields, and a frozen class with its
+own ``__setattr__`` or ``__delattr__``. Pure.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ __all__ = ["record"]
 
 T = TypeVar("T")
 _OWN = ("__init__", "__repr__", "__eq__", "__hash__")
+_FROZEN = ("__setattr__", "__delattr__", "__getstate__", "__setstate__")
 _INITVAR = getattr(dataclasses, "_FIELD_INITVAR", None)
 
 
@@ -70,11 +74,14 @@ def record(cls: Any = None, /, *, frozen: bool = True, slots: bool = False) -> A
     """``@dataclass(frozen=True)`` (``frozen=False``: a mutable one; ``slots=True``:
     slotted), its four methods written in one compile."""
     def make(target: type[T]) -> type[T]:
-        own = {name for name in _OWN if name in vars(target)}
+        own = {name for name in (*_OWN, *_FROZEN) if name in vars(target)}
+        if frozen and own & {"__setattr__", "__delattr__"}:
+            raise TypeError(f"record: frozen {target.__name__} defines its own __setattr__ "
+                            "or __delattr__")
         if vars(target).get("__hash__", 0) is None and "__eq__" in own:
             own.discard("__hash__")  # Python's own None for a class with only __eq__
-        made = dataclasses.dataclass(target, init=False, repr=False, eq=False, frozen=frozen,
-                                     slots=slots)
+        # frozen=False: ``dataclass`` would compile __setattr__ and __delattr__ apart
+        made = dataclasses.dataclass(target, init=False, repr=False, eq=False, slots=slots)
         _write_methods(made, frozen=frozen, own=own)
         return made
 
@@ -89,8 +96,10 @@ def _write_methods(cls: type, *, frozen: bool, own: set[str]) -> None:
     compared = [f.name for f in fields if f.compare]
     hashed = [f.name for f in fields if (f.compare if f.hash is None else f.hash)]
     shown = ", ".join(f"{f.name}={{self.{f.name}!r}}" for f in fields if f.repr)
+    names = tuple(f.name for f in fields)
     source = "\n".join([
         *_init_source(cls, fields, frozen, env),
+        *(_frozen_source(cls, names, env) if frozen else ()),
         "def __repr__(self):",
         f'    return self.__class__.__qualname__ + f"({shown})"',
         "def __eq__(self, other):",
@@ -103,8 +112,8 @@ def _write_methods(cls: type, *, frozen: bool, own: set[str]) -> None:
     exec(source, env)  # the text is built above from the field names only
     env["__init__"].__annotations__ = {**{f.name: f.type for f in fields}, "return": None}
     env["__repr__"] = reprlib.recursive_repr()(env["__repr__"])
-    for name in _OWN:
-        if name in own:
+    for name in (*_OWN, *(_FROZEN if frozen else ())):
+        if name in own or name not in env:
             continue
         method = env[name]
         method.__qualname__ = f"{cls.__qualname__}.{name}"
@@ -112,6 +121,29 @@ def _write_methods(cls: type, *, frozen: bool, own: set[str]) -> None:
         setattr(cls, name, method)
     if not frozen and "__hash__" not in own:
         cls.__hash__ = None  # type: ignore[assignment]  # mutable and equal by value
+
+
+def _frozen_source(cls: type, names: tuple[str, ...], env: dict[str, Any]) -> list[str]:
+    """``__setattr__`` and ``__delattr__`` refusing to change a field (any attribute of
+    the class itself), as ``dataclass(frozen=True)`` writes them; a slotted class also
+    gets the ``__getstate__`` and ``__setstate__`` it adds, so copies and pickles
+    restore the fields without assigning them."""
+    env.update(_cls=cls, _names=names, _Frozen=dataclasses.FrozenInstanceError,
+               _fields=dataclasses.fields)
+    lines = []
+    for method, args, verb in (("__setattr__", "name, value", "assign to"),
+                               ("__delattr__", "name", "delete")):
+        lines += [f"def {method}(self, {args}):",
+                  "    if type(self) is _cls or name in _names:",
+                  f'        raise _Frozen(f"cannot {verb} field {{name!r}}")',
+                  f"    super(_cls, self).{method}({args})"]
+    if "__slots__" in vars(cls):
+        lines += ["def __getstate__(self):",
+                  "    return [getattr(self, f.name) for f in _fields(self)]",
+                  "def __setstate__(self, state):",
+                  "    for f, value in zip(_fields(self), state):",
+                  "        _setattr(self, f.name, value)"]
+    return lines
 
 
 def _init_source(cls: type, fields: tuple[Field[Any], ...], frozen: bool,
