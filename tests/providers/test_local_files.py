@@ -50,6 +50,40 @@ def test_file_mode_change_only_chmods(tmp_path: Path) -> None:
     assert path.stat().st_ino == inode and oct(path.stat().st_mode & 0o777) == "0o600"
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o000])
+def test_the_umask_never_decides_the_mode(tmp_path: Path, umask: int,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file is created with its own mode when the umask leaves it whole (no chmod),
+    else 0600 and chmod: the final mode is the wanted one whatever the umask, even
+    one changed after driftless read it (then it is set again after the rename)."""
+    from driftless.providers.local import _atomic
+
+    created: list[int] = []
+    real_open = os.open
+
+    def spy(path: str, flags: int, mode: int = 0o777, **kw: Any) -> int:
+        if path.endswith(".tmp"):
+            created.append(mode)
+        return real_open(path, flags, mode, **kw)
+
+    monkeypatch.setattr(_atomic.os, "open", spy)
+    p = LocalProvider()
+    old = os.umask(umask)
+    try:
+        for mode in ("0644", "0600", "0755", "0640"):
+            path = tmp_path / f"f{mode}"
+            live = _apply(p, _res("file", path=str(path), content="x", mode=mode))
+            assert oct(path.stat().st_mode & 0o777) == "0o" + mode[1:]
+            assert live.attributes["mode"] == mode
+    finally:
+        os.umask(old)
+    # never wider than the wanted mode while written, and the wanted one itself when
+    # the umask read at start (022 here) leaves it whole
+    assert all(m in (0o600, 0o644, 0o755, 0o640) for m in created)
+    if _atomic._Umask.value == 0o022:
+        assert created == [0o644, 0o600, 0o755, 0o640]
+
+
 def test_file_from_source_copies_bytes(tmp_path: Path) -> None:
     src = tmp_path / "src.bin"
     src.write_bytes(b"\x00\x01bin")

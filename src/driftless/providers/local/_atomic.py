@@ -115,7 +115,8 @@ def write_atomic(path: str, data: bytes, *, mode: int, rid: ResourceId,
 
 def write_stream_atomic(path: str, chunks: Iterable[bytes], *, mode: int, rid: ResourceId,
                         owner: tuple[int, int] | None = None) -> os.stat_result:
-    """Write chunks to a temp file beside ``path``, chmod, rename over it.
+    """Write chunks to a temp file beside ``path`` (made with ``mode`` when the umask
+    allows, else 0600 and chmod), rename it over ``path``.
 
     The temp file is removed on any failure, so nothing half-written remains.
     The returned stat is taken on the open file: after the rename it is the
@@ -123,11 +124,16 @@ def write_stream_atomic(path: str, chunks: Iterable[bytes], *, mode: int, rid: R
     after the rename, which moves ctime on some file systems (ext4).
     """
     tmp = _temp_path(path)
-    fd = _create(tmp, path=path, rid=rid)
+    born = _born_mode(mode)
+    fd = _create(tmp, born, path=path, rid=rid)
     try:
-        _fill(fd, chunks, mode=mode, owner=owner)
+        _fill(fd, chunks, mode=None if born == mode else mode, owner=owner)
         os.replace(tmp, path)
-        return os.fstat(fd)
+        st = os.fstat(fd)
+        if stat.S_IMODE(st.st_mode) != mode:  # the umask was changed since it was read
+            os.fchmod(fd, mode)
+            st = os.fstat(fd)
+        return st
     except OSError as exc:
         remove_quietly(tmp)
         raise os_error(exc, path=path, rid=rid, doing="write") from None
@@ -217,11 +223,12 @@ def _alive(pid: int) -> bool:
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def _create(tmp: str, *, path: str, rid: ResourceId) -> int:
-    """Open the temp file exclusively; a leftover of a killed run is replaced."""
+def _create(tmp: str, mode: int, *, path: str, rid: ResourceId) -> int:
+    """Open the temp file exclusively with ``mode``; a leftover of a killed run is
+    replaced."""
     for _ in range(2):
         try:
-            return os.open(tmp, _CREATE_FLAGS, 0o600)
+            return os.open(tmp, _CREATE_FLAGS, mode)
         except FileExistsError:
             remove_quietly(tmp)
         except OSError as exc:
@@ -230,7 +237,38 @@ def _create(tmp: str, *, path: str, rid: ResourceId) -> int:
                    doing="write")
 
 
-def _fill(fd: int, chunks: Iterable[bytes], *, mode: int,
+def _born_mode(mode: int) -> int:
+    """The mode to create a temp file with: ``mode`` itself when the umask leaves it
+    whole (so no ``fchmod`` is needed: a system call less per file written), else
+    0600, and ``_fill`` sets ``mode``. Never wider than ``mode``, so a secret file
+    is never readable by others, not even while it is written."""
+    umask = _Umask.value
+    if umask is None or mode & ~0o777 or mode & umask:
+        return 0o600
+    return mode
+
+
+class _Umask:
+    """This process's umask, read once from ``/proc/self/status`` (``os.umask`` can
+    only be read by setting it, which races with threads creating files); None
+    where the kernel does not say, and then every file gets its ``fchmod``."""
+
+    value: int | None = None
+
+    @classmethod
+    def read(cls) -> None:
+        with contextlib.suppress(OSError, ValueError), \
+                open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    cls.value = int(line.split()[1], 8)
+                    return
+
+
+_Umask.read()
+
+
+def _fill(fd: int, chunks: Iterable[bytes], *, mode: int | None,
           owner: tuple[int, int] | None) -> None:
     for chunk in chunks:
         done = os.write(fd, chunk)
@@ -241,8 +279,8 @@ def _fill(fd: int, chunks: Iterable[bytes], *, mode: int,
     backdate(fd)  # the record taken after the write is then not racily clean
     if durable_writes():
         os.fsync(fd)
-    # fchmod on the open file: the umask must not decide the final mode
-    os.fchmod(fd, mode)
+    if mode is not None:  # created with another mode (``_born_mode``): the umask must
+        os.fchmod(fd, mode)  # not decide the final one
     if owner is not None:
         os.fchown(fd, owner[0], owner[1])
 
