@@ -170,7 +170,10 @@ def run(argv: Sequence[str]) -> None:
                          secret_env=root["secret_env"], secret_commands=root["secret_commands"])
     except RootOptionError:
         return  # refused: typer says so in its own words (nothing was changed but the env)
-    _exit(_invoke(parsed))
+    from driftless.model.gcpause import one_shot
+
+    with one_shot():  # the command exits when done: its objects are frozen, not scanned
+        _exit(_invoke(parsed))
 
 
 def _invoke(parsed: Parsed) -> int:
