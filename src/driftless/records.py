@@ -90,9 +90,11 @@ def record(cls: Any = None, /, *, frozen: bool = True, slots: bool = False) -> A
 
 def _write_methods(cls: type, *, frozen: bool, own: set[str]) -> None:
     """Add ``__init__``, ``__repr__``, ``__eq__`` and ``__hash__`` to dataclass ``cls``,
-    but those in ``own`` (its body's own)."""
+    but those in ``own`` (its body's own). The names the text uses besides the
+    fields start with ``__record_``, so no field name can shadow them."""
     fields = _plain_fields(cls)
-    env: dict[str, Any] = {"_FACTORY": _FACTORY, "_setattr": object.__setattr__}
+    env: dict[str, Any] = {"__record_factory": _FACTORY,
+                           "__record_setattr": object.__setattr__}
     compared = [f.name for f in fields if f.compare]
     hashed = [f.name for f in fields if (f.compare if f.hash is None else f.hash)]
     shown = ", ".join(f"{f.name}={{self.{f.name}!r}}" for f in fields if f.repr)
@@ -128,21 +130,22 @@ def _frozen_source(cls: type, names: tuple[str, ...], env: dict[str, Any]) -> li
     the class itself), as ``dataclass(frozen=True)`` writes them; a slotted class also
     gets the ``__getstate__`` and ``__setstate__`` it adds, so copies and pickles
     restore the fields without assigning them."""
-    env.update(_cls=cls, _names=names, _Frozen=dataclasses.FrozenInstanceError,
-               _fields=dataclasses.fields)
+    env.update({"__record_cls": cls, "__record_names": names,
+                "__record_frozen": dataclasses.FrozenInstanceError,
+                "__record_fields": dataclasses.fields})
     lines = []
     for method, args, verb in (("__setattr__", "name, value", "assign to"),
                                ("__delattr__", "name", "delete")):
         lines += [f"def {method}(self, {args}):",
-                  "    if type(self) is _cls or name in _names:",
-                  f'        raise _Frozen(f"cannot {verb} field {{name!r}}")',
-                  f"    super(_cls, self).{method}({args})"]
+                  "    if type(self) is __record_cls or name in __record_names:",
+                  f'        raise __record_frozen(f"cannot {verb} field {{name!r}}")',
+                  f"    super(__record_cls, self).{method}({args})"]
     if "__slots__" in vars(cls):
         lines += ["def __getstate__(self):",
-                  "    return [getattr(self, f.name) for f in _fields(self)]",
+                  "    return [getattr(self, f.name) for f in __record_fields(self)]",
                   "def __setstate__(self, state):",
-                  "    for f, value in zip(_fields(self), state):",
-                  "        _setattr(self, f.name, value)"]
+                  "    for f, value in zip(__record_fields(self), state):",
+                  "        __record_setattr(self, f.name, value)"]
     return lines
 
 
@@ -155,12 +158,12 @@ def _init_source(cls: type, fields: tuple[Field[Any], ...], frozen: bool,
     for f in fields:
         name = f.name
         if f.default is not MISSING:
-            env[f"_default_{name}"] = f.default
-            params.append(f"{name}=_default_{name}")
+            env[f"__record_default_{name}"] = f.default
+            params.append(f"{name}=__record_default_{name}")
         elif f.default_factory is not MISSING:
-            env[f"_factory_{name}"] = f.default_factory
-            params.append(f"{name}=_FACTORY")
-            body.append(f"if {name} is _FACTORY: {name} = _factory_{name}()")
+            env[f"__record_factory_{name}"] = f.default_factory
+            params.append(f"{name}=__record_factory")
+            body.append(f"if {name} is __record_factory: {name} = __record_factory_{name}()")
         else:
             params.append(name)
         body.append(_assign(cls, me, name, frozen, env))
@@ -187,10 +190,10 @@ def _assign(cls: type, me: str, name: str, frozen: bool, env: dict[str, Any]) ->
     slot's descriptor when ``cls`` has one for it, else as the dataclass would."""
     slot = next((vars(k)[name] for k in cls.__mro__ if name in vars(k)), None)
     if isinstance(slot, types.MemberDescriptorType):
-        env[f"_set_{name}"] = slot.__set__
-        return f"_set_{name}({me}, {name})"
+        env[f"__record_set_{name}"] = slot.__set__
+        return f"__record_set_{name}({me}, {name})"
     if frozen:
-        return f"_setattr({me}, {name!r}, {name})"
+        return f"__record_setattr({me}, {name!r}, {name})"
     return f"{me}.{name} = {name}"
 
 

@@ -167,15 +167,26 @@ def test_inherited_fields_and_own_methods_are_kept() -> None:
     assert OwnEq(1) == OwnEq(2) and hash(OwnEq(1)) == hash((1,))  # the fields' hash
 
 
-def test_a_field_named_self() -> None:
-    @record
-    class Peer:
-        """Whether a peer is this node."""
+def test_fields_named_like_what_the_methods_use() -> None:
+    for options in ({}, {"slots": True}, {"frozen": False}):
+        @record(**options)
+        class Peer:
+            """Whether a peer is this node (and names the written methods could use)."""
 
-        name: str
-        self: bool = False
+            name: str
+            self: bool = False
+            _setattr: int = 1
+            _cls: int = 2
+            other: int = 3
+            value: dict[str, int] = field(default_factory=dict)
 
-    assert Peer("a", True).self is True and Peer(name="b").self is False
+        peer = Peer("a", True, 5, 6, 7, {"k": 1})
+        assert (peer.name, peer.self, peer._setattr, peer._cls, peer.other, peer.value) == (
+            "a", True, 5, 6, 7, {"k": 1})
+        assert Peer(name="b").self is False and Peer("b") == Peer("b")
+        if options.get("frozen", True):
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                peer.other = 1
 
 
 def test_a_missing_argument_is_the_usual_type_error() -> None:
