@@ -82,4 +82,6 @@ def test_a_document_with_aliases_is_not_consumed(monkeypatch: pytest.MonkeyPatch
     assert seen == [False]
     assert doc["one"] == doc["two"] == {"x": 1, "y": [1, 2]}
     load_yaml_text("plain: 1\n", "s.yaml")
+    assert seen == [False]  # built from the parser's events, no node tree (test_yaml_events)
+    assert load_yaml_text("n: !!int '7'\n", "s.yaml") == {"n": 7}  # a tag: left to the nodes
     assert seen == [False, True]

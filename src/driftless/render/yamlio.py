@@ -1,9 +1,12 @@
 """Reading the user's YAML quickly while keeping file:line:col for messages.
 
-PyYAML's C parser (``CBaseLoader``) composes the node tree; ``_Builder``
-turns it into values and records where every key, value and list item
-starts, so a problem found much later (a bad reference, a schema error)
-still points at its line. Parsed files are cached by content digest for the
+PyYAML's C parser reads the text. A document without aliases (nearly all)
+is built straight from the parser's events (``_EventBuilder``); anything
+else, and anything that document holds which must be reported, goes the
+longer way: the parser composes the node tree and ``_Builder`` turns it into
+values. Both record where every key, value and list item starts, so a
+problem found much later (a bad reference, a schema error) still points at
+its line. Parsed files are cached by content digest for the
 life of one ``YamlCache``, so a no-op re-render parses nothing.
 
 Files come from untrusted repositories, so loading one must never hang,
@@ -328,6 +331,129 @@ def _compose(text: str, name: str, limits: Limits) -> yaml.Node | None:
         loader.dispose()
 
 
+class _Fallback(Exception):
+    """Something only the node builder reports exactly (an error, a problem, a tag,
+    an anchor): the document is built again that way."""
+
+
+class _EventBuilder:
+    """Builds a document without aliases straight from the C parser's events.
+
+    Composing the node tree first (``_compose``) holds ~45 MB for 60,000 lines
+    before a value is built, the peak of loading a large written-out stack;
+    the events are let go one by one instead. It gives exactly the node
+    builder's values and locations for a clean document, and leaves anything
+    else to it (``_Fallback``): a syntax error, a bad scalar, a duplicate key,
+    an explicit tag, an anchor, too deep a nesting, a second document, so every
+    message stays the node builder's own.
+    """
+
+    def __init__(self, loader: Any, name: str, max_depth: int) -> None:
+        lib = _yaml()
+        self.get, self.name, self.max_depth = loader.get_event, name, max_depth
+        self.scalar, self.mapping, self.sequence = (
+            lib.ScalarEvent, lib.MappingStartEvent, lib.SequenceStartEvent)
+        self.mapping_end, self.sequence_end = lib.MappingEndEvent, lib.SequenceEndEvent
+
+    def document(self, lib: Any) -> tuple[bool, Any]:
+        """(whether the stream held a document, its value)."""
+        get = self.get
+        get()  # the stream's start
+        if isinstance(get(), lib.StreamEndEvent):
+            return False, None
+        value = self.value(get(), 0)
+        get()  # the document's end
+        if not isinstance(get(), lib.StreamEndEvent):
+            raise _Fallback  # a second document: the node builder names it
+        return True, value
+
+    def value(self, event: Any, depth: int) -> Any:
+        """The value that starts with ``event``, found inside ``depth`` maps and lists."""
+        kind = event.__class__
+        if kind is self.scalar:
+            return self._scalar(event)
+        if event.anchor is not None or depth >= self.max_depth or (
+                kind is not self.mapping and kind is not self.sequence):
+            raise _Fallback  # an anchor, too deep, or an alias
+        if kind is self.mapping:
+            return self._mapping(event, depth + 1)
+        return self._sequence(event, depth + 1)
+
+    def _scalar(self, event: Any) -> Any:
+        """``_Builder._scalar`` of an untagged scalar."""
+        if event.anchor is not None or event.tag not in (None, "!"):
+            raise _Fallback
+        value = event.value
+        if event.style:
+            return Quoted(value) if "${" in value else value
+        if value[:1] in _NUMERIC or value in _WORDS:
+            try:
+                return plain_scalar(value)
+            except _SCALAR_ERRORS:
+                raise _Fallback from None
+        return value
+
+    def _mapping(self, start: Any, depth: int) -> LocDict:
+        name, get, scalar, end, value = self.name, self.get, self.scalar, self.mapping_end, \
+            self.value
+        out = _new_dict(LocDict)
+        mark = start.start_mark
+        out.loc = (name, mark.line + 1, mark.column + 1)
+        locs: dict[str, Loc] = {}
+        key_locs: dict[str, Loc] = {}
+        out.locs, out.key_locs = locs, key_locs
+        while True:
+            event = get()
+            if event.__class__ is end:
+                return out
+            if event.__class__ is scalar:
+                if event.anchor is not None or event.tag not in (None, "!"):
+                    raise _Fallback
+                key = event.value
+            else:
+                key = str(value(event, depth))
+            mark = event.start_mark
+            if key in out:
+                raise _Fallback  # a duplicate key: reported by the node builder
+            event = get()
+            out[key] = value(event, depth)
+            key_locs[key] = (name, mark.line + 1, mark.column + 1)
+            mark = event.start_mark
+            locs[key] = (name, mark.line + 1, mark.column + 1)
+
+    def _sequence(self, start: Any, depth: int) -> LocList:
+        name, get, end, value = self.name, self.get, self.sequence_end, self.value
+        out = _new_list(LocList)
+        mark = start.start_mark
+        out.loc = (name, mark.line + 1, mark.column + 1)
+        locs: list[Loc] = []
+        while True:
+            event = get()
+            if event.__class__ is end:
+                out.locs = locs
+                return out
+            out.append(value(event, depth))
+            mark = event.start_mark
+            locs.append((name, mark.line + 1, mark.column + 1))
+
+
+def _from_events(text: str, name: str, limits: Limits) -> tuple[bool, Any]:
+    """(True, value) when ``_EventBuilder`` built the document (None: no document),
+    else (False, None) for the node builder to do."""
+    lib = _yaml()
+    try:
+        loader = _LOADER(text)
+    except UnicodeEncodeError:
+        return False, None
+    try:
+        found, value = _EventBuilder(loader, name, limits.yaml_depth).document(lib)
+    except (_Fallback, lib.YAMLError, RecursionError):
+        return False, None
+    finally:
+        loader.dispose()
+    return True, value if found else None
+
+
 def _build(node: yaml.Node, name: str, limits: Limits, *, consume: bool = False) -> Any:
     """The document's value; every bad scalar or duplicate key is reported at once.
     ``consume``: the document has no aliases, so the tree is let go while built."""
@@ -351,6 +477,10 @@ def load_yaml_text(text: str, name: str, *, limits: Limits | None = None) -> Any
     if len(text) > limits.file_bytes:  # characters are at least a byte each
         raise RenderError([too_big(name, limits.file_bytes)])
     with gc_paused():  # a large tree of new objects: the GC would rescan it quadratically
+        if not may_alias(text):
+            built, doc = _from_events(text, name, limits)
+            if built:
+                return doc
         node = _compose(text, name, limits)
         if node is None:
             return None
