@@ -14,7 +14,8 @@ import pytest
 from driftless.errors import RenderError
 from driftless.model.policy import Limits
 from driftless.render import yamlio
-from driftless.render.yamlio import LocDict, LocList, load_yaml_text
+from driftless.render.yamlio import load_yaml_text
+from yaml_shapes import shape
 
 DOCS = [
     "a: 1\nb: [x, {c: 2, d: [3, 4]}]\ne: {f: 'q ${var.x}', g: null, h: true}\n",
@@ -24,16 +25,6 @@ DOCS = [
     "long: " + "x" * 5000 + "\nlist: [" + ", ".join(["y" * 300] * 3) + "]\n",
     "? [complex, key]\n: value\nplain: 1.5\nquoted: \"2\"\n",
 ]
-
-
-def _shape(value: Any) -> Any:
-    """Values with every location they carry, for an exact comparison."""
-    if isinstance(value, LocDict):
-        return ("M", value.loc, {k: _shape(v) for k, v in value.items()},
-                dict(value.locs), dict(value.key_locs))
-    if isinstance(value, LocList):
-        return ("L", value.loc, [_shape(v) for v in value], list(value.locs))
-    return (type(value).__name__, value)
 
 
 def _node(text: str) -> Any:
@@ -47,7 +38,7 @@ def _both(text: str) -> tuple[Any, Any]:
     built = []
     for consume in (False, True):
         node = _node(text)
-        built.append(_shape(yamlio._build(node, "s.yaml", limits, consume=consume)))
+        built.append(shape(yamlio._build(node, "s.yaml", limits, consume=consume)))
     return built[0], built[1]
 
 
@@ -55,7 +46,7 @@ def _both(text: str) -> tuple[Any, Any]:
 def test_the_consuming_build_gives_the_same_values_and_locations(text: str) -> None:
     kept, consumed = _both(text)
     assert kept == consumed
-    assert _shape(load_yaml_text(text, "s.yaml")) == kept  # the path load takes
+    assert shape(load_yaml_text(text, "s.yaml")) == kept  # the path load takes
 
 
 def test_problems_are_the_same() -> None:

@@ -17,7 +17,8 @@ import pytest
 from driftless.errors import RenderError
 from driftless.model.policy import Limits
 from driftless.render import yamlio
-from driftless.render.yamlio import LocDict, LocList, load_yaml_text
+from driftless.render.yamlio import load_yaml_text
+from yaml_shapes import shape
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,16 +54,6 @@ LEFT_TO_NODES = [
 ]
 
 
-def _shape(value: Any) -> Any:
-    """Values with their types and every location they carry."""
-    if isinstance(value, LocDict):
-        return ("M", value.loc, {k: _shape(v) for k, v in value.items()},
-                dict(value.locs), dict(value.key_locs))
-    if isinstance(value, LocList):
-        return ("L", value.loc, [_shape(v) for v in value], list(value.locs))
-    return (type(value).__name__, value)
-
-
 def _by_nodes(text: str) -> Any:
     limits = Limits()
     node = yamlio._compose(text, "s.yaml", limits)
@@ -71,7 +62,7 @@ def _by_nodes(text: str) -> Any:
 
 def _outcome(load: Any, text: str) -> Any:
     try:
-        return ("value", _shape(load(text)))
+        return ("value", shape(load(text)))
     except RenderError as exc:
         return ("error", [(p.message, p.file, p.line, p.column) for p in exc.problems])
 
@@ -80,7 +71,7 @@ def _outcome(load: Any, text: str) -> Any:
 def test_a_clean_document_is_built_from_events_exactly(text: str) -> None:
     built, doc = yamlio._from_events(text, "s.yaml", Limits())
     assert built
-    assert _shape(doc) == _shape(_by_nodes(text))
+    assert shape(doc) == shape(_by_nodes(text))
 
 
 @pytest.mark.parametrize("text", LEFT_TO_NODES)

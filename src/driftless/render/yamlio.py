@@ -190,6 +190,34 @@ class _TooDeep(Exception):
         self.problem = problem
 
 
+def _untagged(value: str, style: str | None) -> Any:
+    """The value of an untagged scalar: quoted text stays text (``Quoted`` when it
+    holds ``${``), a plain one follows the YAML 1.2 core schema. Plain words skip
+    ``plain_scalar``: most scalars are. Raises what ``plain_scalar`` raises."""
+    if style:
+        return Quoted(value) if "${" in value else value
+    if value[:1] in _NUMERIC or value in _WORDS:
+        return plain_scalar(value)
+    return value
+
+
+def _located_dict(name: str, mark: Any) -> tuple[LocDict, dict[str, Loc], dict[str, Loc]]:
+    """A new ``LocDict`` written at ``mark``, and its value and key location maps
+    (``__init__`` skipped: the builders set every slot)."""
+    out = _new_dict(LocDict)
+    out.loc = (name, mark.line + 1, mark.column + 1)
+    out.locs, out.key_locs = {}, {}
+    return out, out.locs, out.key_locs
+
+
+def _located_list(name: str, mark: Any) -> tuple[LocList, list[Loc]]:
+    """A new ``LocList`` written at ``mark``, and its item location list."""
+    out = _new_list(LocList)
+    out.loc = (name, mark.line + 1, mark.column + 1)
+    out.locs = []
+    return out, out.locs
+
+
 class _Builder:
     """Turns composed nodes into values; faster than PyYAML's constructor.
 
@@ -222,18 +250,12 @@ class _Builder:
         return self._sequence(node, depth + 1)
 
     def _scalar(self, node: yaml.ScalarNode) -> Any:
-        """A scalar's value; a bad one is recorded and kept as text. Plain words
-        skip ``plain_scalar``: most scalars are."""
+        """A scalar's value; a bad one is recorded and kept as text."""
         try:
             if node.tag != _STR:  # an explicit tag such as !!int
                 fn = _SCALARS.get(node.tag)
                 return fn(self._constructor, node) if fn is not None else node.value
-            value = node.value
-            if node.style:
-                return Quoted(value) if "${" in value else value
-            if value[:1] in _NUMERIC or value in _WORDS:
-                return plain_scalar(value)
-            return value
+            return _untagged(node.value, node.style)
         except _SCALAR_ERRORS:
             self.problems.append(self._bad_scalar(node))
             return node.value
@@ -271,12 +293,7 @@ class _Builder:
         is skipped, which pays for recording the key locations.
         """
         name, build = self.name, self.build
-        out = _new_dict(LocDict)
-        mark = node.start_mark
-        out.loc = (name, mark.line + 1, mark.column + 1)
-        locs: dict[str, Loc] = {}
-        key_locs: dict[str, Loc] = {}
-        out.locs, out.key_locs = locs, key_locs
+        out, locs, key_locs = _located_dict(name, node.start_mark)
         pairs, consume = node.value, self.consume
         for n, (key_node, value_node) in enumerate(pairs):
             key = key_node.value if isinstance(key_node, _SCALAR_NODE) else str(
@@ -296,10 +313,7 @@ class _Builder:
     def _sequence(self, node: yaml.Node, depth: int) -> LocList:
         """A ``LocList`` recording where each item was written."""
         name, build = self.name, self.build
-        out = _new_list(LocList)
-        mark = node.start_mark
-        out.loc = (name, mark.line + 1, mark.column + 1)
-        locs: list[Loc] = []
+        out, locs = _located_list(name, node.start_mark)
         children, consume = node.value, self.consume
         for n, child in enumerate(children):
             out.append(build(child, depth))
@@ -307,7 +321,6 @@ class _Builder:
             locs.append((name, mark.line + 1, mark.column + 1))
             if consume:
                 children[n] = None
-        out.locs = locs
         return out
 
 
@@ -334,6 +347,9 @@ def _compose(text: str, name: str, limits: Limits) -> yaml.Node | None:
 class _Fallback(Exception):
     """Something only the node builder reports exactly (an error, a problem, a tag,
     an anchor): the document is built again that way."""
+
+
+_UNTAGGED = (None, "!")  # the tags of an event the parser left for the resolver
 
 
 class _EventBuilder:
@@ -381,37 +397,27 @@ class _EventBuilder:
 
     def _scalar(self, event: Any) -> Any:
         """``_Builder._scalar`` of an untagged scalar."""
-        if event.anchor is not None or event.tag not in (None, "!"):
-            raise _Fallback
-        value = event.value
-        if event.style:
-            return Quoted(value) if "${" in value else value
-        if value[:1] in _NUMERIC or value in _WORDS:
-            try:
-                return plain_scalar(value)
-            except _SCALAR_ERRORS:
-                raise _Fallback from None
-        return value
+        if event.anchor is not None or event.tag not in _UNTAGGED:
+            raise _Fallback  # an anchor or a tag: the node builder's to handle
+        try:
+            return _untagged(event.value, event.style)
+        except _SCALAR_ERRORS:
+            raise _Fallback from None
 
     def _mapping(self, start: Any, depth: int) -> LocDict:
         name, get, scalar, end, value = self.name, self.get, self.scalar, self.mapping_end, \
             self.value
-        out = _new_dict(LocDict)
-        mark = start.start_mark
-        out.loc = (name, mark.line + 1, mark.column + 1)
-        locs: dict[str, Loc] = {}
-        key_locs: dict[str, Loc] = {}
-        out.locs, out.key_locs = locs, key_locs
+        out, locs, key_locs = _located_dict(name, start.start_mark)
         while True:
             event = get()
             if event.__class__ is end:
                 return out
-            if event.__class__ is scalar:
-                if event.anchor is not None or event.tag not in (None, "!"):
-                    raise _Fallback
+            if event.__class__ is not scalar:
+                key = str(value(event, depth))
+            elif event.anchor is None and event.tag in _UNTAGGED:
                 key = event.value
             else:
-                key = str(value(event, depth))
+                raise _Fallback
             mark = event.start_mark
             if key in out:
                 raise _Fallback  # a duplicate key: reported by the node builder
@@ -423,14 +429,10 @@ class _EventBuilder:
 
     def _sequence(self, start: Any, depth: int) -> LocList:
         name, get, end, value = self.name, self.get, self.sequence_end, self.value
-        out = _new_list(LocList)
-        mark = start.start_mark
-        out.loc = (name, mark.line + 1, mark.column + 1)
-        locs: list[Loc] = []
+        out, locs = _located_list(name, start.start_mark)
         while True:
             event = get()
             if event.__class__ is end:
-                out.locs = locs
                 return out
             out.append(value(event, depth))
             mark = event.start_mark
@@ -476,15 +478,16 @@ def load_yaml_text(text: str, name: str, *, limits: Limits | None = None) -> Any
     limits = limits or Limits()
     if len(text) > limits.file_bytes:  # characters are at least a byte each
         raise RenderError([too_big(name, limits.file_bytes)])
+    aliased = may_alias(text)
     with gc_paused():  # a large tree of new objects: the GC would rescan it quadratically
-        if not may_alias(text):
+        if not aliased:
             built, doc = _from_events(text, name, limits)
             if built:
                 return doc
         node = _compose(text, name, limits)
         if node is None:
             return None
-        if may_alias(text):
+        if aliased:
             check_aliases(node, text, name, limits.yaml_alias_nodes)
             return _build(node, name, limits)
         return _build(node, name, limits, consume=True)
