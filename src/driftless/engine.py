@@ -49,11 +49,11 @@ from driftless.model.redact import (
 from driftless.plan import PlanOptions, is_cheap, plan_stack, read_resources
 from driftless.plan.memo import (
     CleanMemo,
-    RowTexts,
+    StoredRows,
     clean_plan,
     no_op_keys,
-    row_texts,
     settled_changes,
+    stored_rows,
     worth_remembering,
 )
 from driftless.providers import ProviderSet, comparable
@@ -131,8 +131,8 @@ class Engine:
                 quick = self._clean_plan(desired, stored)
                 if quick is not None:
                     return quick
-            texts = row_texts(self.backend, desired.name) if memo is not None else {}
-            settled, keys = self._settled(memo, desired, stored, texts)
+            rows = stored_rows(self.backend, desired.name) if memo is not None else {}
+            settled, keys = self._settled(memo, desired, stored, rows)
             snapshot, moved = self._migrate(desired, stored, settled=settled)
             notes += moved
             options = PlanOptions(destroy=destroy, refresh=refresh, workers=self.workers,
@@ -145,12 +145,12 @@ class Engine:
                 if worth_remembering(the_plan, desired, snapshot):
                     memo.remember(entry)
                 memo.remember_resources(desired.name, no_op_keys(
-                    the_plan, desired, stored, snapshot, keys, settled, texts))
+                    the_plan, desired, stored, snapshot, keys, settled, rows))
             return the_plan
 
     def _settled(
         self, memo: CleanMemo | None, desired: DesiredStack, stored: StateSnapshot,
-        texts: RowTexts,
+        rows: StoredRows,
     ) -> tuple[dict[ResourceId, Change], dict[ResourceId, bytes]]:
         """The resources whose no-op the last full plan already found (``plan.memo``)
         and their keys; none without a memo or when a stat is refused."""
@@ -159,7 +159,7 @@ class Engine:
         keys: dict[ResourceId, bytes] = {}
         try:
             settled = settled_changes(desired, stored, self.providers,
-                                      memo.no_op_resources(desired.name), keys, texts)
+                                      memo.no_op_resources(desired.name), keys, rows)
         except DriftlessError:
             return {}, {}
         return settled, keys

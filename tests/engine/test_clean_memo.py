@@ -230,13 +230,14 @@ def test_a_rewritten_state_row_is_planned_in_full(tmp_path: Path, reads: list[st
     assert planned == _without_memo(tmp_path).plan(desired)
 
 
-def test_a_new_client_settles_by_the_stored_row_texts(
+def test_a_new_client_settles_by_the_stored_rows(
         tmp_path: Path, reads: list[str]) -> None:
-    """Keys recorded by one client (rows it wrote, keyed by their text) are found by
-    the next (rows it read back): the text is the row, whoever holds it."""
+    """Keys recorded by one client (rows it wrote, keyed by their stored bytes) are
+    found by the next (rows it read back): the stored row is the row, whoever holds it."""
     eng, desired = _applied(tmp_path, n=6)
     _plan(eng, desired)
-    assert eng.backend.row_texts("files")  # type: ignore[attr-defined]
+    held = eng.backend.stored_rows("files")  # type: ignore[attr-defined]
+    assert held and all(isinstance(stored, bytes) for _, stored in held.values())
     first, *rest = desired.resources
     edited = _stack([_file(Path(first.properties["path"]), "new\n"), *rest])
     reads.clear()
@@ -245,23 +246,23 @@ def test_a_new_client_settles_by_the_stored_row_texts(
     assert planned == _without_memo(tmp_path).plan(edited)
 
 
-class _NoTexts:
-    """A backend that keeps no row texts (as S3 or an encrypting wrapper)."""
+class _NoStoredRows:
+    """A backend that keeps no stored rows (as S3 or an encrypting wrapper)."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
 
     def __getattr__(self, name: str) -> Any:
-        if name == "row_texts":
+        if name == "stored_rows":
             raise AttributeError(name)
         return getattr(self.inner, name)
 
 
-def test_a_backend_without_row_texts_keys_rows_by_their_values(
+def test_a_backend_without_stored_rows_keys_rows_by_their_values(
         tmp_path: Path, reads: list[str]) -> None:
     _applied(tmp_path, n=4)
     memo = CleanMemo(tmp_path / ".driftless" / "cache", key=KEY)
-    eng = Engine(providers=ProviderSet(), backend=_NoTexts(backend(tmp_path)), workers=2,
+    eng = Engine(providers=ProviderSet(), backend=_NoStoredRows(backend(tmp_path)), workers=2,
                  memo=memo)
     desired = _stack([_file(tmp_path / "files" / f"f{i}.txt", f"body {i}\n" * 20)
                       for i in range(4)])

@@ -52,13 +52,13 @@ from driftless.model import (
 from driftless.model.filemap import mapped, write_private
 from driftless.plan.validate import all_dependencies
 
-__all__ = ["KEEP", "CleanMemo", "RowTexts", "clean_plan", "no_op_keys", "resource_key",
-           "row_texts", "settled_changes", "worth_remembering"]
+__all__ = ["KEEP", "CleanMemo", "StoredRows", "clean_plan", "no_op_keys", "resource_key",
+           "settled_changes", "stored_rows", "worth_remembering"]
 
 KEEP = 64
 """Entries kept; each new render digest or state serial of a stack makes another."""
 
-_FORMAT = 3
+_FORMAT = 4  # 4: rows keyed by their stored bytes
 _PREFIX = "clean-"
 _SIZE = 32
 _KEY = 16  # bytes of each resource key
@@ -193,30 +193,31 @@ def worth_remembering(the_plan: Plan, desired: DesiredStack, snapshot: StateSnap
     return True
 
 
-RowTexts = Mapping[int, tuple[ResourceState, str]]
-"""The stored JSON text of state rows by ``id()`` of the very ``ResourceState`` it
-holds (``row_texts``): a row's text is the row, so it keys the row without
-marshalling its attributes, private and inputs again."""
+StoredRows = Mapping[int, tuple[ResourceState, str | bytes]]
+"""State rows as stored (packed bytes, or JSON text) by ``id()`` of the very
+``ResourceState`` each holds (``stored_rows``): the same stored value is the same
+row, so it keys the row without marshalling its attributes, private and inputs
+again (and a packed row is ~4x shorter to hash than its text)."""
 
 
-def row_texts(backend: Any, stack: str) -> RowTexts:
-    """The row texts a row-per-resource backend keeps for ``stack`` (SQLite:
-    ``row_texts``), by identity of the state each holds; empty for a backend that
-    keeps none, whose rows are keyed by their values instead."""
-    rows = getattr(backend, "row_texts", None)
+def stored_rows(backend: Any, stack: str) -> StoredRows:
+    """The rows as stored that a row-per-resource backend keeps for ``stack``
+    (SQLite: ``stored_rows``), by identity of the state each holds; empty for a
+    backend that keeps none, whose rows are keyed by their values instead."""
+    rows = getattr(backend, "stored_rows", None)
     if rows is None:
         return {}
     return {id(entry[0]): entry for entry in rows(stack).values() if entry[0] is not None}
 
 
-def resource_key(res: Resource, st: ResourceState, texts: RowTexts | None = None
+def resource_key(res: Resource, st: ResourceState, rows: StoredRows | None = None
                  ) -> bytes | None:
     """A digest of everything a resource's own plan depends on: its address,
     properties, dependencies and protection, and its state row. None when a value
     is not plain data (a secret, a value waiting on another resource, an unknown).
 
-    The row enters as its stored text when ``texts`` holds this very row (the
-    same text is the same row), else as its values: one backend always keys a
+    The row enters as it is stored when ``rows`` holds this very row (the same
+    stored bytes are the same row), else as its values: one backend always keys a
     row the same way, so a key recorded by one run is found by the next.
     """
     wanted: Any = (tuple(res.id), res.properties,
@@ -224,9 +225,10 @@ def resource_key(res: Resource, st: ResourceState, texts: RowTexts | None = None
                    res.protect)
     try:
         data = marshal.dumps(wanted)
-        found = texts.get(id(st)) if texts else None
+        found = rows.get(id(st)) if rows else None
         if found is not None and found[0] is st:
-            row = b"t" + found[1].encode()
+            stored = found[1]
+            row = b"b" + stored if isinstance(stored, bytes) else b"t" + stored.encode()
         else:
             values: Any = (st.attributes, st.private, st.inputs, st.protect, [
                 tuple(d) for d in st.depends_on] if st.depends_on else None)
@@ -238,7 +240,7 @@ def resource_key(res: Resource, st: ResourceState, texts: RowTexts | None = None
 
 def settled_changes(desired: DesiredStack, snapshot: StateSnapshot, providers: Any,
                     known: frozenset[bytes], keys: dict[ResourceId, bytes],
-                    texts: RowTexts | None = None) -> dict[ResourceId, Change]:
+                    rows: StoredRows | None = None) -> dict[ResourceId, Change]:
     """The resources whose plan is the no-op the last full plan made for them: same
     key (``resource_key``), no triggers, and the kind says from a stat that the
     object is still as recorded. The rest are planned in full. ``keys`` receives
@@ -247,12 +249,12 @@ def settled_changes(desired: DesiredStack, snapshot: StateSnapshot, providers: A
     if not known:
         return out
     by_provider: dict[str, list[tuple[Resource, LiveResource, bytes]]] = {}
-    rows = snapshot.resources
+    states = snapshot.resources
     for res in desired.resources:
-        st = rows.get(res.id)
+        st = states.get(res.id)
         if st is None or res.triggered_by:
             continue
-        key = resource_key(res, st, texts)
+        key = resource_key(res, st, rows)
         if key is not None and key in known:
             by_provider.setdefault(res.id.provider, []).append((res, st.live(), key))
     for name, found in by_provider.items():
@@ -280,7 +282,7 @@ def _unchanged(provider: Any, pairs: list[tuple[Resource, LiveResource]]) -> Seq
 def no_op_keys(the_plan: Plan, desired: DesiredStack, stored: StateSnapshot,
                planned: StateSnapshot, keys: Mapping[ResourceId, bytes],
                settled: Mapping[ResourceId, Change] | None = None,
-               texts: RowTexts | None = None) -> list[bytes]:
+               rows: StoredRows | None = None) -> list[bytes]:
     """The keys of the resources a full plan found unchanged, exactly as
     ``settled_changes`` would rebuild them: no-op, read back as recorded, their
     state row not rewritten by the plan's migration, no triggers. A change that is
@@ -301,7 +303,7 @@ def no_op_keys(the_plan: Plan, desired: DesiredStack, stored: StateSnapshot,
                 or change.refused or change.unmanaged or change.adopt
                 or change.prior != st.live()):
             continue
-        key = keys.get(change.id) or resource_key(res, st, texts)
+        key = keys.get(change.id) or resource_key(res, st, rows)
         if key is not None:
             found.append(key)
     return found

@@ -61,7 +61,7 @@ from driftless.errors import LockHeld, StateError
 from driftless.model import LockInfo, ResourceId, ResourceState, StateSnapshot
 from driftless.records import record
 from driftless.state.base import SnapshotInfo
-from driftless.state.packed import pack_batches, unpack_batch
+from driftless.state.packed import pack_batches, unpack, unpack_batch
 from driftless.state.postgres_journal import (
     DDL,
     HISTORY_DDL,
@@ -414,7 +414,7 @@ class PostgresBackend:
             return
         cur.execute("SELECT address, serial FROM resources WHERE stack = %s", (stack,))
         born = {str(a): int(s) for a, s in cur.fetchall()}
-        versions = [(a, born[a], prior[a][1]) for a in sorted(replaced) if a in born]
+        versions = [(a, born[a], unpack(prior[a][1])) for a in sorted(replaced) if a in born]
         cur.executemany(
             "INSERT INTO snapshot_rows (stack, died, part, body) VALUES (%s, %s, %s, %s) "
             "ON CONFLICT (stack, died, part) DO UPDATE SET body = excluded.body",
@@ -483,8 +483,10 @@ class PostgresBackend:
         for rid, rs in snap.resources.items():
             address = str(rid)
             before = prior.get(address)
-            # The very object we stored is unchanged: skip re-encoding it.
-            text = before[1] if before and before[0] is rs else encode(address, rs.to_json())
+            # The very object we stored is unchanged: skip re-encoding it. (A row is
+            # stored as its text here, so ``unpack`` gives that very str.)
+            text = unpack(before[1]) if before and before[0] is rs else \
+                encode(address, rs.to_json())
             rows[address] = (rs, text)
             if before is None or before[1] != text:
                 changed.append((stack, address, text, snap.serial))

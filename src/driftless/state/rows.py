@@ -11,8 +11,11 @@ from driftless.records import record
 
 __all__ = ["Fresh", "KnownRows", "Rows"]
 
-# address -> (the ResourceState it came from, if known, and its stored JSON text)
-Rows = dict[str, tuple[ResourceState | None, str]]
+# address -> (the ResourceState it came from, if known, and the row as stored: the
+# packed bytes (SQLite), or its JSON text (PostgreSQL; SQLite rows an older version
+# wrote)). The same stored value is the same row; a row is compared and keyed by it
+# (``plan.memo.resource_key``), so its JSON text need not be held (~5 MB for 10,000).
+Rows = dict[str, tuple[ResourceState | None, str | bytes]]
 # a row the journal encoded as an outcome: (state, address, JSON text, packed bytes)
 Fresh = tuple[ResourceState, str, str, bytes]
 

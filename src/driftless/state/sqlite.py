@@ -401,12 +401,12 @@ class SQLiteBackend:
             selected = db.execute(_ROWS, (stack,)).fetchall()
         keyed = Keyed.of([address for address, _ in selected], [doc for _, doc in selected])
         del selected
-        outputs, states, texts, held = self._decode_cached(stack, meta[2], keyed)
+        outputs, states, held = self._decode_cached(stack, meta[2], keyed)
         resources = {}
         known: Rows = {}
-        for address, rs, text in zip(keyed.addresses, states, texts, strict=True):
+        for address, rs, value in zip(keyed.addresses, states, keyed.stored, strict=True):
             resources[rs.id] = rs
-            known[address] = (rs, text)
+            known[address] = (rs, value)
         self._remember(stack, KnownRows(meta[0], meta[1], known), _Stored(keyed, held))
         with self._guard:
             if held is None:
@@ -435,27 +435,26 @@ class SQLiteBackend:
     def _decode(
         self, stack: str, outputs: str | bytes, stored: list[str | bytes], *,
         serial: int | None = None,
-    ) -> tuple[dict[str, Any], list[ResourceState], list[str]]:
-        """Outputs, resources and each row's JSON text (packed rows inflated)."""
+    ) -> tuple[dict[str, Any], list[ResourceState]]:
+        """Outputs and resources (packed rows inflated)."""
         try:
-            texts = [unpack(v) for v in stored]
             # One json.loads over all rows is ~35% faster than one per row.
-            docs = json.loads("[" + ",".join(texts) + "]")
+            docs = json.loads("[" + ",".join([unpack(v) for v in stored]) + "]")
             return (dict(json.loads(unpack(outputs))),
-                    [ResourceState.from_json(d) for d in docs], texts)
+                    [ResourceState.from_json(d) for d in docs])
         except (ValueError, KeyError, TypeError) as exc:
             which = "" if serial is None else f" in its snapshot of serial {serial}"
             raise _damaged(self.path, stack, f"row{which}", exc) from None
 
     def _decode_cached(
         self, stack: str, outputs: str | bytes, keyed: Keyed,
-    ) -> tuple[dict[str, Any], list[ResourceState], list[str], Held | None]:
+    ) -> tuple[dict[str, Any], list[ResourceState], Held | None]:
         """``_decode``, taking the rows from the row cache when it holds them for these
         very bytes (``row_cache``); the last item is what it holds (None: nothing)."""
         loaded = RowCache(self.path).load(stack, keyed.key)
         if loaded is not None and len(loaded[0]) == len(keyed.stored):
             with suppress(ValueError, TypeError, KeyError):
-                return self._decode(stack, outputs, [])[0], *_states_of(loaded[0]), loaded[1]
+                return self._decode(stack, outputs, [])[0], _states_of(loaded[0]), loaded[1]
         return *self._decode(stack, outputs, keyed.stored), None
 
     def _keep_all(self, stack: str, keyed: Keyed, rows: Rows, *,
@@ -465,10 +464,10 @@ class SQLiteBackend:
         ``share``: they were just decoded from JSON (``RowCache.save``)."""
         kept: list[Row] = []
         for address in keyed.addresses:
-            rs, text = rows.get(address, (None, ""))
+            rs = rows.get(address, _UNKNOWN)[0]
             if rs is None:
                 return None  # not known decoded: the next read decodes
-            kept.append(_row_of(rs, text))
+            kept.append(_row_of(rs))
         return RowCache(self.path).save(stack, keyed.key, kept, share=share)
 
     def _keep_written(self, stack: str, prior: _Stored | None, rows: Rows,
@@ -505,16 +504,16 @@ class SQLiteBackend:
         if known is None or (known.lineage, known.serial) != (meta[0], meta[1]):
             return None
         out: dict[ResourceId, ResourceState] = {}
-        for rs, _text in known.rows.values():  # the order they were read or written in
+        for rs, _stored in known.rows.values():  # the order they were read or written in
             if rs is None:
                 return None
             out[rs.id] = rs
         return out
 
-    def row_texts(self, stack: str) -> Rows:
-        """The JSON text of each row this client last read or wrote for ``stack``, by
-        address, with the state decoded from (or encoded to) it: the plan memo keys a
-        row by its text (``plan.memo.row_texts``). Empty when it knows none."""
+    def stored_rows(self, stack: str) -> Rows:
+        """Each row this client last read or wrote for ``stack`` as stored, by address,
+        with the state decoded from (or encoded to) it: the plan memo keys a row by its
+        stored bytes (``plan.memo.stored_rows``). Empty when it knows none."""
         with self._guard:
             known = self._known.get(stack)
         return known.rows if known is not None else {}
@@ -528,7 +527,7 @@ class SQLiteBackend:
                 self._stored[stack] = stored
 
     def journaled(self, stack: str, rows: Iterable[Fresh]) -> None:
-        """Remember row texts the journal just encoded (and packed) for these states
+        """Remember the rows the journal just encoded and packed for these states
         (each with its address); the entry holds the state, so its id stays its own."""
         with self._guard:
             fresh = self._fresh.setdefault(stack, {})
@@ -572,9 +571,11 @@ class SQLiteBackend:
             return known.rows, stored
         selected = db.execute(_ROWS, (stack,)).fetchall()
         try:
-            rows: Rows = {address: (None, unpack(doc)) for address, doc in selected}
+            for _, doc in selected:
+                unpack(doc)  # a damaged row is reported here, as a read would
         except ValueError as exc:
             raise _damaged(self.path, stack, "row", exc) from None
+        rows: Rows = {address: (None, doc) for address, doc in selected}
         return rows, _Stored(Keyed.of([a for a, _ in selected], [d for _, d in selected]),
                              None)
 
@@ -600,10 +601,15 @@ class SQLiteBackend:
                 continue
             address, text, packed = _row_text(rid, rs, prior, fresh)
             before = prior.get(address)
-            rows[address] = (rs, text)
             added += before is None
-            if before is None or before[1] != text:
-                changed.append((stack, address, packed or pack(text), snap.serial))
+            if text is None:  # the very row stored (``packed``), under another id
+                rows[address] = (rs, packed)
+            elif before is not None and _same_row(before[1], text, packed):
+                rows[address] = (rs, before[1])
+            else:
+                packed = packed or pack(text)
+                rows[address] = (rs, packed)
+                changed.append((stack, address, packed, snap.serial))
         gone = [] if added == 0 and len(rows) == len(prior) else [
             (stack, a) for a in prior if a not in rows]
         if self.history_kept:
@@ -623,7 +629,11 @@ class SQLiteBackend:
         if not replaced:
             return
         born = _born(db, stack, replaced)
-        versions = [(a, int(born[a]), prior[a][1]) for a in sorted(replaced) if a in born]
+        try:
+            versions = [(a, int(born[a]), unpack(prior[a][1])) for a in sorted(replaced)
+                        if a in born]
+        except ValueError as exc:
+            raise _damaged(self.path, stack, "row", exc) from None
         db.executemany(
             "INSERT OR REPLACE INTO snapshot_rows (stack, died, part, body) VALUES (?, ?, ?, ?)",
             [(stack, serial, part, body)
@@ -699,7 +709,7 @@ class SQLiteBackend:
                        if born <= serial]
         except (ValueError, TypeError) as exc:
             raise _damaged(self.path, stack, f"snapshot of serial {serial}", exc) from None
-        outputs, states, _ = self._decode(stack, meta[1], stored, serial=serial)
+        outputs, states = self._decode(stack, meta[1], stored, serial=serial)
         return StateSnapshot(str(meta[0]), serial, {rs.id: rs for rs in states}, outputs)
 
     # -- locks ---------------------------------------------------------------
@@ -886,28 +896,42 @@ def _not_ours(stack: str, current: LockInfo | None, *, doing: str) -> StateError
 
 
 def _row_text(rid: ResourceId, rs: ResourceState, prior: Rows,
-              fresh: dict[int, Fresh]) -> tuple[str, str, bytes | None]:
+              fresh: dict[int, Fresh]) -> tuple[str, str | None, Any]:
     """The address and row text of a state not found by identity, and its stored
     bytes when the journal packed them already: the same state under another
-    key's address, one the journal encoded (those very bytes are stored), or else
-    encoded here."""
+    key's address (text None, its stored value as it is), one the journal encoded
+    (those very bytes are stored), or else encoded here."""
     made = fresh.get(id(rs))
     if made is not None and made[0] is not rs:
         made = None
     address = str(rid) if made is None else made[1]
     before = prior.get(address)
     if before is not None and before[0] is rs:
-        return address, before[1], None
+        return address, None, before[1]
     if made is not None:
         return address, made[2], made[3]
     return address, encode(address, rs.to_json()), None
 
 
-def _row_of(rs: ResourceState, text: str) -> Row:
+def _same_row(stored: str | bytes, text: str, packed: bytes | None) -> bool:
+    """Whether the row stored as ``stored`` is the row of JSON ``text`` (packed as
+    ``packed`` when known): the same bytes, or the same text once inflated (a row
+    an older version stored in clear). Two packings of one text that differ (another
+    zlib) count as a change: the row is written again, which is harmless. A stored
+    value that does not inflate is not the same row either."""
+    if packed is not None and stored.__class__ is bytes:
+        return stored == packed  # both packed here: other bytes are (almost surely) a change
+    try:
+        return unpack(stored) == text
+    except ValueError:
+        return False
+
+
+def _row_of(rs: ResourceState) -> Row:
     """A decoded row as the row cache keeps it: plain values only."""
     deps = rs.depends_on
     return (_parts(rs.id), _plain(rs.attributes), _plain(rs.private), _plain(rs.inputs),
-            rs.protect, tuple([_parts(d) for d in deps]) if deps else (), text)
+            rs.protect, tuple([_parts(d) for d in deps]) if deps else ())
 
 
 def _plain(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -922,20 +946,20 @@ def _parts(rid: ResourceId) -> IdParts:
 
 def _known_row(rows: Rows, address: str) -> Row:
     """The row cache's form of a row just written (its state is known)."""
-    rs, text = rows[address]
+    rs = rows[address][0]
     assert rs is not None  # every row of a write is the snapshot's state
-    return _row_of(rs, text)
+    return _row_of(rs)
 
 
+_UNKNOWN: tuple[None, None] = (None, None)  # a row not among those known
 _new_id = ResourceId._make  # a plain tuple as an id, its length checked (no argument parsing)
 
 
-def _states_of(rows: list[Row]) -> tuple[list[ResourceState], list[str]]:
-    """The states and row texts of cached rows."""
-    states = [ResourceState(_new_id(rid), attrs, private, inputs, bool(protect),
-                            tuple([_new_id(d) for d in deps]) if deps else ())
-              for rid, attrs, private, inputs, protect, deps, _ in rows]
-    return states, [r[6] for r in rows]
+def _states_of(rows: list[Row]) -> list[ResourceState]:
+    """The states of cached rows."""
+    return [ResourceState(_new_id(rid), attrs, private, inputs, bool(protect),
+                          tuple([_new_id(d) for d in deps]) if deps else ())
+            for rid, attrs, private, inputs, protect, deps in rows]
 
 
 def _positions(addresses: list[str], values: Mapping[str, object]) -> dict[str, int] | None:
