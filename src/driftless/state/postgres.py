@@ -73,7 +73,7 @@ from driftless.state.postgres_journal import (
     not_ours,
     parse_url,
 )
-from driftless.state.rows import KnownRows, Rows
+from driftless.state.rows import KnownRows, Rows, shared_states
 from driftless.state.sqlite_journal import dumps, encode
 
 __all__ = ["PgLocation", "PostgresBackend", "PostgresJournal", "from_url", "parse_url"]
@@ -327,8 +327,9 @@ class PostgresBackend:
             texts = [r[0] for r in cur.fetchall()]
         outputs, states = self._decode(stack, meta[2], texts)
         known: Rows = {str(rs.id): (rs, text) for rs, text in zip(states, texts, strict=True)}
-        self._remember(stack, KnownRows(meta[0], int(meta[1]), known))
-        return StateSnapshot(meta[0], int(meta[1]), {rs.id: rs for rs in states}, outputs)
+        resources = {rs.id: rs for rs in states}
+        self._remember(stack, KnownRows(meta[0], int(meta[1]), known, resources))
+        return StateSnapshot(meta[0], int(meta[1]), resources, outputs)
 
     def _decode(self, stack: str, outputs: str, texts: list[str]
                 ) -> tuple[dict[str, Any], list[ResourceState]]:
@@ -349,6 +350,8 @@ class PostgresBackend:
             known = self._known.get(stack)
         if known is None or (known.lineage, known.serial) != (meta[0], int(meta[1])):
             return None
+        if known.states is not None:
+            return known.states
         out: dict[ResourceId, ResourceState] = {}
         for rs, _text in known.rows.values():
             if rs is None:
@@ -387,7 +390,8 @@ class PostgresBackend:
                 "serial = excluded.serial, outputs = excluded.outputs",
                 (stack, snap.lineage, snap.serial, outputs))
             self._keep_snapshot(cur, stack, snap, outputs)
-        self._remember(stack, KnownRows(snap.lineage, snap.serial, rows))
+        self._remember(stack, KnownRows(snap.lineage, snap.serial, rows,
+                                        shared_states(snap.resources)))
 
     def _keep_snapshot(self, cur: psycopg.Cursor[Any], stack: str, snap: StateSnapshot,
                        outputs: str) -> None:

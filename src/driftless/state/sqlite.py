@@ -50,7 +50,7 @@ from driftless.records import record
 from driftless.state.base import SnapshotInfo
 from driftless.state.packed import pack, pack_batches, unpack, unpack_batch
 from driftless.state.row_cache import Held, IdParts, Keyed, Row, RowCache
-from driftless.state.rows import Fresh, KnownRows, Rows
+from driftless.state.rows import Fresh, KnownRows, Rows, shared_states
 from driftless.state.sqlite_journal import SQLiteJournal, dumps, encode
 
 __all__ = ["SQLiteBackend", "SQLiteJournal", "from_url"]
@@ -407,7 +407,8 @@ class SQLiteBackend:
         for address, rs, value in zip(keyed.addresses, states, keyed.stored, strict=True):
             resources[rs.id] = rs
             known[address] = (rs, value)
-        self._remember(stack, KnownRows(meta[0], meta[1], known), _Stored(keyed, held))
+        self._remember(stack, KnownRows(meta[0], meta[1], known, resources),
+                       _Stored(keyed, held))
         with self._guard:
             if held is None:
                 self._missed.add(stack)
@@ -503,6 +504,8 @@ class SQLiteBackend:
             known = self._known.get(stack)
         if known is None or (known.lineage, known.serial) != (meta[0], meta[1]):
             return None
+        if known.states is not None:
+            return known.states
         out: dict[ResourceId, ResourceState] = {}
         for rs, _stored in known.rows.values():  # the order they were read or written in
             if rs is None:
@@ -557,7 +560,8 @@ class SQLiteBackend:
         with self._guard:
             self._missed.discard(stack)  # those rows are no longer stored
         kept = self._keep_written(stack, stored, rows, written)
-        self._remember(stack, KnownRows(snap.lineage, snap.serial, rows), kept)
+        self._remember(stack, KnownRows(snap.lineage, snap.serial, rows,
+                                        shared_states(snap.resources)), kept)
 
     def _prior_rows(self, db: sqlite3.Connection, stack: str,
                     meta: Any) -> tuple[Rows, _Stored | None]:
