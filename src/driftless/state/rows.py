@@ -18,8 +18,9 @@ __all__ = ["Fresh", "KnownRows", "Rows", "shared_states"]
 # wrote)). The same stored value is the same row; a row is compared and keyed by it
 # (``plan.memo.resource_key``), so its JSON text need not be held (~5 MB for 10,000).
 Rows = dict[str, tuple[ResourceState | None, str | bytes]]
-# a row the journal encoded as an outcome: (state, address, JSON text, packed bytes)
-Fresh = tuple[ResourceState, str, str, bytes]
+# a row the journal encoded as an outcome: (state, address, packed bytes); not its JSON
+# text, which a first apply of 10,000 files would hold until its commit (~7 MB)
+Fresh = tuple[ResourceState, str, bytes]
 
 
 @record

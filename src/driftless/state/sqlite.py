@@ -147,7 +147,7 @@ class SQLiteBackend:
         self._opened: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
         self._known: dict[str, KnownRows] = {}
-        # stack -> id(state) -> (state, address, row text, packed row) journaled as
+        # stack -> id(state) -> (state, address, packed row) journaled as
         # outcomes since the last write: that write stores those bytes for those very
         # states (found by identity, so the write formats no address for them).
         self._fresh: dict[str, dict[int, Fresh]] = {}
@@ -606,14 +606,14 @@ class SQLiteBackend:
             address, text, packed = _row_text(rid, rs, prior, fresh)
             before = prior.get(address)
             added += before is None
-            if text is None:  # the very row stored (``packed``), under another id
-                rows[address] = (rs, packed)
-            elif before is not None and _same_row(before[1], text, packed):
+            if before is not None and (before[1] is packed or _same_row(before[1], text,
+                                                                         packed)):
                 rows[address] = (rs, before[1])
             else:
-                packed = packed or pack(text)
-                rows[address] = (rs, packed)
-                changed.append((stack, address, packed, snap.serial))
+                # encoded here, or packed by the journal
+                stored: bytes = pack(text) if text is not None else packed
+                rows[address] = (rs, stored)
+                changed.append((stack, address, stored, snap.serial))
         gone = [] if added == 0 and len(rows) == len(prior) else [
             (stack, a) for a in prior if a not in rows]
         if self.history_kept:
@@ -901,10 +901,10 @@ def _not_ours(stack: str, current: LockInfo | None, *, doing: str) -> StateError
 
 def _row_text(rid: ResourceId, rs: ResourceState, prior: Rows,
               fresh: dict[int, Fresh]) -> tuple[str, str | None, Any]:
-    """The address and row text of a state not found by identity, and its stored
-    bytes when the journal packed them already: the same state under another
-    key's address (text None, its stored value as it is), one the journal encoded
-    (those very bytes are stored), or else encoded here."""
+    """The address of a state not found by identity, and its row: as stored (no
+    text) when it is the same state under another key's address, packed (no text)
+    when the journal packed it (those very bytes are stored), or else its JSON text,
+    encoded here."""
     made = fresh.get(id(rs))
     if made is not None and made[0] is not rs:
         made = None
@@ -913,20 +913,20 @@ def _row_text(rid: ResourceId, rs: ResourceState, prior: Rows,
     if before is not None and before[0] is rs:
         return address, None, before[1]
     if made is not None:
-        return address, made[2], made[3]
+        return address, None, made[2]
     return address, encode(address, rs.to_json()), None
 
 
-def _same_row(stored: str | bytes, text: str, packed: bytes | None) -> bool:
-    """Whether the row stored as ``stored`` is the row of JSON ``text`` (packed as
-    ``packed`` when known): the same bytes, or the same text once inflated (a row
-    an older version stored in clear). Two packings of one text that differ (another
-    zlib) count as a change: the row is written again, which is harmless. A stored
-    value that does not inflate is not the same row either."""
+def _same_row(stored: str | bytes, text: str | None, packed: bytes | None) -> bool:
+    """Whether the row stored as ``stored`` is the row of JSON ``text``, or of
+    ``packed`` when there is no text: the same bytes, or the same text once
+    inflated (a row an older version stored in clear). Two packings of one text
+    that differ (another zlib) count as a change: the row is written again, which
+    is harmless. A stored value that does not inflate is not the same row either."""
     if packed is not None and stored.__class__ is bytes:
         return stored == packed  # both packed here: other bytes are (almost surely) a change
     try:
-        return unpack(stored) == text
+        return unpack(stored) == (text if text is not None else unpack(packed or b""))
     except ValueError:
         return False
 

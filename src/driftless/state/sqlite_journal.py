@@ -194,7 +194,7 @@ class SQLiteJournal:
                 # the state row itself: encoded canonical, so the commit reuses these bytes
                 text = _encoded(_canonical, live, seq, "journal entry")
                 packed = pack(text)
-                made.append((live.state, live["address"], text, packed))
+                made.append((live.state, live["address"], packed))
             elif live is not None:
                 packed = pack(_encoded(_compact, live, seq, "journal entry"))
             rows.append((int(ok), packed, seq, self.stack))
