@@ -18,9 +18,10 @@ adopts the work of a holder that is still running).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -132,28 +133,60 @@ class ChangeRunner:
         pending: Outcomes = []
         results = []
         try:
-            for change, (address, _, intent), seq in zip(changes, entries, seqs, strict=True):
-                result, state = self._apply_one(change, intent["inputs"])
-                results.append(result)
-                pending.append((seq, result.outcome is Outcome.APPLIED,
-                                RowDoc(state, address) if state else None))
-                if len(pending) >= FINISH_EVERY:
-                    done, pending = pending, []
-                    finish_all(self.journal, done)
+            with contextlib.closing(self._applied(changes)) as applied:
+                for change, (address, _, intent), seq, (live, took) in zip(
+                        changes, entries, seqs, applied, strict=True):
+                    result, state = self._outcome(change, intent["inputs"], live, took)
+                    results.append(result)
+                    pending.append((seq, result.outcome is Outcome.APPLIED,
+                                    RowDoc(state, address) if state else None))
+                    if len(pending) >= FINISH_EVERY:
+                        done, pending = pending, []
+                        finish_all(self.journal, done)
         finally:
             if pending:
                 finish_all(self.journal, pending)
         return results
 
-    def _apply_one(
-        self, change: Change, inputs: Mapping[str, Any],
+    def _applied(self, changes: list[Change],
+                 ) -> Generator[tuple[LiveResource | Exception | None, float], None, None]:
+        """Each change carried out by its provider, in order: the new live view (or
+        the exception it raised) and how long it took. A provider that carries out
+        many at once (``apply_many``: the local provider hands a large batch's file
+        writes to a writer process) gets each run of its changes in one call; the
+        intents of them all are journaled already."""
+        at = 0
+        while at < len(changes):
+            provider = self.providers.get(changes[at].id.provider)
+            many = getattr(provider, "apply_many", None)
+            if many is None:
+                start = time.monotonic()
+                try:
+                    live: LiveResource | Exception | None = provider.apply(changes[at])
+                except Exception as exc:
+                    live = exc
+                yield live, time.monotonic() - start
+                at += 1
+                continue
+            end = at + 1
+            while end < len(changes) and changes[end].id.provider == changes[at].id.provider:
+                end += 1
+            start = time.monotonic()
+            with contextlib.closing(many(changes[at:end])) as outcomes:
+                for _, live in outcomes:
+                    now = time.monotonic()
+                    yield live, now - start
+                    start = now
+            at = end
+
+    def _outcome(
+        self, change: Change, inputs: Mapping[str, Any], live: LiveResource | Exception | None,
+        took: float,
     ) -> tuple[ApplyResult, ResourceState | None]:
-        start = time.monotonic()
+        """The result of ``change`` and its new state, from what its provider did."""
+        if isinstance(live, Exception):  # ``_guarded``, without a call per change
+            return self._failure(change, live, time.monotonic() - took), None
         provider = self.providers.get(change.id.provider)
-        try:
-            live = provider.apply(change)  # ``_guarded``, without a call per change
-        except Exception as exc:
-            return self._failure(change, exc, start), None
         if type(provider).apply is not KindProvider.apply:
             # KindProvider.apply returns secure_live of the kind's own spec already
             # (idempotent: a second walk of the properties would change nothing)
@@ -162,8 +195,7 @@ class ChangeRunner:
         state = _state_of(change.desired, live, inputs, change.depends_on)
         with self._lock:
             self.outcomes[change.id] = state
-        result = ApplyResult(change.id, change.action, Outcome.APPLIED, change.reason,
-                             time.monotonic() - start)
+        result = ApplyResult(change.id, change.action, Outcome.APPLIED, change.reason, took)
         return result, state
 
     def _entry(self, change: Change) -> tuple[str, str, dict[str, Any]]:

@@ -8,9 +8,16 @@ client, ``template`` the Jinja2 sandbox, ``service`` the supervisor).
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Generator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from driftless.errors import ProviderError
+from driftless.model import Change, LiveResource
+from driftless.providers.base import secure_live
 from driftless.providers.registry import LazyKindProvider
+
+if TYPE_CHECKING:
+    from driftless.providers.local.offload import Offload, WrittenStat
 
 __all__ = ["LocalProvider"]
 
@@ -39,3 +46,36 @@ class LocalProvider(LazyKindProvider):
 
     def __init__(self) -> None:
         super().__init__(__name__, KIND_MODULES)
+
+    def apply_many(self, changes: Sequence[Change],
+                   ) -> Generator[tuple[int, LiveResource | Exception | None], None, None]:
+        """``apply`` of each change, in order, as ``(index, live view or exception)``;
+        the writes of a large batch go to a writer process meanwhile
+        (``local.offload``: same bytes, same views, same errors)."""
+        from driftless.providers.local.offload import counts_as_write, pipelined
+
+        wanted = sum(1 for c in changes if counts_as_write(c) and self._offloads(c))
+        return pipelined(self, changes, wanted)
+
+    def _offloads(self, change: Change) -> bool:
+        """Whether the change's kind hands out its writes (an unknown kind does not:
+        its ``apply`` reports it, change by change)."""
+        try:
+            return bool(getattr(self.handler(change.id), "offloads", False))
+        except ProviderError:
+            return False
+
+    def offload(self, change: Change) -> Offload | None:
+        """The kind's write for the writer process, if the change is only that."""
+        found = getattr(self.handler(change.id), "offload", None)
+        return found(change) if found is not None else None
+
+    def landed(self, change: Change, offload: Offload, st: WrittenStat) -> LiveResource | None:
+        """The live view of an offloaded write, secured as ``apply`` secures it."""
+        handler: Any = self.handler(change.id)
+        return secure_live(handler.spec, change.desired, handler.landed(change, offload, st))
+
+    def make_parent(self, change: Change, offload: Offload) -> None:
+        """The directory of an offloaded write (see ``ContentFileHandler.make_parent``)."""
+        handler: Any = self.handler(change.id)
+        handler.make_parent(change, offload)

@@ -33,7 +33,8 @@ from driftless.model import (
     ResourceId,
     sensitive_digest,
 )
-from driftless.providers.local._fingerprint import backdate, fingerprint, trusted_digest
+from driftless.providers.local._fingerprint import RACY_NS, fingerprint, trusted_digest
+from driftless.providers.local.writer import TempKeepsReappearing, write_file
 
 if TYPE_CHECKING:
     from driftless.providers.local._host import StatLike
@@ -58,6 +59,8 @@ __all__ = [
     "trusted_digest",
     "write_atomic",
     "write_stream_atomic",
+    "born_mode",
+    "temp_path",
 ]
 
 _CHUNK = 1 << 20
@@ -116,7 +119,7 @@ def write_atomic(path: str, data: bytes, *, mode: int, rid: ResourceId,
 def write_stream_atomic(path: str, chunks: Iterable[bytes], *, mode: int, rid: ResourceId,
                         owner: tuple[int, int] | None = None) -> os.stat_result:
     """Write chunks to a temp file beside ``path`` (made with ``mode`` when the umask
-    allows, else 0600 and chmod), rename it over ``path``.
+    allows, else 0600 and chmod), rename it over ``path`` (``writer.write_file``).
 
     The temp file is removed on any failure, so nothing half-written remains.
     The returned stat is taken on the open file: after the rename it is the
@@ -124,24 +127,14 @@ def write_stream_atomic(path: str, chunks: Iterable[bytes], *, mode: int, rid: R
     after the rename, which moves ctime on some file systems (ext4).
     """
     tmp = _temp_path(path)
-    born = _born_mode(mode)
-    fd = _create(tmp, born, path=path, rid=rid)
+    born = born_mode(mode)
     try:
-        _fill(fd, chunks, mode=None if born == mode else mode, owner=owner)
-        os.replace(tmp, path)
-        st = os.fstat(fd)
-        if stat.S_IMODE(st.st_mode) != mode:  # the umask was changed since it was read
-            os.fchmod(fd, mode)
-            st = os.fstat(fd)
-        return st
+        return write_file(path, tmp, chunks, born=born, final=None if born == mode else mode,
+                          owner=owner, racy_ns=RACY_NS, fsync=durable_writes())
+    except TempKeepsReappearing as exc:
+        raise os_error(exc, path=tmp, rid=rid, doing="write") from None
     except OSError as exc:
-        remove_quietly(tmp)
         raise os_error(exc, path=path, rid=rid, doing="write") from None
-    except BaseException:
-        remove_quietly(tmp)
-        raise
-    finally:
-        os.close(fd)
 
 
 class _Pid:
@@ -160,7 +153,13 @@ os.register_at_fork(after_in_child=_Pid.refresh)
 
 
 def _temp_path(path: str) -> str:
-    """A temp name beside ``path``, unique per process and thread.
+    """A temp name beside ``path``, unique per process and thread."""
+    return temp_path(path, _Pid.value, threading.get_ident())
+
+
+def temp_path(path: str, pid: int, thread: int) -> str:
+    """The temp name beside ``path`` of writer ``pid``'s ``thread``:
+    ``.<name>.<pid>.<thread>.tmp``, the pattern ``remove_stray_temps`` knows.
 
     Cheaper than ``tempfile.mkstemp`` (no random names, no retry loop), which
     counts when ten thousand files are written in one apply.
@@ -168,7 +167,7 @@ def _temp_path(path: str) -> str:
     if not path.startswith("/"):
         path = os.path.abspath(path)
     head, _, tail = path.rpartition("/")  # head "" for a file in /: "/.name...tmp"
-    return f"{head}/.{tail}.{_Pid.value}.{threading.get_ident()}.tmp"
+    return f"{head}/.{tail}.{pid}.{thread}.tmp"
 
 
 def remove_stray_temps(path: Any) -> list[str]:
@@ -220,27 +219,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
-_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-def _create(tmp: str, mode: int, *, path: str, rid: ResourceId) -> int:
-    """Open the temp file exclusively with ``mode``; a leftover of a killed run is
-    replaced."""
-    for _ in range(2):
-        try:
-            return os.open(tmp, _CREATE_FLAGS, mode)
-        except FileExistsError:
-            remove_quietly(tmp)
-        except OSError as exc:
-            raise os_error(exc, path=path, rid=rid, doing="write") from None
-    raise os_error(FileExistsError(17, "temporary file keeps reappearing"), path=tmp, rid=rid,
-                   doing="write")
-
-
-def _born_mode(mode: int) -> int:
+def born_mode(mode: int) -> int:
     """The mode to create a temp file with: ``mode`` itself when the umask leaves it
     whole (so no ``fchmod`` is needed: a system call less per file written), else
-    0600, and ``_fill`` sets ``mode``. Never wider than ``mode``, so a secret file
+    0600, and the write sets ``mode``. Never wider than ``mode``, so a secret file
     is never readable by others, not even while it is written."""
     umask = _Umask.value
     if umask is None or mode & ~0o777 or mode & umask:
@@ -266,23 +248,6 @@ class _Umask:
 
 
 _Umask.read()
-
-
-def _fill(fd: int, chunks: Iterable[bytes], *, mode: int | None,
-          owner: tuple[int, int] | None) -> None:
-    for chunk in chunks:
-        done = os.write(fd, chunk)
-        if done < len(chunk):  # a short write (rare): the rest, piece by piece
-            view = memoryview(chunk)[done:]
-            while view:
-                view = view[os.write(fd, view):]
-    backdate(fd)  # the record taken after the write is then not racily clean
-    if durable_writes():
-        os.fsync(fd)
-    if mode is not None:  # created with another mode (``_born_mode``): the umask must
-        os.fchmod(fd, mode)  # not decide the final one
-    if owner is not None:
-        os.fchown(fd, owner[0], owner[1])
 
 
 def durable_writes() -> bool:

@@ -17,14 +17,13 @@ was taken by more than ``RACY_NS`` could be followed by such a write, so it
 is not trusted: the file is hashed, as git hashes index entries whose mtime
 is not older than the index. On a file system that keeps whole seconds the
 window is two seconds. So that files driftless writes itself are not racy
-ever after (their record is taken right after the write), ``backdate`` sets
+ever after (their record is taken right after the write), ``writer.write_file`` sets
 their mtime ``2 * RACY_NS`` into the past before the rename: any later
-write, in place or not, then moves mtime. I/O: ``futimens`` only.
+write, in place or not, then moves mtime. Pure (the clock aside).
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -32,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from driftless.providers.local._host import StatLike
 
-__all__ = ["RACY_NS", "backdate", "fingerprint", "racy", "stat_matches", "trusted_digest"]
+__all__ = ["RACY_NS", "fingerprint", "racy", "stat_matches", "trusted_digest"]
 
 # longer than a tick of the coarse clock Linux stamps files with (1-10 ms)
 RACY_NS = 20_000_000
@@ -78,14 +77,3 @@ def trusted_digest(prior: Mapping[str, Any] | None, st: StatLike, *,
         digest = prior.get("digest")
         return digest if isinstance(digest, str) else None
     return None
-
-
-def backdate(fd: int) -> None:
-    """Set an open file's mtime ``2 * RACY_NS`` into the past (atime: now).
-
-    Called on a temp file before it is renamed into place, so the record taken
-    right after the write is not racily clean, and a later write by anyone,
-    even within the same clock tick, gives the file a newer mtime.
-    """
-    now = time.time_ns()
-    os.utime(fd, ns=(now, now - 2 * RACY_NS))

@@ -56,6 +56,7 @@ from driftless.providers.local.files_paths import (
     norm_mode,
     path_spec,
 )
+from driftless.providers.local.offload import OFFLOAD_MOST, Offload
 
 __all__ = [
     "HANDLERS", "MODE_PATTERN", "ContentFileHandler", "PathHandler", "lstat_or_none", "quick_diff",
@@ -76,6 +77,7 @@ class ContentFileHandler(PathHandler):
     default_mode: ClassVar[int] = 0o644
     shows_text: ClassVar[bool] = False  # a changed small text file diffs as text
     stat_clean: ClassVar[bool] = False  # the bytes follow from the properties alone
+    offloads: ClassVar[bool] = False  # a large apply's writes may go to the writer process
 
     def keyed(self, props: Mapping[str, Any]) -> bool:
         """Whether the content is secret, so digests must be keyed."""
@@ -221,7 +223,7 @@ class ContentFileHandler(PathHandler):
         """The live view of a file just written from ``data``: what ``observe`` gives
         with a record of the bytes written as the prior, built directly (a 10,000-file
         apply made each view twice), unless a kind adds to ``observe`` or the record
-        is racily clean (``backdate`` prevents that, except on a file system keeping
+        is racily clean (the backdated write prevents that, except on a file system keeping
         whole seconds: then ``observe`` hashes the file, as it always did)."""
         seen = time.time_ns()
         digest = content_digest(data, keyed=keyed)
@@ -248,10 +250,42 @@ class ContentFileHandler(PathHandler):
     def update(self, change: Change) -> LiveResource:
         """Rewrite the file (atomically) — unless only mode/owner moved."""
         assert change.desired is not None
-        content_moved = any(d.path not in ("mode", "owner", "group") for d in change.diffs)
-        if content_moved or change.prior is None or not change.diffs:
+        if _rewrites(change):
             return self.create(change)
+        assert change.prior is not None
         return self._chmod_only(change.desired, change.prior)
+
+    def offload(self, change: Change) -> Offload | None:
+        """The write ``create`` (or a rewriting ``update``) makes, ready for the writer
+        process (``offload``); None when the change is not just that write, the file
+        is large, or this kind writes in line (``offloads``)."""
+        desired = change.desired
+        if not self.offloads or self.host is not LOCAL or desired is None:
+            return None
+        if not (change.action is Action.CREATE or (change.action is Action.UPDATE
+                                                   and _rewrites(change))):
+            return None
+        rid = desired.id
+        props = self.parse(desired)
+        data = self.render(props, rid)
+        if len(data) > OFFLOAD_MOST:
+            return None
+        mode = parse_mode(props.mode, default=self.default_mode)
+        owner = self.host.owner_ids(getattr(props, "owner", None),
+                                    getattr(props, "group", None), rid)
+        return Offload(props.path, data, mode, owner, bool(props.make_parents), None)
+
+    def landed(self, change: Change, offload: Offload, st: StatLike) -> LiveResource:
+        """The live view of a file the writer process wrote: ``create``'s own."""
+        assert change.desired is not None
+        props = change.desired.properties
+        return self._written(change.id, offload.path, st, offload.data,
+                             keyed=self.keyed(props), props=props)
+
+    def make_parent(self, change: Change, offload: Offload) -> None:
+        """The directory of an offloaded write, made when asked, else a clear error
+        (what an inline write does once its first attempt fails)."""
+        self.host.ensure_parent(offload.path, make_parents=offload.make_parents, rid=change.id)
 
     def _chmod_only(self, desired: Resource, prior: LiveResource) -> LiveResource:
         props = self.parse(desired)
@@ -279,6 +313,14 @@ class ContentFileHandler(PathHandler):
             raise os_error(exc, path=path, rid=prior.id, doing="delete") from None
 
 
+def _rewrites(change: Change) -> bool:
+    """Whether an update writes the file again (its content moved, or nothing is
+    known of it), rather than only changing its mode or owner."""
+    if change.prior is None or not change.diffs:
+        return True
+    return any(d.path not in ("mode", "owner", "group") for d in change.diffs)
+
+
 def _unchanged(prior: LiveResource, st: StatLike, path: str, keyed: bool,
                props: Mapping[str, Any]) -> bool:
     """Whether the prior view still holds: same fingerprint (not racily clean), mode,
@@ -299,6 +341,7 @@ class FileHandler(ContentFileHandler):
 
     shows_text = True
     stat_clean = True
+    offloads = True
 
     spec = path_spec(
         "file", f"{SCHEMAS}:FileProps",

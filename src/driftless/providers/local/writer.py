@@ -1,0 +1,171 @@
+"""The atomic write of one file, and the writer process that does many of them.
+
+``write_file`` is the one implementation of how a local kind writes a file:
+a temp file beside the target, created exclusively with its mode, filled,
+its mtime set ``2 * racy_ns`` into the past (``_fingerprint``: the record
+taken right after is then never racily clean), fsynced when asked, chmod and
+chown when needed, renamed over the target, and its stat taken on the open
+file. ``_atomic.write_stream_atomic`` calls it in the driftless process.
+
+Run as a program (``python -I -S writer.py <racy_ns> <fsync>``), this file is
+the *writer process* of a large apply (``offload``): it reads batches of
+writes from stdin and answers each with the stat (or the error) of every
+write, in order. The driftless process meanwhile renders, journals and packs
+the states of the files already written, so the system calls of ten thousand
+writes run on the other core instead of in line. Because it runs with the
+interpreter's own library only (``-I -S``: no site packages, no driftless),
+it imports nothing but the standard library (a test holds it to that).
+
+Protocol: each message is a 4-byte big-endian length and a ``marshal`` of a
+list. A batch is ``[(path, tmp, data, born_mode, final_mode, owner), ...]``
+(``final_mode``: chmod to it after the write, or None; ``owner``: ``(uid,
+gid)`` or None); its answer is ``[(True, (st_mode, st_size, st_mtime_ns,
+st_ctime_ns, st_ino, st_uid, st_gid)) | (False, (errno, strerror)), ...]``.
+End of input ends the process. It ignores SIGINT: a Ctrl-C stops the
+driftless process, which closes the pipe; the batch under way still lands
+whole, each file atomically, and every one of them was journaled before it
+was sent. I/O: the files it is asked to write, its stdin and stdout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import marshal
+import os
+import stat
+import sys
+import time
+from collections.abc import Iterable
+
+__all__ = ["CREATE_FLAGS", "StatTuple", "TempKeepsReappearing", "main", "write_file"]
+
+CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+MAX_MESSAGE = 1 << 30  # a length past this is not a message of ours
+
+StatTuple = tuple[int, int, int, int, int, int, int]
+
+
+class TempKeepsReappearing(FileExistsError):
+    """The temp file was there again right after it was removed (someone else is
+    writing the same name)."""
+
+
+def write_file(path: str, tmp: str, chunks: Iterable[bytes], *, born: int,
+               final: int | None, owner: tuple[int, int] | None, racy_ns: int,
+               fsync: bool) -> os.stat_result:
+    """Write ``chunks`` to ``tmp`` (created with mode ``born``) and rename it over
+    ``path``; the new file's stat. Raises ``OSError``; ``tmp`` is then removed,
+    so nothing half-written remains. A ``tmp`` left by a killed writer is
+    replaced; one that keeps reappearing is an error.
+
+    The stat is taken on the open file after the rename (the same inode; the
+    rename moves ctime on some file systems). Should the mode not be
+    ``final or born`` then (the umask was changed since it was read), it is set.
+    """
+    fd = _create(tmp, born)
+    try:
+        _fill(fd, chunks, final=final, owner=owner, racy_ns=racy_ns, fsync=fsync)
+        os.replace(tmp, path)
+        st = os.fstat(fd)
+        wanted = born if final is None else final
+        if stat.S_IMODE(st.st_mode) != wanted:
+            os.fchmod(fd, wanted)
+            st = os.fstat(fd)
+        return st
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+    finally:
+        os.close(fd)
+
+
+def _create(tmp: str, mode: int) -> int:
+    for _ in range(2):
+        try:
+            return os.open(tmp, CREATE_FLAGS, mode)
+        except FileExistsError:
+            _remove_quietly(tmp)
+    raise TempKeepsReappearing(17, "temporary file keeps reappearing", tmp)
+
+
+def _fill(fd: int, chunks: Iterable[bytes], *, final: int | None,
+          owner: tuple[int, int] | None, racy_ns: int, fsync: bool) -> None:
+    for chunk in chunks:
+        done = os.write(fd, chunk)
+        if done < len(chunk):  # a short write (rare): the rest, piece by piece
+            view = memoryview(chunk)[done:]
+            while view:
+                view = view[os.write(fd, view):]
+    now = time.time_ns()
+    os.utime(fd, ns=(now, now - 2 * racy_ns))  # backdated: see the module docstring
+    if fsync:
+        os.fsync(fd)
+    if final is not None:  # created with another mode: the umask must not decide it
+        os.fchmod(fd, final)
+    if owner is not None:
+        os.fchown(fd, owner[0], owner[1])
+
+
+def _remove_quietly(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _stat_tuple(st: os.stat_result) -> StatTuple:
+    return (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_uid,
+            st.st_gid)
+
+
+def _read_exactly(fd: int, size: int) -> bytes | None:
+    """``size`` bytes of ``fd``; None at the end of input (before or within them)."""
+    parts = []
+    while size:
+        got = os.read(fd, min(size, 1 << 20))
+        if not got:
+            return None
+        parts.append(got)
+        size -= len(got)
+    return b"".join(parts)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _serve(racy_ns: int, fsync: bool) -> None:
+    """Answer batches from stdin until it ends."""
+    while True:
+        head = _read_exactly(0, 4)
+        size = int.from_bytes(head, "big") if head is not None else 0
+        body = _read_exactly(0, size) if head is not None and 0 < size <= MAX_MESSAGE else None
+        if body is None:
+            return
+        answers: list[tuple[bool, tuple[int, ...] | tuple[int, str]]] = []
+        for path, tmp, data, born, final, owner in marshal.loads(body):
+            try:
+                st = write_file(path, tmp, (data,), born=born, final=final, owner=owner,
+                                racy_ns=racy_ns, fsync=fsync)
+            except OSError as exc:
+                answers.append((False, (exc.errno or 0, exc.strerror or type(exc).__name__)))
+            else:
+                answers.append((True, _stat_tuple(st)))
+        reply = marshal.dumps(answers)
+        _write_all(1, len(reply).to_bytes(4, "big") + reply)
+
+
+def main(argv: list[str]) -> int:
+    """``writer.py <racy_ns> <fsync 0|1>``: serve until stdin ends."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        _serve(int(argv[1]), argv[2] == "1")
+    except (BrokenPipeError, EOFError, ValueError, TypeError, IndexError):
+        return 1  # the driftless process went away, or spoke nonsense: it writes the rest
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

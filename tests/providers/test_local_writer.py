@@ -1,0 +1,254 @@
+"""The writer process of a large local apply (``providers/local/writer`` and ``offload``).
+
+Real processes and real files: the writer is started as an apply starts it,
+its answers are checked against the files on disk, and an apply through it is
+compared, file by file and row by row, with the same apply done inline.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from driftless.model import Outcome, Resource, ResourceId, Sensitive
+from driftless.providers.local import offload, writer
+from driftless.providers.local._atomic import born_mode, temp_path
+from driftless.providers.local._fingerprint import RACY_NS
+from engine_helpers import engine, stack
+
+MANY = offload.WRITER_MIN + 40
+
+
+def test_the_writer_program_imports_only_the_standard_library() -> None:
+    """It runs as ``python -I -S writer.py``: no site packages, no driftless."""
+    found = set()
+    for node in ast.walk(ast.parse(Path(writer.__file__).read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    assert found - {"__future__"} <= sys.stdlib_module_names
+
+
+def _task(path: Path, data: bytes, mode: int = 0o644) -> tuple[Any, ...]:
+    born = born_mode(mode)
+    return (str(path), temp_path(str(path), 424242, 0), data, born,
+            None if born == mode else mode, None)
+
+
+def test_the_writer_writes_each_file_and_answers_its_stat_or_its_error(
+        tmp_path: Path) -> None:
+    w = offload._Writer.start()
+    assert w is not None
+    try:
+        (tmp_path / "a-dir").mkdir()
+        tasks = [_task(tmp_path / "one.txt", b"one\n"),
+                 _task(tmp_path / "secret.txt", b"s3cret\n", 0o600),
+                 _task(tmp_path / "missing" / "x.txt", b"x"),
+                 _task(tmp_path / "a-dir", b"not a file")]
+        before = time.time_ns()
+        w.send(tasks)
+        answers = w.receive(len(tasks))
+    finally:
+        w.close()
+    (ok1, _), (ok2, st2), (ok3, err3), (ok4, err4) = answers
+    assert ok1 and ok2 and not ok3 and not ok4
+    assert (tmp_path / "one.txt").read_bytes() == b"one\n"
+    on_disk = os.stat(tmp_path / "secret.txt")
+    assert offload.WrittenStat(*st2) == (on_disk.st_mode, on_disk.st_size, on_disk.st_mtime_ns,
+                                         on_disk.st_ctime_ns, on_disk.st_ino, on_disk.st_uid,
+                                         on_disk.st_gid)
+    assert stat.S_IMODE(on_disk.st_mode) == 0o600
+    assert on_disk.st_mtime_ns <= before - RACY_NS  # backdated: never racily clean
+    assert err3[0] == 2 and err4[0] in (21, 20)  # ENOENT; EISDIR (or ENOTDIR)
+    assert not [p for p in tmp_path.rglob(".*.tmp")]  # a failed write leaves no temp file
+
+
+def _files(root: Path, n: int, *, tag: str = "") -> list[Resource]:
+    out = []
+    for i in range(n):
+        props: dict[str, Any] = {"path": str(root / f"d{i % 3}" / f"f{i}.txt"),
+                                 "content": f"{tag}{i} " + "body " * 40, "make_parents": True}
+        if i % 7 == 0:
+            props["mode"] = "0600"
+        if i == 5:
+            props["content"] = Sensitive(f"{tag}secret {i}")
+        out.append(Resource(ResourceId("local", "file", "f", i), props))
+    return out
+
+
+def _apply(tmp: Path, resources: list[Resource], monkeypatch: pytest.MonkeyPatch,
+           *, writer_on: bool) -> Any:
+    monkeypatch.setenv(offload.DISABLE_ENV, "1" if writer_on else "0")
+    eng = engine(tmp)
+    desired = stack("s", resources)
+    report = eng.apply(eng.plan(desired), desired)
+    assert report.ok, [r.message for r in report.results if r.outcome is not Outcome.APPLIED]
+    return eng.backend.read("s")
+
+
+_MOVING = ("mtime_ns", "ctime_ns", "ino", "seen_ns")
+
+
+def _rows(snap: Any, root: Path) -> dict[str, Any]:
+    """Each row with what differs between two writes of the same bytes left out."""
+    out = {}
+    for rid, rs in snap.resources.items():
+        attrs = {k: str(v).replace(str(root), "<root>") for k, v in rs.attributes.items()}
+        private = {k: v for k, v in rs.private.items() if k not in _MOVING}
+        inputs = {k: str(v).replace(str(root), "<root>") for k, v in rs.inputs.items()}
+        out[str(rid)] = (attrs, private, inputs)
+    return out
+
+
+def test_an_apply_through_the_writer_is_the_inline_apply(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[int] = []
+    real_start = offload._Writer.start
+
+    def counted() -> Any:
+        found = real_start()
+        started.append(found.pid if found else 0)
+        return found
+
+    monkeypatch.setattr(offload._Writer, "start", staticmethod(counted))
+    through, inline = tmp_path / "through", tmp_path / "inline"
+    through.mkdir()
+    inline.mkdir()
+    snap_w = _apply(through, _files(through / "out", MANY), monkeypatch, writer_on=True)
+    assert len(started) == 1 and started[0]
+    snap_i = _apply(inline, _files(inline / "out", MANY), monkeypatch, writer_on=False)
+    assert len(started) == 1  # turned off: no writer
+    assert _rows(snap_w, through) == _rows(snap_i, inline)
+    for i in range(MANY):
+        a = through / "out" / f"d{i % 3}" / f"f{i}.txt"
+        b = inline / "out" / f"d{i % 3}" / f"f{i}.txt"
+        assert a.read_bytes() == b.read_bytes()
+        assert stat.S_IMODE(a.stat().st_mode) == stat.S_IMODE(b.stat().st_mode)
+    assert "secret 5" not in str(snap_w.resources)  # a secret's row keeps its digest only
+    assert not [p for p in (through / "out").rglob(".*.tmp")]
+
+
+def test_updates_go_through_the_writer_and_a_second_plan_is_clean(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _apply(tmp_path, _files(tmp_path / "out", MANY), monkeypatch, writer_on=True)
+    snap = _apply(tmp_path, _files(tmp_path / "out", MANY, tag="v2 "), monkeypatch,
+                  writer_on=True)
+    assert (tmp_path / "out" / "d1" / "f1.txt").read_text().startswith("v2 1 ")
+    eng = engine(tmp_path)
+    assert not eng.plan(stack("s", _files(tmp_path / "out", MANY, tag="v2 "))).has_changes()
+    assert len(snap.resources) == MANY
+
+
+def test_errors_through_the_writer_are_an_inline_writes_errors(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def bad(root: Path) -> list[Resource]:
+        files = _files(root / "out", MANY)
+        files[4] = Resource(files[4].id, {"path": str(root / "nowhere" / "f4.txt"),
+                                          "content": "x"})  # no make_parents
+        return files
+
+    messages = {}
+    for on in (True, False):
+        root = tmp_path / ("on" if on else "off")
+        root.mkdir()
+        monkeypatch.setenv(offload.DISABLE_ENV, "1" if on else "0")
+        eng = engine(root)
+        desired = stack("s", bad(root))
+        plan = eng.plan(desired)
+        (root / "out" / "d0" / "f3.txt").mkdir(parents=True)  # a directory where a file goes
+        report = eng.apply(plan, desired)
+        failed = {str(r.id): r.message.replace(str(root), "<root>") for r in report.results
+                  if r.outcome is Outcome.FAILED}
+        messages[on] = failed
+        assert sum(r.outcome is Outcome.APPLIED for r in report.results) == MANY - 2
+    assert messages[True] == messages[False]
+    assert "is a directory" in messages[True]["local:file/f[3]"]
+    assert "does not exist" in messages[True]["local:file/f[4]"]
+
+
+def test_a_writer_that_dies_mid_apply_leaves_every_write_done(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_send = offload._Writer.send
+    sent: list[int] = []
+
+    def send_then_die(self: Any, tasks: list[Any]) -> None:
+        real_send(self, tasks)
+        sent.append(len(tasks))
+        if len(sent) == 1:
+            os.kill(self.pid, signal.SIGKILL)
+
+    monkeypatch.setattr(offload._Writer, "send", send_then_die)
+    snap = _apply(tmp_path, _files(tmp_path / "out", 700), monkeypatch, writer_on=True)
+    assert len(snap.resources) == 700 and len(sent) <= offload._IN_FLIGHT
+    for i in (0, 299, 699):
+        path = tmp_path / "out" / f"d{i % 3}" / f"f{i}.txt"
+        assert path.read_text().startswith(f"{i} ")
+    assert not [p for p in (tmp_path / "out").rglob(".*.tmp")]
+
+
+def _writers() -> list[int]:
+    """Pids of writer processes running now."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"providers/local/writer.py" in cmd:
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_killed_apply_takes_its_writer_down_and_the_next_apply_recovers(
+        tmp_path: Path) -> None:
+    """kill -9 of the driftless process mid-write: the writer ends once its input
+    does, and the next apply finishes the job with nothing stray left."""
+    n = 3000
+    project = tmp_path / "p"
+    (project / "stacks" / "files").mkdir(parents=True)
+    (project / "driftless.yaml").write_text(
+        "project: w\nstate: sqlite:///.driftless/state.db\nstacks:\n  - stacks/files\n")
+    out = tmp_path / "out"
+    body = "payload " * 100
+    (project / "stacks" / "files" / "stack.yaml").write_text(
+        f"resources:\n  f:\n    type: local:file\n    count: {n}\n    properties:\n"
+        f'      path: "{out}/f${{count.index}}.txt"\n      make_parents: true\n'
+        f'      content: "${{count.index}} {body}"\n')
+    env = {**os.environ, "NO_COLOR": "1", "DRIFTLESS_DIGEST_KEY": "writer-test-key-0123456789",
+           "HOME": str(tmp_path)}
+    argv = [sys.executable, "-m", "driftless", "apply", "--auto-approve"]
+    before = set(_writers())
+    proc = subprocess.Popen(argv, cwd=project, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.is_dir() and len(os.listdir(out)) > 200:
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert len(os.listdir(out)) < n  # killed mid-apply
+    deadline = time.monotonic() + 10
+    while set(_writers()) - before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not set(_writers()) - before
+    again = subprocess.run(argv, cwd=project, env=env, capture_output=True, text=True,
+                           timeout=120, check=False)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert sorted(os.listdir(out)) == sorted(f"f{i}.txt" for i in range(n))
+    assert (out / "f2999.txt").read_text().startswith("2999 payload")
+    plan = subprocess.run([sys.executable, "-m", "driftless", "plan", "--detailed-exitcode"],
+                          cwd=project, env=env, capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert plan.returncode == 0, plan.stdout + plan.stderr
