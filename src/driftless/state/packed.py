@@ -26,8 +26,8 @@ from typing import Any
 
 from driftless.model import ResourceState
 
-__all__ = ["BATCH_MAGIC", "MAGIC", "RowDoc", "inflate_all", "pack", "pack_batches", "unpack",
-           "unpack_batch"]
+__all__ = ["BATCH_MAGIC", "MAGIC", "PACKER_HELLO", "RowDoc", "inflate_all", "pack",
+           "pack_batches", "unpack", "unpack_batch"]
 
 MAGIC = b"DRZ1"
 # A batch of old row versions (snapshot history): deflate of the JSON list
@@ -59,6 +59,9 @@ _WBITS, _MEM_LEVEL = -12, 5
 # row, which cost about as much as compressing a row. Never written to itself.
 _PRIMED = zlib.compressobj(9, zlib.DEFLATED, _WBITS, _MEM_LEVEL, zlib.Z_DEFAULT_STRATEGY,
                            _DICT_V1)
+# What a helper process packing rows for the journal starts with (the ``pack`` job of
+# ``model.helper``): the same compressor, so it packs a row to these very bytes.
+PACKER_HELLO = (9, _WBITS, _MEM_LEVEL, _DICT_V1, MAGIC)
 
 
 class RowDoc(dict[str, Any]):
@@ -66,6 +69,8 @@ class RowDoc(dict[str, Any]):
     resource. A row backend that journals it encodes and packs the row once, and
     writes those same bytes when the snapshot holding that very ``state`` is stored
     (the apply's commit) instead of encoding all rows again."""
+
+    packed: bytes | None = None  # ``pack`` of its canonical text, when a helper made it
 
     def __init__(self, state: ResourceState, address: str | None = None) -> None:
         # ``state.to_json()`` without its copies: the document is encoded and

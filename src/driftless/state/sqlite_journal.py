@@ -101,6 +101,10 @@ def _encoded(encode_one: Callable[[Any], str], doc: Any, which: object, what: st
 class SQLiteJournal:
     """The journal of one stack; every call is its own committed transaction."""
 
+    # ``finish_many`` stores a ``RowDoc`` as its ``packed`` bytes when they are set:
+    # the runner may have them made by a helper process meanwhile (``apply.runner``)
+    takes_packed = True
+
     def __init__(self, backend: SQLiteBackend, stack: str) -> None:
         self._backend = backend
         self.stack = stack
@@ -192,8 +196,10 @@ class SQLiteJournal:
             packed = None
             if isinstance(live, RowDoc):
                 # the state row itself: encoded canonical, so the commit reuses these bytes
-                text = _encoded(_canonical, live, seq, "journal entry")
-                packed = pack(text)
+                # (packed already when the runner's packing helper did it: ``takes_packed``)
+                packed = live.packed
+                if packed is None:
+                    packed = pack(_encoded(_canonical, live, seq, "journal entry"))
                 made.append((live.state, live["address"], packed))
             elif live is not None:
                 packed = pack(_encoded(_compact, live, seq, "journal entry"))

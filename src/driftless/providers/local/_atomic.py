@@ -33,8 +33,8 @@ from driftless.model import (
     ResourceId,
     sensitive_digest,
 )
+from driftless.model.helper import TempKeepsReappearing, write_file
 from driftless.providers.local._fingerprint import RACY_NS, fingerprint, trusted_digest
-from driftless.providers.local.writer import TempKeepsReappearing, write_file
 
 if TYPE_CHECKING:
     from driftless.providers.local._host import StatLike
@@ -119,7 +119,7 @@ def write_atomic(path: str, data: bytes, *, mode: int, rid: ResourceId,
 def write_stream_atomic(path: str, chunks: Iterable[bytes], *, mode: int, rid: ResourceId,
                         owner: tuple[int, int] | None = None) -> os.stat_result:
     """Write chunks to a temp file beside ``path`` (made with ``mode`` when the umask
-    allows, else 0600 and chmod), rename it over ``path`` (``writer.write_file``).
+    allows, else 0600 and chmod), rename it over ``path`` (``model.helper.write_file``).
 
     The temp file is removed on any failure, so nothing half-written remains.
     The returned stat is taken on the open file: after the rename it is the

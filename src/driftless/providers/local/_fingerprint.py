@@ -17,7 +17,7 @@ was taken by more than ``RACY_NS`` could be followed by such a write, so it
 is not trusted: the file is hashed, as git hashes index entries whose mtime
 is not older than the index. On a file system that keeps whole seconds the
 window is two seconds. So that files driftless writes itself are not racy
-ever after (their record is taken right after the write), ``writer.write_file`` sets
+ever after (their record is taken right after the write), ``model.helper.write_file`` sets
 their mtime ``2 * RACY_NS`` into the past before the rename: any later
 write, in place or not, then moves mtime. Pure (the clock aside).
 """

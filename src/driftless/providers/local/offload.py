@@ -4,16 +4,16 @@ Writing a file is ~30 us of system calls (create, write, backdate, rename,
 stat, close) that hold this process while it could be journaling and packing
 the states of the files already written; a thread cannot help (every call
 wants the GIL back). So when one apply writes many files
-(``WRITER_MIN``), ``pipelined`` starts the writer process (``writer``, run
-with the interpreter's own library only) and sends it the writes in batches
-while this process prepares the next ones and finishes those answered: on
-two cores, ten thousand writes then cost little more than the rest of the
-work.
+(``WRITER_MIN``), ``pipelined`` starts the writer process (the ``write``
+job of ``model.helper``, run with the interpreter's own library only) and
+sends it the writes in batches while this process prepares the next ones
+and finishes those answered: on two cores, ten thousand writes then cost
+little more than the rest of the work.
 
 What stays the same, change by change:
 
 - the bytes, modes, owners, temp names and atomic rename are those of an
-  inline write (``writer.write_file`` is the one implementation of both);
+  inline write (``model.helper.write_file`` is the one implementation of both);
 - the live view is built here from the stat the writer answers, as after
   an inline write (``ContentFileHandler.landed``);
 - anything that is not just a write of bytes known now (a delete, a chmod, a
@@ -26,39 +26,30 @@ What stays the same, change by change:
 
 Killed with the apply, the writer finishes the batch it holds and ends when its
 input does; its temp files carry its pid, so recovery removes them
-(``remove_stray_temps``) once it is gone. ``DRIFTLESS_LOCAL_WRITER=0`` turns
+(``remove_stray_temps``) once it is gone. ``DRIFTLESS_HELPERS=0`` turns
 the writer off. I/O: spawns the writer; the files its handlers ask for.
 """
 
 from __future__ import annotations
 
-import contextlib
-import marshal
 import os
-import sys
 from collections import deque
 from collections.abc import Generator, Iterator, Sequence
 from typing import Any, NamedTuple, Protocol
 
 from driftless.model import Action, Change, LiveResource
-from driftless.providers.local import writer as _writer_module
+from driftless.model.helper_client import HelperGone, HelperProcess
 from driftless.providers.local._atomic import durable_writes
 from driftless.providers.local._fingerprint import RACY_NS
 
-__all__ = ["DISABLE_ENV", "OFFLOAD_MOST", "WRITER_MIN", "Offload", "WriterGone",
-           "WrittenStat", "pipelined"]
+__all__ = ["OFFLOAD_MOST", "WRITER_MIN", "Offload", "WrittenStat",
+           "counts_as_write", "pipelined"]
 
-DISABLE_ENV = "DRIFTLESS_LOCAL_WRITER"  # "0" (or off/no/false): every write inline
 WRITER_MIN = 128  # fewer writes than this are done inline: a process start is ~10 ms
 OFFLOAD_MOST = 1 << 20  # a file larger than this is written inline (not copied twice)
 _BATCH_FILES = 256
 _BATCH_BYTES = 256 << 10
 _IN_FLIGHT = 3  # batches sent and not yet answered: the writer never waits for us
-_PIPE_BYTES = 1 << 20  # so that sending a batch never blocks while batches are in flight
-
-
-class WriterGone(Exception):
-    """The writer process ended or answered nonsense: its writes are done inline."""
 
 
 class WrittenStat(NamedTuple):
@@ -102,7 +93,7 @@ def pipelined(provider: Offloading, changes: Sequence[Change],
     """``provider.apply`` of each change as ``(index, live view or exception)``, in
     order; the writes among them go to a writer process when there are at least
     ``WRITER_MIN`` of them (``wanted``: how many may be)."""
-    writer = _Writer.start() if wanted >= WRITER_MIN and _enabled() else None
+    writer = _Writer.start() if wanted >= WRITER_MIN else None
     if writer is None:
         for i, change in enumerate(changes):
             yield i, _inline(provider, change)
@@ -116,10 +107,6 @@ def pipelined(provider: Offloading, changes: Sequence[Change],
         yield from pipe.ready()
     finally:
         writer.close()
-
-
-def _enabled() -> bool:
-    return os.environ.get(DISABLE_ENV, "").strip().lower() not in ("0", "off", "no", "false")
 
 
 def _inline(provider: Offloading, change: Change) -> Outcome:
@@ -145,9 +132,9 @@ class _Slot:
 class _Pipeline:
     """Changes in order; their writes in batches, at most ``_IN_FLIGHT`` unanswered."""
 
-    def __init__(self, provider: Offloading, writer: _Writer) -> None:
+    def __init__(self, provider: Offloading, writer: HelperProcess) -> None:
         self.provider = provider
-        self.writer: _Writer | None = writer
+        self.writer: HelperProcess | None = writer
         self.slots: deque[_Slot] = deque()
         self.batch: list[_Slot] = []
         self.batch_bytes = 0
@@ -204,7 +191,7 @@ class _Pipeline:
         try:
             self.writer.send([_task(s.offload, self.writer.pid) for s in batch
                               if s.offload is not None])
-        except WriterGone:
+        except HelperGone:
             self._lost(batch)
             return
         self.in_flight.append(batch)
@@ -213,7 +200,7 @@ class _Pipeline:
         batch = self.in_flight.popleft()
         try:
             answers = self.writer.receive(len(batch)) if self.writer is not None else None
-        except WriterGone:
+        except HelperGone:
             answers = None
         if answers is None:
             self._lost(batch)
@@ -254,88 +241,12 @@ def _task(offload: Offload, pid: int) -> tuple[Any, ...]:
 
 
 class _Writer:
-    """The writer process and the two pipes to it."""
+    """The writer: a helper process doing the ``write`` job (``model.helper``)."""
 
-    def __init__(self, pid: int, to_writer: int, from_writer: int) -> None:
-        self.pid, self._to, self._from = pid, to_writer, from_writer
-        self._closed = False
-
-    @classmethod
-    def start(cls) -> _Writer | None:
-        """A new writer process; None when one cannot be started (then every write is
-        inline, as before)."""
-        script = _writer_module.__file__
-        if not (script and sys.executable and os.path.exists(script)
-                and hasattr(os, "posix_spawn")):
-            return None
-        try:
-            return cls._spawn(script)
-        except OSError:
-            return None
-
-    @classmethod
-    def _spawn(cls, script: str) -> _Writer:
-        down_r, down_w = os.pipe()  # not inheritable; dup2 in the child makes 0 and 1 so
-        up_r, up_w = os.pipe()
-        try:
-            with contextlib.suppress(OSError):
-                import fcntl
-
-                fcntl.fcntl(down_w, getattr(fcntl, "F_SETPIPE_SZ", 1031), _PIPE_BYTES)
-            argv = [sys.executable, "-I", "-S", script, str(RACY_NS),
-                    "1" if durable_writes() else "0"]
-            pid = os.posix_spawn(sys.executable, argv, os.environ, file_actions=[
-                (os.POSIX_SPAWN_DUP2, down_r, 0), (os.POSIX_SPAWN_DUP2, up_w, 1),
-                (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)])
-        except BaseException:
-            for fd in (down_r, down_w, up_r, up_w):
-                os.close(fd)
-            raise
-        os.close(down_r)
-        os.close(up_w)
-        return cls(pid, down_w, up_r)
-
-    def send(self, tasks: list[tuple[Any, ...]]) -> None:
-        """One batch of writes."""
-        body = marshal.dumps(tasks)
-        try:
-            view = memoryview(len(body).to_bytes(4, "big") + body)
-            while view:
-                view = view[os.write(self._to, view):]
-        except OSError as exc:
-            raise WriterGone(str(exc)) from None
-
-    def receive(self, count: int) -> list[tuple[bool, Any]]:
-        """The answers to the oldest batch sent, which held ``count`` writes."""
-        try:
-            head = self._read(4)
-            answers = marshal.loads(self._read(int.from_bytes(head, "big")))
-        except (OSError, EOFError, ValueError, TypeError) as exc:
-            raise WriterGone(str(exc)) from None
-        if not isinstance(answers, list) or len(answers) != count:
-            raise WriterGone("an answer that does not match its batch")
-        return answers
-
-    def _read(self, size: int) -> bytes:
-        parts = []
-        while size:
-            got = os.read(self._from, min(size, 1 << 20))
-            if not got:
-                raise EOFError("the writer process ended")
-            parts.append(got)
-            size -= len(got)
-        return b"".join(parts)
-
-    def close(self) -> None:
-        """End the writer: no more input; it finishes what it holds and exits."""
-        if self._closed:
-            return
-        self._closed = True
-        for fd in (self._to, self._from):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(self.pid, 0)
+    @staticmethod
+    def start() -> HelperProcess | None:
+        """A new writer; None when one cannot be started (every write is inline)."""
+        return HelperProcess.start("write", str(RACY_NS), "1" if durable_writes() else "0")
 
 
 def counts_as_write(change: Change) -> bool:

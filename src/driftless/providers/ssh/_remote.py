@@ -65,7 +65,7 @@ def op_read(path, limit=None):
 
 def _backdate(fd):
     now = time.time_ns()
-    os.utime(fd, ns=(now, now - 40_000_000))  # see driftless's writer.write_file
+    os.utime(fd, ns=(now, now - 40_000_000))  # see driftless's model.helper.write_file
 
 
 def op_commit(tmp, path, mode, owner):

@@ -1,30 +1,33 @@
-"""The atomic write of one file, and the writer process that does many of them.
+"""A helper process: work done beside driftless, by the interpreter's own library only.
 
-``write_file`` is the one implementation of how a local kind writes a file:
-a temp file beside the target, created exclusively with its mode, filled,
-its mtime set ``2 * racy_ns`` into the past (``_fingerprint``: the record
-taken right after is then never racily clean), fsynced when asked, chmod and
-chown when needed, renamed over the target, and its stat taken on the open
-file. ``_atomic.write_stream_atomic`` calls it in the driftless process.
+Some of an apply's work is system calls or C code that a thread cannot overlap
+with Python work (each call wants the GIL back), so a large apply hands it to
+a helper process on the other core (``model.helper_client``) and goes on:
 
-Run as a program (``python -I -S writer.py <racy_ns> <fsync>``), this file is
-the *writer process* of a large apply (``offload``): it reads batches of
-writes from stdin and answers each with the stat (or the error) of every
-write, in order. The driftless process meanwhile renders, journals and packs
-the states of the files already written, so the system calls of ten thousand
-writes run on the other core instead of in line. Because it runs with the
-interpreter's own library only (``-I -S``: no site packages, no driftless),
-it imports nothing but the standard library (a test holds it to that).
+- ``write``: local file writes (``providers.local.offload``). ``write_file``
+  is the one implementation of how a local kind writes a file: a temp file
+  beside the target, created exclusively with its mode, filled, its mtime set
+  ``2 * racy_ns`` into the past (``providers/local/_fingerprint``: the record
+  taken right after is then never racily clean), fsynced when asked, chmod
+  and chown when needed, renamed over the target, and its stat taken on the
+  open file. The driftless process calls it inline too.
+- ``pack``: state rows encoded as canonical JSON and deflated with the state
+  format's dictionary (``state.packed``, which sends its parameters first),
+  for the journal (``apply.runner``).
 
-Protocol: each message is a 4-byte big-endian length and a ``marshal`` of a
-list. A batch is ``[(path, tmp, data, born_mode, final_mode, owner), ...]``
+Run as ``python -I -S helper.py <job> [args]`` (no site packages, no
+driftless), this file imports nothing but the standard library (a test holds
+it to that). Protocol: each message is a 4-byte big-endian length and a
+``marshal`` of a list; every request gets one answer, in order. ``write``
+requests are ``[(path, tmp, data, born_mode, final_mode, owner), ...]``
 (``final_mode``: chmod to it after the write, or None; ``owner``: ``(uid,
-gid)`` or None); its answer is ``[(True, (st_mode, st_size, st_mtime_ns,
+gid)`` or None), answered ``[(True, (st_mode, st_size, st_mtime_ns,
 st_ctime_ns, st_ino, st_uid, st_gid)) | (False, (errno, strerror)), ...]``.
-End of input ends the process. It ignores SIGINT: a Ctrl-C stops the
-driftless process, which closes the pipe; the batch under way still lands
-whole, each file atomically, and every one of them was journaled before it
-was sent. I/O: the files it is asked to write, its stdin and stdout.
+``pack`` takes first ``(level, wbits, mem_level, zdict, magic)``, then row
+documents, answered with each one's packed bytes (None: not JSON). End of
+input ends the process. It ignores SIGINT: a Ctrl-C stops driftless, which
+closes the pipe; a batch under way still ends whole. I/O: the files it is
+asked to write, its stdin and stdout.
 """
 
 from __future__ import annotations
@@ -35,9 +38,10 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import Any
 
-__all__ = ["CREATE_FLAGS", "StatTuple", "TempKeepsReappearing", "main", "write_file"]
+__all__ = ["CREATE_FLAGS", "JOBS", "StatTuple", "TempKeepsReappearing", "main", "write_file"]
 
 CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 MAX_MESSAGE = 1 << 30  # a length past this is not a message of ours
@@ -134,16 +138,28 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _serve(racy_ns: int, fsync: bool) -> None:
-    """Answer batches from stdin until it ends."""
+def _messages() -> Iterator[Any]:
+    """Each request read from stdin, until it ends."""
     while True:
         head = _read_exactly(0, 4)
         size = int.from_bytes(head, "big") if head is not None else 0
         body = _read_exactly(0, size) if head is not None and 0 < size <= MAX_MESSAGE else None
         if body is None:
             return
+        yield marshal.loads(body)
+
+
+def _answer(answer: Any) -> None:
+    reply = marshal.dumps(answer)
+    _write_all(1, len(reply).to_bytes(4, "big") + reply)
+
+
+def _write_job(argv: list[str]) -> None:
+    """``write <racy_ns> <fsync 0|1>``: write the files of each request."""
+    racy_ns, fsync = int(argv[0]), argv[1] == "1"
+    for batch in _messages():
         answers: list[tuple[bool, tuple[int, ...] | tuple[int, str]]] = []
-        for path, tmp, data, born, final, owner in marshal.loads(body):
+        for path, tmp, data, born, final, owner in batch:
             try:
                 st = write_file(path, tmp, (data,), born=born, final=final, owner=owner,
                                 racy_ns=racy_ns, fsync=fsync)
@@ -151,19 +167,48 @@ def _serve(racy_ns: int, fsync: bool) -> None:
                 answers.append((False, (exc.errno or 0, exc.strerror or type(exc).__name__)))
             else:
                 answers.append((True, _stat_tuple(st)))
-        reply = marshal.dumps(answers)
-        _write_all(1, len(reply).to_bytes(4, "big") + reply)
+        _answer(answers)
+
+
+def _pack_job(argv: list[str]) -> None:
+    """``pack``: the packed row of each document of each request."""
+    import json
+    import zlib
+
+    messages = _messages()
+    level, wbits, mem_level, zdict, magic = next(messages)
+    primed = zlib.compressobj(level, zlib.DEFLATED, wbits, mem_level, zlib.Z_DEFAULT_STRATEGY,
+                              zdict)
+    encode = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+    for docs in messages:
+        out: list[bytes | None] = []
+        for doc in docs:
+            if doc is None:
+                out.append(None)
+                continue
+            try:
+                text = encode(doc)
+            except (TypeError, ValueError, RecursionError):
+                out.append(None)
+                continue
+            z = primed.copy()
+            out.append(magic + z.compress(text.encode()) + z.flush())
+        _answer(out)
+
+
+JOBS = {"write": _write_job, "pack": _pack_job}
 
 
 def main(argv: list[str]) -> int:
-    """``writer.py <racy_ns> <fsync 0|1>``: serve until stdin ends."""
+    """``helper.py <job> [args]``: serve until stdin ends."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        _serve(int(argv[1]), argv[2] == "1")
-    except (BrokenPipeError, EOFError, ValueError, TypeError, IndexError):
-        return 1  # the driftless process went away, or spoke nonsense: it writes the rest
+        JOBS[argv[1]](argv[2:])
+    except (BrokenPipeError, EOFError, StopIteration, ValueError, TypeError, IndexError,
+            KeyError):
+        return 1  # driftless went away, or spoke nonsense: it does the rest itself
     return 0
 
 

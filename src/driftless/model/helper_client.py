@@ -1,0 +1,117 @@
+"""The driftless side of a helper process (``model.helper``): start it, send it
+requests, read its answers, end it.
+
+A helper is started with ``os.posix_spawn`` of this interpreter, isolated
+(``-I -S``), so it is safe from a process with threads (the agent, a command
+holding a lease) and costs no copy of this one. Its stderr goes to
+/dev/null; its stdin and stdout are pipes, the one to it made large enough
+that sending a request never waits while a few are in flight. Anything that
+goes wrong with it raises ``HelperGone``: its user then does the work itself.
+``DRIFTLESS_HELPERS=0`` turns helpers off. I/O: spawns and reaps the helper;
+its pipes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import marshal
+import os
+import sys
+from typing import Any
+
+from driftless.model import helper as _program
+
+__all__ = ["DISABLE_ENV", "HelperGone", "HelperProcess"]
+
+DISABLE_ENV = "DRIFTLESS_HELPERS"  # "0" (or off/no/false): no helper, all work inline
+_PIPE_BYTES = 1 << 20
+
+
+class HelperGone(Exception):
+    """The helper process ended, or answered nonsense."""
+
+
+class HelperProcess:
+    """One helper process running ``job``, and the two pipes to it."""
+
+    def __init__(self, pid: int, to_helper: int, from_helper: int) -> None:
+        self.pid, self._to, self._from = pid, to_helper, from_helper
+        self._closed = False
+
+    @classmethod
+    def start(cls, job: str, *args: str) -> HelperProcess | None:
+        """A new helper doing ``job``; None when one cannot be started here, or helpers
+        are turned off (``DISABLE_ENV``)."""
+        if os.environ.get(DISABLE_ENV, "").strip().lower() in ("0", "off", "no", "false"):
+            return None
+        script = _program.__file__
+        if not (script and sys.executable and os.path.exists(script)
+                and hasattr(os, "posix_spawn")):
+            return None
+        try:
+            return cls._spawn([sys.executable, "-I", "-S", script, job, *args])
+        except OSError:
+            return None
+
+    @classmethod
+    def _spawn(cls, argv: list[str]) -> HelperProcess:
+        down_r, down_w = os.pipe()  # not inheritable: only the dup2-ed 0 and 1 are
+        up_r, up_w = os.pipe()
+        try:
+            with contextlib.suppress(OSError):
+                import fcntl
+
+                fcntl.fcntl(down_w, getattr(fcntl, "F_SETPIPE_SZ", 1031), _PIPE_BYTES)
+            pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=[
+                (os.POSIX_SPAWN_DUP2, down_r, 0), (os.POSIX_SPAWN_DUP2, up_w, 1),
+                (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)])
+        except BaseException:
+            for fd in (down_r, down_w, up_r, up_w):
+                os.close(fd)
+            raise
+        os.close(down_r)
+        os.close(up_w)
+        return cls(pid, down_w, up_r)
+
+    def send(self, request: Any) -> None:
+        """One request (``marshal``-able: plain values only, else ``ValueError``)."""
+        body = marshal.dumps(request)
+        try:
+            view = memoryview(len(body).to_bytes(4, "big") + body)
+            while view:
+                view = view[os.write(self._to, view):]
+        except OSError as exc:
+            raise HelperGone(str(exc)) from None
+
+    def receive(self, count: int | None = None) -> Any:
+        """The answer to the oldest request not yet answered; a list of ``count``
+        items when ``count`` is given."""
+        try:
+            head = self._read(4)
+            answer = marshal.loads(self._read(int.from_bytes(head, "big")))
+        except (OSError, EOFError, ValueError, TypeError) as exc:
+            raise HelperGone(str(exc)) from None
+        if count is not None and (not isinstance(answer, list) or len(answer) != count):
+            raise HelperGone("an answer that does not match its request")
+        return answer
+
+    def _read(self, size: int) -> bytes:
+        parts = []
+        while size:
+            got = os.read(self._from, min(size, 1 << 20))
+            if not got:
+                raise EOFError("the helper process ended")
+            parts.append(got)
+            size -= len(got)
+        return b"".join(parts)
+
+    def close(self) -> None:
+        """End the helper: no more input; it finishes what it holds and exits."""
+        if self._closed:
+            return
+        self._closed = True
+        for fd in (self._to, self._from):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(self.pid, 0)
