@@ -46,8 +46,8 @@ class HelperProcess:
             return None
         script = _program.__file__
         if not (script and sys.executable and os.path.exists(script)
-                and hasattr(os, "posix_spawn")):
-            return None
+                and hasattr(os, "posix_spawn") and not getattr(sys, "frozen", False)):
+            return None  # no interpreter to run it with (a frozen app), or no file
         try:
             return cls._spawn([sys.executable, "-I", "-S", script, job, *args])
         except OSError:
