@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from driftless.errors import DriftlessError
 from driftless.model import (
@@ -41,7 +41,6 @@ from driftless.model import (
     deferred_refs,
     resolve,
 )
-from driftless.model.helper_client import HelperGone, HelperProcess
 from driftless.model.redact import Redactor
 from driftless.model.values import plain_dict
 from driftless.providers import ProviderSet, comparable
@@ -49,6 +48,9 @@ from driftless.providers.base import KindProvider, secure_live
 from driftless.providers.compact import COMPACT_THRESHOLD, compact_inputs
 from driftless.state import Journal
 from driftless.state.packed import PACKER_HELLO, RowDoc
+
+if TYPE_CHECKING:
+    from driftless.model.helper_client import HelperProcess
 
 __all__ = ["ChangeRunner", "begin_all", "finish_all"]
 
@@ -287,6 +289,8 @@ class _Journaling:
         self.helper: HelperProcess | None = None
         self.in_flight: Outcomes | None = None
         if changes >= PACK_MIN and getattr(journal, "takes_packed", False):
+            from driftless.model.helper_client import HelperProcess  # a large batch's only
+
             self.helper = HelperProcess.start("pack")
             self._send(PACKER_HELLO)
 
@@ -316,7 +320,7 @@ class _Journaling:
             self.helper.send(request)
         except ValueError:  # not plain data: journaled inline, which says what it is
             return False
-        except HelperGone:
+        except _helper_gone():
             self._drop()
             return False
         return True
@@ -326,7 +330,7 @@ class _Journaling:
         if self.helper is not None:
             try:
                 packed = self.helper.receive(len(outcomes))
-            except HelperGone:
+            except _helper_gone():
                 self._drop()
         for (_, _, live), row in zip(outcomes, packed or (), strict=False):
             if isinstance(live, RowDoc) and isinstance(row, bytes):
@@ -341,6 +345,13 @@ class _Journaling:
         if self.in_flight is not None:
             previous, self.in_flight = self.in_flight, None
             finish_all(self.journal, previous)
+
+
+def _helper_gone() -> type[Exception]:
+    """``HelperGone``, from the module a helper loaded (a plan never loads it)."""
+    from driftless.model.helper_client import HelperGone
+
+    return HelperGone
 
 
 _PLAIN = frozenset({int, float, bool, type(None)})

@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from driftless.errors import DriftlessError, ProviderError
 from driftless.model import (
@@ -56,7 +56,9 @@ from driftless.providers.local.files_paths import (
     norm_mode,
     path_spec,
 )
-from driftless.providers.local.offload import OFFLOAD_MOST, Offload
+
+if TYPE_CHECKING:
+    from driftless.providers.local.offload import Offload
 
 __all__ = [
     "HANDLERS", "MODE_PATTERN", "ContentFileHandler", "PathHandler", "lstat_or_none", "quick_diff",
@@ -262,6 +264,7 @@ class ContentFileHandler(PathHandler):
         desired = change.desired
         if not self.offloads or self.host is not LOCAL or desired is None:
             return None
+        from driftless.providers.local.offload import OFFLOAD_MOST, Offload  # an apply's only
         if not (change.action is Action.CREATE or (change.action is Action.UPDATE
                                                    and _rewrites(change))):
             return None
