@@ -17,13 +17,13 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from driftless.model import ResourceId
 from driftless.providers.local import _atomic
 from driftless.records import record
 
-__all__ = ["LOCAL", "Host", "LocalHost", "RunResult", "StatLike"]
+__all__ = ["LOCAL", "Host", "LocalHost", "RunResult", "StatFields", "StatLike"]
 
 
 class StatLike(Protocol):
@@ -43,6 +43,19 @@ class StatLike(Protocol):
     def st_uid(self) -> int: ...
     @property
     def st_gid(self) -> int: ...
+
+
+class StatFields(NamedTuple):
+    """A stat taken elsewhere, as plain values (``StatLike``): on an SSH host, or by
+    the writer process of a large local apply."""
+
+    st_mode: int
+    st_size: int
+    st_mtime_ns: int
+    st_ctime_ns: int
+    st_ino: int
+    st_uid: int
+    st_gid: int
 
 
 @record

@@ -41,6 +41,7 @@ from driftless.model import Action, Change, LiveResource
 from driftless.model.helper_client import HelperGone, HelperProcess
 from driftless.providers.local._atomic import durable_writes
 from driftless.providers.local._fingerprint import RACY_NS
+from driftless.providers.local._host import StatFields
 
 __all__ = ["OFFLOAD_MOST", "WRITER_MIN", "Offload", "WrittenStat",
            "counts_as_write", "pipelined"]
@@ -52,16 +53,7 @@ _BATCH_BYTES = 256 << 10
 _IN_FLIGHT = 3  # batches sent and not yet answered: the writer never waits for us
 
 
-class WrittenStat(NamedTuple):
-    """The stat of a file the writer wrote (``StatLike``)."""
-
-    st_mode: int
-    st_size: int
-    st_mtime_ns: int
-    st_ctime_ns: int
-    st_ino: int
-    st_uid: int
-    st_gid: int
+WrittenStat = StatFields  # the stat of a file the writer wrote
 
 
 class Offload(NamedTuple):

@@ -13,27 +13,18 @@ import base64
 import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from driftless.errors import ProviderError
 from driftless.model import ResourceId
 from driftless.providers.local._atomic import content_digest, os_error
-from driftless.providers.local._host import RunResult, StatLike
+from driftless.providers.local._host import RunResult, StatFields, StatLike
 from driftless.providers.ssh.transport import Connection
 
 __all__ = ["RemoteStat", "SshHost"]
 
 
-class RemoteStat(NamedTuple):
-    """An lstat taken on the host (the fields ``StatLike`` names)."""
-
-    st_mode: int
-    st_size: int
-    st_mtime_ns: int
-    st_ctime_ns: int
-    st_ino: int
-    st_uid: int
-    st_gid: int
+RemoteStat = StatFields  # an lstat taken on the host
 
 
 def _stat(raw: Any) -> RemoteStat | None:
