@@ -76,6 +76,20 @@ def test_the_writer_writes_each_file_and_answers_its_stat_or_its_error(
     assert not [p for p in tmp_path.rglob(".*.tmp")]  # a failed write leaves no temp file
 
 
+def test_a_helper_inherits_no_credential_of_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRIFTLESS_STATE_KEY", "passphrase:do-not-leak")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "do-not-leak-either")
+    w = HelperProcess.start("write", "20000000", "0")
+    assert w is not None
+    try:
+        environ = Path(f"/proc/{w.pid}/environ").read_bytes()
+    finally:
+        w.close()
+    assert b"do-not-leak" not in environ
+    assert b"PATH=" + os.environ["PATH"].encode() in environ.split(b"\0")
+
+
 def _files(root: Path, n: int, *, tag: str = "") -> list[Resource]:
     out = []
     for i in range(n):

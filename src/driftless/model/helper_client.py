@@ -25,6 +25,11 @@ __all__ = ["DISABLE_ENV", "HelperGone", "HelperProcess"]
 
 DISABLE_ENV = "DRIFTLESS_HELPERS"  # "0" (or off/no/false): no helper, all work inline
 _PIPE_BYTES = 1 << 20
+# All a helper inherits of the environment: what decides how it encodes file names
+# (as driftless does, so a path names the same file) and finds its libraries. Never a
+# credential or a state key: a helper needs none, and its environment is readable in
+# /proc by the user's other processes.
+_KEPT = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "LD_LIBRARY_PATH")
 
 
 class HelperGone(Exception):
@@ -48,8 +53,9 @@ class HelperProcess:
         if not (script and sys.executable and os.path.exists(script)
                 and hasattr(os, "posix_spawn") and not getattr(sys, "frozen", False)):
             return None  # no interpreter to run it with (a frozen app), or no file
+        utf8 = ["-X", "utf8"] if sys.flags.utf8_mode else []
         try:
-            return cls._spawn([sys.executable, "-I", "-S", script, job, *args])
+            return cls._spawn([sys.executable, "-I", "-S", *utf8, script, job, *args])
         except OSError:
             return None
 
@@ -62,7 +68,7 @@ class HelperProcess:
                 import fcntl
 
                 fcntl.fcntl(down_w, getattr(fcntl, "F_SETPIPE_SZ", 1031), _PIPE_BYTES)
-            pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=[
+            pid = os.posix_spawn(argv[0], argv, _environment(), file_actions=[
                 (os.POSIX_SPAWN_DUP2, down_r, 0), (os.POSIX_SPAWN_DUP2, up_w, 1),
                 (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)])
         except BaseException:
@@ -115,3 +121,8 @@ class HelperProcess:
                 os.close(fd)
         with contextlib.suppress(ChildProcessError, OSError):
             os.waitpid(self.pid, 0)
+
+
+def _environment() -> dict[str, str]:
+    """The helper's environment (``_KEPT`` of ours)."""
+    return {name: os.environ[name] for name in _KEPT if name in os.environ}
