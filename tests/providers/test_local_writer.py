@@ -83,6 +83,8 @@ def test_a_helper_inherits_no_credential_of_the_environment(
     w = HelperProcess.start("write", "20000000", "0")
     assert w is not None
     try:
+        w.send([])  # answered once it runs: its environment is then readable
+        assert w.receive(0) == []
         environ = Path(f"/proc/{w.pid}/environ").read_bytes()
     finally:
         w.close()
