@@ -17,7 +17,8 @@ from driftless.providers.base import secure_live
 from driftless.providers.registry import LazyKindProvider
 
 if TYPE_CHECKING:
-    from driftless.providers.local.offload import Offload, WrittenStat
+    from driftless.providers.local.files import FileWrite
+    from driftless.providers.local.offload import WrittenStat
 
 __all__ = ["LocalProvider"]
 
@@ -65,17 +66,17 @@ class LocalProvider(LazyKindProvider):
         except ProviderError:
             return False
 
-    def offload(self, change: Change) -> Offload | None:
+    def offload(self, change: Change) -> FileWrite | None:
         """The kind's write for the writer process, if the change is only that."""
         found = getattr(self.handler(change.id), "offload", None)
         return found(change) if found is not None else None
 
-    def landed(self, change: Change, offload: Offload, st: WrittenStat) -> LiveResource | None:
+    def landed(self, change: Change, write: FileWrite, st: WrittenStat) -> LiveResource | None:
         """The live view of an offloaded write, secured as ``apply`` secures it."""
         handler: Any = self.handler(change.id)
-        return secure_live(handler.spec, change.desired, handler.landed(change, offload, st))
+        return secure_live(handler.spec, change.desired, handler.landed(change, write, st))
 
-    def make_parent(self, change: Change, offload: Offload) -> None:
+    def make_parent(self, change: Change, write: FileWrite) -> None:
         """The directory of an offloaded write (see ``ContentFileHandler.make_parent``)."""
         handler: Any = self.handler(change.id)
-        handler.make_parent(change, offload)
+        handler.make_parent(change, write)

@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from driftless.errors import DriftlessError, ProviderError
 from driftless.model import (
@@ -57,12 +57,26 @@ from driftless.providers.local.files_paths import (
     path_spec,
 )
 
-if TYPE_CHECKING:
-    from driftless.providers.local.offload import Offload
-
 __all__ = [
     "HANDLERS", "MODE_PATTERN", "ContentFileHandler", "PathHandler", "lstat_or_none", "quick_diff",
 ]
+
+
+OFFLOAD_MOST = 1 << 20
+"""A larger file is written in line by a large apply, not copied to the writer process."""
+
+
+class FileWrite:
+    """One file write of a content kind, prepared: path, bytes, mode, owner and
+    whether to make the parent. ``create`` writes it here; a large apply may hand it
+    to the writer process (``offload``). A plain class: one is made per file written."""
+
+    __slots__ = ("data", "make_parents", "mode", "owner", "path")
+
+    def __init__(self, path: str, data: bytes, mode: int, owner: tuple[int, int] | None,
+                 make_parents: bool) -> None:
+        self.path, self.data, self.mode = path, data, mode
+        self.owner, self.make_parents = owner, make_parents
 
 
 _TEXT_DIFF_MAX = 64 * 1024
@@ -209,16 +223,26 @@ class ContentFileHandler(PathHandler):
 
     def create(self, change: Change) -> LiveResource:
         """Render and write the file atomically."""
+        write = self._prepared(change)
+        return self.landed(change, write, self._write(write, rid=change.id))
+
+    def _prepared(self, change: Change) -> FileWrite:
+        """The write ``change`` makes: its path, rendered bytes, mode and owner."""
         assert change.desired is not None
         rid = change.desired.id
         props = self.parse(change.desired)
-        data = self.render(props, rid)
-        mode = parse_mode(props.mode, default=self.default_mode)
         owner = self.host.owner_ids(getattr(props, "owner", None),
                                     getattr(props, "group", None), rid)
-        st = self._write(props, data, mode=mode, owner=owner, rid=rid)
-        return self._written(rid, props.path, st, data, keyed=self.keyed(change.desired.properties),
-                             props=change.desired.properties)
+        return FileWrite(props.path, self.render(props, rid),
+                         parse_mode(props.mode, default=self.default_mode), owner,
+                         bool(props.make_parents))
+
+    def landed(self, change: Change, write: FileWrite, st: StatLike) -> LiveResource:
+        """The live view once ``write`` is written, here or by the writer process."""
+        assert change.desired is not None
+        props = change.desired.properties
+        return self._written(change.id, write.path, st, write.data, keyed=self.keyed(props),
+                             props=props)
 
     def _written(self, rid: ResourceId, path: str, st: StatLike, data: bytes, *, keyed: bool,
                  props: Mapping[str, Any]) -> LiveResource:
@@ -236,18 +260,19 @@ class ContentFileHandler(PathHandler):
         return self._view(rid, path, st, kind="file", digest=digest, keyed=keyed, seen=seen,
                           props=props)
 
-    def _write(self, props: Any, data: bytes, *, mode: int, owner: tuple[int, int] | None,
-               rid: ResourceId) -> StatLike:
+    def _write(self, write: FileWrite, *, rid: ResourceId) -> StatLike:
         """Write, and look at the parent directory only when that failed: the
         parent is there for all but the first file of a directory, and a stat
         per file to check it was a tenth of a 10,000-file apply."""
         try:
-            return self.host.write_atomic(props.path, data, mode=mode, rid=rid, owner=owner)
+            return self.host.write_atomic(write.path, write.data, mode=write.mode, rid=rid,
+                                          owner=write.owner)
         except ProviderError:
             # the parent's own error when it is missing (made first when asked);
             # else the write fails again with its error
-            self.host.ensure_parent(props.path, make_parents=props.make_parents, rid=rid)
-            return self.host.write_atomic(props.path, data, mode=mode, rid=rid, owner=owner)
+            self.host.ensure_parent(write.path, make_parents=write.make_parents, rid=rid)
+            return self.host.write_atomic(write.path, write.data, mode=write.mode, rid=rid,
+                                          owner=write.owner)
 
     def update(self, change: Change) -> LiveResource:
         """Rewrite the file (atomically) — unless only mode/owner moved."""
@@ -257,38 +282,22 @@ class ContentFileHandler(PathHandler):
         assert change.prior is not None
         return self._chmod_only(change.desired, change.prior)
 
-    def offload(self, change: Change) -> Offload | None:
-        """The write ``create`` (or a rewriting ``update``) makes, ready for the writer
-        process (``offload``); None when the change is not just that write, the file
-        is large, or this kind writes in line (``offloads``)."""
-        desired = change.desired
-        if not self.offloads or self.host is not LOCAL or desired is None:
+    def offload(self, change: Change) -> FileWrite | None:
+        """The write ``create`` (or a rewriting ``update``) makes, for the writer process
+        of a large apply (``offload``); None when the change is not just that write, the
+        file is large, or this kind writes in line (``offloads``)."""
+        if not self.offloads or self.host is not LOCAL or change.desired is None:
             return None
-        from driftless.providers.local.offload import OFFLOAD_MOST, Offload  # an apply's only
         if not (change.action is Action.CREATE or (change.action is Action.UPDATE
                                                    and _rewrites(change))):
             return None
-        rid = desired.id
-        props = self.parse(desired)
-        data = self.render(props, rid)
-        if len(data) > OFFLOAD_MOST:
-            return None
-        mode = parse_mode(props.mode, default=self.default_mode)
-        owner = self.host.owner_ids(getattr(props, "owner", None),
-                                    getattr(props, "group", None), rid)
-        return Offload(props.path, data, mode, owner, bool(props.make_parents), None)
+        write = self._prepared(change)
+        return write if len(write.data) <= OFFLOAD_MOST else None
 
-    def landed(self, change: Change, offload: Offload, st: StatLike) -> LiveResource:
-        """The live view of a file the writer process wrote: ``create``'s own."""
-        assert change.desired is not None
-        props = change.desired.properties
-        return self._written(change.id, offload.path, st, offload.data,
-                             keyed=self.keyed(props), props=props)
-
-    def make_parent(self, change: Change, offload: Offload) -> None:
+    def make_parent(self, change: Change, write: FileWrite) -> None:
         """The directory of an offloaded write, made when asked, else a clear error
         (what an inline write does once its first attempt fails)."""
-        self.host.ensure_parent(offload.path, make_parents=offload.make_parents, rid=change.id)
+        self.host.ensure_parent(write.path, make_parents=write.make_parents, rid=change.id)
 
     def _chmod_only(self, desired: Resource, prior: LiveResource) -> LiveResource:
         props = self.parse(desired)

@@ -17,7 +17,7 @@ What stays the same, change by change:
 - the live view is built here from the stat the writer answers, as after
   an inline write (``ContentFileHandler.landed``);
 - anything that is not just a write of bytes known now (a delete, a chmod, a
-  source file, a change on another host, a file over ``OFFLOAD_MOST``), and
+  source file, a change on another host, a file over ``files.OFFLOAD_MOST``), and
   any write the writer reports failed, is done inline, through the
   provider's own ``apply``: its errors are exactly an inline run's;
 - the writer never writes a file whose journal intent is not durable: the
@@ -35,37 +35,26 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Generator, Iterator, Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from driftless.model import Action, Change, LiveResource
 from driftless.model.helper_client import HelperGone, HelperProcess
-from driftless.providers.local._atomic import durable_writes
+from driftless.providers.local._atomic import born_mode, durable_writes, temp_path
 from driftless.providers.local._fingerprint import RACY_NS
 from driftless.providers.local._host import StatFields
 
-__all__ = ["OFFLOAD_MOST", "WRITER_MIN", "Offload", "WrittenStat",
-           "counts_as_write", "pipelined"]
+if TYPE_CHECKING:
+    from driftless.providers.local.files import FileWrite as Offload
+
+__all__ = ["WRITER_MIN", "WrittenStat", "counts_as_write", "pipelined"]
 
 WRITER_MIN = 128  # fewer writes than this are done inline: a process start is ~10 ms
-OFFLOAD_MOST = 1 << 20  # a file larger than this is written inline (not copied twice)
 _BATCH_FILES = 256
 _BATCH_BYTES = 256 << 10
 _IN_FLIGHT = 3  # batches sent and not yet answered: the writer never waits for us
 
 
 WrittenStat = StatFields  # the stat of a file the writer wrote
-
-
-class Offload(NamedTuple):
-    """A change that is only a write of known bytes: what the writer needs, and
-    what its handler needs to build the live view once it is written."""
-
-    path: str
-    data: bytes
-    mode: int
-    owner: tuple[int, int] | None
-    make_parents: bool
-    finish: Any  # the handler's state for ``landed`` (opaque here)
 
 
 class Offloading(Protocol):
@@ -181,8 +170,7 @@ class _Pipeline:
             self._inline(batch)
             return
         try:
-            self.writer.send([_task(s.offload, self.writer.pid) for s in batch
-                              if s.offload is not None])
+            self.writer.send([_task(s.offload, self.writer.pid) for s in batch])
         except HelperGone:
             self._lost(batch)
             return
@@ -222,11 +210,10 @@ class _Pipeline:
             slot.outcome = _inline(self.provider, slot.change)
 
 
-def _task(offload: Offload, pid: int) -> tuple[Any, ...]:
-    """What the writer writes for ``offload`` (``writer`` protocol), under a temp name
-    carrying the writer's pid, as ``_atomic.remove_stray_temps`` expects."""
-    from driftless.providers.local._atomic import born_mode, temp_path
-
+def _task(offload: Offload | None, pid: int) -> tuple[Any, ...]:
+    """What the writer writes for ``offload`` (``write`` job of ``model.helper``), under
+    a temp name carrying the writer's pid, as ``_atomic.remove_stray_temps`` expects."""
+    assert offload is not None  # a batch holds offloaded writes only
     born = born_mode(offload.mode)
     return (offload.path, temp_path(offload.path, pid, 0), offload.data, born,
             None if born == offload.mode else offload.mode, offload.owner)
