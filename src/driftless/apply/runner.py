@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from driftless.errors import DriftlessError
 from driftless.model import (
@@ -47,10 +47,7 @@ from driftless.providers import ProviderSet, comparable
 from driftless.providers.base import KindProvider, secure_live
 from driftless.providers.compact import COMPACT_THRESHOLD, compact_inputs
 from driftless.state import Journal
-from driftless.state.packed import PACKER_HELLO, RowDoc
-
-if TYPE_CHECKING:
-    from driftless.model.helper_client import HelperProcess
+from driftless.state.packed import RowDoc
 
 __all__ = ["ChangeRunner", "begin_all", "finish_all"]
 
@@ -135,7 +132,7 @@ class ChangeRunner:
             self.last_seq = max(self.last_seq, *seqs)
         pending: Outcomes = []
         results = []
-        journaled = _Journaling(self.journal, len(changes))
+        journaled = _journaling(self.journal, len(changes))
         try:
             with contextlib.closing(self._applied(changes)) as applied:
                 for change, (address, _, intent), seq, (live, took) in zip(
@@ -271,87 +268,33 @@ def finish_all(journal: Journal, outcomes: Outcomes) -> None:
 
 
 # A batch of at least this many changes has its state rows encoded and packed by a
-# helper process (``_Journaling``): ~15 us a row the runner then spends on the next ones.
+# helper process (``apply.packing``): ~15 us a row the runner then spends on the next ones.
 PACK_MIN = 2 * FINISH_EVERY
 
 
-class _Journaling:
-    """Outcomes journaled ``FINISH_EVERY`` at a time; in a large batch, the state rows
-    of each group are encoded and packed by a helper process (the ``pack`` job of
-    ``model.helper``, with ``state.packed``'s compressor) while the next group is
-    applied, and journaled once the helper answers (a group later than inline: on a
-    kill, recovery re-reads those). Anything the helper cannot take (a value that is
-    not plain data) or that goes wrong with it is journaled inline, as before, which
-    reports a value state cannot store exactly as always."""
+class _Inline:
+    """Outcomes journaled as they come: a batch too small for the packing helper, or a
+    journal that stores rows its own way (``takes_packed`` unset: encrypted state)."""
 
-    def __init__(self, journal: Journal, changes: int) -> None:
+    def __init__(self, journal: Journal) -> None:
         self.journal = journal
-        self.helper: HelperProcess | None = None
-        self.in_flight: Outcomes | None = None
-        if changes >= PACK_MIN and getattr(journal, "takes_packed", False):
-            from driftless.model.helper_client import HelperProcess  # a large batch's only
-
-            self.helper = HelperProcess.start("pack")
-            self._send(PACKER_HELLO)
 
     def add(self, outcomes: Outcomes) -> None:
-        """Journal ``outcomes`` (now, or once the helper packed their rows)."""
-        docs = [dict(live) if isinstance(live, RowDoc) else None for _, _, live in outcomes]
-        if self.helper is None or not self._send(docs):
-            finish_all(self.journal, outcomes)
-            return
-        previous, self.in_flight = self.in_flight, outcomes
-        if previous is not None:
-            self._finish(previous)
-
-    def close(self) -> None:
-        """Journal what the helper still holds, and end it."""
-        if self.in_flight is not None:
-            previous, self.in_flight = self.in_flight, None
-            self._finish(previous)
-        if self.helper is not None:
-            self.helper.close()
-            self.helper = None
-
-    def _send(self, request: Any) -> bool:
-        if self.helper is None:
-            return False
-        try:
-            self.helper.send(request)
-        except ValueError:  # not plain data: journaled inline, which says what it is
-            return False
-        except _helper_gone():
-            self._drop()
-            return False
-        return True
-
-    def _finish(self, outcomes: Outcomes) -> None:
-        packed = None
-        if self.helper is not None:
-            try:
-                packed = self.helper.receive(len(outcomes))
-            except _helper_gone():
-                self._drop()
-        for (_, _, live), row in zip(outcomes, packed or (), strict=False):
-            if isinstance(live, RowDoc) and isinstance(row, bytes):
-                live.packed = row
+        """Journal ``outcomes`` now."""
         finish_all(self.journal, outcomes)
 
-    def _drop(self) -> None:
-        """The helper is gone: every group still in flight is journaled inline."""
-        if self.helper is not None:
-            self.helper.close()
-            self.helper = None
-        if self.in_flight is not None:
-            previous, self.in_flight = self.in_flight, None
-            finish_all(self.journal, previous)
+    def close(self) -> None:
+        """Nothing is held back."""
 
 
-def _helper_gone() -> type[Exception]:
-    """``HelperGone``, from the module a helper loaded (a plan never loads it)."""
-    from driftless.model.helper_client import HelperGone
+def _journaling(journal: Journal, changes: int) -> Any:
+    """How a batch of ``changes`` journals its outcomes: inline, or with their rows
+    packed by a helper process meanwhile (``apply.packing``, loaded only then)."""
+    if changes >= PACK_MIN and getattr(journal, "takes_packed", False):
+        from driftless.apply.packing import PackingJournal
 
-    return HelperGone
+        return PackingJournal(lambda outcomes: finish_all(journal, outcomes))
+    return _Inline(journal)
 
 
 _PLAIN = frozenset({int, float, bool, type(None)})
