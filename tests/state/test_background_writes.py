@@ -263,6 +263,110 @@ def test_a_render_cache_entry_is_written_by_a_child_and_found_by_the_next_lookup
     assert len(list((root / CACHE_DIR).glob("*.bin"))) == 2
 
 
+def test_a_child_hands_its_answer_back_before_it_writes(tmp_path: Path, forking: None) -> None:
+    path = tmp_path / "entry"
+
+    def slow_write() -> bool:
+        time.sleep(0.3)
+        return write_private(path, [b"written"])
+
+    started = time.monotonic()
+    answer = bg.run_detached_answering(lambda: str(os.getpid()).encode(), slow_write,
+                                       keys=[str(path)])
+    assert answer is not None
+    got = answer.get()
+    assert got is not None and int(got) != os.getpid()  # worked out by the child
+    assert time.monotonic() - started < 0.25 and not path.exists()  # not after its write
+    assert answer.get() == got  # read once, kept
+    bg.wait([str(path)])
+    assert path.read_bytes() == b"written"
+
+
+def test_a_child_whose_answer_fails_answers_nothing_and_still_writes(
+        tmp_path: Path, forking: None) -> None:
+    path = tmp_path / "entry"
+
+    def failing() -> bytes:
+        raise RuntimeError("no answer")
+
+    answer = bg.run_detached_answering(failing, lambda: write_private(path, [b"w"]),
+                                       keys=[str(path)])
+    assert answer is not None and answer.get() is None
+    bg.wait_all()
+    assert path.read_bytes() == b"w"
+
+
+def test_an_answer_never_given_is_waited_for_a_bounded_time(forking: None) -> None:
+    answer = bg.run_detached_answering(lambda: time.sleep(1) or b"late", lambda: True,
+                                       keys=["k"])
+    assert answer is not None
+    started = time.monotonic()
+    assert answer.get(most=0.2) is None
+    assert time.monotonic() - started < 2
+    bg.wait_all(most=0.1)  # the child is left to end alone, reaped later or by init
+
+
+def test_without_a_fork_nothing_runs_and_the_caller_answers_itself(tmp_path: Path) -> None:
+    ran: list[str] = []
+    answer = bg.run_detached_answering(lambda: ran.append("answer") or b"x",
+                                       lambda: ran.append("write") or True, keys=["k"])
+    assert answer is None and ran == []  # outside ``detaching()``: the caller does both
+
+
+@pytest.mark.parametrize("fork", [True, False])
+def test_a_rendered_stack_digest_is_the_render_digest_forked_or_not(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fork: bool) -> None:
+    from driftless.render.digest import stack_digest
+    from driftless.render.stack import render_stack
+
+    root = _project(tmp_path)
+    monkeypatch.setattr(bg, "_single_threaded", lambda: True)
+    cache = RenderCache.for_project(root)
+    assert cache is not None
+    project = cache.load_project(root)
+    handed: list[bool] = []
+    real = bg.run_detached_answering
+
+    def spying(*a: object, **k: object) -> bg.Answer | None:
+        found = real(*a, **k)  # type: ignore[arg-type]
+        handed.append(found is not None)
+        return found
+
+    monkeypatch.setattr(cache_mod, "run_detached_answering", spying)
+    if fork:
+        with bg.detaching():
+            stack = cache.render_stack(project, "app", RenderOptions())
+            assert not isinstance(stack.digest_of, str)  # still with the child
+            digest = stack.digest
+    else:
+        stack = cache.render_stack(project, "app", RenderOptions())
+        digest = stack.digest
+    assert handed == [fork]
+    plain = render_stack(project, "app", RenderOptions())
+    assert digest == stack_digest("app", plain.resources, plain.outputs, plain.depends_on,
+                                  plain.settings, {})
+    assert digest.startswith("sha256:") and stack.digest_of == digest  # kept once known
+    again = RenderCache.for_project(root)
+    assert again is not None
+    assert again.render_stack(project, "app", RenderOptions()).digest == digest  # from the entry
+
+
+def test_a_digest_the_child_got_wrong_is_worked_out_in_the_command(
+        tmp_path: Path, forking: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _project(tmp_path)
+    cache = RenderCache.for_project(root)
+    assert cache is not None
+    project = cache.load_project(root)
+    real = bg.run_detached_answering
+    monkeypatch.setattr(cache_mod, "run_detached_answering",
+                        lambda answer, write, keys: real(lambda: b"sha256:nonsense", write,
+                                                         keys=keys))
+    stack = cache.render_stack(project, "app", RenderOptions())
+    from driftless.render.stack import render_stack
+
+    assert stack.digest == render_stack(project, "app", RenderOptions()).digest
+
+
 def _snapshot(n: int) -> StateSnapshot:
     resources = {}
     for i in range(n):

@@ -68,8 +68,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
-__all__ = ["DISABLE_ENV", "WAIT_MOST", "can_fork", "detaching", "run_detached", "wait",
-           "wait_all"]
+__all__ = ["DISABLE_ENV", "WAIT_MOST", "Answer", "can_fork", "detaching", "run_detached",
+           "run_detached_answering", "wait", "wait_all"]
 
 DISABLE_ENV = "DRIFTLESS_BACKGROUND"  # "0" (or off/no/false): every write inline
 WAIT_MOST = 5.0  # seconds a wait gives the children; a write takes ~50 ms
@@ -142,6 +142,75 @@ def run_detached(write: Callable[[], bool], *, keys: Iterable[str]) -> bool:
     return True
 
 
+class Answer:
+    """What a child forked by ``run_detached_answering`` hands back before its write:
+    the read end of a pipe, read once, to its end."""
+
+    __slots__ = ("_fd", "_got")
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+        self._got: bytes | None = None
+
+    def get(self, *, most: float = WAIT_MOST) -> bytes | None:
+        """The child's answer; None when it gave none (it failed, or was killed) or
+        gave none within ``most`` seconds (the caller then works it out itself)."""
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            try:
+                self._got = _read_to_end(fd, most) or None
+            finally:
+                os.close(fd)
+        return self._got
+
+
+def _read_to_end(fd: int, most: float) -> bytes:
+    """Everything the other end writes before it closes, or b"" once ``most``
+    seconds pass (or a read fails)."""
+    import select  # only a parent waiting on an answer needs it
+
+    deadline = time.monotonic() + most
+    parts: list[bytes] = []
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                return b""
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return b"".join(parts)
+            parts.append(chunk)
+    except (OSError, ValueError):
+        return b""
+
+
+def run_detached_answering(answer: Callable[[], bytes], write: Callable[[], bool], *,
+                           keys: Iterable[str]) -> Answer | None:
+    """``run_detached(write)`` whose child first works out ``answer()`` and hands its
+    bytes back (``Answer.get``), so the parent need not work it out: the render's
+    digest, made on the other core while the command takes its lock and reads
+    state. None when it cannot fork: nothing ran, and the caller does both itself."""
+    names = frozenset(keys)
+    wait(names)
+    if not can_fork():
+        return None
+    _flush_stdio()
+    read_end, write_end = os.pipe()
+    try:
+        if write_end < 3:  # stdio was closed: the child's /dev/null would take its place
+            raise OSError("no descriptor above stdio for the answer")
+        pid = os.fork()
+    except OSError:
+        os.close(read_end)
+        os.close(write_end)
+        return None
+    if pid == 0:
+        _child(write, answer=(answer, write_end))  # never returns
+    os.close(write_end)
+    _REGISTRY.children[pid] = _Child(names, _pidfd(pid))
+    return Answer(read_end)
+
+
 def can_fork() -> bool:
     """Whether ``run_detached`` would fork now (see the module docstring)."""
     return (_REGISTRY.detaching > 0 and hasattr(os, "fork") and not _REGISTRY.forked
@@ -169,12 +238,16 @@ def _flush_stdio() -> None:
             stream.flush()
 
 
-def _child(write: Callable[[], bool]) -> None:
-    """The forked child: run ``write`` and leave, whatever happens."""
+def _child(write: Callable[[], bool], *,
+           answer: tuple[Callable[[], bytes], int] | None = None) -> None:
+    """The forked child: hand back ``answer`` (its function and the pipe to write
+    it to), run ``write`` and leave, whatever happens."""
     code = 1
     try:
         gc.disable()
-        _let_go()
+        _let_go(keep=None if answer is None else answer[1])
+        if answer is not None:
+            _hand_back(*answer)
         code = 0 if write() else 1
     except BaseException:  # Ctrl-C included: only a cache is lost
         pass
@@ -182,15 +255,32 @@ def _child(write: Callable[[], bool]) -> None:
         os._exit(code)
 
 
-def _let_go() -> None:
-    """Hold none of the parent's descriptors: stdin, stdout and stderr become
-    /dev/null (a reader of the command's output sees its end when the command
-    ends, not when a late child does) and every other one is closed."""
+def _hand_back(answer: Callable[[], bytes], fd: int) -> None:
+    """Write ``answer()`` to ``fd`` and close it: the parent reads to the end, so a
+    failure here (nothing written) is an answer of nothing, never a wait."""
+    try:
+        data = memoryview(answer())
+        while data:
+            data = data[os.write(fd, data):]
+    except Exception:  # the parent works the answer out itself
+        pass
+    finally:
+        os.close(fd)
+
+
+def _let_go(*, keep: int | None = None) -> None:
+    """Hold none of the parent's descriptors but ``keep``: stdin, stdout and stderr
+    become /dev/null (a reader of the command's output sees its end when the
+    command ends, not when a late child does) and every other one is closed."""
     with contextlib.suppress(OSError):  # no /dev/null (a bare chroot): keep stdio
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
-    os.closerange(3, _fd_limit())
+    if keep is None:
+        os.closerange(3, _fd_limit())
+        return
+    os.closerange(3, keep)
+    os.closerange(keep + 1, _fd_limit())
 
 
 def _fd_limit() -> int:

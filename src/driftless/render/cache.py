@@ -44,7 +44,7 @@ from typing import Any
 
 from driftless.errors import ConfigError, Problem
 from driftless.model import DesiredStack
-from driftless.model.background import run_detached, wait
+from driftless.model.background import Answer, run_detached, run_detached_answering, wait
 from driftless.model.digest_key import current_key
 from driftless.model.filemap import mapped, write_private
 from driftless.model.gcpause import gc_paused as _gc_paused
@@ -140,8 +140,7 @@ class RenderCache:
             inputs.why_not = "a secret was missing"
         self._store(entry, inputs, lambda: (encode_stack(stack, inputs.deferred),
                                             _kind_marks(stack, kinds)))
-        self._flush()
-        return stack
+        return self._flush(stack)
 
     # -- entries ------------------------------------------------------------------
     def _name(self, *parts: Any) -> str:
@@ -208,15 +207,28 @@ class RenderCache:
         if inputs.why_not is None:
             self._pending[name] = (inputs, body)
 
-    def _flush(self) -> None:
+    def _flush(self, stack: DesiredStack) -> DesiredStack:
         """Write the kept entries: only once a stack rendered, so a project whose
         renders fail leaves no cache directory behind (``validate`` and a failing
         ``plan`` create nothing). Encoding, sealing and writing a 10,000-file stack
-        (~45 ms) is done by a forked child when it can be (``model.background``)."""
+        (~45 ms) is done by a forked child when it can be (``model.background``).
+
+        That child first works out ``stack``'s digest, which the render left to
+        later (~25 ms at 10,000 files), and hands it back: the stack returned
+        reads it from there when first asked (after the lock and the state read),
+        or works it out itself should the child give none."""
         pending, self._pending = self._pending, {}
-        if pending:
-            run_detached(lambda: self._write(pending),
-                         keys=[str(self.directory / entry) for entry in pending])
+        if not pending:
+            return stack
+        keys = [str(self.directory / entry) for entry in pending]
+        later = stack.digest_of
+        if not isinstance(later, str):
+            answer = run_detached_answering(lambda: stack.digest.encode(),
+                                            lambda: self._write(pending), keys=keys)
+            if answer is not None:
+                return replace(stack, digest_of=_answered(answer, later))
+        run_detached(lambda: self._write(pending), keys=keys)
+        return stack
 
     def _write(self, pending: Mapping[str, tuple[Inputs, Callable[[], Any]]]) -> bool:
         """Encode and write ``pending``, then prune; True when every entry was written."""
@@ -255,6 +267,22 @@ class RenderCache:
         for _, path in entries[MAX_ENTRIES:]:
             with contextlib.suppress(OSError):
                 path.unlink()
+
+
+def _answered(answer: Answer, fallback: Callable[[], str]) -> Callable[[], str]:
+    """The digest as the child handed it back; ``fallback()`` when it gave none (or
+    something that is not a digest)."""
+    def digest() -> str:
+        got = answer.get()
+        text = got.decode("ascii", "replace") if got else ""
+        if len(text) == 71 and text.startswith("sha256:") and _HEX.issuperset(text[7:]):
+            return text
+        return fallback()
+
+    return digest
+
+
+_HEX = frozenset("0123456789abcdef")
 
 
 def _stack_key(project: Project, name: str, options: RenderOptions,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from driftless.errors import Problem, RenderError
@@ -60,8 +61,10 @@ def _render(project: Project, name: str, options: RenderOptions,
         raise RenderError(job.notes)
     ref = project.stacks[name]
     settings = dict(job.layered.settings)
-    digest = stack_digest(name, job.resources, job.outputs, ref.depends_on, settings,
-                          job.bindings)
+    # worked out on first use (``DesiredStack.digest``): the render cache's child
+    # works it out on the other core meanwhile
+    digest = partial(stack_digest, name, job.resources, job.outputs, ref.depends_on,
+                     settings, job.bindings)
     return DesiredStack(name, tuple(job.resources), digest, job.outputs, options.revision,
                         ref.depends_on, settings, validated=job.kinds is not None)
 
