@@ -126,7 +126,10 @@ class Engine:
             notes = tuple(self.recover(desired.name, desired))
             stored = self.backend.read(desired.name)
             memo = self.memo if refresh and not destroy and not notes else None
-            entry = memo.name(desired, stored) if memo is not None else None
+            # nothing in state and something to create (a first apply) is never a clean
+            # plan: no lookup, so the render's digest is not waited for here
+            entry = (memo.name(desired, stored) if memo is not None
+                     and (stored.resources or not desired.resources) else None)
             if memo is not None and entry is not None and memo.holds(entry):
                 quick = self._clean_plan(desired, stored)
                 if quick is not None:
