@@ -179,7 +179,7 @@ def _pack_job(argv: list[str]) -> None:
     level, wbits, mem_level, zdict, magic = next(messages)
     primed = zlib.compressobj(level, zlib.DEFLATED, wbits, mem_level, zlib.Z_DEFAULT_STRATEGY,
                               zdict)
-    encode = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+    encode = _canonical_encoder(json)
     for docs in messages:
         out: list[bytes | None] = []
         for doc in docs:
@@ -194,6 +194,27 @@ def _pack_job(argv: list[str]) -> None:
             z = primed.copy()
             out.append(magic + z.compress(text.encode()) + z.flush())
         _answer(out)
+
+
+def _canonical_encoder(json: Any) -> Any:
+    """Canonical JSON (sorted keys, no spaces) of one document, as the state format
+    writes it: the C encoder made once, not per document (``JSONEncoder.encode`` sets
+    one up on every call: a sixth of packing a row). A document the C encoder cannot
+    finish (it recursed too deep) goes to ``encode``, which says why."""
+    encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return encoder.encode
+    run = make(None, encoder.default, json.encoder.encode_basestring_ascii, None,
+               encoder.key_separator, encoder.item_separator, True, False, True)
+
+    def encode(doc: Any) -> str:
+        try:
+            return "".join(run(doc, 0))
+        except RecursionError:
+            return str(encoder.encode(doc))
+
+    return encode
 
 
 JOBS = {"write": _write_job, "pack": _pack_job}
