@@ -30,19 +30,34 @@ keeps it (an ``__eq__`` of its own still gets the fields' ``__hash__`` when
 frozen, unless it defines that too). What ``record`` would not write as
 ``dataclass`` does is refused when the class is defined (``TypeError``):
 keyword-only, init-less or ``InitVar`` fields, and a frozen class with its
-own ``__setattr__`` or ``__delattr__``. Pure.
+own ``__setattr__`` or ``__delattr__``.
+
+Compiling those texts was still ~12 ms of every command's start (55 classes).
+So the compiled code of each text is kept between runs, the way Python keeps a
+module's: ``save_compiled`` (the CLI calls it as a command ends) writes what
+this process compiled to ``$XDG_CACHE_HOME/driftless/records-<python>.bin``
+(``~/.cache``), under the interpreter's bytecode magic number, and the next
+process loads that file once and runs the code it holds for the very same
+text, compiling only a text it does not hold. A file that is missing,
+damaged, of another interpreter, not the user's own or writable by others is
+ignored. I/O: reads that one file once per process; ``save_compiled`` writes it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import marshal
+import os
 import reprlib
+import sys
 import types
 from collections.abc import Callable
 from dataclasses import MISSING, Field, field
+from importlib.util import MAGIC_NUMBER
 from typing import Any, TypeVar, dataclass_transform, overload
 
-__all__ = ["record"]
+__all__ = ["record", "save_compiled"]
 
 T = TypeVar("T")
 _OWN = ("__init__", "__repr__", "__eq__", "__hash__")
@@ -111,7 +126,7 @@ def _write_methods(cls: type, *, frozen: bool, own: set[str]) -> None:
         "def __hash__(self):",
         f"    return hash({_tuple('self', hashed)})",
     ])
-    exec(source, env)  # the text is built above from the field names only
+    exec(_COMPILED.code(source), env)  # the text is built above from the field names only
     env["__init__"].__annotations__ = {**{f.name: f.type for f in fields}, "return": None}
     env["__repr__"] = reprlib.recursive_repr()(env["__repr__"])
     for name in (*_OWN, *(_FROZEN if frozen else ())):
@@ -200,3 +215,86 @@ def _assign(cls: type, me: str, name: str, frozen: bool, env: dict[str, Any]) ->
 def _tuple(owner: str, names: list[str]) -> str:
     """``(owner.a,owner.b,)``: the text of a tuple of attributes."""
     return "(" + "".join(f"{owner}.{name}," for name in names) + ")"
+
+
+
+class _Compiled:
+    """The code of each method text: kept between runs (module docstring)."""
+
+    __slots__ = ("codes", "loaded", "made")
+
+    def __init__(self) -> None:
+        self.codes: dict[str, types.CodeType] = {}
+        self.loaded = False
+        self.made = False  # compiled a text the file did not hold
+
+    def code(self, source: str) -> types.CodeType:
+        """The compiled ``source``, from the file when it holds it."""
+        if not self.loaded:
+            self.loaded = True
+            self.codes = _load_compiled(_compiled_path())
+        found = self.codes.get(source)
+        if found is None:
+            found = self.codes[source] = compile(source, "<string>", "exec")
+            self.made = True
+        return found
+
+
+_COMPILED = _Compiled()
+
+
+def _compiled_path() -> str:
+    """``$XDG_CACHE_HOME/driftless/records-<cache tag>.bin`` (``~/.cache`` by default)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    tag = sys.implementation.cache_tag or "python"
+    return os.path.join(base, "driftless", f"records-{tag}.bin")
+
+
+def _load_compiled(path: str) -> dict[str, types.CodeType]:
+    """The codes the file holds; none when it is missing, damaged, of another
+    interpreter, or not a file of this user's that only this user can write."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except (OSError, ValueError):
+        return {}
+    try:
+        st = os.fstat(fd)
+        if st.st_uid != os.getuid() or st.st_mode & 0o022 or st.st_size > 1 << 24:
+            return {}
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return {}
+    finally:
+        os.close(fd)
+    if not data.startswith(MAGIC_NUMBER):
+        return {}
+    try:
+        found = marshal.loads(data[len(MAGIC_NUMBER):])
+    except (EOFError, ValueError, TypeError):
+        return {}
+    if not isinstance(found, dict):
+        return {}
+    return {k: v for k, v in found.items()
+            if isinstance(k, str) and isinstance(v, types.CodeType)}
+
+
+def save_compiled() -> None:
+    """Keep the codes this process compiled for the next one (temp file + rename,
+    mode 0600); nothing when it compiled none. Best effort: a cache directory that
+    cannot be written only costs the next process its compiles."""
+    if not _COMPILED.made:
+        return
+    _COMPILED.made = False
+    path = _compiled_path()
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(MAGIC_NUMBER + marshal.dumps(_COMPILED.codes))
+        os.replace(tmp, path)
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+

@@ -257,3 +257,60 @@ def test_positional_keyword_and_replace_give_equal_records() -> None:
     assert repr(LiveResource(RID)) == (
         "LiveResource(id=ResourceId(provider='local', kind='file', name='f', index=1), "
         "attributes={}, private={})")
+
+
+_PROBE = r"""
+import json, sys
+from driftless import records
+from driftless.model import ResourceId, ResourceState
+rid = ResourceId("local", "file", "f", 1)
+a, b = ResourceState(rid, {"x": 1}), ResourceState(rid, {"x": 1})
+try:
+    a.protect = True
+    frozen = False
+except Exception:
+    frozen = True
+print(json.dumps({"compiled": records._COMPILED.made, "equal": a == b and a != ResourceState(rid),
+                  "repr": repr(a), "frozen": frozen}))
+records.save_compiled()
+"""
+
+
+def _probe(cache: Any) -> dict[str, Any]:
+    """Import the model in a new process with ``cache`` as XDG_CACHE_HOME."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    out = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True,
+                         text=True, check=True, timeout=60)
+    return dict(json.loads(out.stdout))
+
+
+def test_compiled_methods_are_kept_for_the_next_process(tmp_path: Any) -> None:
+    first = _probe(tmp_path)
+    kept = tmp_path / "driftless"
+    (path,) = kept.iterdir()
+    assert first["compiled"] and path.name.startswith("records-")
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    second = _probe(tmp_path)
+    assert not second["compiled"]  # every text ran from the file
+    assert second == {**first, "compiled": False}
+    assert second["equal"] and second["frozen"] and second["repr"].startswith("ResourceState(")
+
+
+@pytest.mark.parametrize("spoil", ["damaged", "other interpreter", "writable by others"])
+def test_a_kept_file_not_to_trust_is_ignored(tmp_path: Any, spoil: str) -> None:
+    _probe(tmp_path)
+    (path,) = (tmp_path / "driftless").iterdir()
+    data = path.read_bytes()
+    if spoil == "damaged":
+        path.write_bytes(data[: len(data) // 2])
+    elif spoil == "other interpreter":
+        path.write_bytes(b"\0\0\r\n" + data[4:])
+    else:
+        path.chmod(0o666)
+    again = _probe(tmp_path)
+    assert again["compiled"] and again["equal"] and again["frozen"]

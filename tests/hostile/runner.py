@@ -471,7 +471,7 @@ class Runner:
             timeout: float = TIMEOUT) -> list[CommandResult]:
         """Run each command on ``repo``; ``work`` receives outputs, home and TMPDIR."""
         home, tmp = work / "home", work / "tmp"
-        for d in (home / ".config", tmp):  # an operator's home has a .config already
+        for d in (home / ".config", home / ".cache", tmp):  # as an operator's home has
             d.mkdir(parents=True, exist_ok=True)
         extra: list[str] = []
         for v in variables:
@@ -489,13 +489,18 @@ class Runner:
             argv = ["-C", str(repo), *command, *extra]
             prefix = str(work / name)
             # the operator's own driftless config (the digest key, made on first use) is
-            # operator material, like an age key: reading and creating it is allowed
+            # operator material, like an age key: reading and creating it is allowed; so is
+            # the operator's driftless cache (compiled record methods), at a path no
+            # repository chooses
             operator = str(home / ".config" / "driftless")
+            cache = str(home / ".cache" / "driftless")
             request = {
                 "argv": argv, "cwd": str(repo), "env": child_env, "out_prefix": prefix,
                 "timeout": timeout,
-                "read_roots": [*self.read_base, str(repo), str(sandbox), str(tmp), operator],
-                "write_roots": [str(sandbox), str(repo / ".driftless"), str(tmp), operator],
+                "read_roots": [*self.read_base, str(repo), str(sandbox), str(tmp), operator,
+                               cache],
+                "write_roots": [str(sandbox), str(repo / ".driftless"), str(tmp), operator,
+                                cache],
             }
             answer = self._request(request)
             audit = Path(prefix + ".audit")

@@ -48,9 +48,13 @@ def main() -> None:
         print_version()
         return
     from driftless.model.background import detaching
+    from driftless.records import save_compiled
 
-    with detaching():
-        _run(argv)
+    try:
+        with detaching():
+            _run(argv)
+    finally:
+        save_compiled()  # the next command's start-up runs what this one compiled
 
 
 def _run(argv: list[str]) -> None:
