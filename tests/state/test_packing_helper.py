@@ -107,3 +107,27 @@ def test_a_helper_that_dies_leaves_every_outcome_journaled(
     monkeypatch.setattr(HelperProcess, "receive", die)
     rows = _stored(tmp_path, runner.PACK_MIN + 500, monkeypatch, helpers=True)
     assert len(rows) == runner.PACK_MIN + 500
+
+
+def test_groups_the_helper_is_behind_on_are_packed_here_to_the_same_rows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A helper that has not answered the group before yet gets no more groups: the
+    runner packs and journals them itself, to the very rows the helper makes."""
+    sent: list[int] = []
+    real_send = HelperProcess.send
+
+    def counting(self: HelperProcess, request: Any) -> None:
+        if isinstance(request, list):
+            sent.append(len(request))
+        real_send(self, request)
+
+    monkeypatch.setattr(HelperProcess, "send", counting)
+    monkeypatch.setattr(HelperProcess, "answered", lambda self: False)  # always behind
+    n = runner.PACK_MIN + 1500
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    behind = _stored(tmp_path / "a", n, monkeypatch, helpers=True)
+    assert sent.count(runner.FINISH_EVERY) == 1  # the first group only; the rest packed here
+    inline = _stored(tmp_path / "b", n, monkeypatch, helpers=False)
+    assert json.dumps(behind, sort_keys=True).replace(str(tmp_path / "a"), "<r>") == \
+        json.dumps(inline, sort_keys=True).replace(str(tmp_path / "b"), "<r>")

@@ -7,7 +7,10 @@ sent to a helper (the ``pack`` job of ``model.helper``, given
 ``state.packed``'s compressor first, so it makes the very bytes ``pack``
 makes) while the runner applies the next group; the group is journaled once
 the helper answers, one group later than inline (on a kill, recovery re-reads
-those objects, as for any unfinished entry). A group the helper cannot take
+those objects, as for any unfinished entry). While the helper is still on the
+group before, the next one is packed and journaled inline instead of waiting
+(groups may so be journaled out of order: each outcome names its entry). A
+group the helper cannot take
 (a value that is not plain data) or cannot finish (it ended) is journaled
 inline, which reports a value state cannot store exactly as always. I/O: a
 helper process and its pipes.
@@ -36,7 +39,14 @@ class PackingJournal:
         self._send(PACKER_HELLO)
 
     def add(self, outcomes: Outcomes) -> None:
-        """Journal ``outcomes`` (now, or once the helper packed their rows)."""
+        """Journal ``outcomes`` (now, or once the helper packed their rows). When the
+        helper has not answered the group before yet (it shares its core with the
+        writer process), this group is packed here instead of waiting for it: the
+        runner's core does the work it would otherwise spend idle."""
+        if self.in_flight is not None and self.helper is not None \
+                and not self.helper.answered():
+            self.finish(outcomes)
+            return
         docs = [dict(live) if isinstance(live, RowDoc) else None for _, _, live in outcomes]
         if not self._send(docs):
             self.finish(outcomes)

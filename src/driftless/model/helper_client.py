@@ -89,6 +89,15 @@ class HelperProcess:
         except OSError as exc:
             raise HelperGone(str(exc)) from None
 
+    def answered(self) -> bool:
+        """Whether an answer (or the helper's end) can be read now, without waiting."""
+        import select  # only a caller deciding whether to wait needs it
+
+        try:
+            return bool(select.select([self._from], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True  # let ``receive`` say what is wrong
+
     def receive(self, count: int | None = None) -> Any:
         """The answer to the oldest request not yet answered; a list of ``count``
         items when ``count`` is given."""
