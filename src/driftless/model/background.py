@@ -172,9 +172,11 @@ def _read_to_end(fd: int, most: float) -> bytes:
     deadline = time.monotonic() + most
     parts: list[bytes] = []
     try:
+        poller = select.poll()  # not select(): any descriptor number
+        poller.register(fd, select.POLLIN)
         while True:
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
+            if left <= 0 or not poller.poll(left * 1000):
                 return b""
             chunk = os.read(fd, 1 << 16)
             if not chunk:

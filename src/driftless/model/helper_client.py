@@ -94,7 +94,9 @@ class HelperProcess:
         import select  # only a caller deciding whether to wait needs it
 
         try:
-            return bool(select.select([self._from], [], [], 0)[0])
+            poller = select.poll()  # not select(): any descriptor number
+            poller.register(self._from, select.POLLIN)
+            return bool(poller.poll(0))
         except (OSError, ValueError):
             return True  # let ``receive`` say what is wrong
 
