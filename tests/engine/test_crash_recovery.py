@@ -145,6 +145,52 @@ def test_recovery_refuses_entries_of_a_live_holder(tmp_path: Path) -> None:
     assert eng.backend.journal("s").entries() == []
 
 
+def test_a_killed_holder_not_yet_reaped_is_gone_and_its_entries_adopted(
+        tmp_path: Path) -> None:
+    """kill -9 leaves a zombie until its parent reaps it (for good under a container's
+    first process that reaps nothing): it acts on nothing, so its work is adopted."""
+    eng, _ = _applied(tmp_path)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not _zombie(dead.pid):
+            time.sleep(0.01)
+        assert _zombie(dead.pid)
+        holder = LockInfo.new("apply", lease=60)
+        lock = {"id": holder.id, "who": holder.who, "pid": dead.pid, "created": holder.created,
+                "expires": holder.expires}
+        _interrupt(eng, "local:file/f0_txt", "update", lock=lock)
+        eng.backend.lock("s", LockInfo.new("apply", lease=60))
+        eng.recover("s")
+        assert eng.backend.journal("s").entries() == []
+    finally:
+        dead.wait()
+
+
+def test_a_pid_taken_by_a_younger_process_is_not_the_holder(tmp_path: Path) -> None:
+    eng, _ = _applied(tmp_path)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        holder = LockInfo.new("apply", lease=60)
+        lock = {"id": holder.id, "who": holder.who, "pid": other.pid,
+                "created": holder.created - 3600, "expires": holder.expires}  # long before
+        _interrupt(eng, "local:file/f0_txt", "update", lock=lock)
+        eng.backend.lock("s", LockInfo.new("apply", lease=60))
+        eng.recover("s")  # that pid is another, younger process: the holder is gone
+        assert eng.backend.journal("s").entries() == []
+    finally:
+        other.kill()
+        other.wait()
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return False
+
+
 def _bench() -> ModuleType:
     spec = importlib.util.spec_from_file_location("bench_crash", ROOT / "bench" / "bench_crash.py")
     assert spec is not None and spec.loader is not None

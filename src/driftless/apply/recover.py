@@ -188,21 +188,31 @@ def _holder_alive(lock: Mapping[str, Any]) -> bool:
     """Whether the process that wrote an intent may still be acting on it."""
     who, pid = str(lock.get("who", "")), lock.get("pid")
     if who.rpartition("@")[2] == os.uname().nodename and isinstance(pid, int) and pid > 0:
-        return _pid_alive(pid)
+        created = lock.get("created")
+        return _pid_alive(pid, created if isinstance(created, int | float) else None)
     expires = lock.get("expires")
     return isinstance(expires, int | float) and expires > time.time()
 
 
-def _pid_alive(pid: int) -> bool:
+def _pid_alive(pid: int, created: float | None) -> bool:
+    """Whether ``pid`` still runs the holder: not a zombie (killed, not yet reaped:
+    a container whose first process reaps nothing keeps it for good) and, when the
+    lock says when it was taken, not a younger process given the same pid (pids
+    wrap at 32,768 on many hosts). The lock takeover judges a holder the same way
+    (``lease.holder_gone``)."""
     if pid == os.getpid():
         return False  # this process is recovering; it is not mid-apply
+    import psutil
+
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return created is None or float(proc.create_time()) <= created + 1.0
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.Error:  # not ours to inspect: it may be acting
         return True
-    return True
 
 
 def _secured(providers: ProviderSet, wanted: Resource | None, live: LiveResource,

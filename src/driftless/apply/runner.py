@@ -336,7 +336,8 @@ def _lock_json(lock: LockInfo | None) -> dict[str, Any] | None:
     """The holder as intents record it: enough to tell later whether it still runs."""
     if lock is None:
         return None
-    return {"id": lock.id, "who": lock.who, "pid": lock.pid, "expires": lock.expires}
+    return {"id": lock.id, "who": lock.who, "pid": lock.pid, "created": lock.created,
+            "expires": lock.expires}
 
 
 def _state_of(
