@@ -142,3 +142,16 @@ def test_a_small_begin_many_keeps_a_row_per_entry(tmp_path: Path) -> None:
     assert len(_rows(tmp_path / "state.db")) == BATCH_MIN - 1
     journal.finish_many([(s, True, None) for s in seqs])
     assert all(e.finished for e in journal.entries())
+
+
+def test_a_lock_every_intent_shares_is_written_once_and_read_back_in_each(
+        tmp_path: Path) -> None:
+    lock = {"id": "f" * 32, "who": "me@host", "pid": 7, "created": 1.5, "expires": 61.5}
+    items = [(a, act, {**i, "lock": lock}) for a, act, i in _items(N)]
+    journal = SQLiteBackend(tmp_path / "state.db").journal("app")
+    journal.begin_many(items)
+    with sqlite3.connect(tmp_path / "state.db") as con:
+        (text,) = con.execute("SELECT intent FROM journal").fetchone()
+    assert text.count("f" * 32) == 1
+    entries = SQLiteBackend(tmp_path / "state.db").journal("app").entries()
+    assert [e.intent for e in entries] == [i for _, _, i in items]

@@ -15,8 +15,9 @@ of a 10,000-file first apply. So ``begin_many`` of at least ``BATCH_MIN``
 intents stores them as one *batch row*, and ``finish_many`` the outcomes of
 its entries as one *outcomes row* per call:
 
-- the batch row: action ``*batch``, ``intent`` the JSON list of its entries
-  (``[address, action, intent]`` each), ``address`` the seq of its first
+- the batch row: action ``*batch``, ``intent`` the JSON of its entries
+  (``[address, action, intent]`` each; ``{"lock": ..., "entries": [...]}``
+  when every intent records the same lock, written once), ``address`` the seq of its first
   entry (as text). Its entries are numbered from there up to the row's own
   seq (reserved: no other row takes one), so ``clear(upto)`` drops a batch
   only with its last entry, never half of one;
@@ -327,16 +328,24 @@ class SQLiteJournal:
 
 
 def _batch_text(items: Sequence[tuple[str, str, Mapping[str, Any]]]) -> str:
-    """The JSON list of a batch's entries; a ``StateError`` naming the first intent
-    that is not JSON (encoded again one by one only then)."""
-    entries = [[a, act, i if type(i) is dict else dict(i)] for a, act, i in items]
+    """The JSON of a batch's entries: ``{"lock": ..., "entries": [...]}`` with the
+    lock every intent records written once (the runner's intents share one), else
+    the list of entries as they are; a ``StateError`` naming the first intent that
+    is not JSON (encoded again one by one only then)."""
+    lock = items[0][2].get("lock") if items else None
+    doc: Any
+    if lock is not None and all(i.get("lock") is lock for _, _, i in items):
+        doc = {"lock": lock, "entries": [[a, act, {k: v for k, v in i.items() if k != "lock"}]
+                                         for a, act, i in items]}
+    else:
+        doc = [[a, act, i if type(i) is dict else dict(i)] for a, act, i in items]
     try:
-        return _compact(entries)
+        return _compact(doc)
     except (TypeError, ValueError):
         pass
     for a, _act, i in items:
         _encoded(_compact, dict(i), a, "journal intent for")
-    return encode("a batch of journal intents", entries, canonical=False)
+    return encode("a batch of journal intents", doc, canonical=False)
 
 
 def _frame(seq: int, ok: bool, packed: bytes | None) -> bytes:
@@ -365,11 +374,14 @@ def _unfolded(rows: Sequence[Any]) -> list[JournalEntry]:
     outcomes: list[Any] = []
     for seq, address, action, intent, finished, ok, live in rows:
         if action == _BATCH:
-            first, items = int(address), json.loads(unpack(intent))
+            first, items, lock = int(address), json.loads(unpack(intent)), None
+            if isinstance(items, dict):  # the lock written once for every entry
+                items, lock = items["entries"], items["lock"]
             if not isinstance(items, list) or first + len(items) - 1 != seq:
                 raise ValueError(f"batch {seq} does not hold the entries it numbers")
             for at, (entry_address, entry_action, doc) in enumerate(items, start=first):
-                found[at] = JournalEntry(at, str(entry_address), str(entry_action), dict(doc))
+                intent = dict(doc) if lock is None else {**doc, "lock": lock}
+                found[at] = JournalEntry(at, str(entry_address), str(entry_action), intent)
             if live is not None:
                 outcomes.append(live)
         elif action == _OUTCOMES:
