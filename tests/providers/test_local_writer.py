@@ -216,6 +216,66 @@ def test_a_writer_that_dies_mid_apply_leaves_every_write_done(
     assert not [p for p in (tmp_path / "out").rglob(".*.tmp")]
 
 
+def test_the_writer_starts_while_the_intents_are_journaled_and_writes_after(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runner lets the local provider start its writer before the batch's intents
+    are journaled (its start-up then overlaps them); the writer gets no write before
+    every intent is durable, and the apply uses that very writer."""
+    events: list[str] = []
+    real_start, real_send = offload._Writer.start, HelperProcess.send
+
+    def start() -> Any:
+        found = real_start()
+        events.append(f"start {found.pid if found else None}")
+        return found
+
+    def send(self: HelperProcess, request: Any) -> None:
+        if isinstance(request, list) and request and len(request[0]) == 6:
+            events.append(f"send {self.pid}")
+        real_send(self, request)
+
+    from driftless.state import sqlite_journal
+
+    real_begin = sqlite_journal.SQLiteJournal.begin_many
+
+    def begin(self: Any, items: Any) -> Any:
+        events.append("intents")
+        return real_begin(self, items)
+
+    monkeypatch.setattr(offload._Writer, "start", staticmethod(start))
+    monkeypatch.setattr(HelperProcess, "send", send)
+    monkeypatch.setattr(sqlite_journal.SQLiteJournal, "begin_many", begin)
+    snap = _apply(tmp_path, _files(tmp_path / "out", MANY), monkeypatch, writer_on=True)
+    assert len(snap.resources) == MANY
+    pid = events[0].split()[1]
+    assert events[:2] == [f"start {pid}", "intents"] and pid != "None"
+    assert set(events[2:]) == {f"send {pid}"}  # one writer, used once every intent is in
+
+
+def test_a_writer_started_ahead_and_never_used_ends_with_its_provider() -> None:
+    from driftless.model import Action, Change
+    from driftless.providers.local import LocalProvider
+
+    provider = LocalProvider()
+    changes = [Change(r.id, Action.CREATE, r) for r in _files(Path("/nonexistent"), MANY)]
+    provider.prepare_many(changes)
+    writer = provider._writer
+    assert writer is not None and Path(f"/proc/{writer.pid}").exists()
+    provider.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _running(writer.pid):
+        time.sleep(0.01)
+    assert not _running(writer.pid)
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def _writers(cwd: Path) -> list[int]:
     """Pids of writer processes running now in ``cwd`` (a writer keeps the directory of
     the driftless process that started it: other tests' writers are not counted)."""

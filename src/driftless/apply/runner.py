@@ -126,6 +126,7 @@ class ChangeRunner:
     def _run_all(self, changes: list[Change]) -> list[ApplyResult]:
         if not changes:
             return []
+        self._prepare(changes)
         entries = [self._entry(c) for c in changes]
         seqs = begin_all(self.journal, entries)
         with self._lock:
@@ -149,6 +150,17 @@ class ChangeRunner:
             if pending:
                 finish_all(self.journal, pending)
         return results
+
+    def _prepare(self, changes: list[Change]) -> None:
+        """Let each provider that can (``prepare_many``: the local one starts its
+        writer process) get ready for its changes of the batch while their intents
+        are journaled; a failure here only costs that head start."""
+        names = {c.id.provider for c in changes}
+        for name in sorted(names):
+            prepare = getattr(self.providers.get(name), "prepare_many", None)
+            if prepare is not None:
+                with contextlib.suppress(Exception):
+                    prepare([c for c in changes if c.id.provider == name])
 
     def _applied(self, changes: list[Change],
                  ) -> Generator[tuple[LiveResource | Exception | None, float], None, None]:

@@ -47,16 +47,39 @@ class LocalProvider(LazyKindProvider):
 
     def __init__(self) -> None:
         super().__init__(__name__, KIND_MODULES)
+        self._writer: Any = None  # a writer process started ahead (``prepare_many``)
+
+    def prepare_many(self, changes: Sequence[Change]) -> None:
+        """Before the runner journals a batch's intents: start the writer process its
+        writes will need (``local.offload.start_writer``), so its start-up overlaps
+        the journaling. It writes nothing until ``apply_many`` hands it the writes."""
+        if self._writer is None:
+            from driftless.providers.local.offload import start_writer
+
+            self._writer = start_writer(self._wanted(changes))
 
     def apply_many(self, changes: Sequence[Change],
                    ) -> Generator[tuple[int, LiveResource | Exception | None], None, None]:
         """``apply`` of each change, in order, as ``(index, live view or exception)``;
         the writes of a large batch go to a writer process meanwhile
         (``local.offload``: same bytes, same views, same errors)."""
-        from driftless.providers.local.offload import counts_as_write, pipelined
+        from driftless.providers.local.offload import pipelined
 
-        wanted = sum(1 for c in changes if counts_as_write(c) and self._offloads(c))
-        return pipelined(self, changes, wanted)
+        writer, self._writer = self._writer, None
+        return pipelined(self, changes, self._wanted(changes), writer=writer)
+
+    def _wanted(self, changes: Sequence[Change]) -> int:
+        """How many of ``changes`` may be plain writes the writer process can do."""
+        from driftless.providers.local.offload import counts_as_write
+
+        return sum(1 for c in changes if counts_as_write(c) and self._offloads(c))
+
+    def close(self) -> None:
+        """End a writer started ahead and never used (its apply did not happen)."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+        super().close()
 
     def _offloads(self, change: Change) -> bool:
         """Whether the change's kind hands out its writes (an unknown kind does not:

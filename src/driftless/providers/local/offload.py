@@ -46,7 +46,7 @@ from driftless.providers.local._host import StatFields
 if TYPE_CHECKING:
     from driftless.providers.local.files import FileWrite as Offload
 
-__all__ = ["WRITER_MIN", "WrittenStat", "counts_as_write", "pipelined"]
+__all__ = ["WRITER_MIN", "WrittenStat", "counts_as_write", "pipelined", "start_writer"]
 
 WRITER_MIN = 128  # fewer writes than this are done inline: a process start is ~10 ms
 _BATCH_FILES = 256
@@ -69,12 +69,14 @@ class Offloading(Protocol):
 Outcome = LiveResource | None | Exception
 
 
-def pipelined(provider: Offloading, changes: Sequence[Change],
-              wanted: int) -> Generator[tuple[int, Outcome], None, None]:
+def pipelined(provider: Offloading, changes: Sequence[Change], wanted: int, *,
+              writer: HelperProcess | None = None) -> Generator[tuple[int, Outcome], None, None]:
     """``provider.apply`` of each change as ``(index, live view or exception)``, in
     order; the writes among them go to a writer process when there are at least
-    ``WRITER_MIN`` of them (``wanted``: how many may be)."""
-    writer = _Writer.start() if wanted >= WRITER_MIN else None
+    ``WRITER_MIN`` of them (``wanted``: how many may be): ``writer``, one started
+    ahead (``start_writer``), or a new one."""
+    if writer is None and wanted >= WRITER_MIN:
+        writer = _Writer.start()
     if writer is None:
         for i, change in enumerate(changes):
             yield i, _inline(provider, change)
@@ -226,6 +228,13 @@ class _Writer:
     def start() -> HelperProcess | None:
         """A new writer; None when one cannot be started (every write is inline)."""
         return HelperProcess.start("write", str(RACY_NS), "1" if durable_writes() else "0")
+
+
+def start_writer(wanted: int) -> HelperProcess | None:
+    """A writer started ahead for ``wanted`` writes (None for fewer than ``WRITER_MIN``):
+    its ~15 ms start-up then passes while the runner journals the intents, instead of
+    holding the first writes."""
+    return _Writer.start() if wanted >= WRITER_MIN else None
 
 
 def counts_as_write(change: Change) -> bool:
