@@ -17,6 +17,7 @@ from driftless.providers.base import secure_live
 from driftless.providers.registry import LazyKindProvider
 
 if TYPE_CHECKING:
+    from driftless.model.helper_client import HelperProcess
     from driftless.providers.local.files import FileWrite
     from driftless.providers.local.offload import WrittenStat
 
@@ -47,7 +48,7 @@ class LocalProvider(LazyKindProvider):
 
     def __init__(self) -> None:
         super().__init__(__name__, KIND_MODULES)
-        self._writer: Any = None  # a writer process started ahead (``prepare_many``)
+        self._writer: HelperProcess | None = None  # started ahead (``prepare_many``)
 
     def prepare_many(self, changes: Sequence[Change]) -> None:
         """Before the runner journals a batch's intents: start the writer process its
@@ -63,10 +64,12 @@ class LocalProvider(LazyKindProvider):
         """``apply`` of each change, in order, as ``(index, live view or exception)``;
         the writes of a large batch go to a writer process meanwhile
         (``local.offload``: same bytes, same views, same errors)."""
-        from driftless.providers.local.offload import pipelined
+        from driftless.providers.local.offload import WRITER_MIN, pipelined
 
-        writer, self._writer = self._writer, None
-        return pipelined(self, changes, self._wanted(changes), writer=writer)
+        wanted, writer = self._wanted(changes), None
+        if wanted >= WRITER_MIN:  # the batch the writer was started for
+            writer, self._writer = self._writer, None
+        return pipelined(self, changes, wanted, writer=writer)
 
     def _wanted(self, changes: Sequence[Change]) -> int:
         """How many of ``changes`` may be plain writes the writer process can do."""
