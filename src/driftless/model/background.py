@@ -9,6 +9,14 @@ applies. Only pure caches use it: whoever reads the file checks it against
 a key or seal, so a write that is late, fails or never happens costs a miss,
 never a wrong answer.
 
+``run_detached_answering`` is the same with one value handed back first: the
+child works out ``answer()`` (the render's digest, ~25 ms) and writes it to a
+pipe before its write, while the command goes on (takes its lock, reads
+state) and reads it when it needs it (``Answer.get``). The child is a copy of
+the command at the fork, so it works out the very value the command would;
+an answer that does not come, or does not have the expected shape, is worked
+out by the command itself.
+
 When it forks, and when it runs the write inline as before:
 
 - inside ``detaching()``, which the CLI's ``main`` wraps a command in: the one
