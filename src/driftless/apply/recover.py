@@ -48,6 +48,7 @@ from driftless.providers import ProviderSet
 from driftless.providers.base import IDENTITY_ATTRIBUTES, secure_live
 from driftless.providers.compact import readable_inputs
 from driftless.state import JournalEntry
+from driftless.state.lease import pid_gone
 
 __all__ = ["check_holders", "fold_journal"]
 
@@ -195,24 +196,9 @@ def _holder_alive(lock: Mapping[str, Any]) -> bool:
 
 
 def _pid_alive(pid: int, created: float | None) -> bool:
-    """Whether ``pid`` still runs the holder: not a zombie (killed, not yet reaped:
-    a container whose first process reaps nothing keeps it for good) and, when the
-    lock says when it was taken, not a younger process given the same pid (pids
-    wrap at 32,768 on many hosts). The lock takeover judges a holder the same way
-    (``lease.holder_gone``)."""
-    if pid == os.getpid():
-        return False  # this process is recovering; it is not mid-apply
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return created is None or float(proc.create_time()) <= created + 1.0
-    except psutil.NoSuchProcess:
-        return False
-    except psutil.Error:  # not ours to inspect: it may be acting
-        return True
+    """Whether ``pid`` still runs the holder, judged as the lock takeover judges one
+    (``lease.pid_gone``); this very process is recovering, not acting."""
+    return pid != os.getpid() and not pid_gone(pid, created)
 
 
 def _secured(providers: ProviderSet, wanted: Resource | None, live: LiveResource,

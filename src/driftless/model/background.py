@@ -135,17 +135,26 @@ def run_detached(write: Callable[[], bool], *, keys: Iterable[str]) -> bool:
     inline; ``keys`` name the files it writes. Inline: ``write``'s own result and
     exceptions, exactly as a direct call. Forked: True, the write taken as done
     (a cache: a write that fails later only costs a miss)."""
-    names = frozenset(keys)
+    if _forked(write, frozenset(keys)):
+        return True
+    return write()
+
+
+def _forked(write: Callable[[], bool], names: frozenset[str], *,
+            answer: tuple[Callable[[], bytes], int] | None = None) -> bool:
+    """Fork a child running ``write`` (and handing back ``answer`` first), once the
+    writes of the same keys are done; False when no child was made (it cannot fork
+    here, or the fork failed: no memory or process slot), and nothing ran."""
     wait(names)  # writes of one file land in the order they were made
     if not can_fork():
-        return write()
+        return False
     _flush_stdio()
     try:
         pid = os.fork()
-    except OSError:  # no memory or process slot for a child: as if it could not
-        return write()
+    except OSError:
+        return False
     if pid == 0:
-        _child(write)  # never returns
+        _child(write, answer=answer)  # never returns
     _REGISTRY.children[pid] = _Child(names, _pidfd(pid))
     return True
 
@@ -200,24 +209,13 @@ def run_detached_answering(answer: Callable[[], bytes], write: Callable[[], bool
     bytes back (``Answer.get``), so the parent need not work it out: the render's
     digest, made on the other core while the command takes its lock and reads
     state. None when it cannot fork: nothing ran, and the caller does both itself."""
-    names = frozenset(keys)
-    wait(names)
-    if not can_fork():
-        return None
-    _flush_stdio()
     read_end, write_end = os.pipe()
-    try:
-        if write_end < 3:  # stdio was closed: the child's /dev/null would take its place
-            raise OSError("no descriptor above stdio for the answer")
-        pid = os.fork()
-    except OSError:
-        os.close(read_end)
-        os.close(write_end)
-        return None
-    if pid == 0:
-        _child(write, answer=(answer, write_end))  # never returns
+    # stdio closed (the pipe took its numbers): the child's /dev/null would replace it
+    made = write_end >= 3 and _forked(write, frozenset(keys), answer=(answer, write_end))
     os.close(write_end)
-    _REGISTRY.children[pid] = _Child(names, _pidfd(pid))
+    if not made:
+        os.close(read_end)
+        return None
     return Answer(read_end)
 
 

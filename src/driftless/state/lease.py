@@ -30,7 +30,7 @@ from driftless.errors import LockHeld, StateError
 from driftless.model import LockInfo
 from driftless.state.base import StateBackend
 
-__all__ = ["TakesOver", "hold_lock", "hold_locks", "take_lock", "try_lock"]
+__all__ = ["TakesOver", "hold_lock", "hold_locks", "pid_gone", "take_lock", "try_lock"]
 
 
 
@@ -102,12 +102,21 @@ def holder_gone(info: LockInfo) -> bool:
     """
     if info.pid <= 0 or not info.who.endswith("@" + os.uname().nodename):  # gethostname()
         return False
+    return pid_gone(info.pid, info.created)
+
+
+def pid_gone(pid: int, created: float | None) -> bool:
+    """Whether process ``pid`` of this host no longer runs as the one that took a lock
+    at ``created``: it is gone, a zombie (killed, not yet reaped: under a container's
+    first process that reaps nothing, for good), or a younger process given the same
+    pid (pids wrap at 32,768 on many hosts). A process not ours to inspect runs."""
     import psutil
 
     try:
-        proc = psutil.Process(info.pid)
-        reused = float(proc.create_time()) > info.created + 1.0
-        return reused or bool(proc.status() == psutil.STATUS_ZOMBIE)
+        proc = psutil.Process(pid)
+        if created is not None and float(proc.create_time()) > created + 1.0:
+            return True
+        return bool(proc.status() == psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return True
     except psutil.Error:
