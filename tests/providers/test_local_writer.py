@@ -334,3 +334,39 @@ def test_a_killed_apply_takes_its_writer_down_and_the_next_apply_recovers(
                           cwd=project, env=env, capture_output=True, text=True, timeout=120,
                           check=False)
     assert plan.returncode == 0, plan.stdout + plan.stderr
+
+
+def test_a_large_batch_journals_its_intents_a_chunk_ahead_of_its_writes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The intents of a large batch are journaled a chunk at a time while the writer
+    writes the chunk before; no write is sent before its own intent is durable."""
+    from driftless.apply import runner
+    from driftless.state import sqlite_journal
+
+    monkeypatch.setattr(runner, "INTENTS_EVERY", 60)
+    monkeypatch.setattr(offload, "_BATCH_FILES", 20)
+    events: list[str] = []
+    journaled: set[str] = set()
+    real_begin, real_send = sqlite_journal.SQLiteJournal.begin_many, HelperProcess.send
+
+    def begin(self: Any, items: Any) -> Any:
+        seqs = real_begin(self, items)
+        journaled.update(address for address, _, _ in items)
+        events.append(f"intents {len(journaled)}")
+        return seqs
+
+    def send(self: HelperProcess, request: Any) -> None:
+        if isinstance(request, list) and request and len(request[0]) == 6:
+            sent = {f"local:file/f[{Path(task[0]).stem[1:]}]" for task in request}
+            assert sent <= journaled, "a write was sent before its intent was journaled"
+            events.append("send")
+        real_send(self, request)
+
+    monkeypatch.setattr(sqlite_journal.SQLiteJournal, "begin_many", begin)
+    monkeypatch.setattr(HelperProcess, "send", send)
+    snap = _apply(tmp_path, _files(tmp_path / "out", MANY), monkeypatch, writer_on=True)
+    assert len(snap.resources) == MANY
+    assert [e for e in events if e.startswith("intents")] == [
+        "intents 60", "intents 120", f"intents {MANY}"]
+    # the writer had the first chunk's writes before the second chunk was journaled
+    assert events[:4] == ["intents 60", "send", "send", "send"]

@@ -146,18 +146,39 @@ class _Planner:
         host's files in one round trip); the reads below then use what it fetched."""
         if not self.options.refresh:
             return
-        by_provider: dict[str, list[Resource]] = {}
-        for r in wanted:
-            if r.id not in self.deferring and r.id not in self.upstream_unknown:
-                by_provider.setdefault(r.id.provider, []).append(r)
-        for name, group in by_provider.items():
+        for name, group in self._readable(wanted).items():
             hook = getattr(self.providers.get(name), "prefetch", None)
             if hook is not None:
                 hook(group)
 
+    def _readable(self, resources: Sequence[Resource]) -> dict[str, list[Resource]]:
+        """Those of ``resources`` a read looks at live (their values are all known), by
+        provider name."""
+        by_provider: dict[str, list[Resource]] = {}
+        for r in resources:
+            if r.id not in self.deferring and r.id not in self.upstream_unknown:
+                by_provider.setdefault(r.id.provider, []).append(r)
+        return by_provider
+
     def _read_chunk(self, chunk: Sequence[Resource]) -> list[_Read]:
         get, read = self.snapshot.resources.get, self._read_one
-        return [(r.id, read(r, get(r.id))) for r in chunk]
+        absent = self._absent(chunk)
+        if not absent:
+            return [(r.id, read(r, get(r.id))) for r in chunk]
+        return [(r.id, None if r.id in absent else read(r, get(r.id))) for r in chunk]
+
+    def _absent(self, chunk: Sequence[Resource]) -> set[ResourceId]:
+        """Resources of ``chunk`` a provider can tell are not there without reading
+        each (the optional ``absent_among(resources)`` hook: the local provider looks
+        at their directories once); their read would find nothing."""
+        if not self.options.refresh:
+            return set()
+        found: set[ResourceId] = set()
+        for name, group in self._readable(chunk).items():
+            hook = getattr(self.providers.get(name), "absent_among", None)
+            if hook is not None:
+                found |= hook(group)
+        return found
 
     def _read_one(self, res: Resource, st: ResourceState | None) -> LiveResource | None:
         prior = st.live() if st is not None else None

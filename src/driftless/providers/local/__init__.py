@@ -8,11 +8,11 @@ client, ``template`` the Jinja2 sandbox, ``service`` the supervisor).
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from driftless.errors import ProviderError
-from driftless.model import Change, LiveResource
+from driftless.model import Change, LiveResource, Resource, ResourceId
 from driftless.providers.base import secure_live
 from driftless.providers.registry import LazyKindProvider
 
@@ -59,17 +59,36 @@ class LocalProvider(LazyKindProvider):
 
             self._writer = start_writer(self._wanted(changes))
 
-    def apply_many(self, changes: Sequence[Change],
+    def apply_many(self, changes: Sequence[Change], *,
+                   journaled: Callable[[int], None] = lambda index: None,
                    ) -> Generator[tuple[int, LiveResource | Exception | None], None, None]:
         """``apply`` of each change, in order, as ``(index, live view or exception)``;
         the writes of a large batch go to a writer process meanwhile
-        (``local.offload``: same bytes, same views, same errors)."""
+        (``local.offload``: same bytes, same views, same errors). ``journaled(i)`` is
+        called before the ``i``-th change is carried out or handed to the writer (the
+        runner journals its intent then)."""
         from driftless.providers.local.offload import WRITER_MIN, pipelined
 
         wanted, writer = self._wanted(changes), None
         if wanted >= WRITER_MIN:  # the batch the writer was started for
             writer, self._writer = self._writer, None
-        return pipelined(self, changes, wanted, writer=writer)
+        return pipelined(self, changes, wanted, writer=writer, journaled=journaled)
+
+    def absent_among(self, resources: Sequence[Resource]) -> set[ResourceId]:
+        """The planner's optional hook, before it reads ``resources``: those it may take
+        as not there without reading, found by one look at each distinct parent
+        directory (``local.absent``)."""
+        from driftless.providers.local.absent import absent
+        from driftless.providers.local.files import NOTHING_WHEN_MISSING
+
+        return absent(resources, self._read_of, NOTHING_WHEN_MISSING)
+
+    def _read_of(self, rid: ResourceId) -> Any:
+        """The ``read`` function of the kind of ``rid`` (None for an unknown kind)."""
+        try:
+            return type(self.handler(rid)).read
+        except ProviderError:
+            return None
 
     def _wanted(self, changes: Sequence[Change]) -> int:
         """How many of ``changes`` may be plain writes the writer process can do."""

@@ -58,7 +58,8 @@ from driftless.providers.local.files_paths import (
 )
 
 __all__ = [
-    "HANDLERS", "MODE_PATTERN", "ContentFileHandler", "PathHandler", "lstat_or_none", "quick_diff",
+    "HANDLERS", "MODE_PATTERN", "NOTHING_WHEN_MISSING", "ContentFileHandler", "PathHandler",
+    "lstat_or_none", "quick_diff",
 ]
 
 
@@ -396,6 +397,12 @@ class FileHandler(ContentFileHandler):
         except OSError as exc:
             raise os_error(exc, path=props.source, rid=rid, doing="read source") from None
 
+
+NOTHING_WHEN_MISSING: frozenset[Any] = frozenset({
+    ContentFileHandler.read, DirectoryHandler.read, SymlinkHandler.read})
+"""The kinds' ``read`` functions that find nothing exactly when the ``lstat`` of the
+resource's ``path`` finds nothing (``local.absent``); a kind that overrides
+``read`` is not among them until it is added here."""
 
 HANDLERS: dict[str, KindHandler] = {
     "file": FileHandler(),

@@ -20,8 +20,9 @@ What stays the same, change by change:
   source file, a change on another host, a file over ``files.OFFLOAD_MOST``), and
   any write the writer reports failed, is done inline, through the
   provider's own ``apply``: its errors are exactly an inline run's;
-- the writer never writes a file whose journal intent is not durable: the
-  runner journals a batch's intents before it calls ``apply_many``;
+- the writer never writes a file whose journal intent is not durable: each
+  change is queued only after ``journaled(i)``, with which the runner journals
+  its intent (a chunk at a time, while the writer writes the chunk before);
 - should the writer go away, every write not yet answered is done inline.
 
 Killed with the apply, the writer finishes the batch it holds and ends when its
@@ -34,7 +35,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from driftless.model import Action, Change, LiveResource
@@ -70,20 +71,25 @@ Outcome = LiveResource | None | Exception
 
 
 def pipelined(provider: Offloading, changes: Sequence[Change], wanted: int, *,
-              writer: HelperProcess | None = None) -> Generator[tuple[int, Outcome], None, None]:
+              writer: HelperProcess | None = None,
+              journaled: Callable[[int], None] = lambda index: None,
+              ) -> Generator[tuple[int, Outcome], None, None]:
     """``provider.apply`` of each change as ``(index, live view or exception)``, in
     order; the writes among them go to a writer process when there are at least
     ``WRITER_MIN`` of them (``wanted``: how many may be): ``writer``, one started
-    ahead (``start_writer``), or a new one."""
+    ahead (``start_writer``), or a new one. ``journaled(i)`` is called before the
+    ``i``-th change is carried out or queued for the writer."""
     if writer is None and wanted >= WRITER_MIN:
         writer = _Writer.start()
     if writer is None:
         for i, change in enumerate(changes):
+            journaled(i)
             yield i, _inline(provider, change)
         return
     pipe = _Pipeline(provider, writer)
     try:
         for i, change in enumerate(changes):
+            journaled(i)
             pipe.add(i, change)
             yield from pipe.ready()
         pipe.drain()
