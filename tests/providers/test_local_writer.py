@@ -370,3 +370,24 @@ def test_a_large_batch_journals_its_intents_a_chunk_ahead_of_its_writes(
         "intents 60", "intents 120", f"intents {MANY}"]
     # the writer had the first chunk's writes before the second chunk was journaled
     assert events[:4] == ["intents 60", "send", "send", "send"]
+
+
+def test_closing_a_writer_does_not_wait_for_it_and_it_is_reaped_later(
+        tmp_path: Path) -> None:
+    """``close`` returns while the writer still finishes the batch it holds; the
+    exited writer is reaped by a later start, leaving no zombie behind."""
+    w = offload._Writer.start()
+    assert w is not None
+    w.send([_task(tmp_path / f"f{i}.txt", b"x" * 1000) for i in range(3000)])
+    w.close()
+    assert w.pid in helper_client._EXITING
+    assert _running(w.pid)  # still writing: close did not wait for it
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _running(w.pid):
+        time.sleep(0.01)
+    assert len(list(tmp_path.glob("f*.txt"))) == 3000  # it finished what it held
+    other = offload._Writer.start()  # a later start reaps it
+    assert other is not None
+    other.close()
+    assert w.pid not in helper_client._EXITING
+    assert not Path(f"/proc/{w.pid}").exists()  # no zombie left
