@@ -8,6 +8,7 @@ compared, file by file and row by row, with the same apply done inline.
 from __future__ import annotations
 
 import ast
+import hashlib
 import os
 import signal
 import stat
@@ -40,10 +41,11 @@ def test_the_helper_program_imports_only_the_standard_library() -> None:
     assert found - {"__future__"} <= sys.stdlib_module_names
 
 
-def _task(path: Path, data: bytes, mode: int = 0o644) -> tuple[Any, ...]:
+def _task(path: Path, data: bytes, mode: int = 0o644, *, hashed: bool = True,
+          ) -> tuple[Any, ...]:
     born = born_mode(mode)
     return (str(path), temp_path(str(path), 424242, 0), data, born,
-            None if born == mode else mode, None)
+            None if born == mode else mode, None, hashed)
 
 
 def test_the_writer_writes_each_file_and_answers_its_stat_or_its_error(
@@ -53,7 +55,7 @@ def test_the_writer_writes_each_file_and_answers_its_stat_or_its_error(
     try:
         (tmp_path / "a-dir").mkdir()
         tasks = [_task(tmp_path / "one.txt", b"one\n"),
-                 _task(tmp_path / "secret.txt", b"s3cret\n", 0o600),
+                 _task(tmp_path / "secret.txt", b"s3cret\n", 0o600, hashed=False),
                  _task(tmp_path / "missing" / "x.txt", b"x"),
                  _task(tmp_path / "a-dir", b"not a file")]
         before = time.time_ns()
@@ -62,11 +64,13 @@ def test_the_writer_writes_each_file_and_answers_its_stat_or_its_error(
         after = time.time_ns()
     finally:
         w.close()
-    (ok1, _), (ok2, st2), (ok3, err3), (ok4, err4) = answers
+    (ok1, st1), (ok2, st2), (ok3, err3), (ok4, err4) = answers
     assert ok1 and ok2 and not ok3 and not ok4
+    assert st1[7] == hashlib.sha256(b"one\n").hexdigest()  # the digest its record keeps
+    assert st2[7] is None  # not asked: a secret's digest is keyed, made in driftless
     assert (tmp_path / "one.txt").read_bytes() == b"one\n"
     on_disk = os.stat(tmp_path / "secret.txt")
-    assert offload.WrittenStat(*st2) == (on_disk.st_mode, on_disk.st_size, on_disk.st_mtime_ns,
+    assert offload.WrittenStat(*st2[:7]) == (on_disk.st_mode, on_disk.st_size, on_disk.st_mtime_ns,
                                          on_disk.st_ctime_ns, on_disk.st_ino, on_disk.st_uid,
                                          on_disk.st_gid)
     assert stat.S_IMODE(on_disk.st_mode) == 0o600
@@ -230,7 +234,7 @@ def test_the_writer_starts_while_the_intents_are_journaled_and_writes_after(
         return found
 
     def send(self: HelperProcess, request: Any) -> None:
-        if isinstance(request, list) and request and len(request[0]) == 6:
+        if isinstance(request, list) and request and len(request[0]) == 7:
             events.append(f"send {self.pid}")
         real_send(self, request)
 
@@ -356,7 +360,7 @@ def test_a_large_batch_journals_its_intents_a_chunk_ahead_of_its_writes(
         return seqs
 
     def send(self: HelperProcess, request: Any) -> None:
-        if isinstance(request, list) and request and len(request[0]) == 6:
+        if isinstance(request, list) and request and len(request[0]) == 7:
             sent = {f"local:file/f[{Path(task[0]).stem[1:]}]" for task in request}
             assert sent <= journaled, "a write was sent before its intent was journaled"
             events.append("send")

@@ -19,10 +19,11 @@ Run as ``python -I -S helper.py <job> [args]`` (no site packages, no
 driftless), this file imports nothing but the standard library (a test holds
 it to that). Protocol: each message is a 4-byte big-endian length and a
 ``marshal`` of a list; every request gets one answer, in order. ``write``
-requests are ``[(path, tmp, data, born_mode, final_mode, owner), ...]``
+requests are ``[(path, tmp, data, born_mode, final_mode, owner, hashed), ...]``
 (``final_mode``: chmod to it after the write, or None; ``owner``: ``(uid,
-gid)`` or None), answered ``[(True, (st_mode, st_size, st_mtime_ns,
-st_ctime_ns, st_ino, st_uid, st_gid)) | (False, (errno, strerror)), ...]``.
+gid)`` or None; ``hashed``: answer the bytes' sha256 too), answered
+``[(True, (st_mode, st_size, st_mtime_ns, st_ctime_ns, st_ino, st_uid, st_gid,
+sha256 hex or None)) | (False, (errno, strerror)), ...]``.
 ``pack`` takes first ``(level, wbits, mem_level, zdict, magic)``, then row
 documents, answered with each one's packed bytes (None: not JSON). End of
 input ends the process. It ignores SIGINT: a Ctrl-C stops driftless, which
@@ -155,18 +156,23 @@ def _answer(answer: Any) -> None:
 
 
 def _write_job(argv: list[str]) -> None:
-    """``write <racy_ns> <fsync 0|1>``: write the files of each request."""
+    """``write <racy_ns> <fsync 0|1>``: write the files of each request; answer each
+    one's stat and, when asked (``hashed``), the sha256 of its bytes: the digest its
+    record keeps, worked out here beside the write instead of in driftless."""
+    import hashlib
+
     racy_ns, fsync = int(argv[0]), argv[1] == "1"
     for batch in _messages():
-        answers: list[tuple[bool, tuple[int, ...] | tuple[int, str]]] = []
-        for path, tmp, data, born, final, owner in batch:
+        answers: list[tuple[bool, tuple[Any, ...]]] = []
+        for path, tmp, data, born, final, owner, hashed in batch:
             try:
                 st = write_file(path, tmp, (data,), born=born, final=final, owner=owner,
                                 racy_ns=racy_ns, fsync=fsync)
             except OSError as exc:
                 answers.append((False, (exc.errno or 0, exc.strerror or type(exc).__name__)))
             else:
-                answers.append((True, _stat_tuple(st)))
+                digest = hashlib.sha256(data).hexdigest() if hashed else None
+                answers.append((True, (*_stat_tuple(st), digest)))
         _answer(answers)
 
 

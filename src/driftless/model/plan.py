@@ -40,25 +40,31 @@ class Plan:
     awaiting: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def pending(self) -> list[Change]:
-        """The changes apply will carry out (a new list each call). Worked out once:
-        a run asks several times, and a 10,000-resource plan is 10,000 checks each."""
-        found: list[Change] | None = self.__dict__.get("_pending")
-        if found is None:
-            found = [c for c in self.changes if c.is_change]
-            object.__setattr__(self, "_pending", found)  # a cache, not a field
-        return list(found)
+        """The changes apply will carry out (a new list each call)."""
+        return list(self._sorted()[0])
 
     def refused(self) -> list[Change]:
         """Deletes of protected resources, and objects that exist but are not managed."""
-        return [c for c in self.changes if c.refused]
+        return list(self._sorted()[1])
+
+    def _sorted(self) -> tuple[list[Change], list[Change]]:
+        """(pending, refused), worked out once in one pass: a run asks for them several
+        times, and a 10,000-resource plan is 10,000 checks each."""
+        found: tuple[list[Change], list[Change]] | None = self.__dict__.get("_sorted_changes")
+        if found is None:
+            pending = [c for c in self.changes if c.is_change]
+            found = (pending, [c for c in self.changes if c.refused]
+                     if len(pending) != len(self.changes) else [])
+            object.__setattr__(self, "_sorted_changes", found)  # a cache, not a field
+        return found
 
     def unmanaged(self) -> list[Change]:
         """Refused because the object exists and state does not own it (see ``--adopt``)."""
-        return [c for c in self.changes if c.refused and c.unmanaged]
+        return [c for c in self._sorted()[1] if c.unmanaged]
 
     def adopted(self) -> list[Change]:
         """Existing objects this plan takes over into state."""
-        return [c for c in self.pending() if c.adopt]
+        return [c for c in self._sorted()[0] if c.adopt]
 
     def has_changes(self) -> bool:
         """Whether anything would be done (refusals count: they need attention)."""
@@ -70,9 +76,10 @@ class Plan:
 
     def summary(self) -> dict[str, int]:
         """Counts per action, plus ``refused``."""
-        counts = Counter(c.action.value for c in self.pending())
-        out = {a.value: counts.get(a.value, 0) for a in _COUNTED}
-        out["refused"] = len(self.refused())
+        pending, refused = self._sorted()
+        counts = Counter(c.action for c in pending)
+        out = {a.value: counts.get(a, 0) for a in _COUNTED}
+        out["refused"] = len(refused)
         out["unmanaged"] = len(self.unmanaged())
         out["adopt"] = len(self.adopted())
         return out

@@ -94,7 +94,15 @@ class LocalProvider(LazyKindProvider):
         """How many of ``changes`` may be plain writes the writer process can do."""
         from driftless.providers.local.offload import counts_as_write
 
-        return sum(1 for c in changes if counts_as_write(c) and self._offloads(c))
+        kinds: dict[str, bool] = {}  # whether each kind hands out writes: asked once
+        wanted = 0
+        for c in changes:
+            if counts_as_write(c):
+                offloads = kinds.get(c.id.kind)
+                if offloads is None:
+                    offloads = kinds[c.id.kind] = self._offloads(c)
+                wanted += offloads
+        return wanted
 
     def close(self) -> None:
         """End a writer started ahead and never used (its apply did not happen)."""
@@ -116,10 +124,13 @@ class LocalProvider(LazyKindProvider):
         found = getattr(self.handler(change.id), "offload", None)
         return found(change) if found is not None else None
 
-    def landed(self, change: Change, write: FileWrite, st: WrittenStat) -> LiveResource | None:
-        """The live view of an offloaded write, secured as ``apply`` secures it."""
+    def landed(self, change: Change, write: FileWrite, st: WrittenStat,
+               digest: str | None = None) -> LiveResource | None:
+        """The live view of an offloaded write, secured as ``apply`` secures it
+        (``digest``: the sha256 of its bytes, when the writer worked it out)."""
         handler: Any = self.handler(change.id)
-        return secure_live(handler.spec, change.desired, handler.landed(change, write, st))
+        return secure_live(handler.spec, change.desired,
+                           handler.landed(change, write, st, digest))
 
     def make_parent(self, change: Change, write: FileWrite) -> None:
         """The directory of an offloaded write (see ``ContentFileHandler.make_parent``)."""

@@ -68,16 +68,18 @@ OFFLOAD_MOST = 1 << 20
 
 
 class FileWrite:
-    """One file write of a content kind, prepared: path, bytes, mode, owner and
-    whether to make the parent. ``create`` writes it here; a large apply may hand it
-    to the writer process (``offload``). A plain class: one is made per file written."""
+    """One file write of a content kind, prepared: path, bytes, mode, owner, whether
+    to make the parent, and whether the bytes' digest is a plain sha256 (``plain``:
+    the content is no secret, whose digest is keyed). ``create`` writes it here; a
+    large apply may hand it to the writer process (``offload``), which then answers
+    that digest too. A plain class: one is made per file written."""
 
-    __slots__ = ("data", "make_parents", "mode", "owner", "path")
+    __slots__ = ("data", "make_parents", "mode", "owner", "path", "plain")
 
     def __init__(self, path: str, data: bytes, mode: int, owner: tuple[int, int] | None,
-                 make_parents: bool) -> None:
+                 make_parents: bool, *, plain: bool = False) -> None:
         self.path, self.data, self.mode = path, data, mode
-        self.owner, self.make_parents = owner, make_parents
+        self.owner, self.make_parents, self.plain = owner, make_parents, plain
 
 
 _TEXT_DIFF_MAX = 64 * 1024
@@ -236,24 +238,28 @@ class ContentFileHandler(PathHandler):
                                     getattr(props, "group", None), rid)
         return FileWrite(props.path, self.render(props, rid),
                          parse_mode(props.mode, default=self.default_mode), owner,
-                         bool(props.make_parents))
+                         bool(props.make_parents),
+                         plain=not self.keyed(change.desired.properties))
 
-    def landed(self, change: Change, write: FileWrite, st: StatLike) -> LiveResource:
-        """The live view once ``write`` is written, here or by the writer process."""
+    def landed(self, change: Change, write: FileWrite, st: StatLike,
+               digest: str | None = None) -> LiveResource:
+        """The live view once ``write`` is written, here or by the writer process
+        (``digest``: the plain sha256 of its bytes the writer worked out, if any)."""
         assert change.desired is not None
         props = change.desired.properties
         return self._written(change.id, write.path, st, write.data, keyed=self.keyed(props),
-                             props=props)
+                             props=props, digest=digest)
 
     def _written(self, rid: ResourceId, path: str, st: StatLike, data: bytes, *, keyed: bool,
-                 props: Mapping[str, Any]) -> LiveResource:
+                 props: Mapping[str, Any], digest: str | None = None) -> LiveResource:
         """The live view of a file just written from ``data``: what ``observe`` gives
         with a record of the bytes written as the prior, built directly (a 10,000-file
         apply made each view twice), unless a kind adds to ``observe`` or the record
         is racily clean (the backdated write prevents that, except on a file system keeping
         whole seconds: then ``observe`` hashes the file, as it always did)."""
         seen = time.time_ns()
-        digest = content_digest(data, keyed=keyed)
+        if digest is None or keyed:  # a secret's digest is keyed: only made here
+            digest = content_digest(data, keyed=keyed)
         if (type(self).observe is not ContentFileHandler.observe
                 or racy(st.st_mtime_ns, seen) or kind_of(st) != "file"):
             prior = LiveResource(rid, {}, fingerprint(st, digest, keyed=keyed, seen_ns=seen))

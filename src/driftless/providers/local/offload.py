@@ -63,7 +63,8 @@ class Offloading(Protocol):
 
     def apply(self, change: Change) -> LiveResource | None: ...
     def offload(self, change: Change) -> Offload | None: ...
-    def landed(self, change: Change, offload: Offload, st: WrittenStat) -> LiveResource | None: ...
+    def landed(self, change: Change, offload: Offload, st: WrittenStat,
+               digest: str | None = None) -> LiveResource | None: ...
     def make_parent(self, change: Change, offload: Offload) -> None: ...
 
 
@@ -200,7 +201,9 @@ class _Pipeline:
     def _landed(self, slot: _Slot, value: Any) -> Outcome:
         try:
             assert slot.offload is not None
-            return self.provider.landed(slot.change, slot.offload, WrittenStat(*value))
+            # the stat, then the sha256 of the bytes (None when the content is secret)
+            return self.provider.landed(slot.change, slot.offload, WrittenStat(*value[:7]),
+                                        value[7])
         except Exception as exc:
             return exc
 
@@ -220,11 +223,12 @@ class _Pipeline:
 
 def _task(offload: Offload | None, pid: int) -> tuple[Any, ...]:
     """What the writer writes for ``offload`` (``write`` job of ``model.helper``), under
-    a temp name carrying the writer's pid, as ``_atomic.remove_stray_temps`` expects."""
+    a temp name carrying the writer's pid, as ``_atomic.remove_stray_temps`` expects;
+    and whether it hashes the bytes too (never a secret's: its digest is keyed)."""
     assert offload is not None  # a batch holds offloaded writes only
     born = born_mode(offload.mode)
     return (offload.path, temp_path(offload.path, pid, 0), offload.data, born,
-            None if born == offload.mode else offload.mode, offload.owner)
+            None if born == offload.mode else offload.mode, offload.owner, offload.plain)
 
 
 class _Writer:
