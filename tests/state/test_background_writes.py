@@ -392,3 +392,98 @@ def test_the_row_cache_is_written_by_a_child_and_read_back_in_the_same_process(
     finally:
         reader.close()
     assert len(inflated) == 1  # the outputs only: every row came from the cache
+
+
+def _fresh(script: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """``script`` in a fresh single-threaded interpreter, as the CLI runs it."""
+    env = {k: v for k, v in os.environ.items() if k != bg.DISABLE_ENV}
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, check=True, timeout=60, cwd=tmp_path)
+
+
+def test_a_sleeping_thread_of_ours_lets_the_process_fork_a_busy_one_does_not(
+        tmp_path: Path) -> None:
+    """A sleeper (the lease renewer) does not keep the command from forking while it
+    sleeps; while it works (its busy lock held), or once it is no sleeper, it does."""
+    script = (
+        "import threading\n"
+        "from driftless.model import background as bg\n"
+        "stop, busy = threading.Event(), threading.Lock()\n"
+        "t = threading.Thread(target=stop.wait); t.start()\n"
+        "out = []\n"
+        "with bg.detaching():\n"
+        "    out.append(bg.can_fork())\n"
+        "    bg.add_sleeper(t, busy)\n"
+        "    out.append(bg.can_fork())\n"
+        "    out.append(bg.run_detached(lambda: True, keys=['k'])\n"
+        "               and bg._REGISTRY.children != {})\n"
+        "    busy.acquire()\n"
+        "    out.append(bg._fork() is None)  # at work: no fork\n"
+        "    busy.release()\n"
+        "    bg.drop_sleeper(t)\n"
+        "    out.append(bg.can_fork())\n"
+        "stop.set(); t.join()\n"
+        "print(out)\n"
+    )
+    assert _fresh(script, tmp_path).stdout.strip() == "[False, True, True, True, False]"
+
+
+def test_the_lease_renewer_sleeps_through_a_fork_and_still_renews(tmp_path: Path) -> None:
+    """Holding a lock (its renewer thread running) a command may fork; the renewer
+    renews as before, and is no sleeper once the lock is released."""
+    script = (
+        "import time\n"
+        "from driftless.model import background as bg\n"
+        "from driftless.state.lease import hold_lock\n"
+        "from driftless.state.sqlite import from_url\n"
+        "from pathlib import Path\n"
+        "backend = from_url('sqlite:///state.db', Path('.'))\n"
+        "out = []\n"
+        "with bg.detaching():\n"
+        "    with hold_lock(backend, 's', operation='apply', lease=0.6) as info:\n"
+        "        out.append(bg.can_fork())\n"
+        "        first = backend.lock_info('s').expires\n"
+        "        time.sleep(0.5)\n"
+        "        out.append(backend.lock_info('s').expires > first)  # renewed meanwhile\n"
+        "    out.append(bg._REGISTRY.sleepers == {})\n"
+        "print(out)\n"
+    )
+    assert _fresh(script, tmp_path).stdout.strip() == "[True, True, True]"
+
+
+def test_output_put_aside_comes_before_what_the_command_writes_next(tmp_path: Path) -> None:
+    """``aside``: a child writes the output while the block runs; the block's end
+    waits for it, so the command's next lines follow it, forked or not."""
+    script = (
+        "import os, sys, time\n"
+        "from driftless.model import background as bg\n"
+        "def show():\n"
+        "    time.sleep(0.2)\n"
+        "    print('plan from', 'child' if os.getpid() != parent else 'parent')\n"
+        "parent = os.getpid()\n"
+        "print('header')\n"
+        "with bg.detaching():\n"
+        "    with bg.aside(show):\n"
+        "        sys.stderr.write('working\\n')\n"
+        "    print('results')\n"
+    )
+    done = _fresh(script, tmp_path)
+    assert done.stdout.splitlines() == ["header", "plan from child", "results"]
+    assert done.stderr == "working\n"  # the block ran while the child printed
+    inline = _fresh(script.replace("with bg.detaching():", "if True:"), tmp_path)
+    assert inline.stdout.splitlines() == ["header", "plan from parent", "results"]
+
+
+def test_output_put_aside_is_all_there_when_the_block_fails(tmp_path: Path) -> None:
+    script = (
+        "import sys\n"
+        "from driftless.model import background as bg\n"
+        "with bg.detaching():\n"
+        "    try:\n"
+        "        with bg.aside(lambda: print('\\n'.join(str(i) for i in range(20000)))):\n"
+        "            raise RuntimeError('apply failed')\n"
+        "    except RuntimeError as exc:\n"
+        "        print(exc)\n"
+    )
+    lines = _fresh(script, tmp_path).stdout.splitlines()
+    assert lines == [str(i) for i in range(20000)] + ["apply failed"]

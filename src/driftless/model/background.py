@@ -76,8 +76,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
-__all__ = ["DISABLE_ENV", "WAIT_MOST", "Answer", "can_fork", "detaching", "run_detached",
-           "run_detached_answering", "wait", "wait_all"]
+__all__ = ["DISABLE_ENV", "SHOWN_MOST", "WAIT_MOST", "Answer", "aside", "can_fork", "detaching",
+           "run_detached", "run_detached_answering", "add_sleeper", "drop_sleeper", "wait",
+           "wait_all"]
 
 DISABLE_ENV = "DRIFTLESS_BACKGROUND"  # "0" (or off/no/false): every write inline
 WAIT_MOST = 5.0  # seconds a wait gives the children; a write takes ~50 ms
@@ -92,14 +93,16 @@ class _Child(NamedTuple):
 
 
 class _Registry:
-    """This process's children and whether it may fork."""
+    """This process's children, and whether it may fork (and which threads of ours
+    sleep through a fork: ``add_sleeper``)."""
 
-    __slots__ = ("children", "detaching", "forked")
+    __slots__ = ("children", "detaching", "forked", "sleepers")
 
     def __init__(self, children: dict[int, _Child]) -> None:
         self.children = children
         self.forked = False  # this process is a forked child: it never forks again
         self.detaching = 0  # how many ``detaching()`` blocks are open
+        self.sleepers: dict[threading.Thread, threading.Lock] = {}
 
 
 _REGISTRY = _Registry({})
@@ -109,7 +112,23 @@ def _after_fork_in_child() -> None:
     """Any fork's child (ours, multiprocessing's): its parent's children are not
     its own, and it writes inline."""
     _REGISTRY.children.clear()
+    _REGISTRY.sleepers.clear()
     _REGISTRY.forked = True
+
+
+def add_sleeper(thread: threading.Thread, busy: threading.Lock) -> None:
+    """From now until ``drop_sleeper``, ``thread`` does not keep this process from
+    forking: it is a thread of ours that sleeps between short pieces of work, each
+    done holding ``busy`` (the lease renewer: a renewal every 20 s). A fork happens
+    only while ``busy`` is free, and holds it meanwhile, so the thread is asleep at
+    the fork, holding no lock but its own (the child has no such thread, and never
+    touches what it uses)."""
+    _REGISTRY.sleepers[thread] = busy
+
+
+def drop_sleeper(thread: threading.Thread) -> None:
+    """``thread`` counts as any other thread again (see ``add_sleeper``)."""
+    _REGISTRY.sleepers.pop(thread, None)
 
 
 if hasattr(os, "register_at_fork"):
@@ -146,17 +165,79 @@ def _forked(write: Callable[[], bool], names: frozenset[str], *,
     writes of the same keys are done; False when no child was made (it cannot fork
     here, or the fork failed: no memory or process slot), and nothing ran."""
     wait(names)  # writes of one file land in the order they were made
-    if not can_fork():
-        return False
-    _flush_stdio()
-    try:
-        pid = os.fork()
-    except OSError:
+    pid = _fork()
+    if pid is None:
         return False
     if pid == 0:
         _child(write, answer=answer)  # never returns
     _REGISTRY.children[pid] = _Child(names, _pidfd(pid))
     return True
+
+
+def _fork() -> int | None:
+    """``os.fork`` (0 in the child) once ``can_fork``, with every sleeping thread
+    (``add_sleeper``) held asleep through it; None when no child was made: it cannot
+    fork here, a sleeper is at work, or the fork failed (no memory or process slot)."""
+    if not can_fork():
+        return None
+    held: list[threading.Lock] = []
+    try:
+        for busy in list(_REGISTRY.sleepers.values()):
+            if not busy.acquire(blocking=False):
+                return None
+            held.append(busy)
+        _flush_stdio()
+        try:
+            return os.fork()
+        except OSError:
+            return None
+    finally:
+        for busy in held:
+            busy.release()
+
+
+SHOWN_MOST = 24 * 3600.0
+"""Seconds ``aside`` waits for its child to finish the output: as long as the output
+takes (a reader may be slow); Ctrl-C ends the wait."""
+
+
+@contextlib.contextmanager
+def aside(show: Callable[[], None]) -> Iterator[None]:
+    """Run ``show`` (output due now: a large plan) in a forked child while the block
+    runs, and wait for it to finish when the block ends, however it ends: what
+    the command writes after the block comes after that output. The child keeps
+    stdout and stderr (nothing else), and ends with its output flushed. When it
+    cannot fork (see ``can_fork``), ``show`` runs here first, as a plain call."""
+    pid = _fork()
+    if pid == 0:
+        _showing(show)  # never returns
+    if pid is None:
+        show()
+        yield
+        return
+    _REGISTRY.children[pid] = _Child(frozenset(), _pidfd(pid))
+    try:
+        yield
+    finally:
+        _wait_for([pid], SHOWN_MOST)
+
+
+def _showing(show: Callable[[], None]) -> None:
+    """The child of ``aside``: ``show``, flushed, then leave, whatever happens."""
+    code = 1
+    try:
+        gc.disable()
+        with contextlib.suppress(OSError):
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+        os.closerange(3, _fd_limit())
+        show()
+        _flush_stdio()
+        code = 0
+    except BaseException:  # a closed pipe, Ctrl-C: the output ends there
+        pass
+    finally:
+        os._exit(code)
 
 
 class Answer:
@@ -230,10 +311,12 @@ def _turned_off() -> bool:
 
 
 def _single_threaded() -> bool:
-    if threading.active_count() != 1:
+    """One thread, or one and the sleepers (``add_sleeper``) only."""
+    threads = 1 + sum(1 for thread in _REGISTRY.sleepers if thread.is_alive())
+    if threading.active_count() != threads:
         return False
     try:
-        return len(os.listdir("/proc/self/task")) == 1
+        return len(os.listdir("/proc/self/task")) == threads
     except OSError:  # no /proc (macOS): threading's count is what there is
         return True
 

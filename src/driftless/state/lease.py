@@ -27,7 +27,7 @@ from contextlib import ExitStack, contextmanager
 from typing import Any, Protocol, runtime_checkable
 
 from driftless.errors import LockHeld, StateError
-from driftless.model import LockInfo
+from driftless.model import LockInfo, background
 from driftless.state.base import StateBackend
 
 __all__ = ["TakesOver", "hold_lock", "hold_locks", "pid_gone", "take_lock", "try_lock"]
@@ -124,7 +124,10 @@ def pid_gone(pid: int, created: float | None) -> bool:
 
 
 class _Renewer:
-    """A daemon thread that renews one lease until stopped."""
+    """A daemon thread that renews one lease until stopped. It sleeps between
+    renewals and does each one holding ``busy``, so the command may fork while it
+    sleeps (``model.background.add_sleeper``: a large plan printed by a child, a cache
+    written by one)."""
 
     def __init__(self, backend: StateBackend, stack: str, lock_id: str, every: float) -> None:
         self._backend = backend
@@ -132,6 +135,7 @@ class _Renewer:
         self._lock_id = lock_id
         self._every = every
         self._stopped = threading.Event()
+        self._busy = threading.Lock()
         self.lost = threading.Event()
         self.error: StateError | None = None
         self._thread = threading.Thread(
@@ -139,11 +143,14 @@ class _Renewer:
         )
 
     def start(self) -> None:
+        background.add_sleeper(self._thread, self._busy)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stopped.wait(self._every):
-            self._renew_once()
+            with self._busy:
+                if not self._stopped.is_set():
+                    self._renew_once()
 
     def _renew_once(self) -> None:
         try:
@@ -173,6 +180,7 @@ class _Renewer:
     def stop(self, *, timeout: float) -> None:
         self._stopped.set()
         self._thread.join(timeout)
+        background.drop_sleeper(self._thread)
 
 
 @contextmanager
