@@ -9,6 +9,10 @@ applies. Only pure caches use it: whoever reads the file checks it against
 a key or seal, so a write that is late, fails or never happens costs a miss,
 never a wrong answer.
 
+``aside`` forks a child for output instead of a cache: a large plan applied
+without a question is printed by a child (keeping stdout and stderr) while the
+apply starts, and the command waits for it before it prints anything else.
+
 ``run_detached_answering`` is the same with one value handed back first: the
 child works out ``answer()`` (the render's digest, ~25 ms) and writes it to a
 pipe before its write, while the command goes on (takes its lock, reads
@@ -27,9 +31,13 @@ When it forks, and when it runs the write inline as before:
   ``false`` (the switch to turn it off);
 - the process has one thread, by ``threading`` and, where ``/proc`` exists,
   by the kernel (a thread started through ``_thread`` or a C library is not
-  in ``threading``'s count). A thread holding a lock at the fork (logging's,
+  in ``threading``'s count), apart from sleepers of ours (``add_sleeper``:
+  the lease renewer). A thread holding a lock at the fork (logging's,
   SQLite's, OpenSSL's) leaves it held forever in the child, so the agent (its
-  API server) and a command holding a lease (its renewer thread) write inline;
+  API server) writes inline. A sleeper does its short pieces of work (a
+  renewal every 20 s) holding its ``busy`` lock, and a fork holds that lock
+  through the fork, or does not fork when the sleeper is at work: the child
+  is made while the sleeper sleeps, holding nothing the child could need;
 - this process is not itself a forked child (of ours or anyone's).
 
 The child turns the cyclic collector off (a collection would write to every
