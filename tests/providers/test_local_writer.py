@@ -395,3 +395,17 @@ def test_closing_a_writer_does_not_wait_for_it_and_it_is_reaped_later(
     other.close()
     assert w.pid not in helper_client._EXITING
     assert not Path(f"/proc/{w.pid}").exists()  # no zombie left
+
+
+def test_a_helper_runs_behind_driftless_on_a_shared_core() -> None:
+    """A helper lowers its own priority (``helper.NICE``): where it shares a core with
+    driftless, driftless comes first."""
+    w = offload._Writer.start()
+    assert w is not None
+    try:
+        w.send([])  # answered once it serves: its priority is set by then
+        w.receive(0)
+        fields = Path(f"/proc/{w.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        assert int(fields[16]) == min(19, os.nice(0) + helper.NICE)  # field 19: nice
+    finally:
+        w.close()
