@@ -27,9 +27,10 @@ Trust: the files sit beside the state file and are written 0600 by the same
 user; whoever could plant them could rewrite the state itself. They hold the
 rows as stored (sealed documents stay sealed under state encryption) and
 nothing else. Any failure to read or write them only costs the full decode.
-The writes are done by a forked child when the process can fork
-(``model.background``: never while a lease's renewer thread runs, so not
-under a CLI command's lock); a read first waits for a write under way.
+A new base is written by a forked child when the process can fork
+(``model.background``: a CLI command may, also under its lock, while the
+lease's renewer sleeps); a delta, small, is written in line. A read first
+waits for a write under way.
 I/O: two files per stack in the state file's directory.
 """
 
@@ -207,7 +208,14 @@ class RowCache:
                 return False
             return True
 
-        return Held(held.base, delta) if self._detached(stack, write) else None
+        return Held(held.base, delta) if self._inline(stack, write) else None
+
+    def _inline(self, stack: str, write: Callable[[], bool]) -> bool:
+        """Run ``write`` of ``stack``'s files here, after any write of them still under
+        way in a child: a delta is small (~1 ms to write), and a fork of the command
+        with the pages it then copies would cost more than it saves."""
+        wait([str(self._path(stack))])
+        return write()
 
     def _detached(self, stack: str, write: Callable[[], bool]) -> bool:
         """Run ``write`` of ``stack``'s files in a forked child when the process can
