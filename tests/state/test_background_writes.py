@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ import pytest
 from driftless.model import ResourceId, ResourceState, StateSnapshot
 from driftless.model import background as bg
 from driftless.model.filemap import write_private
+from driftless.model.stack import DIGEST_SIZE, resource_digests
 from driftless.render import RenderOptions
 from driftless.render import cache as cache_mod
 from driftless.render.cache import CACHE_DIR, RenderCache
@@ -346,9 +347,65 @@ def test_a_rendered_stack_digest_is_the_render_digest_forked_or_not(
     assert digest == stack_digest("app", plain.resources, plain.outputs, plain.depends_on,
                                   plain.settings, {})
     assert digest.startswith("sha256:") and stack.digest_of == digest  # kept once known
+    # each resource's digest (the clean-plan memo's), handed back too or made here
+    assert stack.resource_digests() == resource_digests(plain.resources)
+    assert len(stack.resource_digests()) == DIGEST_SIZE * len(plain.resources)
     again = RenderCache.for_project(root)
     assert again is not None
     assert again.render_stack(project, "app", RenderOptions()).digest == digest  # from the entry
+
+
+def test_the_head_of_an_answer_is_read_before_the_child_has_worked_out_the_rest(
+        forking: None) -> None:
+    def parts() -> Iterator[bytes]:
+        yield b"first"
+        time.sleep(0.5)
+        yield b"-rest"
+
+    answer = bg.run_detached_answering(parts, lambda: True, keys=["k"])
+    assert answer is not None
+    started = time.monotonic()
+    assert answer.head(5) == b"first"
+    assert time.monotonic() - started < 0.4  # not after the rest
+    assert answer.get() == b"first-rest"
+    assert answer.head(5) == b"first"
+    bg.wait_all()
+
+
+def test_an_answer_larger_than_its_pipe_is_cut_and_the_child_still_writes(
+        tmp_path: Path, forking: None) -> None:
+    """The child never waits for the parent to read: what the pipe cannot hold is
+    left out, and its write is done before the answer is read at all."""
+    path = tmp_path / "entry"
+    big = b"x" * (4 * bg.ANSWER_ROOM)
+    answer = bg.run_detached_answering(lambda: [b"head", big],
+                                       lambda: write_private(path, [b"w"]), keys=[str(path)])
+    assert answer is not None
+    bg.wait([str(path)], most=10)
+    assert path.read_bytes() == b"w"  # written while nothing was read
+    got = answer.get()
+    assert got is not None and got.startswith(b"head") and len(got) < len(big)
+
+
+def test_resource_digests_the_child_got_wrong_are_worked_out_in_the_command(
+        tmp_path: Path, forking: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _project(tmp_path)
+    cache = RenderCache.for_project(root)
+    assert cache is not None
+    project = cache.load_project(root)
+    real = bg.run_detached_answering
+
+    def short(answer: Callable[[], Iterable[bytes]], write: Callable[[], bool],
+              keys: Iterable[str]) -> bg.Answer | None:
+        return real(lambda: [next(iter(answer())), b"too short"], write, keys=keys)
+
+    monkeypatch.setattr(cache_mod, "run_detached_answering", short)
+    stack = cache.render_stack(project, "app", RenderOptions())
+    from driftless.render.stack import render_stack
+
+    plain = render_stack(project, "app", RenderOptions())
+    assert stack.digest == plain.digest  # the head was right
+    assert stack.resource_digests() == resource_digests(plain.resources)
 
 
 def test_a_digest_the_child_got_wrong_is_worked_out_in_the_command(

@@ -84,11 +84,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
-__all__ = ["DISABLE_ENV", "SHOWN_MOST", "WAIT_MOST", "Answer", "aside", "can_fork", "detaching",
-           "run_detached", "run_detached_answering", "add_sleeper", "drop_sleeper", "wait",
-           "wait_all"]
+__all__ = ["ANSWER_ROOM", "DISABLE_ENV", "SHOWN_MOST", "WAIT_MOST", "Answer", "add_sleeper",
+           "aside", "can_fork", "detaching", "drop_sleeper", "run_detached",
+           "run_detached_answering", "wait", "wait_all"]
 
 DISABLE_ENV = "DRIFTLESS_BACKGROUND"  # "0" (or off/no/false): every write inline
+ANSWER_ROOM = 1 << 20  # bytes asked of an answer's pipe (Linux's default most for a user)
 WAIT_MOST = 5.0  # seconds a wait gives the children; a write takes ~50 ms
 
 
@@ -168,7 +169,7 @@ def run_detached(write: Callable[[], bool], *, keys: Iterable[str]) -> bool:
 
 
 def _forked(write: Callable[[], bool], names: frozenset[str], *,
-            answer: tuple[Callable[[], bytes], int] | None = None) -> bool:
+            answer: tuple[Callable[[], bytes | Iterable[bytes]], int] | None = None) -> bool:
     """Fork a child running ``write`` (and handing back ``answer`` first), once the
     writes of the same keys are done; False when no child was made (it cannot fork
     here, or the fork failed: no memory or process slot), and nothing ran."""
@@ -250,55 +251,81 @@ def _showing(show: Callable[[], None]) -> None:
 
 class Answer:
     """What a child forked by ``run_detached_answering`` hands back before its write:
-    the read end of a pipe, read once, to its end."""
+    the read end of a pipe, read as far as asked (``head``), or to its end (``get``)."""
 
     __slots__ = ("_fd", "_got")
 
     def __init__(self, fd: int) -> None:
         self._fd: int | None = fd
-        self._got: bytes | None = None
+        self._got = b""
+
+    def head(self, size: int, *, most: float = WAIT_MOST) -> bytes | None:
+        """The first ``size`` bytes of the answer, read without waiting for the rest
+        (the child may still be working it out); None when the child gave fewer
+        before it ended or within ``most`` seconds."""
+        if len(self._got) < size and self._fd is not None \
+                and not self._read(most, until=size):
+            self._close()
+        return self._got[:size] if len(self._got) >= size else None
 
     def get(self, *, most: float = WAIT_MOST) -> bytes | None:
-        """The child's answer; None when it gave none (it failed, or was killed) or
-        gave none within ``most`` seconds (the caller then works it out itself)."""
+        """The child's whole answer; None when it gave none (it failed, or was killed)
+        or did not end it within ``most`` seconds (the caller then works it out)."""
+        if self._fd is not None:
+            complete = self._read(most, until=None)
+            self._close()
+            if not complete:
+                self._got = b""
+        return self._got or None
+
+    def _read(self, most: float, *, until: int | None) -> bool:
+        """Read until ``until`` bytes are here (or, None, to the end); False when the
+        end came first with ``until`` given, or time ran out, or a read failed."""
+        import select  # only a parent waiting on an answer needs it
+
+        assert self._fd is not None
+        deadline = time.monotonic() + most
+        parts = [self._got]
+        have = len(self._got)
+        try:
+            poller = select.poll()  # not select(): any descriptor number
+            poller.register(self._fd, select.POLLIN)
+            while until is None or have < until:
+                left = deadline - time.monotonic()
+                if left <= 0 or not poller.poll(left * 1000):
+                    return False
+                chunk = os.read(self._fd, 1 << 16)
+                if not chunk:
+                    return until is None
+                parts.append(chunk)
+                have += len(chunk)
+            return True
+        except (OSError, ValueError):
+            return False
+        finally:
+            self._got = b"".join(parts)
+
+    def _close(self) -> None:
         if self._fd is not None:
             fd, self._fd = self._fd, None
-            try:
-                self._got = _read_to_end(fd, most) or None
-            finally:
-                os.close(fd)
-        return self._got
+            os.close(fd)
 
 
-def _read_to_end(fd: int, most: float) -> bytes:
-    """Everything the other end writes before it closes, or b"" once ``most``
-    seconds pass (or a read fails)."""
-    import select  # only a parent waiting on an answer needs it
-
-    deadline = time.monotonic() + most
-    parts: list[bytes] = []
-    try:
-        poller = select.poll()  # not select(): any descriptor number
-        poller.register(fd, select.POLLIN)
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0 or not poller.poll(left * 1000):
-                return b""
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                return b"".join(parts)
-            parts.append(chunk)
-    except (OSError, ValueError):
-        return b""
-
-
-def run_detached_answering(answer: Callable[[], bytes], write: Callable[[], bool], *,
-                           keys: Iterable[str]) -> Answer | None:
+def run_detached_answering(answer: Callable[[], bytes | Iterable[bytes]],
+                           write: Callable[[], bool], *, keys: Iterable[str]) -> Answer | None:
     """``run_detached(write)`` whose child first works out ``answer()`` and hands its
     bytes back (``Answer.get``), so the parent need not work it out: the render's
     digest, made on the other core while the command takes its lock and reads
-    state. None when it cannot fork: nothing ran, and the caller does both itself."""
+    state. None when it cannot fork: nothing ran, and the caller does both itself.
+
+    The child never waits for the parent to read: an answer longer than the pipe
+    holds (``ANSWER_ROOM``, where the system allows it) is cut at what it holds,
+    so the parent checks what it gets before it uses it."""
     read_end, write_end = os.pipe()
+    with contextlib.suppress(OSError, ImportError):
+        import fcntl
+
+        fcntl.fcntl(write_end, getattr(fcntl, "F_SETPIPE_SZ", 1031), ANSWER_ROOM)
     # stdio closed (the pipe took its numbers): the child's /dev/null would replace it
     made = write_end >= 3 and _forked(write, frozenset(keys), answer=(answer, write_end))
     os.close(write_end)
@@ -338,7 +365,7 @@ def _flush_stdio() -> None:
 
 
 def _child(write: Callable[[], bool], *,
-           answer: tuple[Callable[[], bytes], int] | None = None) -> None:
+           answer: tuple[Callable[[], bytes | Iterable[bytes]], int] | None = None) -> None:
     """The forked child: hand back ``answer`` (its function and the pipe to write
     it to), run ``write`` and leave, whatever happens."""
     code = 1
@@ -354,14 +381,20 @@ def _child(write: Callable[[], bool], *,
         os._exit(code)
 
 
-def _hand_back(answer: Callable[[], bytes], fd: int) -> None:
-    """Write ``answer()`` to ``fd`` and close it: the parent reads to the end, so a
-    failure here (nothing written) is an answer of nothing, never a wait."""
+def _hand_back(answer: Callable[[], bytes | Iterable[bytes]], fd: int) -> None:
+    """Write ``answer()`` to ``fd`` (each part as soon as it is made, when it gives
+    parts: the parent may read the first before the next is worked out) and close
+    it: the parent reads to the end, so a failure here (nothing written) is an
+    answer of nothing, never a wait. What the pipe cannot hold is left out (the
+    parent may never read it)."""
     try:
-        data = memoryview(answer())
-        while data:
-            data = data[os.write(fd, data):]
-    except Exception:  # the parent works the answer out itself
+        os.set_blocking(fd, False)
+        got = answer()
+        for part in (got,) if isinstance(got, bytes) else got:
+            data = memoryview(part)
+            while data:
+                data = data[os.write(fd, data):]
+    except Exception:  # a full pipe included: the parent works the rest out itself
         pass
     finally:
         os.close(fd)

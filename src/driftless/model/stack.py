@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import marshal
 from collections.abc import Callable, Mapping
 from dataclasses import field
 from typing import Any
@@ -9,7 +11,7 @@ from typing import Any
 from driftless.model.resource import Resource
 from driftless.records import record
 
-__all__ = ["DesiredStack"]
+__all__ = ["DIGEST_SIZE", "NOT_PLAIN", "DesiredStack", "resource_digest", "resource_digests"]
 
 
 @record
@@ -35,6 +37,10 @@ class DesiredStack:
     depends_on: tuple[str, ...] = ()
     settings: Mapping[str, Any] = field(default_factory=dict)
     validated: bool = field(default=False, compare=False)
+    # (the resources they are of, their ``resource_digest``s joined, or a function
+    # giving those): handed back by the render cache's child, like ``digest_of``
+    digests_of: tuple[tuple[Resource, ...], bytes | Callable[[], bytes | None]] | None = field(
+        default=None, compare=False, repr=False)
 
     @property
     def digest(self) -> str:
@@ -45,3 +51,41 @@ class DesiredStack:
         text = found()
         object.__setattr__(self, "digest_of", text)  # a value, kept once known
         return text
+
+    def resource_digests(self) -> bytes:
+        """Each resource's ``resource_digest``, joined in the order of ``resources``:
+        as the render cache's child handed them back, else worked out now."""
+        kept = self.digests_of
+        if kept is not None and kept[0] is self.resources:
+            found = kept[1] if isinstance(kept[1], bytes) else kept[1]()
+            if isinstance(found, bytes) and len(found) == DIGEST_SIZE * len(self.resources):
+                if not isinstance(kept[1], bytes):
+                    object.__setattr__(self, "digests_of", (self.resources, found))
+                return found
+        found = resource_digests(self.resources)
+        object.__setattr__(self, "digests_of", (self.resources, found))
+        return found
+
+
+DIGEST_SIZE = 32
+NOT_PLAIN = bytes(DIGEST_SIZE)
+"""The ``resource_digest`` of a resource holding a value that is not plain data (a
+secret, a value waiting on another resource): it has no digest."""
+
+
+def resource_digest(res: Resource) -> bytes:
+    """sha256 of everything a resource's own plan depends on besides its state: its
+    address, properties, dependencies and protection (``plan.memo`` keys it with
+    its state row); ``NOT_PLAIN`` when a value is not plain data."""
+    wanted: Any = (tuple(res.id), res.properties,
+                   [tuple(d) for d in res.depends_on] if res.depends_on else None,
+                   res.protect)
+    try:
+        return hashlib.sha256(marshal.dumps(wanted)).digest()
+    except ValueError:
+        return NOT_PLAIN
+
+
+def resource_digests(resources: tuple[Resource, ...]) -> bytes:
+    """``resource_digest`` of each of ``resources``, joined."""
+    return b"".join([resource_digest(res) for res in resources])

@@ -50,6 +50,7 @@ from driftless.model import (
     StateSnapshot,
 )
 from driftless.model.filemap import mapped, write_private
+from driftless.model.stack import DIGEST_SIZE, NOT_PLAIN, resource_digest
 from driftless.plan.validate import all_dependencies
 
 __all__ = ["KEEP", "CleanMemo", "StoredRows", "clean_plan", "no_op_keys", "resource_key",
@@ -58,7 +59,7 @@ __all__ = ["KEEP", "CleanMemo", "StoredRows", "clean_plan", "no_op_keys", "resou
 KEEP = 64
 """Entries kept; each new render digest or state serial of a stack makes another."""
 
-_FORMAT = 4  # 4: rows keyed by their stored bytes
+_FORMAT = 5  # 4: rows keyed by their stored bytes; 5: properties by their digest
 _PREFIX = "clean-"
 _SIZE = 32
 _KEY = 16  # bytes of each resource key
@@ -210,21 +211,21 @@ def stored_rows(backend: Any, stack: str) -> StoredRows:
     return {id(entry[0]): entry for entry in rows(stack).values() if entry[0] is not None}
 
 
-def resource_key(res: Resource, st: ResourceState, rows: StoredRows | None = None
-                 ) -> bytes | None:
+def resource_key(res: Resource, st: ResourceState, rows: StoredRows | None = None,
+                 digest: bytes | None = None) -> bytes | None:
     """A digest of everything a resource's own plan depends on: its address,
-    properties, dependencies and protection, and its state row. None when a value
-    is not plain data (a secret, a value waiting on another resource, an unknown).
+    properties, dependencies and protection (``digest``: its ``resource_digest``,
+    worked out now when not given), and its state row. None when a value is not
+    plain data (a secret, a value waiting on another resource, an unknown).
 
     The row enters as it is stored when ``rows`` holds this very row (the same
     stored bytes are the same row), else as its values: one backend always keys a
     row the same way, so a key recorded by one run is found by the next.
     """
-    wanted: Any = (tuple(res.id), res.properties,
-                   [tuple(d) for d in res.depends_on] if res.depends_on else None,
-                   res.protect)
+    data = resource_digest(res) if digest is None else digest
+    if data == NOT_PLAIN:
+        return None
     try:
-        data = marshal.dumps(wanted)
         found = rows.get(id(st)) if rows else None
         if found is not None and found[0] is st:
             stored = found[1]
@@ -248,22 +249,25 @@ def settled_changes(desired: DesiredStack, snapshot: StateSnapshot, providers: A
     out: dict[ResourceId, Change] = {}
     if not known:
         return out
-    by_provider: dict[str, list[tuple[Resource, LiveResource, bytes]]] = {}
+    # the stat checks first, the keys of what they found unchanged after: the
+    # render cache's child hands the resources' digests back meanwhile
+    by_provider: dict[str, list[tuple[int, Resource, ResourceState, LiveResource]]] = {}
     states = snapshot.resources
-    for res in desired.resources:
+    for at, res in enumerate(desired.resources):
         st = states.get(res.id)
-        if st is None or res.triggered_by:
-            continue
-        key = resource_key(res, st, rows)
-        if key is not None and key in known:
-            by_provider.setdefault(res.id.provider, []).append((res, st.live(), key))
+        if st is not None and not res.triggered_by:
+            by_provider.setdefault(res.id.provider, []).append((at, res, st, st.live()))
+    same: list[tuple[int, Resource, ResourceState, LiveResource]] = []
     for name, found in by_provider.items():
-        pairs = [(res, prior) for res, prior, _ in found]
-        for (res, prior, key), same in zip(found, _unchanged(providers.get(name), pairs),
-                                           strict=True):
-            if same:
-                out[res.id] = Change(res.id, Action.NOOP, res, prior)
-                keys[res.id] = key
+        pairs = [(res, prior) for _, res, _, prior in found]
+        unchanged = _unchanged(providers.get(name), pairs)
+        same += [entry for entry, ok in zip(found, unchanged, strict=True) if ok]
+    digests = desired.resource_digests() if same else b""
+    for at, res, st, prior in same:
+        key = resource_key(res, st, rows, digests[at * DIGEST_SIZE:(at + 1) * DIGEST_SIZE])
+        if key is not None and key in known:
+            out[res.id] = Change(res.id, Action.NOOP, res, prior)
+            keys[res.id] = key
     return out
 
 
@@ -289,6 +293,13 @@ def no_op_keys(the_plan: Plan, desired: DesiredStack, stored: StateSnapshot,
     the very one ``settled_changes`` made (``settled``) was built that way: its key
     is taken without checking it again."""
     by_id = {r.id: r for r in desired.resources}
+    digests = desired.resource_digests()
+    at = {id(r): i * DIGEST_SIZE for i, r in enumerate(desired.resources)}
+
+    def digest_of(res: Resource) -> bytes | None:
+        start = at.get(id(res))
+        return None if start is None else digests[start:start + DIGEST_SIZE]
+
     found = []
     settled = settled or {}
     for change in the_plan.changes:
@@ -303,7 +314,7 @@ def no_op_keys(the_plan: Plan, desired: DesiredStack, stored: StateSnapshot,
                 or change.refused or change.unmanaged or change.adopt
                 or change.prior != st.live()):
             continue
-        key = keys.get(change.id) or resource_key(res, st, rows)
+        key = keys.get(change.id) or resource_key(res, st, rows, digest_of(res))
         if key is not None:
             found.append(key)
     return found
