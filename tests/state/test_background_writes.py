@@ -36,6 +36,15 @@ def forking(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
 
 
+def _late_write(path: Path, data: bytes, seconds: float) -> Callable[[], bool]:
+    """A write of ``data`` that takes ``seconds`` before it lands."""
+    def write() -> bool:
+        time.sleep(seconds)
+        return write_private(path, [data])
+
+    return write
+
+
 def _writing_pid(path: Path) -> Callable[[], bool]:
     """A write that leaves the pid of the process it ran in."""
     return lambda: write_private(path, [str(os.getpid()).encode()])
@@ -52,12 +61,7 @@ def test_a_forked_child_writes_and_wait_all_makes_it_visible(
 
 def test_a_reader_waits_for_the_write_of_its_key_only(tmp_path: Path, forking: None) -> None:
     slow, other = tmp_path / "slow", tmp_path / "other"
-
-    def slow_write() -> bool:
-        time.sleep(0.3)
-        return write_private(slow, [b"done"])
-
-    bg.run_detached(slow_write, keys=[str(slow)])
+    bg.run_detached(_late_write(slow, b"done", 0.3), keys=[str(slow)])
     started = time.monotonic()
     bg.wait([str(other)])
     assert time.monotonic() - started < 0.2  # not this key's writer: no wait
@@ -68,12 +72,7 @@ def test_a_reader_waits_for_the_write_of_its_key_only(tmp_path: Path, forking: N
 def test_writes_of_one_key_land_in_the_order_they_were_made(
         tmp_path: Path, forking: None) -> None:
     path = tmp_path / "entry"
-
-    def first() -> bool:
-        time.sleep(0.2)
-        return write_private(path, [b"first"])
-
-    bg.run_detached(first, keys=[str(path)])
+    bg.run_detached(_late_write(path, b"first", 0.2), keys=[str(path)])
     bg.run_detached(lambda: write_private(path, [b"second"]), keys=[str(path)])
     bg.wait_all()
     assert path.read_bytes() == b"second"
@@ -266,14 +265,9 @@ def test_a_render_cache_entry_is_written_by_a_child_and_found_by_the_next_lookup
 
 def test_a_child_hands_its_answer_back_before_it_writes(tmp_path: Path, forking: None) -> None:
     path = tmp_path / "entry"
-
-    def slow_write() -> bool:
-        time.sleep(0.3)
-        return write_private(path, [b"written"])
-
     started = time.monotonic()
-    answer = bg.run_detached_answering(lambda: str(os.getpid()).encode(), slow_write,
-                                       keys=[str(path)])
+    answer = bg.run_detached_answering(lambda: str(os.getpid()).encode(),
+                                       _late_write(path, b"written", 0.3), keys=[str(path)])
     assert answer is not None
     got = answer.get()
     assert got is not None and int(got) != os.getpid()  # worked out by the child

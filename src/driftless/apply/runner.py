@@ -19,7 +19,6 @@ adopts the work of a holder that is still running).
 from __future__ import annotations
 
 import contextlib
-import functools
 import threading
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
@@ -187,8 +186,8 @@ class ChangeRunner:
             while end < len(changes) and changes[end].id.provider == changes[at].id.provider:
                 end += 1
             start = time.monotonic()
-            with contextlib.closing(many(changes[at:end], journaled=functools.partial(
-                    _shifted, journal_upto, at))) as outcomes:
+            with contextlib.closing(many(changes[at:end], journaled=lambda i, first=at:
+                                         journal_upto(first + i))) as outcomes:
                 for _, live in outcomes:
                     now = time.monotonic()
                     yield live, now - start
@@ -258,10 +257,6 @@ class ChangeRunner:
         if fresh.action is Action.NOOP and change.triggered_by:
             return replace(change, desired=concrete, diffs=())
         return replace(fresh, triggered_by=change.triggered_by, depends_on=change.depends_on)
-
-
-def _shifted(fn: Callable[[int], None], by: int, index: int) -> None:
-    fn(by + index)
 
 
 def begin_all(journal: Journal, items: Sequence[tuple[str, str, Mapping[str, Any]]]) -> list[int]:

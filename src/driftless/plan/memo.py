@@ -293,12 +293,13 @@ def no_op_keys(the_plan: Plan, desired: DesiredStack, stored: StateSnapshot,
     the very one ``settled_changes`` made (``settled``) was built that way: its key
     is taken without checking it again."""
     by_id = {r.id: r for r in desired.resources}
-    digests = desired.resource_digests()
-    at = {id(r): i * DIGEST_SIZE for i, r in enumerate(desired.resources)}
+    at: dict[int, int] = {}  # made when a key is first needed: most plans need none
 
-    def digest_of(res: Resource) -> bytes | None:
-        start = at.get(id(res))
-        return None if start is None else digests[start:start + DIGEST_SIZE]
+    def digest_of(res: Resource) -> bytes:
+        if not at:
+            at.update((id(r), i * DIGEST_SIZE) for i, r in enumerate(desired.resources))
+        start = at[id(res)]
+        return desired.resource_digests()[start:start + DIGEST_SIZE]
 
     found = []
     settled = settled or {}

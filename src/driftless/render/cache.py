@@ -287,7 +287,8 @@ def _answered(answer: Answer, fallback: Callable[[], str]) -> Callable[[], str]:
     def digest() -> str:
         got = answer.head(_DIGEST_TEXT)
         text = got.decode("ascii", "replace") if got else ""
-        if len(text) == 71 and text.startswith("sha256:") and _HEX.issuperset(text[7:]):
+        if len(text) == _DIGEST_TEXT and text.startswith("sha256:") \
+                and _HEX.issuperset(text[7:]):
             return text
         return fallback()
 
