@@ -315,3 +315,54 @@ def test_reading_an_existing_state_file_writes_nothing(tmp_path: Path) -> None:
     reader.close()
     after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.iterdir()}
     assert after == before
+
+
+def _pragma(db: Path, name: str) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        return int(conn.execute(f"PRAGMA {name}").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_a_new_state_file_has_16_kb_pages_and_checkpoints_by_bytes(tmp_path: Path) -> None:
+    """Large pages keep an apply's big rows (batches of intents, groups of outcomes)
+    out of long overflow chains; the automatic checkpoint is set in bytes, so it
+    comes at the same WAL size whatever the page size."""
+    from driftless.state import sqlite as state_sqlite
+
+    backend = from_url(f"sqlite:///{tmp_path / 's.db'}", tmp_path)
+    backend.write("infra", _snapshot(3))
+    conn = backend._conn()
+    assert int(conn.execute("PRAGMA page_size").fetchone()[0]) == state_sqlite.PAGE_BYTES
+    assert int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]) == \
+        state_sqlite.WAL_CHECKPOINT_BYTES // state_sqlite.PAGE_BYTES
+    assert int(conn.execute("PRAGMA auto_vacuum").fetchone()[0]) == 2  # incremental
+    backend.close()
+    assert _pragma(tmp_path / "s.db", "page_size") == state_sqlite.PAGE_BYTES
+
+
+def test_an_older_state_file_keeps_its_4_kb_pages(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file made with SQLite's 4 KB pages (before PAGE_BYTES) is read and written
+    as it is: WAL mode cannot change a page size, and nothing needs it changed."""
+    from driftless.state import sqlite as state_sqlite
+
+    old = tmp_path / "old.db"
+    with monkeypatch.context() as patched:
+        patched.setattr(state_sqlite, "PAGE_BYTES", 4096)
+        made = from_url(f"sqlite:///{old}", tmp_path)
+        made.write("infra", _snapshot(3))
+        made.close()
+    assert state_sqlite.PAGE_BYTES == 16 << 10
+    assert _pragma(old, "page_size") == 4096
+    backend = from_url(f"sqlite:///{old}", tmp_path)
+    conn = backend._conn()
+    assert int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]) == \
+        state_sqlite.WAL_CHECKPOINT_BYTES // 4096
+    snap = backend.read("infra")
+    assert len(snap.resources) == 3
+    backend.write("infra", snap.next(dict(_snapshot(5).resources)))
+    assert len(backend.read("infra").resources) == 5
+    backend.close()
+    assert _pragma(old, "page_size") == 4096
