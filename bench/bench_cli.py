@@ -87,6 +87,7 @@ class Run:
     wall: float
     rss_mb: float
     cpu: float = float("nan")
+    slowest: float = float("nan")  # of the runs a best was taken from: how far apart they were
 
 
 def _driftless() -> list[str]:
@@ -126,8 +127,25 @@ def run_child(argv: Sequence[str], *, env: dict[str, str], log: Path, cwd: Path)
 
 
 def _best(runs: Sequence[Run]) -> Run:
-    """Fastest wall and CPU time; the highest peak RSS seen (memory is not luck)."""
-    return Run(min(r.wall for r in runs), max(r.rss_mb for r in runs), min(r.cpu for r in runs))
+    """Fastest wall and CPU time; the highest peak RSS seen (memory is not luck); the
+    slowest wall too, to tell how steady the machine was (``unsteady``)."""
+    return Run(min(r.wall for r in runs), max(r.rss_mb for r in runs), min(r.cpu for r in runs),
+               max(r.wall for r in runs))
+
+
+UNSTEADY = 1.25
+"""A floor whose slowest run took this many times its fastest ran on a busy disk or
+machine: the ratios measured beside it move with that load, so the report says so."""
+
+
+def unsteady(name: str, n: int | None, floor: Run) -> str | None:
+    """A note when the floor's own runs were far apart (``UNSTEADY``), else None."""
+    if not floor.slowest > floor.wall * UNSTEADY:
+        return None
+    size = f" at {n}" if n is not None else ""
+    return (f"note: {name}{size}: the floor's runs took {floor.wall:.3f}-{floor.slowest:.3f} s "
+            f"({floor.slowest / floor.wall:.1f}x apart): the disk or the machine was busy, "
+            "and ratios taken then move with it; run again when it is quiet")
 
 
 class Project:
@@ -269,11 +287,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"driftless CLI, whole processes, best of {repeats} ({args.layout} layout, "
               f"files in {base}); CPU is user + system; peak RSS per process")
         print(HEADER, flush=True)
+        notes = []
         for name, f, d in bench_start(base, env=env, repeats=max(repeats, START_REPEATS)):
             print_row(name, None, f, d)
         for n in sizes:
             for name, f, d in bench_size(base, n, repeats=repeats, layout=args.layout, env=env):
                 print_row(name, n, f, d)
+                notes.append(unsteady(name, n, f))
+        for note in filter(None, notes):
+            print(note)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     return 0
