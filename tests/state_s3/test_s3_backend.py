@@ -78,13 +78,15 @@ def test_racing_writers_exactly_one_wins(s3_url: str) -> None:
 def test_lock_lease_renew_takeover(mode: str, s3_url: str, s3_table_url: str) -> None:
     url = s3_table_url if mode == "table" else s3_url
     a, b = _open(url), _open(url)
-    mine = LockInfo.new("apply", lease=0.5)
+    # a lease long enough that a loaded machine's slow S3 calls (two clients, moto)
+    # cannot outlast it before the second client asks
+    mine = LockInfo.new("apply", lease=2.0)
     lock_id = a.lock("web", mine)
     with pytest.raises(LockHeld) as held:
         b.lock("web", LockInfo.new("apply"))
     assert held.value.info.id == lock_id and "locked by" in str(held.value)
     a.renew("web", lock_id)
-    time.sleep(0.7)
+    time.sleep(2.3)
     other = b.lock("web", LockInfo.new("apply"))
     with pytest.raises(StateError, match="no longer ours"):
         a.renew("web", lock_id)
