@@ -366,3 +366,47 @@ def test_an_older_state_file_keeps_its_4_kb_pages(tmp_path: Path,
     assert len(backend.read("infra").resources) == 5
     backend.close()
     assert _pragma(old, "page_size") == 4096
+
+
+_KILLED_IN_A_TRANSACTION = r"""
+import os, sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("PRAGMA page_size = 16384")
+db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+if sys.argv[2] == "later":  # a first transaction that did commit: driftless's own id
+    db.execute("PRAGMA application_id = 1146242644")
+db.execute("PRAGMA cache_size = 1")  # pages spill to the file before the commit
+db.execute("BEGIN")
+db.execute("CREATE TABLE t (x)")
+for _ in range(500):
+    db.execute("INSERT INTO t VALUES (?)", ("x" * 500,))
+os._exit(9)  # killed: no commit, no rollback, the journal stays hot
+"""
+
+
+@pytest.mark.parametrize("when", ["first", "later"])
+def test_a_state_file_whose_creation_was_killed_is_rolled_back_and_used(
+        tmp_path: Path, when: str) -> None:
+    """kill -9 while a new state file is made (its first transactions use a rollback
+    journal, before the switch to WAL) leaves a hot journal, which a read-only look
+    may not play back ("attempt to write a readonly database"): the next run rolls it
+    back, as SQLite does on any writable open, and goes on with the file."""
+    db = tmp_path / "state.db"
+    killed = _run(_KILLED_IN_A_TRANSACTION, str(db), when)
+    assert killed.returncode == 9, killed.stderr
+    assert Path(f"{db}-journal").stat().st_size > 0
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        probe = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            probe.execute("PRAGMA application_id").fetchone()
+        finally:
+            probe.close()
+    backend = from_url(f"sqlite:///{db}", tmp_path)
+    backend.write("infra", _snapshot(2))
+    assert len(backend.read("infra").resources) == 2
+    backend.close()
+    conn = sqlite3.connect(db)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    conn.close()
+    assert "t" not in tables and "resources" in tables  # the killed transaction never was
+    assert not Path(f"{db}-journal").exists()

@@ -74,6 +74,7 @@ writes ~1,700 and reads ~400 (~10 ms less on tmpfs), for a file ~8% larger; a
 small change still rewrites only the pages it touches. A file keeps the size it
 was made with (WAL mode cannot change it)."""
 WAL_CHECKPOINT_BYTES = 40 << 20
+_READONLY_ROLLBACK = 776  # SQLITE_READONLY_ROLLBACK: a hot journal, read-only connection
 WAL_KEPT_BYTES = 4 << 20
 # PRAGMA application_id of every driftless state file ("DRFT"): another
 # program's SQLite file named as state is refused before a byte is written.
@@ -201,14 +202,15 @@ class SQLiteBackend:
         if not self.path.exists() or self.path.stat().st_size == 0:
             return False
         with self._errors():
-            db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
             try:
-                app_id = int(db.execute("PRAGMA application_id").fetchone()[0])
-                version = int(db.execute("PRAGMA user_version").fetchone()[0])
-                tables = {r[0] for r in db.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'table'")}
-            finally:
-                db.close()
+                app_id, version, tables = self._probe()
+            except sqlite3.OperationalError as exc:
+                if not self._hot_journal(exc):
+                    raise
+                self._roll_back()
+                if self.path.stat().st_size == 0:
+                    return False  # killed in its first transaction: a new file still
+                app_id, version, tables = self._probe()
         if app_id == APPLICATION_ID or (app_id == 0 and tables <= _OUR_TABLES):
             return (app_id == APPLICATION_ID and version == SCHEMA_VERSION
                     and tables >= _OUR_TABLES - {"sqlite_sequence"})
@@ -218,6 +220,36 @@ class SQLiteBackend:
             "nothing was written to it",
             hint="point state: in driftless.yaml at a new file, e.g. "
                  "sqlite:///.driftless/state.db")
+
+    def _probe(self) -> tuple[int, int, set[str]]:
+        """application_id, user_version and table names, read without writing."""
+        db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            app_id = int(db.execute("PRAGMA application_id").fetchone()[0])
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            tables = {r[0] for r in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            db.close()
+        return app_id, version, tables
+
+    def _hot_journal(self, exc: sqlite3.OperationalError) -> bool:
+        """Whether a read-only look failed only because a rollback journal is waiting
+        to be played back: a run killed while it created the file (before its switch
+        to WAL) leaves one, and only a writable connection may roll it back."""
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code is not None:
+            return bool(code == _READONLY_ROLLBACK)
+        return "readonly" in str(exc) and Path(f"{self.path}-journal").exists()
+
+    def _roll_back(self) -> None:
+        """Let SQLite roll back a hot journal, as any writable open does: the file is
+        then as its last commit left it (empty, when that was its first)."""
+        db = sqlite3.connect(self.path, timeout=self._timeout)
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            db.close()
 
     def _prepare_dir(self) -> None:
         try:
