@@ -198,7 +198,9 @@ class SQLiteBackend:
 
     def _check_foreign(self) -> bool:
         """Refuse a file that is not a driftless state database, opened read-only;
-        True when it is one already at the current schema (nothing to migrate)."""
+        True when it is one already at the current schema (nothing to migrate). A
+        hot rollback journal beside it (a run killed while it made the file) is
+        played back first, as any SQLite client does on a writable open."""
         if not self.path.exists() or self.path.stat().st_size == 0:
             return False
         with self._errors():
