@@ -39,6 +39,7 @@ import time
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -239,10 +240,7 @@ class SQLiteBackend:
         """Whether a read-only look failed only because a rollback journal is waiting
         to be played back: a run killed while it created the file (before its switch
         to WAL) leaves one, and only a writable connection may roll it back."""
-        code = getattr(exc, "sqlite_errorcode", None)
-        if code is not None:
-            return bool(code == _READONLY_ROLLBACK)
-        return "readonly" in str(exc) and Path(f"{self.path}-journal").exists()
+        return bool(exc.sqlite_errorcode == _READONLY_ROLLBACK)
 
     def _roll_back(self) -> None:
         """Let SQLite roll back a hot journal, as any writable open does: the file is
@@ -667,7 +665,7 @@ class SQLiteBackend:
         db.executemany("DELETE FROM resources WHERE stack = ? AND address = ?", gone)
         # in key order: the table's B-tree then grows at its end instead of splitting
         # pages all over (10,000 new rows: ~10 ms less to insert, half the pages to commit)
-        changed.sort(key=_address)
+        changed.sort(key=itemgetter(1))  # by address
         db.executemany(
             "INSERT OR REPLACE INTO resources (stack, address, doc, serial) "
             "VALUES (?, ?, ?, ?)", changed,
@@ -1026,8 +1024,6 @@ def _positions(addresses: list[str], values: Mapping[str, object]) -> dict[str, 
     return at
 
 
-def _address(row: tuple[str, str, bytes, int]) -> str:
-    return row[1]
 
 def _born(db: sqlite3.Connection, stack: str, addresses: list[str]) -> dict[str, int]:
     """The serial each of ``addresses`` was written at (those stored): a few by their
