@@ -12,7 +12,8 @@ Each tree is a ``src`` directory (``git archive REV src | tar -x -C DIR
 --strip-components=1`` gives one); the interpreter is this one, so both run with
 the same libraries. Scenarios: ``first`` (a first apply), ``noop`` (an apply with
 nothing to do), ``changed`` (10 files changed). Projects live under
-``BENCH_DIR`` (default: the system's temp directory) and are removed at the end.
+``BENCH_DIR`` (default: the system's temp directory) and are removed at the end
+(``bench_cli.scratch``).
 
 Run: ``python -m bench.bench_ab OLD_SRC NEW_SRC [--size 10000] [--pairs 16]
 [--scenario first]``
@@ -23,16 +24,14 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.bench_cli import Project, settle
+from bench.bench_cli import Project, scratch, settle
 
 SCENARIOS = ("first", "noop", "changed")
 
@@ -122,16 +121,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     for tree in trees:
         if not (tree / "driftless" / "__init__.py").exists():
             parser.error(f"{tree} is not a src directory holding driftless/")
-    base = Path(tempfile.mkdtemp(prefix="driftless-bench-ab-", dir=os.environ.get("BENCH_DIR")))
-    try:
+    with scratch("ab") as base:
         walls = run_pairs(trees, scenario=args.scenario, size=args.size, pairs=args.pairs,
                           base=base)
         print(f"{args.scenario} apply of {args.size} files, {args.pairs} pairs, "
               f"in {base.parent}")
-        for line in report(trees, walls):
-            print(line)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    for line in report(trees, walls):
+        print(line)
     return 0
 
 

@@ -30,13 +30,14 @@ Run: ``python -m bench.bench_cli [--sizes 1000,10000] [--quick] [--layout count|
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,6 +130,18 @@ def run_child(argv: Sequence[str], *, env: dict[str, str], log: Path, cwd: Path)
         tail = log.read_text(errors="replace")[-2000:]
         raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}:\n{tail}")
     return Run(wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
+
+
+@contextlib.contextmanager
+def scratch(name: str) -> Iterator[Path]:
+    """A temporary directory for one benchmark's projects and files, under
+    ``BENCH_DIR`` when set, removed at the end however the run ends."""
+    base = Path(tempfile.mkdtemp(prefix=f"driftless-bench-{name}-",
+                                 dir=os.environ.get("BENCH_DIR")))
+    try:
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def settle() -> None:
@@ -293,8 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else (
         [1_000] if args.quick else list(SIZES))
     repeats = args.repeats or (1 if args.quick else REPEATS)
-    base = Path(tempfile.mkdtemp(prefix="driftless-bench-cli-", dir=os.environ.get("BENCH_DIR")))
-    try:
+    with scratch("cli") as base:
         (base / "home").mkdir()
         env = _env(base / "home")
         print(f"driftless CLI, whole processes, best of {repeats} ({args.layout} layout, "
@@ -309,8 +321,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 notes.append(unsteady(name, n, f))
         for note in filter(None, notes):
             print(note)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
     return 0
 
 
