@@ -410,3 +410,23 @@ def test_a_helper_runs_behind_driftless_on_a_shared_core() -> None:
         assert int(fields[16]) == min(19, os.nice(0) + helper.NICE)  # field 19: nice
     finally:
         w.close()
+
+
+def test_a_ctrl_c_does_not_stop_a_helper_mid_batch(tmp_path: Path) -> None:
+    """A helper starts with SIGINT blocked: the Ctrl-C a terminal sends the whole
+    process group stops driftless (which closes the helper's input), while the
+    helper still writes and answers the batch it holds."""
+    w = offload._Writer.start()
+    assert w is not None
+    try:
+        w.send([])  # answered once it serves
+        w.receive(0)
+        mask = next(line for line in Path(f"/proc/{w.pid}/status").read_text().splitlines()
+                    if line.startswith("SigBlk:"))
+        assert int(mask.split()[1], 16) & (1 << (signal.SIGINT - 1))
+        os.kill(w.pid, signal.SIGINT)
+        w.send([_task(tmp_path / "after.txt", b"still here\n")])
+        (ok, _), = w.receive(1)
+    finally:
+        w.close()
+    assert ok and (tmp_path / "after.txt").read_bytes() == b"still here\n"

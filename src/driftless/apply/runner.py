@@ -55,7 +55,9 @@ T = TypeVar("T")
 
 # Outcomes are journaled every this many changes of a batch: a 10,000-file batch
 # does not hold 10,000 row documents until its end, and a crash leaves fewer
-# entries for recovery to re-read.
+# entries for recovery to re-read. (Groups of 250 made the last group's packing
+# shorter, but each journal transaction rewrites its pages in the WAL: the WAL of a
+# 10,000-file apply grew from 11 to 16 MB, all of it synced when state closes.)
 FINISH_EVERY = 1000
 
 
@@ -72,6 +74,7 @@ class ChangeRunner:
         self.outcomes: dict[ResourceId, ResourceState | None] = {}
         self.last_seq = 0  # the newest journal entry this apply wrote
         self._lock = threading.Lock()
+        self._secures: dict[str, bool] = {}  # provider -> its views need ``secure_live``
 
     def attrs(self, rid: ResourceId) -> Mapping[str, Any] | None:
         """Attributes known now: applied in this run, else recorded in state."""
@@ -201,11 +204,15 @@ class ChangeRunner:
         """The result of ``change`` and its new state, from what its provider did."""
         if isinstance(live, Exception):  # ``_guarded``, without a call per change
             return self._failure(change, live, time.monotonic() - took), None
-        provider = self.providers.get(change.id.provider)
-        if type(provider).apply is not KindProvider.apply:
+        name = change.id.provider
+        own = self._secures.get(name)
+        if own is None:
             # KindProvider.apply returns secure_live of the kind's own spec already
             # (idempotent: a second walk of the properties would change nothing)
-            spec = self.providers.spec(change.id.provider, change.id.kind)
+            own = self._secures[name] = type(self.providers.get(name)).apply \
+                is not KindProvider.apply
+        if own:
+            spec = self.providers.spec(name, change.id.kind)
             live = secure_live(spec, change.desired, live)
         state = _state_of(change.desired, live, inputs, change.depends_on)
         with self._lock:
@@ -280,30 +287,39 @@ def finish_all(journal: Journal, outcomes: Outcomes) -> None:
         journal.finish(seq, ok=ok, live=live)
 
 
-INTENTS_EVERY = FINISH_EVERY
-"""A batch of more than twice this many changes journals its intents this many at a
-time, each chunk just before its first change is carried out (``_Intents``)."""
+INTENTS_EVERY = 1000
+"""A batch of more than twice this many changes journals its intents at most this
+many at a time, each chunk just before its first change is carried out (``_Intents``)."""
+
+INTENTS_FIRST = 128
+"""The first chunk of such a batch: the chunks then double up to ``INTENTS_EVERY``."""
 
 
 class _Intents:
     """The journal intents of one batch's changes, made and journaled a chunk at a
     time just ahead of the changes carried out: a 10,000-file apply then starts
-    writing after its first chunk (~5 ms) instead of all of them (~50 ms), and
-    journals the rest while the writer process writes. Each change's intent is
-    still durable before its provider is called; a run killed between chunks
-    leaves the changes after them unbegun, and untouched."""
+    writing after its first chunk instead of all of them (~50 ms), and journals
+    the rest while the writer process writes. The first chunk is small
+    (``INTENTS_FIRST``: the writer's first file waits for it) and each next one
+    twice the one before, so the chunk journaled while the writer writes the one
+    before never holds it up for long. Each change's intent is still durable
+    before its provider is called; a run killed between chunks leaves the changes
+    after them unbegun, and untouched."""
 
     def __init__(self, runner: ChangeRunner, changes: list[Change]) -> None:
         self.runner, self.changes = runner, changes
-        self.every = INTENTS_EVERY if len(changes) > 2 * INTENTS_EVERY else len(changes)
+        large = len(changes) > 2 * INTENTS_EVERY
+        self.every = INTENTS_EVERY if large else len(changes)
+        self.next = min(INTENTS_FIRST, self.every) if large else self.every
         self.entries: list[tuple[str, str, dict[str, Any]]] = []
         self.seqs: list[int] = []
 
     def upto(self, index: int) -> None:
         """Journal the intents of every change up to ``index`` (by whole chunks)."""
         while len(self.seqs) <= index:
-            start = len(self.seqs)
-            chunk = [self.runner._entry(c) for c in self.changes[start:start + self.every]]
+            start, size = len(self.seqs), self.next
+            self.next = min(2 * size, self.every)
+            chunk = [self.runner._entry(c) for c in self.changes[start:start + size]]
             seqs = begin_all(self.runner.journal, chunk)
             self.entries += chunk
             self.seqs += seqs
@@ -313,7 +329,7 @@ class _Intents:
 
 # A batch of at least this many changes has its state rows encoded and packed by a
 # helper process (``apply.packing``): ~15 us a row the runner then spends on the next ones.
-PACK_MIN = 2 * FINISH_EVERY
+PACK_MIN = 2000
 
 
 class _Inline:

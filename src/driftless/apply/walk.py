@@ -29,11 +29,13 @@ class _Walk:
 
     def __init__(self, changes: Sequence[Change], deps: Mapping[ResourceId, Sequence[ResourceId]]):
         self.by_id = {c.id: c for c in changes}
-        self.waiting = {c.id: {d for d in deps.get(c.id, ()) if d in self.by_id} for c in changes}
-        self.dependents: dict[ResourceId, list[ResourceId]] = {c.id: [] for c in changes}
+        # a node without dependencies in this walk (most of a large one) shares one
+        # empty set, and only a node something depends on gets a list of dependents
+        self.waiting = {c.id: _within(deps.get(c.id), self.by_id) for c in changes}
+        self.dependents: dict[ResourceId, list[ResourceId]] = {}
         for node, ds in self.waiting.items():
             for d in ds:
-                self.dependents[d].append(node)
+                self.dependents.setdefault(d, []).append(node)
         self.results: list[ApplyResult] = []
 
     def initially_ready(self) -> list[ResourceId]:
@@ -46,9 +48,9 @@ class _Walk:
             self._skip_downstream(result.id, sink)
             return []
         ready = []
-        for node in self.dependents[result.id]:
+        for node in self.dependents.get(result.id, ()):
             pending = self.waiting.get(node)
-            if pending is None:
+            if not isinstance(pending, set):  # done already (a dependent has its own set)
                 continue
             pending.discard(result.id)
             if not pending:
@@ -62,7 +64,7 @@ class _Walk:
             sink(result)
 
     def _skip_downstream(self, failed: ResourceId, sink: Sink | None) -> None:
-        stack = list(self.dependents[failed])
+        stack = list(self.dependents.get(failed, ()))
         while stack:
             node = stack.pop()
             if node not in self.waiting:
@@ -70,7 +72,20 @@ class _Walk:
             change = self.by_id[node]
             self._record(ApplyResult(node, change.action, Outcome.SKIPPED,
                                      f"skipped: dependency {failed} did not apply"), sink)
-            stack.extend(self.dependents[node])
+            stack.extend(self.dependents.get(node, ()))
+
+
+_NONE: frozenset[ResourceId] = frozenset()
+
+
+def _within(deps: Sequence[ResourceId] | None,
+            nodes: Mapping[ResourceId, Change]) -> set[ResourceId] | frozenset[ResourceId]:
+    """The dependencies of a node that are in this walk: a set to discard them from as
+    they finish, or the shared empty set when there are none."""
+    if not deps:
+        return _NONE
+    inside = {d for d in deps if d in nodes}
+    return inside or _NONE
 
 
 def _batches(

@@ -36,6 +36,7 @@ from driftless.model.digest_key import KEY_FILE_ENV, current_key
 from driftless.model.redact import secret_texts
 from driftless.model.values import digest_key_of
 from driftless.plan import adopt_unmanaged, import_command
+from driftless.providers.base import keeping_views
 from driftless.render.options import ENV_PREFIX
 from driftless.state.lease import hold_lock
 
@@ -229,6 +230,13 @@ def _policy(ctx: Context, break_glass: bool, reason: str | None, operation: str)
 
 def _apply_stack(ctx: Context, name: str, *, auto_approve: bool, as_json: bool,
                  destroy: bool = False, adopt: bool = False) -> bool:
+    with keeping_views():  # the render's checked properties, for the apply to take
+        return _render_and_apply(ctx, name, auto_approve=auto_approve, as_json=as_json,
+                                 destroy=destroy, adopt=adopt)
+
+
+def _render_and_apply(ctx: Context, name: str, *, auto_approve: bool, as_json: bool,
+                      destroy: bool, adopt: bool) -> bool:
     desired = ctx.render(name)
     with hold_lock(ctx.backend, name, operation="destroy" if destroy else "apply"):
         the_plan = _adopting(ctx.engine.plan(desired, destroy=destroy), adopt)

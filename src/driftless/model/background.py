@@ -240,6 +240,7 @@ def _showing(show: Callable[[], None]) -> None:
             null = os.open(os.devnull, os.O_RDONLY)
             os.dup2(null, 0)
         os.closerange(3, _fd_limit())
+        _step_back()
         show()
         _flush_stdio()
         code = 0
@@ -374,11 +375,24 @@ def _child(write: Callable[[], bool], *,
         _let_go(keep=None if answer is None else answer[1])
         if answer is not None:
             _hand_back(*answer)
+        _step_back()
         code = 0 if write() else 1
     except BaseException:  # Ctrl-C included: only a cache is lost
         pass
     finally:
         os._exit(code)
+
+
+CHILD_NICE = 15
+"""How much a forked child lowers its priority once nothing waits on it (after its
+answer): below driftless and below its helper processes (``model.helper.NICE``),
+whose work an apply waits for; a cache write or a plan's output has until the
+command's end."""
+
+
+def _step_back() -> None:
+    with contextlib.suppress(OSError):
+        os.nice(CHILD_NICE)
 
 
 def _hand_back(answer: Callable[[], bytes | Iterable[bytes]], fd: int) -> None:

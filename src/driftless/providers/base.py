@@ -8,8 +8,9 @@ kind; the generic ``diff_properties`` covers UPDATE vs REPLACE for them.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeAlias, runtime_checkable
@@ -63,6 +64,7 @@ __all__ = [
     "SchemaRef",
     "comparable",
     "diff_properties",
+    "keeping_views",
     "rekey_live",
     "schema_problems",
     "secure_live",
@@ -80,6 +82,30 @@ STABLE_ATTRIBUTES = frozenset({"id", "arn"})
 
 _MODELS: dict[str, type[BaseModel]] = {}  # "module:Class" -> the model, once imported
 _QUICKS: dict[str, Callable[[Mapping[str, Any]], Any]] = {}  # "module:function" -> check
+
+_VIEWS: dict[int, tuple[Mapping[str, Any], KindSpec, Any]] | None = None
+"""Within ``keeping_views``: the quick view of each property mapping validation
+vouched for, by the mapping's identity (the mapping is held too, so its id is not
+reused while it is here), with the spec it was checked against, for
+``KindHandler.parse`` to take instead of checking the same mapping again."""
+
+
+@contextlib.contextmanager
+def keeping_views() -> Iterator[None]:
+    """Keep the properties' views that validation makes (render validates every
+    resource's properties: a 10,000-file stack, 10,000 views) for the apply of the
+    same command to take (``KindHandler.parse``) instead of checking the very same
+    mappings again. Views are immutable and a mapping is found only by identity,
+    so one that changed since (a deferred value resolved: a new mapping) is checked
+    as before. Only a one-shot command keeps them: they are dropped at the block's
+    end, so a process that renders again and again (the agent) holds none."""
+    global _VIEWS
+    outer, _VIEWS = _VIEWS, {} if _VIEWS is None else _VIEWS
+    try:
+        yield
+    finally:
+        if outer is None:
+            _VIEWS = None
 
 
 @record
@@ -345,7 +371,10 @@ def schema_problems(spec: KindSpec, properties: Mapping[str, Any]) -> list[str]:
     Fields that are still unknown (they reference resources not yet applied)
     are not judged: their value does not exist yet.
     """
-    if spec.quick_view(properties) is not None:  # plain values, valid: nothing to reveal
+    view = spec.quick_view(properties)
+    if view is not None:  # plain values, valid: nothing to reveal
+        if _VIEWS is not None:
+            _VIEWS[id(properties)] = (properties, spec, view)
         return []
     revealed = _revealed(properties)
     if revealed is not properties and spec.quick_view(revealed) is not None:
@@ -422,6 +451,10 @@ class KindHandler:
     def parse(self, resource: Resource) -> Any:
         """Validate the resource's properties into the kind's schema: the quick
         check's view when it vouches for them, else the pydantic model."""
+        if _VIEWS:  # validated already (``keeping_views``): the very same mapping
+            kept = _VIEWS.get(id(resource.properties))
+            if kept is not None and kept[0] is resource.properties and kept[1] is self.spec:
+                return kept[2]
         revealed = _revealed(resource.properties)
         view = self.spec.quick_view(revealed)
         return view if view is not None else self.spec.model().model_validate(revealed)

@@ -49,6 +49,7 @@ class LocalProvider(LazyKindProvider):
     def __init__(self) -> None:
         super().__init__(__name__, KIND_MODULES)
         self._writer: HelperProcess | None = None  # started ahead (``prepare_many``)
+        self._known: dict[str, Any] = {}  # kind -> handler (``_handler_of``)
 
     def prepare_many(self, changes: Sequence[Change]) -> None:
         """Before the runner journals a batch's intents: start the writer process its
@@ -91,8 +92,10 @@ class LocalProvider(LazyKindProvider):
             return None
 
     def _wanted(self, changes: Sequence[Change]) -> int:
-        """How many of ``changes`` may be plain writes the writer process can do."""
-        from driftless.providers.local.offload import counts_as_write
+        """How many of ``changes`` may be plain writes the writer process can do,
+        counted up to ``WRITER_MIN`` only: all its callers ask is whether there are
+        that many, and a 10,000-file batch need not be walked twice to tell."""
+        from driftless.providers.local.offload import WRITER_MIN, counts_as_write
 
         kinds: dict[str, bool] = {}  # whether each kind hands out writes: asked once
         wanted = 0
@@ -102,6 +105,8 @@ class LocalProvider(LazyKindProvider):
                 if offloads is None:
                     offloads = kinds[c.id.kind] = self._offloads(c)
                 wanted += offloads
+                if wanted >= WRITER_MIN:
+                    break
         return wanted
 
     def close(self) -> None:
@@ -121,16 +126,23 @@ class LocalProvider(LazyKindProvider):
 
     def offload(self, change: Change) -> FileWrite | None:
         """The kind's write for the writer process, if the change is only that."""
-        found = getattr(self.handler(change.id), "offload", None)
+        handler = self._known.get(change.id.kind) or self._handler_of(change.id)
+        found = getattr(handler, "offload", None)
         return found(change) if found is not None else None
 
     def landed(self, change: Change, write: FileWrite, st: WrittenStat,
                digest: str | None = None) -> LiveResource | None:
         """The live view of an offloaded write, secured as ``apply`` secures it
         (``digest``: the sha256 of its bytes, when the writer worked it out)."""
-        handler: Any = self.handler(change.id)
+        handler: Any = self._known.get(change.id.kind) or self._handler_of(change.id)
         return secure_live(handler.spec, change.desired,
                            handler.landed(change, write, st, digest))
+
+    def _handler_of(self, rid: ResourceId) -> Any:
+        """``handler(rid)``, kept by kind for the two calls above: each is made once
+        per file of a large apply, which then looks its kind up in a plain dict."""
+        handler = self._known[rid.kind] = self.handler(rid)
+        return handler
 
     def make_parent(self, change: Change, write: FileWrite) -> None:
         """The directory of an offloaded write (see ``ContentFileHandler.make_parent``)."""

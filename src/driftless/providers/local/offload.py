@@ -8,7 +8,9 @@ wants the GIL back). So when one apply writes many files
 job of ``model.helper``, run with the interpreter's own library only) and
 sends it the writes in batches while this process prepares the next ones
 and finishes those answered: on two cores, ten thousand writes then cost
-little more than the rest of the work.
+little more than the rest of the work. The first batch is small, so the
+writer's first file does not wait for a whole batch to be prepared; each next
+batch is twice the one before, up to ``_BATCH_FILES``.
 
 What stays the same, change by change:
 
@@ -52,6 +54,7 @@ __all__ = ["WRITER_MIN", "WrittenStat", "counts_as_write", "pipelined", "start_w
 WRITER_MIN = 128  # fewer writes than this are done inline: a process start is ~10 ms
 _BATCH_FILES = 256
 _BATCH_BYTES = 256 << 10
+_FIRST_FILES = 32  # the first batch: the writer starts on it; each next one doubles
 _IN_FLIGHT = 3  # batches sent and not yet answered: the writer never waits for us
 
 
@@ -128,6 +131,7 @@ class _Pipeline:
         self.slots: deque[_Slot] = deque()
         self.batch: list[_Slot] = []
         self.batch_bytes = 0
+        self.batch_files = min(_FIRST_FILES, _BATCH_FILES)  # this batch is sent at
         self.in_flight: deque[list[_Slot]] = deque()
         self.parents: set[str] = set()  # directories known to be there
 
@@ -147,7 +151,7 @@ class _Pipeline:
         self.slots.append(slot)
         self.batch.append(slot)
         self.batch_bytes += len(offload.data)
-        if len(self.batch) >= _BATCH_FILES or self.batch_bytes >= _BATCH_BYTES:
+        if len(self.batch) >= self.batch_files or self.batch_bytes >= _BATCH_BYTES:
             self._send()
 
     def _parent(self, change: Change, offload: Offload) -> None:
@@ -173,6 +177,7 @@ class _Pipeline:
 
     def _send(self) -> None:
         batch, self.batch, self.batch_bytes = self.batch, [], 0
+        self.batch_files = min(2 * self.batch_files, _BATCH_FILES)
         if len(self.in_flight) >= _IN_FLIGHT:
             self._receive()
         if self.writer is None:  # gone while the batch was made
