@@ -430,3 +430,47 @@ def test_a_ctrl_c_does_not_stop_a_helper_mid_batch(tmp_path: Path) -> None:
     finally:
         w.close()
     assert ok and (tmp_path / "after.txt").read_bytes() == b"still here\n"
+
+
+def test_a_batch_of_written_files_lands_as_each_one_would(tmp_path: Path) -> None:
+    """``landed_many`` gives each file of a writer's batch the view ``landed`` gives it
+    alone: a plain file, a secret one (keyed digest), one whose stat is racily clean
+    (hashed again), one of another mode; a change that cannot land fails alone."""
+    from driftless.model import Action, Change
+    from driftless.providers.local import LocalProvider
+    from driftless.providers.local.files import HANDLERS
+
+    provider = LocalProvider()
+    items: list[Any] = []
+    for i, (content, mode, racy_now) in enumerate([
+            ("plain " * 60, 0o644, False), (Sensitive("s3cret " * 60), 0o644, False),
+            ("racy " * 60, 0o644, True), ("private " * 60, 0o600, False)]):
+        path = tmp_path / f"f{i}.txt"
+        props: dict[str, Any] = {"path": str(path), "content": content}
+        if mode != 0o644:
+            props["mode"] = f"{mode:04o}"
+        res = Resource(ResourceId("local", "file", f"f{i}"), props)
+        change = Change(res.id, Action.CREATE, res, None)
+        write = HANDLERS["file"].offload(change)
+        assert write is not None
+        st = helper.write_file(write.path, str(path) + ".tmp", (write.data,), born=0o600,
+                               final=write.mode, owner=None, racy_ns=RACY_NS, fsync=False)
+        if racy_now:
+            os.utime(path)
+            st = os.stat(path)
+        digest = None if isinstance(content, Sensitive) else hashlib.sha256(
+            write.data).hexdigest()
+        items.append((change, write, offload.WrittenStat(*helper._stat_tuple(st)), digest))
+    broken = Change(ResourceId("local", "file", "gone"), Action.CREATE, None, None)
+    items.append((broken, items[0][1], items[0][2], items[0][3]))
+
+    views = provider.landed_many(items)
+    assert isinstance(views[-1], Exception)
+    for (change, write, st, digest), view in zip(items[:-1], views[:-1], strict=True):
+        alone = provider.landed(change, write, st, digest)
+        assert view is not None and alone is not None and not isinstance(view, Exception)
+        assert view.attributes == alone.attributes
+        assert {k: v for k, v in view.private.items() if k != "seen_ns"} == \
+            {k: v for k, v in alone.private.items() if k != "seen_ns"}
+    assert "s3cret" not in str(views[1])  # the secret's digest is keyed
+    assert views[3].attributes["mode"] == "0600"  # type: ignore[union-attr]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from driftless.errors import ProviderError
 from driftless.model import Change, LiveResource, Resource, ResourceId
+from driftless.model.values import plain_dict
 from driftless.providers.base import secure_live
 from driftless.providers.registry import LazyKindProvider
 
@@ -138,6 +139,28 @@ class LocalProvider(LazyKindProvider):
         return secure_live(handler.spec, change.desired,
                            handler.landed(change, write, st, digest))
 
+    def landed_many(self, items: Sequence[tuple[Change, FileWrite, WrittenStat, str | None]],
+                    ) -> list[LiveResource | Exception | None]:
+        """``landed`` of each item of a writer's batch, in order (an exception in place
+        of a view that could not be made): each run of one kind through its handler's
+        ``landed_many``, each view secured as ``landed`` secures it."""
+        out: list[LiveResource | Exception | None] = []
+        at = 0
+        while at < len(items):
+            kind = items[at][0].id.kind
+            end = at + 1
+            while end < len(items) and items[end][0].id.kind == kind:
+                end += 1
+            run, at = items[at:end], end
+            handler: Any = self._known.get(kind) or self._handler_of(run[0][0].id)
+            many = getattr(handler, "landed_many", None)
+            if many is None:
+                out += [_landed_one(self, *item) for item in run]
+                continue
+            out += [_secured(handler.spec, item[0], view)
+                    for item, view in zip(run, many(run), strict=True)]
+        return out
+
     def _handler_of(self, rid: ResourceId) -> Any:
         """``handler(rid)``, kept by kind for the two calls above: each is made once
         per file of a large apply, which then looks its kind up in a plain dict."""
@@ -148,3 +171,26 @@ class LocalProvider(LazyKindProvider):
         """The directory of an offloaded write (see ``ContentFileHandler.make_parent``)."""
         handler: Any = self.handler(change.id)
         handler.make_parent(change, write)
+
+
+def _landed_one(provider: LocalProvider, change: Change, write: FileWrite, st: WrittenStat,
+                digest: str | None) -> LiveResource | Exception | None:
+    try:
+        return provider.landed(change, write, st, digest)
+    except Exception as exc:
+        return exc
+
+
+def _secured(spec: Any, change: Change, view: LiveResource | Exception,
+             ) -> LiveResource | Exception | None:
+    """``secure_live`` of a landed view; properties that are a dict of plain values
+    hold no secret, so a kind without secret attributes keeps the view as it is."""
+    if isinstance(view, Exception):
+        return view
+    desired = change.desired
+    if not spec.sensitive_attributes and desired is not None and plain_dict(desired.properties):
+        return view
+    try:
+        return secure_live(spec, desired, view)
+    except Exception as exc:
+        return exc

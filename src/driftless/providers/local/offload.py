@@ -68,6 +68,8 @@ class Offloading(Protocol):
     def offload(self, change: Change) -> Offload | None: ...
     def landed(self, change: Change, offload: Offload, st: WrittenStat,
                digest: str | None = None) -> LiveResource | None: ...
+    # optional: ``landed_many([(change, offload, st, digest), ...])``, each view (or the
+    # exception raised making it) in order: a whole answered batch at once
     def make_parent(self, change: Change, offload: Offload) -> None: ...
 
 
@@ -199,9 +201,20 @@ class _Pipeline:
         if answers is None:
             self._lost(batch)
             return
-        for slot, (ok, value) in zip(batch, answers, strict=True):
-            slot.outcome = self._landed(slot, value) if ok else _inline(self.provider,
-                                                                        slot.change)
+        pairs = list(zip(batch, answers, strict=True))
+        many = getattr(self.provider, "landed_many", None)
+        written = [(slot, value) for slot, (ok, value) in pairs if ok]
+        if many is not None and written:
+            # the stat, then the sha256 of the bytes (None when the content is secret)
+            views = many([(slot.change, slot.offload, WrittenStat(*value[:7]), value[7])
+                          for slot, value in written])
+            for (slot, _), view in zip(written, views, strict=True):
+                slot.outcome = view
+        for slot, (ok, value) in pairs:
+            if not ok:
+                slot.outcome = _inline(self.provider, slot.change)
+            elif many is None:
+                slot.outcome = self._landed(slot, value)
 
     def _landed(self, slot: _Slot, value: Any) -> Outcome:
         try:
