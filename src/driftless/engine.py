@@ -19,7 +19,7 @@ from typing import Any
 
 from driftless.apply import walk
 from driftless.apply.recover import check_holders, fold_journal
-from driftless.apply.runner import ChangeRunner
+from driftless.apply.runner import ChangeRunner, prepare
 from driftless.errors import ConfigError, DriftlessError, ProviderError, StalePlanError
 from driftless.model import (
     Action,
@@ -221,6 +221,9 @@ class Engine:
     ) -> ApplyReport:
         """Carry out ``plan``; refuses when state or config moved since it was made."""
         with _gc_paused():
+            # helpers start (a large apply's file writer) while state is read and the
+            # walk is set up: the first write then finds its writer ready
+            prepare(self.providers, plan.pending())
             snapshot = self._check_fresh(plan, desired)
             runner = ChangeRunner(providers=self.providers,
                                   journal=self.backend.journal(plan.stack), snapshot=snapshot,
@@ -279,7 +282,7 @@ class Engine:
                 known = kinds[rid.provider, rid.kind] = is_cheap(self.providers, rid)
             return known
 
-        results = walk(ups, {c.id: c.depends_on for c in ups}, runner,
+        results = walk(ups, None, runner,  # each change's own depends_on
                        workers=self.workers, on_result=on_result, cheap=cheap)
         # deletes run after creates, dependents first: reverse the edges
         rev: dict[ResourceId, list[ResourceId]] = {c.id: [] for c in downs}

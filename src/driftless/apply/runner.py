@@ -49,7 +49,7 @@ from driftless.providers.compact import COMPACT_THRESHOLD, compact_inputs
 from driftless.state import Journal
 from driftless.state.packed import RowDoc
 
-__all__ = ["ChangeRunner", "begin_all", "finish_all"]
+__all__ = ["ChangeRunner", "begin_all", "finish_all", "prepare"]
 
 T = TypeVar("T")
 
@@ -90,7 +90,8 @@ class ChangeRunner:
         results: dict[ResourceId, ApplyResult] = {}
         ready: list[Change] = []
         for change in batch:
-            if not _waits(change.desired):
+            res = change.desired  # ``_waits``, inline: asked of every change of a batch
+            if res is None or plain_dict(res.properties) or not _waits(res):
                 ready.append(change)  # nothing to resolve: the common case
                 continue
             final = self._guarded(change, self._resolved)
@@ -129,7 +130,7 @@ class ChangeRunner:
     def _run_all(self, changes: list[Change]) -> list[ApplyResult]:
         if not changes:
             return []
-        self._prepare(changes)
+        prepare(self.providers, changes)
         intents = _Intents(self, changes)
         pending: Outcomes = []
         results = []
@@ -151,17 +152,6 @@ class ChangeRunner:
             if pending:
                 finish_all(self.journal, pending)
         return results
-
-    def _prepare(self, changes: list[Change]) -> None:
-        """Let each provider that can (``prepare_many``: the local one starts its
-        writer process) get ready for its changes of the batch while their intents
-        are journaled; a failure here only costs that head start."""
-        names = {c.id.provider for c in changes}
-        for name in sorted(names):
-            prepare = getattr(self.providers.get(name), "prepare_many", None)
-            if prepare is not None:
-                with contextlib.suppress(Exception):
-                    prepare([c for c in changes if c.id.provider == name])
 
     def _applied(self, changes: list[Change], journal_upto: Callable[[int], None],
                  ) -> Generator[tuple[LiveResource | Exception | None, float], None, None]:
@@ -264,6 +254,18 @@ class ChangeRunner:
         if fresh.action is Action.NOOP and change.triggered_by:
             return replace(change, desired=concrete, diffs=())
         return replace(fresh, triggered_by=change.triggered_by, depends_on=change.depends_on)
+
+
+def prepare(providers: ProviderSet, changes: Sequence[Change]) -> None:
+    """Let each provider that can (``prepare_many``: the local one starts its writer
+    process) get ready for its ``changes`` while the rest of the apply gets going;
+    a failure here only costs that head start. Asking again changes nothing."""
+    names = {c.id.provider for c in changes}
+    for name in sorted(names):
+        ready = getattr(providers.get(name), "prepare_many", None)
+        if ready is not None:
+            with contextlib.suppress(Exception):
+                ready([c for c in changes if c.id.provider == name])
 
 
 def begin_all(journal: Journal, items: Sequence[tuple[str, str, Mapping[str, Any]]]) -> list[int]:

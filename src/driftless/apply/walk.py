@@ -27,11 +27,17 @@ Sink = Callable[[ApplyResult], None]
 class _Walk:
     """The scheduler's bookkeeping for one walk."""
 
-    def __init__(self, changes: Sequence[Change], deps: Mapping[ResourceId, Sequence[ResourceId]]):
+    def __init__(self, changes: Sequence[Change],
+                 deps: Mapping[ResourceId, Sequence[ResourceId]] | None):
         self.by_id = {c.id: c for c in changes}
         # a node without dependencies in this walk (most of a large one) shares one
         # empty set, and only a node something depends on gets a list of dependents
-        self.waiting = {c.id: _within(deps.get(c.id), self.by_id) for c in changes}
+        by_id = self.by_id
+        if deps is None:  # each change's own ``depends_on``
+            self.waiting = {c.id: _within(c.depends_on, by_id) if c.depends_on else _NONE
+                            for c in changes}
+        else:
+            self.waiting = {c.id: _within(deps.get(c.id), by_id) for c in changes}
         self.dependents: dict[ResourceId, list[ResourceId]] = {}
         for node, ds in self.waiting.items():
             for d in ds:
@@ -104,14 +110,15 @@ def _batches(
 
 def walk(
     changes: Sequence[Change],
-    deps: Mapping[ResourceId, Sequence[ResourceId]],
+    deps: Mapping[ResourceId, Sequence[ResourceId]] | None,
     run: Runner,
     *,
     workers: int = 10,
     on_result: Sink | None = None,
     cheap: Callable[[Change], bool] = lambda _c: False,
 ) -> list[ApplyResult]:
-    """Run every change after its dependencies; return all results.
+    """Run every change after its dependencies (``deps``, or None: each change's own
+    ``depends_on``); return all results.
 
     ``run`` takes a batch of ready, mutually independent changes and returns
     one result per change, so it can journal a batch in one durable write.
