@@ -135,6 +135,9 @@ class ChangeRunner:
         pending: Outcomes = []
         results = []
         journaled = _journaling(self.journal, len(changes))
+        # the last FINISH_EVERY changes are journaled in quarters: the group still to
+        # pack once the last change is carried out is short
+        tail, every = len(changes) - FINISH_EVERY, FINISH_EVERY
         try:
             with contextlib.closing(self._applied(changes, intents.upto)) as applied:
                 for at, (change, (live, took)) in enumerate(zip(changes, applied, strict=True)):
@@ -144,7 +147,9 @@ class ChangeRunner:
                     results.append(result)
                     pending.append((intents.seqs[at], result.outcome is Outcome.APPLIED,
                                     RowDoc(state, address) if state else None))
-                    if len(pending) >= FINISH_EVERY:
+                    if at == tail:
+                        every = FINISH_EVERY // 4
+                    if len(pending) >= every:
                         done, pending = pending, []
                         journaled.add(done)
         finally:

@@ -171,16 +171,16 @@ class RowCache:
             rows[at] = row
         return rows, Held(bytes(base[:_DIGEST]), delta)
 
-    def save(self, stack: str, key: bytes, rows: list[Row], *,
+    def save(self, stack: str, key: bytes, rows: Callable[[], list[Row]], *,
              share: bool = False) -> Held | None:
-        """Keep ``rows`` for the next read as a new base (temp file + rename, mode
-        0600) and drop the delta made from the old one; None when it cannot.
-        ``share``: rows just decoded from JSON, whose equal values are apart
-        (``_shared``). Marshalling 10,000 rows and writing them (~20 ms) is done by
-        a forked child when it can be (``_detached``)."""
+        """Keep the rows ``rows()`` makes for the next read as a new base (temp file +
+        rename, mode 0600) and drop the delta made from the old one; None when it
+        cannot. ``share``: rows just decoded from JSON, whose equal values are apart
+        (``_shared``). Making 10,000 rows, marshalling and writing them (~25 ms) is
+        done by a forked child when it can be (``_detached``)."""
         def write() -> bool:
             try:
-                write_private(self._path(stack), _chunked(stack, key, rows, share=share))
+                write_private(self._path(stack), _chunked(stack, key, rows(), share=share))
             except (OSError, ValueError):
                 return False
             with contextlib.suppress(OSError):

@@ -506,13 +506,13 @@ class SQLiteBackend:
         """Leave ``rows``, decoded, for the next read as a new row cache base
         (``row_cache``): ``keyed`` is what that read will select, in its order;
         ``share``: they were just decoded from JSON (``RowCache.save``)."""
-        kept: list[Row] = []
-        for address in keyed.addresses:
-            rs = rows.get(address, _UNKNOWN)[0]
-            if rs is None:
-                return None  # not known decoded: the next read decodes
-            kept.append(_row_of(rs))
-        return RowCache(self.path).save(stack, keyed.key, kept, share=share)
+        states = [rows.get(address, _UNKNOWN)[0] for address in keyed.addresses]
+        if any(rs is None for rs in states):
+            return None  # not known decoded: the next read decodes
+        # made by the child that writes them, when there is one (``RowCache.save``)
+        return RowCache(self.path).save(
+            stack, keyed.key, lambda: [_row_of(rs) for rs in states if rs is not None],
+            share=share)
 
     def _keep_written(self, stack: str, prior: _Stored | None, rows: Rows,
                       written: list[tuple[str, str, bytes, int]]) -> _Stored | None:
