@@ -137,6 +137,7 @@ class SQLiteJournal:
         self._backend = backend
         self.stack = stack
         self._batches: list[tuple[int, int]] = []  # (first, last) seq of the batches begun
+        self._hit: tuple[int, int] | None = None  # the batch ``_batch_of`` found last
 
     def begin(self, address: str, action: str, intent: Mapping[str, Any]) -> int:
         """Record an intent; committed (survives kill -9) before returning."""
@@ -238,10 +239,16 @@ class SQLiteJournal:
         return out
 
     def _batch_of(self, seq: int) -> tuple[int, int] | None:
-        """The batch this journal began that numbers ``seq``, if any."""
-        for first, last in self._batches:
-            if first <= seq <= last:
-                return first, last
+        """The batch this journal began that numbers ``seq``, if any. Outcomes come
+        in the order of their intents, so the batch of the one before is asked first
+        (a 10,000-file apply: 10,000 questions, a dozen batches)."""
+        hit = self._hit
+        if hit is not None and hit[0] <= seq <= hit[1]:
+            return hit
+        for batch in self._batches:
+            if batch[0] <= seq <= batch[1]:
+                self._hit = batch
+                return batch
         return None
 
     def finish_many(self, outcomes: Sequence[tuple[int, bool, Mapping[str, Any] | None]]) -> None:
