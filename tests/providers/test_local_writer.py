@@ -474,3 +474,12 @@ def test_a_batch_of_written_files_lands_as_each_one_would(tmp_path: Path) -> Non
             {k: v for k, v in alone.private.items() if k != "seen_ns"}
     assert "s3cret" not in str(views[1])  # the secret's digest is keyed
     assert views[3].attributes["mode"] == "0600"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("path", ["/a/b/f.txt", "/f", "/a//f", "/a/b/", "a/b", "f", "", "/",
+                                  "//x", "/a/./b/c", "a/", "/a/b//c/", "/a/b/c//"])
+def test_the_quick_parent_is_dirnames(path: str) -> None:
+    """``parent_of`` is ``os.path.dirname`` (one rpartition in the common case)."""
+    from driftless.providers.local._atomic import parent_of
+
+    assert parent_of(path) == os.path.dirname(path)

@@ -53,6 +53,7 @@ __all__ = [
     "fingerprint",
     "format_mode",
     "os_error",
+    "parent_of",
     "parse_mode",
     "remove_quietly",
     "remove_stray_temps",
@@ -155,6 +156,14 @@ os.register_at_fork(after_in_child=_Pid.refresh)
 def _temp_path(path: str) -> str:
     """A temp name beside ``path``, unique per process and thread."""
     return temp_path(path, _Pid.value, threading.get_ident())
+
+
+def parent_of(path: str) -> str:
+    """``os.path.dirname(path)``, with the common case (``/a/b/name``: a head that does
+    not end in a slash) taken from one ``rpartition``: asked for every file of a
+    10,000-file apply, at plan time and at apply time."""
+    head = path.rpartition("/")[0]
+    return head if head and head[-1] != "/" else os.path.dirname(path)
 
 
 def temp_path(path: str, pid: int, thread: int) -> str:

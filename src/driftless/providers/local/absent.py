@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from driftless.model import Resource, ResourceId
+from driftless.providers.local._atomic import parent_of
 
 __all__ = ["absent"]
 
@@ -39,7 +40,7 @@ def absent(resources: Iterable[Resource], reads: Callable[[ResourceId], Any],
             takes_part = counted[kind] = reads(res.id) in nothing_when_missing
         path = res.properties.get("path")
         if takes_part and isinstance(path, str):
-            parent = os.path.dirname(path)
+            parent = parent_of(path)
             if parent and parent != path:
                 by_parent.setdefault(parent, []).append(res.id)
     missing: set[ResourceId] = set()

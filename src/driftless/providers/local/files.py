@@ -268,10 +268,12 @@ class ContentFileHandler(PathHandler):
         assert change.desired is not None
         rid = change.desired.id
         props = self.parse(change.desired)
-        owner = self.host.owner_ids(getattr(props, "owner", None),
-                                    getattr(props, "group", None), rid)
-        return FileWrite(props.path, self.render(props, rid),
-                         parse_mode(props.mode, default=self.default_mode), owner,
+        user, group = getattr(props, "owner", None), getattr(props, "group", None)
+        owner = None if user is None and group is None else self.host.owner_ids(user, group,
+                                                                                 rid)
+        mode = self.default_mode if props.mode is None else parse_mode(props.mode,
+                                                                        default=0)
+        return FileWrite(props.path, self.render(props, rid), mode, owner,
                          bool(props.make_parents),
                          plain=not self.keyed(change.desired.properties))
 

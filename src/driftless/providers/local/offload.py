@@ -35,14 +35,13 @@ the writer off. I/O: spawns the writer; the files its handlers ask for.
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from driftless.model import Action, Change, LiveResource
 from driftless.model.helper_client import HelperGone, HelperProcess
-from driftless.providers.local._atomic import born_mode, durable_writes, temp_path
+from driftless.providers.local._atomic import born_mode, durable_writes, parent_of, temp_path
 from driftless.providers.local._fingerprint import RACY_NS
 from driftless.providers.local._host import StatFields
 
@@ -97,7 +96,8 @@ def pipelined(provider: Offloading, changes: Sequence[Change], wanted: int, *,
         for i, change in enumerate(changes):
             journaled(i)
             pipe.add(i, change)
-            yield from pipe.ready()
+            if pipe.slots[0].outcome is not _PENDING:  # (most of the time one is pending)
+                yield from pipe.ready()
         pipe.drain()
         yield from pipe.ready()
     finally:
@@ -159,7 +159,7 @@ class _Pipeline:
     def _parent(self, change: Change, offload: Offload) -> None:
         """The file's directory made (or refused) once, as an inline write makes it
         after its first attempt fails."""
-        parent = os.path.dirname(offload.path)
+        parent = parent_of(offload.path)
         if parent not in self.parents:
             self.provider.make_parent(change, offload)
             self.parents.add(parent)
