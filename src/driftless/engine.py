@@ -222,8 +222,10 @@ class Engine:
         """Carry out ``plan``; refuses when state or config moved since it was made."""
         with _gc_paused():
             # helpers start (a large apply's file writer) while state is read and the
-            # walk is set up: the first write then finds its writer ready
-            prepare(self.providers, plan.pending())
+            # walk is set up, for the changes the walk's first batch holds (those that
+            # depend on nothing): the first write then finds its writer ready, and a
+            # chain of changes, applied one at a time, starts none
+            prepare(self.providers, [c for c in plan.pending() if not c.depends_on])
             snapshot = self._check_fresh(plan, desired)
             runner = ChangeRunner(providers=self.providers,
                                   journal=self.backend.journal(plan.stack), snapshot=snapshot,

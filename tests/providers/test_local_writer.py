@@ -483,3 +483,31 @@ def test_the_quick_parent_is_dirnames(path: str) -> None:
     from driftless.providers.local._atomic import parent_of
 
     assert parent_of(path) == os.path.dirname(path)
+
+
+def test_a_chain_of_files_applied_one_at_a_time_starts_no_writer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine starts a writer ahead only for the changes the walk's first batch
+    holds: a chain of more than ``WRITER_MIN`` files, each after the one before, is
+    applied a file at a time and needs none."""
+    started: list[str] = []
+    real = HelperProcess.start
+
+    def counted(job: str, *args: str) -> Any:
+        started.append(job)
+        return real(job, *args)
+
+    monkeypatch.setattr(HelperProcess, "start", staticmethod(counted))
+    monkeypatch.setenv(helper_client.DISABLE_ENV, "1")
+    files = _files(tmp_path / "out", MANY)
+    chain = [files[0], *(Resource(r.id, r.properties, depends_on=(files[i].id,))
+                         for i, r in enumerate(files[1:]))]
+    eng = engine(tmp_path)
+    desired = stack("s", chain)
+    report = eng.apply(eng.plan(desired), desired)
+    assert report.ok
+    assert "write" not in started
+    assert len(list((tmp_path / "out").rglob("f*.txt"))) == MANY
+    flat = stack("t", _files(tmp_path / "flat", MANY))
+    assert eng.apply(eng.plan(flat), flat).ok
+    assert started.count("write") == 1  # independent files: one writer, started ahead
