@@ -391,6 +391,7 @@ command's end."""
 
 
 def _step_back() -> None:
+    """Lower this child's priority by ``CHILD_NICE`` (a refusal only keeps it as is)."""
     with contextlib.suppress(OSError):
         os.nice(CHILD_NICE)
 

@@ -175,6 +175,7 @@ class LocalProvider(LazyKindProvider):
 
 def _landed_one(provider: LocalProvider, change: Change, write: FileWrite, st: WrittenStat,
                 digest: str | None) -> LiveResource | Exception | None:
+    """``landed`` of one written file, its exception returned: that change fails alone."""
     try:
         return provider.landed(change, write, st, digest)
     except Exception as exc:
