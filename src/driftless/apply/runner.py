@@ -90,8 +90,7 @@ class ChangeRunner:
         results: dict[ResourceId, ApplyResult] = {}
         ready: list[Change] = []
         for change in batch:
-            res = change.desired  # ``_waits``, inline: asked of every change of a batch
-            if res is None or plain_dict(res.properties) or not _waits(res):
+            if not _waits(change.desired):
                 ready.append(change)  # nothing to resolve: the common case
                 continue
             final = self._guarded(change, self._resolved)

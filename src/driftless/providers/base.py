@@ -201,8 +201,10 @@ def secure_live(
     """
     if live is None:
         return None
-    secrets = secret_texts(resource.properties) if resource is not None else frozenset()
     sensitive = spec.sensitive_attributes if spec else frozenset()
+    if not sensitive and (resource is None or plain_dict(resource.properties)):
+        return live  # plain values hold no secret: once per file of a large apply
+    secrets = secret_texts(resource.properties) if resource is not None else frozenset()
     if not secrets and not sensitive:
         return live  # nothing to digest (``secure_attributes`` would return it as well)
     attrs = secure_attributes(

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from driftless.errors import ProviderError
 from driftless.model import Change, LiveResource, Resource, ResourceId
-from driftless.model.values import plain_dict
 from driftless.providers.base import secure_live
 from driftless.providers.registry import LazyKindProvider
 
@@ -143,7 +142,8 @@ class LocalProvider(LazyKindProvider):
                     ) -> list[LiveResource | Exception | None]:
         """``landed`` of each item of a writer's batch, in order (an exception in place
         of a view that could not be made): each run of one kind through its handler's
-        ``landed_many``, each view secured as ``landed`` secures it."""
+        ``landed_many`` (every kind that hands out writes has it), each view secured
+        as ``landed`` secures it."""
         out: list[LiveResource | Exception | None] = []
         at = 0
         while at < len(items):
@@ -153,12 +153,8 @@ class LocalProvider(LazyKindProvider):
                 end += 1
             run, at = items[at:end], end
             handler: Any = self._known.get(kind) or self._handler_of(run[0][0].id)
-            many = getattr(handler, "landed_many", None)
-            if many is None:
-                out += [_landed_one(self, *item) for item in run]
-                continue
             out += [_secured(handler.spec, item[0], view)
-                    for item, view in zip(run, many(run), strict=True)]
+                    for item, view in zip(run, handler.landed_many(run), strict=True)]
         return out
 
     def _handler_of(self, rid: ResourceId) -> Any:
@@ -173,25 +169,13 @@ class LocalProvider(LazyKindProvider):
         handler.make_parent(change, write)
 
 
-def _landed_one(provider: LocalProvider, change: Change, write: FileWrite, st: WrittenStat,
-                digest: str | None) -> LiveResource | Exception | None:
-    """``landed`` of one written file, its exception returned: that change fails alone."""
-    try:
-        return provider.landed(change, write, st, digest)
-    except Exception as exc:
-        return exc
-
-
 def _secured(spec: Any, change: Change, view: LiveResource | Exception,
              ) -> LiveResource | Exception | None:
-    """``secure_live`` of a landed view; properties that are a dict of plain values
-    hold no secret, so a kind without secret attributes keeps the view as it is."""
+    """``secure_live`` of a landed view (``landed`` secures its own); a failure stays
+    with its change."""
     if isinstance(view, Exception):
         return view
-    desired = change.desired
-    if not spec.sensitive_attributes and desired is not None and plain_dict(desired.properties):
-        return view
     try:
-        return secure_live(spec, desired, view)
+        return secure_live(spec, change.desired, view)
     except Exception as exc:
         return exc

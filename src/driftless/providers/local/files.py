@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from stat import S_IFREG, S_ISREG
+from stat import S_IFREG
 from typing import Any, ClassVar
 
 from driftless.errors import DriftlessError, ProviderError
@@ -191,26 +191,13 @@ class ContentFileHandler(PathHandler):
     def landed_many(self, items: Sequence[tuple[Change, FileWrite, StatLike, str | None]],
                     ) -> list[LiveResource | Exception]:
         """``landed`` of each file of a writer's batch, in order (the exception it
-        raised in place of a view that could not be made). The plain case (a file,
-        its digest answered, not racily clean, ``observe`` not overridden) is built
-        here straight from ``_view``, with one clock reading for the batch: taken
-        after every stat in it, as ``landed``'s own per file is. Anything else goes
-        through ``landed`` itself."""
+        raised in place of a view that could not be made), with one clock reading
+        for the batch: taken after every stat in it, as ``landed``'s own is."""
         seen = time.time_ns()
-        plain_observe = type(self).observe is ContentFileHandler.observe
-        keyed = self.keyed
-        view = self._view
         out: list[LiveResource | Exception] = []
         for change, write, st, digest in items:
             try:
-                assert change.desired is not None
-                props = change.desired.properties
-                if (plain_observe and digest is not None and not keyed(props)
-                        and S_ISREG(st.st_mode) and not racy(st.st_mtime_ns, seen)):
-                    out.append(view(change.id, write.path, st, kind="file", digest=digest,
-                                    keyed=False, seen=seen, props=props))
-                else:
-                    out.append(self.landed(change, write, st, digest))
+                out.append(self.landed(change, write, st, digest, seen=seen))
             except Exception as exc:  # that change fails; the batch goes on
                 out.append(exc)
         return out
@@ -278,22 +265,24 @@ class ContentFileHandler(PathHandler):
                          plain=not self.keyed(change.desired.properties))
 
     def landed(self, change: Change, write: FileWrite, st: StatLike,
-               digest: str | None = None) -> LiveResource:
+               digest: str | None = None, *, seen: int | None = None) -> LiveResource:
         """The live view once ``write`` is written, here or by the writer process
-        (``digest``: the plain sha256 of its bytes the writer worked out, if any)."""
+        (``digest``: the plain sha256 of its bytes the writer worked out, if any;
+        ``seen``: when the record is taken, now if not given)."""
         assert change.desired is not None
         props = change.desired.properties
         return self._written(change.id, write.path, st, write.data, keyed=self.keyed(props),
-                             props=props, digest=digest)
+                             props=props, digest=digest, seen=seen)
 
     def _written(self, rid: ResourceId, path: str, st: StatLike, data: bytes, *, keyed: bool,
-                 props: Mapping[str, Any], digest: str | None = None) -> LiveResource:
+                 props: Mapping[str, Any], digest: str | None = None,
+                 seen: int | None = None) -> LiveResource:
         """The live view of a file just written from ``data``: what ``observe`` gives
         with a record of the bytes written as the prior, built directly (a 10,000-file
         apply made each view twice), unless a kind adds to ``observe`` or the record
         is racily clean (the backdated write prevents that, except on a file system keeping
         whole seconds: then ``observe`` hashes the file, as it always did)."""
-        seen = time.time_ns()
+        seen = time.time_ns() if seen is None else seen
         if digest is None or keyed:  # a secret's digest is keyed: only made here
             digest = content_digest(data, keyed=keyed)
         if (type(self).observe is not ContentFileHandler.observe

@@ -65,10 +65,8 @@ class Offloading(Protocol):
 
     def apply(self, change: Change) -> LiveResource | None: ...
     def offload(self, change: Change) -> Offload | None: ...
-    def landed(self, change: Change, offload: Offload, st: WrittenStat,
-               digest: str | None = None) -> LiveResource | None: ...
-    # optional: ``landed_many([(change, offload, st, digest), ...])``, each view (or the
-    # exception raised making it) in order: a whole answered batch at once
+    def landed_many(self, items: Sequence[tuple[Change, Offload, WrittenStat, str | None]],
+                    ) -> Sequence[Outcome]: ...
     def make_parent(self, change: Change, offload: Offload) -> None: ...
 
 
@@ -202,28 +200,14 @@ class _Pipeline:
             self._lost(batch)
             return
         pairs = list(zip(batch, answers, strict=True))
-        many = getattr(self.provider, "landed_many", None)
         written = [(slot, value) for slot, (ok, value) in pairs if ok]
-        if many is not None and written:
-            # the stat, then the sha256 of the bytes (None when the content is secret)
-            views = many([(slot.change, slot.offload, WrittenStat(*value[:7]), value[7])
-                          for slot, value in written])
+        if written:  # each view (or the exception making it raised) in order
+            views = self.provider.landed_many([_written(slot, value) for slot, value in written])
             for (slot, _), view in zip(written, views, strict=True):
                 slot.outcome = view
-        for slot, (ok, value) in pairs:
-            if not ok:
+        for slot, (ok, _) in pairs:
+            if not ok:  # the writer could not: done again here, with an inline error
                 slot.outcome = _inline(self.provider, slot.change)
-            elif many is None:
-                slot.outcome = self._landed(slot, value)
-
-    def _landed(self, slot: _Slot, value: Any) -> Outcome:
-        try:
-            assert slot.offload is not None
-            # the stat, then the sha256 of the bytes (None when the content is secret)
-            return self.provider.landed(slot.change, slot.offload, WrittenStat(*value[:7]),
-                                        value[7])
-        except Exception as exc:
-            return exc
 
     def _lost(self, batch: list[_Slot]) -> None:
         """The writer is gone: this batch, and every one still in flight, inline."""
@@ -237,6 +221,13 @@ class _Pipeline:
     def _inline(self, batch: list[_Slot]) -> None:
         for slot in batch:
             slot.outcome = _inline(self.provider, slot.change)
+
+
+def _written(slot: _Slot, value: Any) -> tuple[Change, Offload, WrittenStat, str | None]:
+    """What ``landed_many`` takes for a write the writer answered: the stat, then the
+    sha256 of the bytes (None when the content is secret: its digest is keyed)."""
+    assert slot.offload is not None  # a batch holds offloaded writes only
+    return slot.change, slot.offload, WrittenStat(*value[:7]), value[7]
 
 
 def _task(offload: Offload | None, pid: int) -> tuple[Any, ...]:
