@@ -1,5 +1,5 @@
 """``python -m driftless``."""
 
-from driftless.cli import main
+from driftless.cli import script
 
-main()
+script()

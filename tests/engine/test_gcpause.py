@@ -1,15 +1,17 @@
 """``gc_paused`` and ``one_shot``: the collector off while a block builds, and in a
 one-shot command (the CLI's plan, apply, destroy) the block's objects frozen rather
-than scanned by the collections after it. A long-running process never freezes."""
+than scanned by the collections after it, and what it lets ``outlive`` it kept until
+the process ends. A long-running process never freezes and keeps nothing."""
 
 from __future__ import annotations
 
 import gc
+import weakref
 from collections.abc import Iterator
 
 import pytest
 
-from driftless.model.gcpause import gc_paused, one_shot
+from driftless.model.gcpause import gc_paused, one_shot, one_shot_ran, outlive
 
 
 @pytest.fixture(autouse=True)
@@ -55,3 +57,24 @@ def test_a_one_shot_command_freezes_what_each_block_built() -> None:
     with gc_paused():
         more = _build()
     assert gc.get_freeze_count() < after_start + len(kept) + len(more)  # stopped at its end
+
+
+class _Big:
+    """An object a weak reference can watch."""
+
+
+def test_a_one_shot_command_keeps_what_outlives_it_until_the_next_one() -> None:
+    elsewhere = _Big()
+    watched = weakref.ref(elsewhere)
+    outlive(elsewhere)  # outside a one-shot command: a no-op
+    del elsewhere
+    assert watched() is None
+    with one_shot():
+        kept = _Big()
+        kept_ref = weakref.ref(kept)
+        outlive(kept)
+        del kept
+    assert kept_ref() is not None and one_shot_ran()  # goes with the process
+    with one_shot():  # a caller running commands in turn keeps one's at most
+        pass
+    assert kept_ref() is None

@@ -6,10 +6,14 @@ import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from driftless.errors import StateError
 from driftless.model import ResourceId, ResourceState, StateSnapshot
 from driftless.state.packed import pack
-from driftless.state.sqlite import from_url
+from driftless.state.sqlite import SQLiteBackend, from_url
 
 
 def _snapshot(n: int) -> StateSnapshot:
@@ -104,3 +108,29 @@ def test_a_lock_holder_leaves_the_cache_a_plain_read_does_not(tmp_path: Path) ->
     planner.close()
     assert len(_sidecars(tmp_path)) == 1
     assert _fresh_read(tmp_path, db) == _snapshot(6)  # and it reads back the same
+
+
+def test_a_cache_left_by_a_write_whose_commit_failed_goes_unused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The row cache is left before the commit (its writer runs while the commit
+    syncs): a commit that then fails leaves rows keyed by bytes never stored."""
+    db = tmp_path / "s.db"
+    writer = from_url(f"sqlite:///{db}", tmp_path)
+    writer.write("files", _snapshot(5))
+    before = {p.name: p.read_bytes() for p in _sidecars(tmp_path)}
+    keep = SQLiteBackend._keep_written
+
+    def then_fail(self: SQLiteBackend, *args: Any) -> Any:
+        keep(self, *args)
+        raise sqlite3.OperationalError("disk I/O error")  # as a failed commit would
+
+    monkeypatch.setattr(SQLiteBackend, "_keep_written", then_fail)
+    rid = ResourceId("local", "file", "f", 2)
+    moved = dict(_snapshot(5).resources)
+    moved[rid] = ResourceState(rid, {"path": "/elsewhere", "size": 9}, {}, {})
+    with pytest.raises(StateError):
+        writer.write("files", StateSnapshot("lineage-1", 2, moved, {"out": "x"}))
+    writer.close()
+    after = {p.name: p.read_bytes() for p in _sidecars(tmp_path)}
+    assert after != before  # the new row was left (a delta), for bytes never stored
+    assert _fresh_read(tmp_path, db) == _snapshot(5)  # yet a read takes what is stored

@@ -17,6 +17,7 @@ from driftless.engine import Engine
 from driftless.errors import ConfigError, RenderError
 from driftless.model import UNKNOWN, DesiredStack
 from driftless.model.digest_key import current_key
+from driftless.model.gcpause import outlive
 from driftless.plan.memo import CleanMemo
 from driftless.providers import ProviderSet
 from driftless.records import record
@@ -131,7 +132,9 @@ def project_context(
     try:
         engine = Engine(providers=providers, backend=backend, workers=workers,
                         memo=_clean_memo(cache, project.provider_config(env)))
-        yield Context(project, options, backend, providers, engine, render_cache=cache)
+        ctx = Context(project, options, backend, providers, engine, render_cache=cache)
+        outlive(ctx)  # its rendered stacks go with a one-shot command's process
+        yield ctx
     finally:
         providers.close()
         backend.close()

@@ -33,6 +33,7 @@ from driftless.errors import ConfigError, StalePlanError
 from driftless.model import Change, Plan, SavedPlan, sensitive_digest
 from driftless.model.background import aside
 from driftless.model.digest_key import KEY_FILE_ENV, current_key
+from driftless.model.gcpause import outlive
 from driftless.model.redact import secret_texts
 from driftless.model.values import digest_key_of
 from driftless.plan import adopt_unmanaged, import_command
@@ -150,6 +151,7 @@ def _plan_one(ctx: Context, name: str, *, destroy: bool, refresh: bool, adopt: b
     desired = ctx.render(name)
     with hold_lock(ctx.backend, name, operation="plan"):
         the_plan = ctx.engine.plan(desired, destroy=destroy, refresh=refresh)
+    outlive(the_plan)
     return _adopting(replace(the_plan, awaiting=ctx.awaiting.get(name, {})), adopt)
 
 
@@ -240,6 +242,7 @@ def _render_and_apply(ctx: Context, name: str, *, auto_approve: bool, as_json: b
     desired = ctx.render(name)
     with hold_lock(ctx.backend, name, operation="destroy" if destroy else "apply"):
         the_plan = _adopting(ctx.engine.plan(desired, destroy=destroy), adopt)
+        outlive(the_plan)  # freed with a one-shot command's process, not piece by piece
         later = _plan_aside(the_plan, auto_approve=auto_approve, as_json=as_json)
         if not as_json and not later:
             print_plan(the_plan)

@@ -31,6 +31,7 @@ from driftless.model import (
     contains_unknown,
     reveal,
 )
+from driftless.model.gcpause import outlive
 from driftless.model.redact import (
     digest_candidates,
     has_legacy_digest,
@@ -98,13 +99,15 @@ def keeping_views() -> Iterator[None]:
     mappings again. Views are immutable and a mapping is found only by identity,
     so one that changed since (a deferred value resolved: a new mapping) is checked
     as before. Only a one-shot command keeps them: they are dropped at the block's
-    end, so a process that renders again and again (the agent) holds none."""
+    end, so a process that renders again and again (the agent) holds none (a
+    one-shot command lets them ``outlive`` the block, to go with the process)."""
     global _VIEWS
     outer, _VIEWS = _VIEWS, {} if _VIEWS is None else _VIEWS
     try:
         yield
     finally:
         if outer is None:
+            outlive(_VIEWS)
             _VIEWS = None
 
 

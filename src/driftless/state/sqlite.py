@@ -46,7 +46,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from driftless.errors import ConfigError, LockHeld, StateConflict, StateError
 from driftless.model import LockInfo, ResourceId, ResourceState, StateSnapshot
-from driftless.model.gcpause import gc_paused
+from driftless.model.gcpause import gc_paused, outlive
 from driftless.records import record
 from driftless.state.base import SnapshotInfo
 from driftless.state.packed import pack, pack_batches, unpack, unpack_batch
@@ -401,13 +401,12 @@ class SQLiteBackend:
             self._conn().executescript("PRAGMA incremental_vacuum;")
 
     def close(self) -> None:
-        """Close every thread's connection."""
+        """Close every thread's connection, and forget the rows kept for the next
+        read (a one-shot command lets them ``outlive`` the backend)."""
         with self._guard:
             opened, self._opened = self._opened, []
-            self._known.clear()
-            self._stored.clear()
-            self._fresh.clear()
-            self._missed.clear()
+            outlive(self._known, self._stored, self._fresh, self._missed)
+            self._known, self._stored, self._fresh, self._missed = {}, {}, {}, set()
         for db in opened:
             db.close()
         self._local = threading.local()
@@ -600,9 +599,12 @@ class SQLiteBackend:
                 (stack, snap.lineage, snap.serial, outputs),
             )
             self._keep_snapshot(db, stack, snap, outputs)
+            # The row cache is left before the commit: its forked writer then runs while
+            # the commit syncs. Were the commit to fail, the cache would be keyed by
+            # bytes never stored, and a read finds no use for it.
+            kept = self._keep_written(stack, stored, rows, written)
         with self._guard:
             self._missed.discard(stack)  # those rows are no longer stored
-        kept = self._keep_written(stack, stored, rows, written)
         self._remember(stack, KnownRows(snap.lineage, snap.serial, rows,
                                         shared_states(snap.resources)), kept)
 
