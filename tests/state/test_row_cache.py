@@ -112,8 +112,9 @@ def test_a_lock_holder_leaves_the_cache_a_plain_read_does_not(tmp_path: Path) ->
 
 def test_a_cache_left_by_a_write_whose_commit_failed_goes_unused(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The row cache is left before the commit (its writer runs while the commit
-    syncs): a commit that then fails leaves rows keyed by bytes never stored."""
+    """The row cache is left before the rows are stored (its writer runs while they
+    are inserted and synced): a transaction that then fails leaves rows keyed by
+    bytes never stored."""
     db = tmp_path / "s.db"
     writer = from_url(f"sqlite:///{db}", tmp_path)
     writer.write("files", _snapshot(5))

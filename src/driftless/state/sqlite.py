@@ -592,17 +592,18 @@ class SQLiteBackend:
             ).fetchone()
             _check_base(stack, meta, snap)
             prior, stored = self._prior_rows(db, stack, meta)
-            rows, written = self._write_rows(db, stack, snap, prior, fresh)
+            rows, written, gone = self._new_rows(stack, snap, prior, fresh)
+            # The row cache is left before the rows are stored: its forked writer then
+            # runs while they are inserted and the commit syncs. Were the transaction
+            # to fail, the cache would be keyed by bytes never stored: no read uses it.
+            kept = self._keep_written(stack, stored, rows, written)
+            self._store_rows(db, stack, snap.serial, prior, written, gone)
             db.execute(
                 "INSERT OR REPLACE INTO stacks (name, lineage, serial, outputs) "
                 "VALUES (?, ?, ?, ?)",
                 (stack, snap.lineage, snap.serial, outputs),
             )
             self._keep_snapshot(db, stack, snap, outputs)
-            # The row cache is left before the commit: its forked writer then runs while
-            # the commit syncs. Were the commit to fail, the cache would be keyed by
-            # bytes never stored, and a read finds no use for it.
-            kept = self._keep_written(stack, stored, rows, written)
         with self._guard:
             self._missed.discard(stack)  # those rows are no longer stored
         self._remember(stack, KnownRows(snap.lineage, snap.serial, rows,
@@ -628,13 +629,12 @@ class SQLiteBackend:
         return rows, _Stored(Keyed.of([a for a, _ in selected], [d for _, d in selected]),
                              None)
 
-    def _write_rows(
-        self, db: sqlite3.Connection, stack: str, snap: StateSnapshot, prior: Rows,
-        fresh: dict[int, Fresh],
-    ) -> tuple[Rows, list[tuple[str, str, bytes, int]]]:
-        """Upsert changed rows (packed), delete dropped ones; returns the new rows and
-        those written (stack, address, packed, serial). With history on, the rows
-        replaced or dropped are kept as old versions."""
+    def _new_rows(
+        self, stack: str, snap: StateSnapshot, prior: Rows, fresh: dict[int, Fresh],
+    ) -> tuple[Rows, list[tuple[str, str, bytes, int]], list[tuple[str, str]]]:
+        """The rows of ``snap`` (packed), from ``prior`` where unchanged: all of them,
+        those to write (stack, address, packed, serial; in address order) and those
+        to delete (stack, address)."""
         rows: Rows = {}
         changed: list[tuple[str, str, bytes, int]] = []
         # Snapshots are immutable values: the very state we read or stored is
@@ -661,18 +661,24 @@ class SQLiteBackend:
                 changed.append((stack, address, stored, snap.serial))
         gone = [] if added == 0 and len(rows) == len(prior) else [
             (stack, a) for a in prior if a not in rows]
-        if self.history_kept:
-            replaced = [a for _, a in gone] + [c[1] for c in changed if c[1] in prior]
-            self._keep_versions(db, stack, snap.serial, replaced, prior)
-        db.executemany("DELETE FROM resources WHERE stack = ? AND address = ?", gone)
         # in key order: the table's B-tree then grows at its end instead of splitting
         # pages all over (10,000 new rows: ~10 ms less to insert, half the pages to commit)
         changed.sort(key=itemgetter(1))  # by address
+        return rows, changed, gone
+
+    def _store_rows(self, db: sqlite3.Connection, stack: str, serial: int, prior: Rows,
+                    changed: list[tuple[str, str, bytes, int]],
+                    gone: list[tuple[str, str]]) -> None:
+        """Upsert the changed rows, delete the dropped ones. With history on, the rows
+        replaced or dropped are kept as old versions."""
+        if self.history_kept:
+            replaced = [a for _, a in gone] + [c[1] for c in changed if c[1] in prior]
+            self._keep_versions(db, stack, serial, replaced, prior)
+        db.executemany("DELETE FROM resources WHERE stack = ? AND address = ?", gone)
         db.executemany(
             "INSERT OR REPLACE INTO resources (stack, address, doc, serial) "
             "VALUES (?, ?, ?, ?)", changed,
         )
-        return rows, changed
 
     def _keep_versions(self, db: sqlite3.Connection, stack: str, serial: int,
                        replaced: list[str], prior: Rows) -> None:
