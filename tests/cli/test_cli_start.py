@@ -26,6 +26,19 @@ def test_version_prints_the_package_version() -> None:
     assert proc.stdout == f"driftless {driftless.__version__}\n"
 
 
+def test_version_imports_nothing_of_driftless_but_its_version() -> None:
+    probe = ("import atexit, json, sys\n"
+             "atexit.register(lambda: print(json.dumps(sorted(sys.modules)), file=sys.stderr))\n"
+             "sys.argv = ['driftless', '--version']\n"
+             "from driftless.cli import script\n"
+             "script()\n")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"driftless {driftless.__version__}\n"
+    modules = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert [m for m in modules if m.startswith("driftless")] == ["driftless", "driftless.cli"]
+
+
 def test_version_after_root_options_goes_through_typer(tmp_path: Path) -> None:
     proc = run(tmp_path, "--version", check=True)  # run adds -C DIR first
     assert proc.stdout == f"driftless {driftless.__version__}\n"

@@ -81,12 +81,13 @@ def script() -> NoReturn:
 
 def _end(code: int) -> NoReturn:
     """Leave with ``code``; at once when nothing but the heap is left to release."""
+    gcpause = sys.modules.get("driftless.model.gcpause")  # not imported by ``--version``
+    if gcpause is None or not gcpause.one_shot_ran():
+        sys.exit(code)  # a command not audited for this
     import threading
 
-    from driftless.model.gcpause import one_shot_ran
-
-    if not one_shot_ran() or threading.active_count() > 1:
-        sys.exit(code)  # a thread to join, or a command not audited for this
+    if threading.active_count() > 1:
+        sys.exit(code)  # a thread to join first
     import atexit
 
     atexit._run_exitfuncs()  # in the interpreter's order: exit handlers, then the flush
