@@ -381,6 +381,8 @@ def _drift_reason(
 
 
 def _apply_triggers(res: Resource, change: Change, earlier: Mapping[ResourceId, Change]) -> Change:
+    if not res.triggered_by:
+        return change  # nearly every resource: no generator made for nothing
     fired = tuple(t for t in res.triggered_by if t in earlier and earlier[t].is_change)
     if not fired:
         return change
