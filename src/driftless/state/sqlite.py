@@ -53,6 +53,7 @@ from driftless.state.packed import pack, pack_batches, unpack, unpack_batch
 from driftless.state.row_cache import Held, IdParts, Keyed, Row, RowCache
 from driftless.state.rows import Fresh, KnownRows, Rows, shared_states
 from driftless.state.sqlite_journal import SQLiteJournal, dumps, encode
+from driftless.state.writeback import WalWriteback
 
 __all__ = ["SQLiteBackend", "SQLiteJournal", "from_url"]
 
@@ -152,6 +153,7 @@ class SQLiteBackend:
                  history: int = DEFAULT_HISTORY) -> None:
         self.path = path
         self.history_kept = history
+        self._writeback = WalWriteback(path)
         self._timeout = timeout
         self._local = threading.local()
         self._opened: list[sqlite3.Connection] = []
@@ -366,6 +368,8 @@ class SQLiteBackend:
             try:
                 yield db
                 db.commit()
+                if immediate:  # a write: the disk may start on the WAL now
+                    self._writeback.committed()
             except BaseException:
                 # Also after a failed COMMIT, so the next BEGIN is not nested.
                 if db.in_transaction:
@@ -409,6 +413,7 @@ class SQLiteBackend:
             self._known, self._stored, self._fresh, self._missed = {}, {}, {}, set()
         for db in opened:
             db.close()
+        self._writeback.close()
         self._local = threading.local()
 
     # -- snapshots ---------------------------------------------------------
