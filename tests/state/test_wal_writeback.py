@@ -62,38 +62,39 @@ def test_a_large_write_asks_for_the_wal_to_be_written_out(tmp_path: Path,
         backend.close()
 
 
-def test_it_asks_again_only_after_another_step(tmp_path: Path, asked: _Asked) -> None:
+@pytest.fixture
+def grown(tmp_path: Path) -> Iterator[tuple[Path, WalWriteback]]:
+    """A WAL already past ``STEP``, and a watch on it."""
     wal = tmp_path / "s.db-wal"
     wal.write_bytes(b"\0" * (STEP + 10))
     watch = WalWriteback(tmp_path / "s.db")
-    try:
-        watch.committed()
-        watch.committed()
-        assert len(asked.inodes) == 1
-        with wal.open("ab") as fh:
-            fh.write(b"\0" * STEP)
-        watch.committed()
-        assert len(asked.inodes) == 2
-    finally:
-        watch.close()
+    yield wal, watch
+    watch.close()
 
 
-def test_a_wal_made_again_is_counted_and_opened_anew(tmp_path: Path, asked: _Asked) -> None:
-    wal = tmp_path / "s.db-wal"
+def test_it_asks_again_only_after_another_step(grown: tuple[Path, WalWriteback],
+                                               asked: _Asked) -> None:
+    wal, watch = grown
+    watch.committed()
+    watch.committed()
+    assert len(asked.inodes) == 1
+    with wal.open("ab") as fh:
+        fh.write(b"\0" * STEP)
+    watch.committed()
+    assert len(asked.inodes) == 2
+
+
+def test_a_wal_made_again_is_counted_and_opened_anew(grown: tuple[Path, WalWriteback],
+                                                     asked: _Asked) -> None:
+    wal, watch = grown
+    watch.committed()
+    first = wal.stat().st_ino
+    wal.rename(wal.with_name("old"))  # held, so the new file cannot reuse the inode
+    wal.write_bytes(b"\0" * 100)
+    watch.committed()  # a new, small WAL: nothing yet
     wal.write_bytes(b"\0" * (STEP + 10))
-    watch = WalWriteback(tmp_path / "s.db")
-    try:
-        watch.committed()
-        first = wal.stat().st_ino
-        keep = tmp_path / "old"  # held so the new file cannot reuse the inode
-        wal.rename(keep)
-        wal.write_bytes(b"\0" * 100)
-        watch.committed()  # a new, small WAL: nothing yet
-        wal.write_bytes(b"\0" * (STEP + 10))
-        watch.committed()
-        assert asked.inodes == [first, wal.stat().st_ino] and first != wal.stat().st_ino
-    finally:
-        watch.close()
+    watch.committed()
+    assert asked.inodes == [first, wal.stat().st_ino] and first != wal.stat().st_ino
 
 
 def test_without_the_call_nothing_happens(tmp_path: Path,
