@@ -122,3 +122,18 @@ def test_the_real_call_is_found_and_accepted_on_linux(tmp_path: Path,
         assert fn(fd, 0, 0, 2) == 0
     finally:
         os.close(fd)
+
+
+def test_a_failing_call_never_fails_the_committed_write(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(fd: int, offset: int, count: int, flags: int) -> int:
+        raise TypeError("a ctypes call gone wrong")
+
+    monkeypatch.setattr(writeback._Call, "looked", True)
+    monkeypatch.setattr(writeback._Call, "found", broken)
+    backend = SQLiteBackend(tmp_path / "s.db")
+    try:
+        backend.write("files", _snapshot(6000))  # grows the WAL past STEP: the call is made
+        assert len(backend.read("files").resources) == 6000
+    finally:
+        backend.close()
