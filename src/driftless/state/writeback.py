@@ -84,6 +84,7 @@ class WalWriteback:
             return
 
     def _grown(self) -> None:
+        """``committed``'s work: count the WAL's growth, start the write-out past a step."""
         try:
             st = os.stat(self.wal)
         except OSError:
