@@ -437,6 +437,7 @@ def test_a_batch_of_written_files_lands_as_each_one_would(tmp_path: Path) -> Non
     alone: a plain file, a secret one (keyed digest), one whose stat is racily clean
     (hashed again), one of another mode; a change that cannot land fails alone."""
     from driftless.model import Action, Change
+    from driftless.providers.base import secure_live
     from driftless.providers.local import LocalProvider
     from driftless.providers.local.files import HANDLERS
 
@@ -467,7 +468,8 @@ def test_a_batch_of_written_files_lands_as_each_one_would(tmp_path: Path) -> Non
     views = provider.landed_many(items)
     assert isinstance(views[-1], Exception)
     for (change, write, st, digest), view in zip(items[:-1], views[:-1], strict=True):
-        alone = provider.landed(change, write, st, digest)
+        alone = secure_live(HANDLERS["file"].spec, change.desired,
+                            HANDLERS["file"].landed(change, write, st, digest))
         assert view is not None and alone is not None and not isinstance(view, Exception)
         assert view.attributes == alone.attributes
         assert {k: v for k, v in view.private.items() if k != "seen_ns"} == \

@@ -33,8 +33,7 @@ class _Asked:
 @pytest.fixture
 def asked(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Asked]:
     recorder = _Asked()
-    monkeypatch.setattr(writeback._Call, "looked", True)
-    monkeypatch.setattr(writeback._Call, "found", recorder)
+    monkeypatch.setattr(writeback, "_sync_file_range", lambda: recorder)
     yield recorder
 
 
@@ -99,8 +98,7 @@ def test_a_wal_made_again_is_counted_and_opened_anew(grown: tuple[Path, WalWrite
 
 def test_without_the_call_nothing_happens(tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(writeback._Call, "looked", True)
-    monkeypatch.setattr(writeback._Call, "found", None)
+    monkeypatch.setattr(writeback, "_sync_file_range", lambda: None)
     (tmp_path / "s.db-wal").write_bytes(b"\0" * (STEP + 10))
     watch = WalWriteback(tmp_path / "s.db")
     watch.committed()  # no call to make, no descriptor opened
@@ -109,10 +107,7 @@ def test_without_the_call_nothing_happens(tmp_path: Path,
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sync_file_range is Linux's")
-def test_the_real_call_is_found_and_accepted_on_linux(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(writeback._Call, "looked", False)
-    monkeypatch.setattr(writeback._Call, "found", None)
+def test_the_real_call_is_found_and_accepted_on_linux(tmp_path: Path) -> None:
     fn = writeback._sync_file_range()
     assert fn is not None
     path = tmp_path / "data"
@@ -129,8 +124,7 @@ def test_a_failing_call_never_fails_the_committed_write(tmp_path: Path,
     def broken(fd: int, offset: int, count: int, flags: int) -> int:
         raise TypeError("a ctypes call gone wrong")
 
-    monkeypatch.setattr(writeback._Call, "looked", True)
-    monkeypatch.setattr(writeback._Call, "found", broken)
+    monkeypatch.setattr(writeback, "_sync_file_range", lambda: broken)
     backend = SQLiteBackend(tmp_path / "s.db")
     try:
         backend.write("files", _snapshot(6000))  # grows the WAL past STEP: the call is made

@@ -25,6 +25,7 @@ WAL first grows by ``STEP``: a small command never loads it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 from collections.abc import Callable
@@ -41,27 +42,18 @@ _SYNC_FILE_RANGE_WRITE = 2  # <linux/fs.h>: start write-out of dirty pages, do n
 SyncRange = Callable[[int, int, int, int], int]
 
 
-class _Call:
-    """The ``sync_file_range`` function, looked up once per process (None: absent)."""
-
-    looked = False
-    found: SyncRange | None = None
-
-
+@functools.cache  # looked up once per process
 def _sync_file_range() -> SyncRange | None:
     """libc's ``sync_file_range`` through ctypes, or None where there is none."""
-    if not _Call.looked:
-        _Call.looked = True
-        try:
-            import ctypes
+    try:
+        import ctypes
 
-            fn = ctypes.CDLL(None, use_errno=True).sync_file_range
-            fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-            fn.restype = ctypes.c_int
-            _Call.found = fn
-        except (ImportError, OSError, AttributeError):  # no ctypes, or not Linux
-            _Call.found = None
-    return _Call.found
+        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (ImportError, OSError, AttributeError):  # no ctypes, or not Linux
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
 
 
 class WalWriteback:
@@ -72,7 +64,7 @@ class WalWriteback:
         self._lock = threading.Lock()
         self._counted: tuple[int, int] = (-1, 0)  # the WAL's inode, its size at the last start
         self._fd: int | None = None
-        self._fd_inode = -1
+        self._fd_inode = -1  # the file ``_fd`` is open on (-1: none)
 
     def committed(self) -> None:
         """After a write transaction: start writing the WAL out when it grew by
@@ -105,7 +97,7 @@ class WalWriteback:
         fn = _sync_file_range()
         if fn is None:
             return False
-        if self._fd is None or self._fd_inode != inode:
+        if self._fd_inode != inode:
             self._reopen()
         if self._fd is None:
             return False

@@ -126,24 +126,15 @@ class LocalProvider(LazyKindProvider):
 
     def offload(self, change: Change) -> FileWrite | None:
         """The kind's write for the writer process, if the change is only that."""
-        handler = self._known.get(change.id.kind) or self._handler_of(change.id)
-        found = getattr(handler, "offload", None)
+        found = getattr(self._handler_of(change.id), "offload", None)
         return found(change) if found is not None else None
-
-    def landed(self, change: Change, write: FileWrite, st: WrittenStat,
-               digest: str | None = None) -> LiveResource | None:
-        """The live view of an offloaded write, secured as ``apply`` secures it
-        (``digest``: the sha256 of its bytes, when the writer worked it out)."""
-        handler: Any = self._known.get(change.id.kind) or self._handler_of(change.id)
-        return secure_live(handler.spec, change.desired,
-                           handler.landed(change, write, st, digest))
 
     def landed_many(self, items: Sequence[tuple[Change, FileWrite, WrittenStat, str | None]],
                     ) -> list[LiveResource | Exception | None]:
-        """``landed`` of each item of a writer's batch, in order (an exception in place
-        of a view that could not be made): each run of one kind through its handler's
-        ``landed_many`` (every kind that hands out writes has it), each view secured
-        as ``landed`` secures it."""
+        """The live view of each offloaded write of a writer's batch, in order (an
+        exception in place of a view that could not be made): each run of one kind
+        through its handler's ``landed_many`` (every kind that hands out writes has
+        it), each view secured as ``apply`` secures it."""
         out: list[LiveResource | Exception | None] = []
         at = 0
         while at < len(items):
@@ -152,15 +143,17 @@ class LocalProvider(LazyKindProvider):
             while end < len(items) and items[end][0].id.kind == kind:
                 end += 1
             run, at = items[at:end], end
-            handler: Any = self._known.get(kind) or self._handler_of(run[0][0].id)
+            handler: Any = self._handler_of(run[0][0].id)
             out += [_secured(handler.spec, item[0], view)
                     for item, view in zip(run, handler.landed_many(run), strict=True)]
         return out
 
     def _handler_of(self, rid: ResourceId) -> Any:
-        """``handler(rid)``, kept by kind for the two calls above: each is made once
-        per file of a large apply, which then looks its kind up in a plain dict."""
-        handler = self._known[rid.kind] = self.handler(rid)
+        """``handler(rid)``, kept by kind: ``offload`` asks once per file of a large
+        apply, which then looks its kind up in a plain dict."""
+        handler = self._known.get(rid.kind)
+        if handler is None:
+            handler = self._known[rid.kind] = self.handler(rid)
         return handler
 
     def make_parent(self, change: Change, write: FileWrite) -> None:
