@@ -53,16 +53,22 @@ class ExprSyntaxError(ValueError):
 
 @record(slots=True)
 class Lit:
+    """A literal: a number, a quoted string, ``true``, ``false`` or ``null``."""
+
     value: Any
 
 
 @record(slots=True)
 class ListLit:
+    """``[a, b, ...]``: a list of expressions."""
+
     items: tuple[Node, ...]
 
 
 @record(slots=True)
 class MapLit:
+    """``{key: value, ...}`` (or ``key = value``): a map of expressions, in the order written."""
+
     pairs: tuple[tuple[str, Node], ...]
 
 
@@ -78,6 +84,8 @@ class Path:
 
 @record(slots=True)
 class Call:
+    """``name(args...)``: a call of one of the built-in functions."""
+
     name: str
     args: tuple[Node, ...]
     offset: int
