@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import field, replace
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from driftless.errors import DriftlessError, ProviderError
 from driftless.model import (
@@ -23,12 +23,12 @@ from driftless.model import (
     Resource,
     ResourceId,
     ResourceState,
-    Sensitive,
     StateSnapshot,
     contains_unknown,
     deferred_refs,
     resolve,
 )
+from driftless.model.change import CreateDiffs
 from driftless.plan.validate import check_stack
 from driftless.providers import ProviderSet, comparable
 from driftless.providers.compact import compact_inputs, same_inputs
@@ -338,11 +338,11 @@ def completed(change: Change, desired: Resource, prior: LiveResource | None,
 
 
 def _create_diffs(change: Change, props: Mapping[str, Any]) -> tuple[FieldDiff, ...]:
-    """A create shows every property it sets (secrets masked by FieldDiff)."""
+    """A create shows every property it sets (secrets masked by FieldDiff), made
+    only when something asks for them (``CreateDiffs``): a tuple in all but type."""
     if change.action is not Action.CREATE or change.diffs:
         return change.diffs
-    return tuple([FieldDiff(k, None, v, isinstance(v, Sensitive))  # a list: no generator
-                  for k, v in sorted(props.items()) if v is not None])
+    return cast("tuple[FieldDiff, ...]", CreateDiffs(props))
 
 
 _UPSTREAM = "known after apply: an upstream stack has not recorded its outputs yet"

@@ -1,0 +1,72 @@
+"""A create's diffs are made only when asked for (``CreateDiffs``), and stand for
+the tuple of ``FieldDiff`` the planner used to make eagerly in every way a plan
+uses them: compared, hashed, iterated, sliced, added to, shown, saved."""
+
+from __future__ import annotations
+
+import copy
+import json
+import pickle
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, cast
+
+from driftless.model import Action, Change, FieldDiff, Resource, ResourceId
+from driftless.model.change import CreateDiffs
+from driftless.model.values import Sensitive
+from engine_helpers import engine, file_res, stack
+
+RID = ResourceId.parse("local:file/motd")
+PROPS: dict[str, Any] = {"path": "/etc/motd", "mode": None, "content": "hi\n", "make_parents": True}
+
+
+def _eager(props: Mapping[str, Any]) -> tuple[FieldDiff, ...]:
+    """What the planner made before: every property set, by name, secrets marked."""
+    return tuple(FieldDiff(k, None, v, isinstance(v, Sensitive))
+                 for k, v in sorted(props.items()) if v is not None)
+
+
+def test_it_is_the_tuple_it_stands_for() -> None:
+    lazy, eager = CreateDiffs(PROPS), _eager(PROPS)
+    assert lazy == eager and eager == lazy and lazy == CreateDiffs(dict(PROPS))
+    assert lazy != eager[:1] and hash(lazy) == hash(eager)
+    assert list(lazy) == list(eager) and len(lazy) == 3 and bool(lazy)
+    assert lazy[0] == eager[0] and lazy[-1].path == "path" and lazy[:2] == eager[:2]
+    extra = FieldDiff("sha256", None, "x")
+    # concatenation itself is what is checked (providers add to a change's diffs)
+    assert lazy + (extra,) == (*eager, extra)  # noqa: RUF005
+    assert (extra,) + lazy == (extra, *eager)  # noqa: RUF005
+    assert (*lazy, extra) == (*eager, extra)
+    assert repr(lazy) == repr(eager) and eager[1] in lazy
+    assert not CreateDiffs({"mode": None})
+
+
+def test_a_secret_is_marked_and_never_shown() -> None:
+    secret = Sensitive("s3cret-value")
+    lazy = CreateDiffs({"path": "/x", "content": secret})
+    assert [d.sensitive for d in lazy] == [True, False]
+    assert "s3cret-value" not in repr([d.shown() for d in lazy])
+
+
+def test_copies_and_pickles_are_plain_tuples() -> None:
+    lazy = CreateDiffs(PROPS)
+    for other in (pickle.loads(pickle.dumps(lazy)), copy.copy(lazy), copy.deepcopy(lazy)):
+        assert type(other) is tuple and other == _eager(PROPS)
+
+
+def test_changes_compare_and_save_as_with_the_tuple() -> None:
+    res = Resource(RID, PROPS)
+    lazy = Change(RID, Action.CREATE, res, None, cast("tuple[FieldDiff, ...]", CreateDiffs(PROPS)),
+                  reason="new")
+    eager = Change(RID, Action.CREATE, res, None, _eager(PROPS), reason="new")
+    assert lazy == eager and eager == lazy
+    assert json.dumps(lazy.to_json()) == json.dumps(eager.to_json())
+
+
+def test_a_planned_create_makes_its_diffs_only_when_asked(tmp_path: Path) -> None:
+    planned = engine(tmp_path).plan(stack("main", [file_res(tmp_path / "motd", "hi\n")]))
+    change = planned.changes[0]
+    assert change.action is Action.CREATE
+    assert isinstance(change.diffs, CreateDiffs) and change.diffs._made is None
+    assert [d.path for d in change.diffs] == ["content", "path"]
+    assert change.diffs._made is not None  # made once, on that first use
