@@ -15,8 +15,19 @@ nothing to do), ``changed`` (10 files changed). Projects live under
 ``BENCH_DIR`` (default: the system's temp directory) and are removed at the end
 (``bench_cli.scratch``).
 
+When even pairs drift too much (a machine whose speed swings several-fold from one
+minute to the next), ``--instructions`` counts instead: each tree's apply runs once
+under valgrind's callgrind (after a run that fills the bytecode caches), and the
+report gives the instructions the ``driftless`` process itself executed, and each
+tree's change from the first. A count does not move with the load (run to run it
+varies by about 1%: how far the helper processes are behind changes what the
+apply does itself). It leaves out the forked children and helper processes, and
+the kernel's work (the file writes themselves); and valgrind runs without the
+CPU's SHA extensions, so hashing counts for far more than its real cost. It
+compares trees; it is not a time.
+
 Run: ``python -m bench.bench_ab OLD_SRC NEW_SRC [--size 10000] [--pairs 16]
-[--scenario first]``
+[--scenario first] [--instructions]``
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -92,6 +104,56 @@ def run_pairs(trees: Sequence[Path], *, scenario: str, size: int, pairs: int,
     return walls
 
 
+def count_instructions(trees: Sequence[Path], *, scenario: str, size: int,
+                       base: Path) -> list[int]:
+    """Instructions of each tree's ``driftless apply`` process under callgrind, after
+    an apply that fills that tree's bytecode and record caches."""
+    counts = []
+    for i, tree in enumerate(trees):
+        home = base / f"home{i}"
+        home.mkdir(parents=True, exist_ok=True)
+        env = _env(tree, home)
+        _apply(Project(base / f"warm{i}", size, layout="count"), env)
+        project = Project(base / f"counted{i}", size, layout="count")
+        if scenario != "first":
+            _apply(project, env)
+            if scenario == "changed":
+                project.write_stack("edit")
+        counts.append(_counted(project, env, base / f"callgrind{i}"))
+    return counts
+
+
+def _counted(project: Project, env: dict[str, str], out: Path) -> int:
+    """One apply under callgrind: the instructions of its own process (valgrind keeps
+    the pid it is started with, so that process's file is named by it)."""
+    out.mkdir()
+    settle()
+    proc = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", "--trace-children=no",
+         f"--callgrind-out-file={out}/callgrind.%p", sys.executable, "-m", "driftless",
+         "apply", "--auto-approve"],
+        cwd=project.root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, err = proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"apply under callgrind in {project.root} exited "
+                           f"{proc.returncode}:\n{err.decode(errors='replace')[-2000:]}")
+    for line in (out / f"callgrind.{proc.pid}").read_text().splitlines():
+        if line.startswith("summary:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{out}/callgrind.{proc.pid} holds no summary line")
+
+
+def report_counts(trees: Sequence[Path], counts: Sequence[int]) -> list[str]:
+    """Lines: each tree's instructions, and its change from the first tree's."""
+    lines = []
+    for tree, count in zip(trees, counts, strict=True):
+        line = f"{tree!s:40s} {count / 1e6:9,.0f} M instructions"
+        if lines:
+            line += f"  vs first: {(count / counts[0] - 1) * 100:+.1f}%"
+        lines.append(line)
+    return lines
+
+
 def report(trees: Sequence[Path], walls: list[list[float]]) -> list[str]:
     """Lines: each tree's fastest and median, and its paired difference to the first."""
     lines = []
@@ -116,11 +178,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=10_000, help="files (default 10000)")
     parser.add_argument("--pairs", type=int, default=16, help="runs of each tree (default 16)")
     parser.add_argument("--scenario", choices=SCENARIOS, default="first")
+    parser.add_argument("--instructions", action="store_true",
+                        help="count each tree's instructions under callgrind, once")
     args = parser.parse_args(argv)
     trees = [tree.resolve() for tree in args.trees]
     for tree in trees:
         if not (tree / "driftless" / "__init__.py").exists():
             parser.error(f"{tree} is not a src directory holding driftless/")
+    if args.instructions:
+        if shutil.which("valgrind") is None:
+            parser.error("--instructions needs valgrind (apt-get install valgrind)")
+        with scratch("ab") as base:
+            counts = count_instructions(trees, scenario=args.scenario, size=args.size,
+                                        base=base)
+        print(f"{args.scenario} apply of {args.size} files, the apply process's own "
+              "instructions (callgrind)")
+        for line in report_counts(trees, counts):
+            print(line)
+        return 0
     with scratch("ab") as base:
         walls = run_pairs(trees, scenario=args.scenario, size=args.size, pairs=args.pairs,
                           base=base)

@@ -40,3 +40,17 @@ def test_a_directory_without_driftless_is_refused(
         bench_ab.main([str(SRC), str(tmp_path)])
     assert done.value.code == 2
     assert "is not a src directory holding driftless/" in capsys.readouterr().err
+
+
+def test_instructions_are_counted_for_the_apply_process_itself(
+        tmp_path: Path, bench_ab: ModuleType) -> None:
+    """Under callgrind, the same tree twice: counts of a whole apply (at least the
+    interpreter's start), within a few percent of each other."""
+    trees = [SRC, SRC]
+    counts = bench_ab.count_instructions(trees, scenario="first", size=5, base=tmp_path)
+    assert all(count > 100_000_000 for count in counts)
+    assert 0.95 < counts[1] / counts[0] < 1.05
+    assert len(list((tmp_path / "counted1" / "files").iterdir())) == 5  # it really applied
+    lines = bench_ab.report_counts(trees, counts)
+    assert "M instructions" in lines[0] and "vs first" not in lines[0]
+    assert "vs first: " in lines[1] and lines[1].endswith("%")
