@@ -11,6 +11,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
+import pytest
+
+from driftless.cli.display import change_lines, print_change
 from driftless.model import Action, Change, FieldDiff, Resource, ResourceId
 from driftless.model.change import CreateDiffs
 from driftless.model.values import Sensitive
@@ -70,3 +73,23 @@ def test_a_planned_create_makes_its_diffs_only_when_asked(tmp_path: Path) -> Non
     assert isinstance(change.diffs, CreateDiffs) and change.diffs._made is None
     assert [d.path for d in change.diffs] == ["content", "path"]
     assert change.diffs._made is not None  # made once, on that first use
+
+
+def test_a_printed_create_shows_the_same_lines_without_making_its_diffs(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The plan printed for a create (plain and markup) is the same whether its diffs
+    are made or not, a secret masked either way; printing does not make them."""
+    props = {**PROPS, "content": Sensitive("s3cret-value"), "owner": "[bold]root[/]"}
+    res = Resource(RID, props)
+    lazy_diffs = CreateDiffs(props)
+    lazy = Change(RID, Action.CREATE, res, None, cast("tuple[FieldDiff, ...]", lazy_diffs),
+                  reason="does not exist yet")
+    eager = Change(RID, Action.CREATE, res, None, _eager(props), reason="does not exist yet")
+    assert change_lines(lazy) == change_lines(eager)
+    print_change(lazy)
+    shown_lazy = capsys.readouterr().out
+    print_change(eager)
+    assert shown_lazy == capsys.readouterr().out
+    assert "(sensitive)" in shown_lazy and "s3cret-value" not in shown_lazy
+    assert lazy_diffs._made is None
+    assert lazy_diffs.made() and lazy_diffs.shown() == [(d.path, d.shown()[1]) for d in eager.diffs]

@@ -21,6 +21,7 @@ from typing import Any
 from driftless.cli.output import console
 from driftless.cli.plain import escape, plain_text, render_plain
 from driftless.model import Action, ApplyResult, Change, Outcome, Plan
+from driftless.model.change import CreateDiffs
 from driftless.plan import import_command
 
 __all__ = ["apply_progress", "change_lines", "plan_lines", "print_change", "print_plan",
@@ -139,6 +140,9 @@ def _unmanaged_line(change: Change, f: _Fmt) -> str:
 def _diff_lines(change: Change, f: _Fmt) -> list[str]:
     esc = f.esc
     if change.action is Action.CREATE:  # nothing before: each new value alone
+        if isinstance(change.diffs, CreateDiffs):  # the values, without making the diffs
+            return [f"        {esc(path)}: {esc(show_value(value))}"
+                    for path, value in change.diffs.shown()]
         return [f"        {esc(d.path)}: {esc(show_value(d.shown()[1]))}"
                 f"{_FORCED[f] if d.forces_replace else ''}" for d in change.diffs]
     lines = []

@@ -86,6 +86,18 @@ class CreateDiffs(Sequence[FieldDiff]):
                 for k, v in sorted(self._props.items()) if v is not None])
         return made
 
+    def shown(self) -> list[tuple[str, Any]]:
+        """Each diff's name and new value as ``FieldDiff.shown`` gives it (a secret
+        as ``(sensitive)``), without making the diffs: all a printed plan needs."""
+        if self._made is not None:
+            return [(d.path, d.shown()[1]) for d in self._made]
+        return [(k, mask(v)) for k, v in sorted(self._props.items()) if v is not None]
+
+    def __bool__(self) -> bool:  # asked before printing: answered without making them
+        if self._made is not None:
+            return bool(self._made)
+        return any(v is not None for v in self._props.values())
+
     def __len__(self) -> int:
         return len(self.made())
 
