@@ -13,7 +13,7 @@ import pytest
 from driftless.apply import runner
 from driftless.model import Outcome, Resource, ResourceId, helper_client
 from driftless.model.helper_client import HelperProcess
-from driftless.state.packed import MAGIC, PACKER_HELLO, pack, unpack
+from driftless.state.packed import MAGIC, pack, packer_hello, unpack
 from driftless.state.sqlite_journal import dumps
 from engine_helpers import engine, stack
 
@@ -36,7 +36,7 @@ def test_the_helper_packs_each_row_to_the_bytes_pack_makes_here() -> None:
     helper = HelperProcess.start("pack")
     assert helper is not None
     try:
-        helper.send(PACKER_HELLO)
+        helper.send(packer_hello())
         helper.send(_docs())
         packed = helper.receive(4)
     finally:

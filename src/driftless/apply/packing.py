@@ -1,6 +1,6 @@
 """Outcomes of a large batch journaled with their state rows packed by a helper process.
 
-Encoding a state row (canonical JSON) and deflating it is ~15 us of C that a
+Encoding a state row (canonical JSON) and deflating it is ~10 us of C that a
 thread cannot overlap with the runner's Python work. So in a batch of at least
 ``runner.PACK_MIN`` changes, each group of ``runner.FINISH_EVERY`` outcomes is
 sent to a helper (the ``pack`` job of ``model.helper``, given
@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from driftless.model.helper_client import HelperGone, HelperProcess
-from driftless.state.packed import PACKER_HELLO, RowDoc
+from driftless.state.packed import RowDoc, packer_hello
 
 __all__ = ["PackingJournal"]
 
@@ -36,7 +36,7 @@ class PackingJournal:
         self.finish = finish
         self.in_flight: Outcomes | None = None
         self.helper = HelperProcess.start("pack")
-        self._send(PACKER_HELLO)
+        self._send(packer_hello())
 
     def add(self, outcomes: Outcomes) -> None:
         """Journal ``outcomes`` (now, or once the helper packed their rows). When the

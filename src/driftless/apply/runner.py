@@ -334,7 +334,7 @@ class _Intents:
 
 
 # A batch of at least this many changes has its state rows encoded and packed by a
-# helper process (``apply.packing``): ~15 us a row the runner then spends on the next ones.
+# helper process (``apply.packing``): ~10 us a row the runner then spends on the next ones.
 PACK_MIN = 2000
 
 

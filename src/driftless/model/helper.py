@@ -12,23 +12,25 @@ a helper process on the other core (``model.helper_client``) and goes on:
   and chown when needed, renamed over the target, and its stat taken on the
   open file. The driftless process calls it inline too.
 - ``pack``: state rows encoded as canonical JSON and deflated with the state
-  format's dictionary (``state.packed``, which sends its parameters first),
+  format's dictionary (``state.packed``, which sends its compressor first),
   for the journal (``apply.runner``).
 
 Run as ``python -I -S helper.py <job> [args]`` (no site packages, no
 driftless), this file imports nothing but the standard library (a test holds
-it to that). Protocol: each message is a 4-byte big-endian length and a
+it to that), and for ``pack``, ISA-L's deflate from the directory
+driftless names when it packs with it. Protocol: each message is a 4-byte big-endian length and a
 ``marshal`` of a list; every request gets one answer, in order. ``write``
 requests are ``[(path, tmp, data, born_mode, final_mode, owner, hashed), ...]``
 (``final_mode``: chmod to it after the write, or None; ``owner``: ``(uid,
 gid)`` or None; ``hashed``: answer the bytes' sha256 too), answered
 ``[(True, (st_mode, st_size, st_mtime_ns, st_ctime_ns, st_ino, st_uid, st_gid,
 sha256 hex or None)) | (False, (errno, strerror)), ...]``.
-``pack`` takes first ``(level, wbits, mem_level, zdict, magic)``, then row
-documents, answered with each one's packed bytes (None: not JSON). End of
-input ends the process. It runs at a lower priority than driftless
-(``NICE``). SIGINT is blocked in it: a Ctrl-C stops driftless, which
-closes the pipe; a batch under way still ends whole. I/O: the files it is
+``pack`` takes first ``(module, directory, level, wbits, mem_level, zdict,
+magic)`` (``state.packed.packer_hello``), then row documents, answered with
+each one's packed bytes (None: not JSON). End of input ends the process.
+It runs at a lower priority than driftless (``NICE``). SIGINT is blocked in
+it: a Ctrl-C stops driftless, which closes the pipe; a batch under way still
+ends whole. I/O: the files it is
 asked to write, its stdin and stdout.
 """
 
@@ -187,12 +189,10 @@ def _write_job(argv: list[str]) -> None:
 def _pack_job(argv: list[str]) -> None:
     """``pack``: the packed row of each document of each request."""
     import json
-    import zlib
 
     messages = _messages()
-    level, wbits, mem_level, zdict, magic = next(messages)
-    primed = zlib.compressobj(level, zlib.DEFLATED, wbits, mem_level, zlib.Z_DEFAULT_STRATEGY,
-                              zdict)
+    module, where, level, wbits, mem_level, zdict, magic = next(messages)
+    new = _compressor(module, where, level, wbits, mem_level, zdict)
     encode = _canonical_encoder(json)
     for docs in messages:
         out: list[bytes | None] = []
@@ -205,9 +205,31 @@ def _pack_job(argv: list[str]) -> None:
             except (TypeError, ValueError, RecursionError):
                 out.append(None)
                 continue
-            z = primed.copy()
+            z = new()
             out.append(magic + z.compress(text.encode()) + z.flush())
         _answer(out)
+
+
+def _compressor(module: str, where: str | None, level: int, wbits: int, mem_level: int,
+                zdict: bytes) -> Any:
+    """What makes one document's compressor, as ``state.packed`` makes it here: a copy
+    of a zlib one primed with the dictionary, or a new one of ISA-L's (``isal``'s
+    ``isal_zlib``, imported from the directory driftless names, the one package this
+    program imports beside the standard library: it runs without site packages)."""
+    if module == "zlib":
+        import zlib
+
+        return zlib.compressobj(level, zlib.DEFLATED, wbits, mem_level,
+                                zlib.Z_DEFAULT_STRATEGY, zdict).copy
+    if module != "isal.isal_zlib" or not where:
+        raise ValueError(f"no such compressor: {module}")
+    sys.path.insert(0, where)
+    try:
+        deflate = __import__(module, fromlist=["compressobj"])
+    finally:
+        sys.path.remove(where)
+    make, method, strategy = deflate.compressobj, deflate.DEFLATED, deflate.Z_DEFAULT_STRATEGY
+    return lambda: make(level, method, wbits, mem_level, strategy, zdict)
 
 
 def _canonical_encoder(json: Any) -> Any:
@@ -253,7 +275,7 @@ def main(argv: list[str]) -> int:
     try:
         JOBS[argv[1]](argv[2:])
     except (BrokenPipeError, EOFError, StopIteration, ValueError, TypeError, IndexError,
-            KeyError):
+            KeyError, ImportError):
         return 1  # driftless went away, or spoke nonsense: it does the rest itself
     return 0
 

@@ -11,6 +11,16 @@ dictionary, forever; a new dictionary gets a new prefix and both keep
 reading. A value that is not bytes with the prefix is the older clear JSON
 text, which still reads as before, so old state files need no migration.
 
+The deflate is ISA-L's (the ``isal`` package, a dependency) at its level 1
+when it is installed, else zlib's at level 9 (``_compressor``). Both write raw
+deflate against the same dictionary, which ``zlib`` inflates: the same format,
+other bytes. A row of a local file is ~7% larger packed by ISA-L (~213 bytes
+against ~199) and takes about half the time: zlib spends most of a row's
+packing building that one block's Huffman trees, a fixed cost per row, and a
+10,000-file first apply packs 10,000 rows. A row packed by one and compared
+with the same row packed by the other counts as changed and is written again,
+which is harmless.
+
 The prefix is four printable bytes so that a scanner looking for secrets in
 a state file (or its WAL, or a free page) can find every packed document
 anywhere in the raw bytes and inflate it: ``inflate_all``. Packing hides
@@ -20,14 +30,17 @@ nothing; it only saves space (state encryption is what hides, see
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from driftless.model import ResourceState
 
-__all__ = ["BATCH_MAGIC", "MAGIC", "PACKER_HELLO", "RowDoc", "inflate_all", "pack",
-           "pack_batches", "unpack", "unpack_batch"]
+__all__ = ["BATCH_MAGIC", "MAGIC", "RowDoc", "inflate_all", "pack",
+           "pack_batches", "packer_hello", "unpack", "unpack_batch"]
 
 MAGIC = b"DRZ1"
 # A batch of old row versions (snapshot history): deflate of the JSON list
@@ -59,9 +72,44 @@ _WBITS, _MEM_LEVEL = -12, 5
 # row, which cost about as much as compressing a row. Never written to itself.
 _PRIMED = zlib.compressobj(9, zlib.DEFLATED, _WBITS, _MEM_LEVEL, zlib.Z_DEFAULT_STRATEGY,
                            _DICT_V1)
-# What a helper process packing rows for the journal starts with (the ``pack`` job of
-# ``model.helper``): the same compressor, so it packs a row to these very bytes.
-PACKER_HELLO = (9, _WBITS, _MEM_LEVEL, _DICT_V1, MAGIC)
+ISAL_LEVEL = 1
+"""ISA-L's fastest level: ~half of zlib's time per row, for rows ~7% larger."""
+
+
+@functools.cache
+def _isal() -> Any | None:
+    """``isal.isal_zlib`` when it imports, else None. Asked on the first row packed: a
+    command that packs nothing (a no-op apply, a plan) never imports it."""
+    try:
+        from isal import isal_zlib
+    except ImportError:
+        return None
+    return isal_zlib
+
+
+@functools.cache
+def _compressor() -> Callable[[], Any]:
+    """What makes the compressor of one document: ISA-L's, set up per document (it has
+    no ``copy``; its set-up is ~0.5 us), else a copy of ``_PRIMED``."""
+    isal_zlib = _isal()
+    if isal_zlib is None:
+        return _PRIMED.copy
+    return functools.partial(isal_zlib.compressobj, ISAL_LEVEL, isal_zlib.DEFLATED, -15,
+                             isal_zlib.DEF_MEM_LEVEL, isal_zlib.Z_DEFAULT_STRATEGY, _DICT_V1)
+
+
+def packer_hello() -> tuple[Any, ...]:
+    """What a helper process packing rows for the journal starts with (the ``pack`` job
+    of ``model.helper``): the compressor ``pack`` uses here, so that it packs a row to
+    these very bytes. The helper runs without site packages, so ISA-L's comes with the
+    directory its package is in. ``(module, directory or None, level, wbits,
+    mem_level, zdict, magic)``."""
+    isal_zlib = _isal()
+    if isal_zlib is None:
+        return ("zlib", None, 9, _WBITS, _MEM_LEVEL, _DICT_V1, MAGIC)
+    package = os.path.dirname(os.path.dirname(os.path.abspath(isal_zlib.__file__)))
+    return ("isal.isal_zlib", package, ISAL_LEVEL, -15, isal_zlib.DEF_MEM_LEVEL, _DICT_V1,
+            MAGIC)
 
 
 class RowDoc(dict[str, Any]):
@@ -88,8 +136,9 @@ class RowDoc(dict[str, Any]):
 
 def pack(text: str) -> bytes:
     """``MAGIC`` + the deflated UTF-8 of ``text`` (canonical JSON of one document)."""
-    z = _PRIMED.copy()
-    return MAGIC + z.compress(text.encode()) + z.flush()
+    z = _compressor()()
+    body: bytes = z.compress(text.encode()) + z.flush()
+    return MAGIC + body
 
 
 def unpack(value: str | bytes) -> str:
