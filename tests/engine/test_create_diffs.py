@@ -44,6 +44,33 @@ def test_it_is_the_tuple_it_stands_for() -> None:
     assert not CreateDiffs({"mode": None})
 
 
+class _EqualsEverything:
+    """A value that says it equals anything, None too: ``None in values`` is then
+    no answer, and truth must come from the values' identity."""
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    __hash__ = object.__hash__
+
+
+def test_truth_is_whether_some_property_is_set_whatever_the_values_compare() -> None:
+    assert not CreateDiffs({}) and not CreateDiffs({"mode": None, "owner": None})
+    assert CreateDiffs({"mode": None, "path": "/x"}) and CreateDiffs({"make_parents": False})
+    odd = _EqualsEverything()
+    assert CreateDiffs({"mode": None, "thing": odd}) and CreateDiffs({"thing": odd})
+    for props in ({"mode": None, "thing": odd}, {"path": "/x", "mode": None}, {}):
+        lazy = CreateDiffs(props)
+        assert bool(lazy) is bool(lazy.made())
+
+
+def test_shown_values_of_plain_and_secret_properties_are_the_made_diffs() -> None:
+    for props in (PROPS, {"path": "/x", "content": Sensitive("s3cret"), "mode": None},
+                  {"path": "/x", "tags": {"a": Sensitive("s3cret")}}):
+        assert CreateDiffs(props).shown() == [(d.path, d.shown()[1]) for d in _eager(props)]
+    assert "s3cret" not in repr(CreateDiffs({"tags": {"a": Sensitive("s3cret")}}).shown())
+
+
 def test_a_secret_is_marked_and_never_shown() -> None:
     secret = Sensitive("s3cret-value")
     lazy = CreateDiffs({"path": "/x", "content": secret})

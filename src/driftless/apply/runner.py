@@ -90,7 +90,9 @@ class ChangeRunner:
         results: dict[ResourceId, ApplyResult] = {}
         ready: list[Change] = []
         for change in batch:
-            if not _waits(change.desired):
+            # only a resource with dependencies can hold references to resolve (the
+            # planner's ``deferring`` holds to the same): most have none, asked nothing
+            if not change.depends_on or not _waits(change.desired):
                 ready.append(change)  # nothing to resolve: the common case
                 continue
             final = self._guarded(change, self._resolved)

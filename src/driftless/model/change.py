@@ -9,7 +9,7 @@ from typing import Any, overload
 
 from driftless.model.ids import ResourceId
 from driftless.model.resource import LiveResource, Resource
-from driftless.model.values import Sensitive, mask
+from driftless.model.values import Sensitive, mask, plain_dict
 from driftless.records import record
 
 __all__ = ["Action", "Change", "CreateDiffs", "FieldDiff"]
@@ -91,12 +91,16 @@ class CreateDiffs(Sequence[FieldDiff]):
         as ``(sensitive)``), without making the diffs: all a printed plan needs."""
         if self._made is not None:
             return [(d.path, d.shown()[1]) for d in self._made]
-        return [(k, mask(v)) for k, v in sorted(self._props.items()) if v is not None]
+        props = self._props
+        if plain_dict(props):  # nothing to mask: each value is shown as it is
+            return [(k, v) for k, v in sorted(props.items()) if v is not None]
+        return [(k, mask(v)) for k, v in sorted(props.items()) if v is not None]
 
     def __bool__(self) -> bool:  # asked before printing: answered without making them
         if self._made is not None:
             return bool(self._made)
-        return any(v is not None for v in self._props.values())
+        values = self._props.values()  # ``in`` runs in C: no generator unless a None is
+        return bool(values) and (None not in values or any(v is not None for v in values))
 
     def __len__(self) -> int:
         return len(self.made())
