@@ -87,6 +87,30 @@ def test_the_writer_writes_each_file_and_answers_its_stat_or_its_error(
     assert not [p for p in tmp_path.rglob(".*.tmp")]  # a failed write leaves no temp file
 
 
+def test_a_request_written_short_still_reaches_the_helper_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``send`` writes a request's length and body in one ``writev``; when that
+    writes only part (a signal), the rest follows, so the helper reads it whole."""
+    short: list[int] = []
+
+    def writev(fd: int, parts: list[bytes]) -> int:
+        short.append(3)
+        return os.write(fd, b"".join(parts)[:3])  # the first 3 bytes of the length only
+
+    monkeypatch.setattr(helper_client.os, "writev", writev)
+    w = offload._Writer.start()
+    assert w is not None
+    data = os.urandom(300_000)
+    try:
+        w.send([_task(tmp_path / "big.bin", data)])
+        ((ok, st),) = w.receive(1)
+    finally:
+        w.close()
+    assert short == [3] and ok
+    assert (tmp_path / "big.bin").read_bytes() == data
+    assert st[7] == hashlib.sha256(data).hexdigest()
+
+
 def test_a_helper_inherits_no_credential_of_the_environment(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DRIFTLESS_STATE_KEY", "passphrase:do-not-leak")

@@ -90,10 +90,15 @@ class HelperProcess:
     def send(self, request: Any) -> None:
         """One request (``marshal``-able: plain values only, else ``ValueError``)."""
         body = marshal.dumps(request)
+        head = len(body).to_bytes(4, "big")
         try:
-            view = memoryview(len(body).to_bytes(4, "big") + body)
-            while view:
-                view = view[os.write(self._to, view):]
+            # the length and the body in one call, not joined first: a batch of file
+            # writes is ~1 MB, and a joined copy is as many new pages to touch
+            done = os.writev(self._to, (head, body))
+            if done < len(head) + len(body):  # a short write (rare): the rest in turn
+                view = memoryview(head + body)[done:]
+                while view:
+                    view = view[os.write(self._to, view):]
         except OSError as exc:
             raise HelperGone(str(exc)) from None
 
