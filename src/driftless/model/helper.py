@@ -18,9 +18,10 @@ a helper process on the other core (``model.helper_client``) and goes on:
 Run as ``python -I -S helper.py <job> [args]`` (no site packages, no
 driftless), this file imports nothing but the standard library (a test holds
 it to that), and for ``pack``, ISA-L's deflate from the directory
-driftless names when it packs with it. Protocol: each message is a 4-byte big-endian length and a
-``marshal`` of a list; every request gets one answer, in order. ``write``
-requests are ``[(path, tmp, data, born_mode, final_mode, owner, hashed), ...]``
+driftless names when it packs with it. Protocol: each message is a 4-byte
+big-endian length and a ``marshal`` of a list; every request gets one
+answer, in order. ``write`` requests are
+``[(path, tmp, data, born_mode, final_mode, owner, hashed), ...]``
 (``final_mode``: chmod to it after the write, or None; ``owner``: ``(uid,
 gid)`` or None; ``hashed``: answer the bytes' sha256 too), answered
 ``[(True, (st_mode, st_size, st_mtime_ns, st_ctime_ns, st_ino, st_uid, st_gid,
@@ -30,8 +31,7 @@ magic)`` (``state.packed.packer_hello``), then row documents, answered with
 each one's packed bytes (None: not JSON). End of input ends the process.
 It runs at a lower priority than driftless (``NICE``). SIGINT is blocked in
 it: a Ctrl-C stops driftless, which closes the pipe; a batch under way still
-ends whole. I/O: the files it is
-asked to write, its stdin and stdout.
+ends whole. I/O: the files it is asked to write, its stdin and stdout.
 """
 
 from __future__ import annotations
@@ -223,7 +223,7 @@ def _compressor(module: str, where: str | None, level: int, wbits: int, mem_leve
                                 zlib.Z_DEFAULT_STRATEGY, zdict).copy
     if module != "isal.isal_zlib" or not where:
         raise ValueError(f"no such compressor: {module}")
-    sys.path.insert(0, where)
+    sys.path.append(where)  # after the standard library's own directories
     try:
         deflate = __import__(module, fromlist=["compressobj"])
     finally:
