@@ -89,13 +89,15 @@ def _isal() -> Any | None:
 
 @functools.cache
 def _compressor() -> Callable[[], Any]:
-    """What makes the compressor of one document: ISA-L's, set up per document (it has
-    no ``copy``; its set-up is ~0.5 us), else a copy of ``_PRIMED``."""
+    """What makes the compressor of one document, from the parameters the packing
+    helper is given (``packer_hello``): ISA-L's, set up per document (it has no
+    ``copy``; its set-up is ~0.5 us), else a copy of ``_PRIMED``."""
     isal_zlib = _isal()
     if isal_zlib is None:
         return _PRIMED.copy
-    return functools.partial(isal_zlib.compressobj, ISAL_LEVEL, isal_zlib.DEFLATED, -15,
-                             isal_zlib.DEF_MEM_LEVEL, isal_zlib.Z_DEFAULT_STRATEGY, _DICT_V1)
+    _, _, level, wbits, mem_level, zdict, _ = packer_hello()
+    return functools.partial(isal_zlib.compressobj, level, isal_zlib.DEFLATED, wbits,
+                             mem_level, isal_zlib.Z_DEFAULT_STRATEGY, zdict)
 
 
 def packer_hello() -> tuple[Any, ...]:

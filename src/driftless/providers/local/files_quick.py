@@ -75,7 +75,7 @@ def file_props(props: Mapping[str, Any]) -> FileView | None:
         return None
     mode, owner, group = get("mode"), get("owner"), get("group")
     parents = get("make_parents", False)
-    if not (_mode(mode) and _owner(owner) and _owner(group) and type(parents) is bool):
+    if not _common(mode, owner, group, parents):
         return None
     return _view(FileView, (path, content, source, mode, owner, group, parents))
 
@@ -84,7 +84,9 @@ def directory_props(props: Mapping[str, Any]) -> DirectoryView | None:
     """A ``DirectoryView`` of ``props`` (revealed), or None when the schema must judge."""
     if not _DIRECTORY.issuperset(props) or not _abs_path(props.get("path")):
         return None
-    if type(props.get("purge", False)) is not bool or not _common(props):
+    get = props.get
+    if type(get("purge", False)) is not bool or not _common(
+            get("mode"), get("owner"), get("group"), get("make_parents", False)):
         return None
     return DirectoryView(**props)
 
@@ -101,10 +103,11 @@ def symlink_props(props: Mapping[str, Any]) -> SymlinkView | None:
     return SymlinkView(**props)
 
 
-def _common(props: Mapping[str, Any]) -> bool:
-    """mode, owner, group and make_parents, each absent or of the plain form."""
-    return (_mode(props.get("mode")) and _owner(props.get("owner"))
-            and _owner(props.get("group")) and type(props.get("make_parents", False)) is bool)
+def _common(mode: Any, owner: Any, group: Any, make_parents: Any) -> bool:
+    """mode, owner, group and make_parents (absent: None, None, None, False), each of
+    the plain form."""
+    return (_mode(mode) and _owner(owner) and _owner(group)
+            and type(make_parents) is bool)
 
 
 def _abs_path(value: Any) -> bool:
